@@ -1,0 +1,103 @@
+//! Carts as the API shows them and as clients change them.
+
+use serde::{Deserialize, Serialize};
+use shop_common::{ApiError, Money, Quantity};
+use utoipa::{IntoParams, ToSchema};
+
+/// A user id: any path segment of 1 to 128 characters, taken literally
+/// (`victim#` is not `victim`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: String) -> Result<UserId, ApiError> {
+        if raw.is_empty() || raw.chars().count() > 128 {
+            return Err(ApiError::Unprocessable(
+                "user_id must be from 1 to 128 characters".to_owned(),
+            ));
+        }
+        Ok(UserId(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A line of a cart, with the product's current name and price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CartItem {
+    pub id: i64,
+    pub user_id: String,
+    pub product_id: i64,
+    pub quantity: i64,
+    /// `null` when the product no longer exists in the catalog.
+    pub product_name: Option<String>,
+    /// `null` when the product no longer exists in the catalog.
+    pub product_price: Option<Money>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// A user's cart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Cart {
+    pub user_id: String,
+    pub items: Vec<CartItem>,
+    /// Sum of price x quantity over the items whose product exists.
+    pub total: Money,
+}
+
+/// The body of `POST /cart/{user_id}/items`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AddItem {
+    pub product_id: i64,
+    #[serde(default = "one")]
+    pub quantity: Quantity,
+}
+
+fn one() -> Quantity {
+    Quantity::new(1).expect("1 is a valid quantity")
+}
+
+/// `?quantity=` of `PUT /cart/{user_id}/items/{product_id}`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QuantityQuery {
+    /// The new quantity, at least 1 (or send `{"quantity": n}` as the body).
+    #[param(value_type = Option<i64>)]
+    pub quantity: Option<Quantity>,
+}
+
+/// The optional body of `PUT /cart/{user_id}/items/{product_id}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct SetQuantity {
+    pub quantity: Quantity,
+}
+
+/// One product and a quantity of it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub struct Line {
+    pub product_id: i64,
+    pub quantity: Quantity,
+}
+
+/// The body of `POST /cart/{user_id}/remove-items`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemoveItems {
+    pub items: Vec<Line>,
+}
+
+/// A plain confirmation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub message: String,
+}
+
+impl Message {
+    pub fn new(text: &str) -> Message {
+        Message {
+            message: text.to_owned(),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The cart service: users' cart lines (port 8002).
+//!
+//! - [`domain`]: carts as the API shows and accepts them.
+//! - [`store`]: the SQL.
+//! - [`client`]: the catalog, for names, prices and stock.
+//! - [`routes`]: the HTTP handlers.
+//!
+//! It owns no product data: names and prices are read from the catalog at
+//! every read, in one batch call per cart.
+
+pub mod client;
+pub mod domain;
+pub mod routes;
+pub mod store;
+
+use shop_common::client::{http_client, ServiceClient};
+use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
+use shop_common::db::{Db, DbSettings};
+use shop_common::service::{db_ready, standard_router, Service, StartError};
+use utoipa::OpenApi;
+
+pub const NAME: &str = "cart";
+pub const DEFAULT_PORT: u16 = 8002;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Settings of the cart service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Listen,
+    pub db: DbSettings,
+    pub http: HttpSettings,
+    /// `CATALOG_SERVICE_URL`, default `http://catalog-service:8001`.
+    pub catalog_url: String,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        Ok(Config {
+            listen: Listen::from_env(env, DEFAULT_PORT)?,
+            db: db_settings_from_env(env, NAME)?,
+            http: HttpSettings::from_env(env)?,
+            catalog_url: env.url("CATALOG_SERVICE_URL", "http://catalog-service:8001")?,
+        })
+    }
+}
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub catalog: client::Catalog,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Shop cart service",
+        description = "Users' carts, priced by the catalog."
+    ),
+    paths(
+        routes::get_cart,
+        routes::add_item,
+        routes::update_item,
+        routes::remove_item,
+        routes::clear_cart,
+        routes::remove_items
+    ),
+    components(schemas(
+        domain::Cart,
+        domain::CartItem,
+        domain::AddItem,
+        domain::SetQuantity,
+        domain::RemoveItems,
+        domain::Line,
+        domain::Message
+    ))
+)]
+pub struct ApiDoc;
+
+/// Opens the database and builds the service.
+pub async fn build(config: &Config) -> Result<Service, StartError> {
+    let db = Db::open(&config.db, &MIGRATOR).await?;
+    let http = http_client(config.http);
+    let state = AppState {
+        db: db.clone(),
+        catalog: client::Catalog::new(ServiceClient::new("catalog", &config.catalog_url, http)),
+    };
+    let router = standard_router(
+        NAME,
+        routes::router(state),
+        ApiDoc::openapi(),
+        db_ready(db.clone()),
+    );
+    Ok(Service {
+        name: NAME,
+        router,
+        db: Some(db),
+    })
+}

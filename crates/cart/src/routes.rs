@@ -1,0 +1,201 @@
+//! Cart HTTP handlers.
+
+use axum::extract::State;
+use axum::routing::{get, post, put};
+use axum::Router;
+use shop_common::error::ErrorBody;
+use shop_common::extract::{Json, OptionalJson, Path, Query};
+use shop_common::quantity::MAX_QUANTITY;
+use shop_common::{now_rfc3339, ApiError, Money};
+
+use crate::client::CatalogProduct;
+use crate::domain::{
+    AddItem, Cart, CartItem, Message, QuantityQuery, RemoveItems, SetQuantity, UserId,
+};
+use crate::store::{self, StoredItem};
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/cart/{user_id}", get(get_cart).delete(clear_cart))
+        .route("/cart/{user_id}/items", post(add_item))
+        .route(
+            "/cart/{user_id}/items/{product_id}",
+            put(update_item).delete(remove_item),
+        )
+        .route("/cart/{user_id}/remove-items", post(remove_items))
+        .with_state(state)
+}
+
+fn insufficient_stock() -> ApiError {
+    ApiError::BadRequest("Insufficient stock".to_owned())
+}
+
+fn not_in_cart(product_id: i64) -> ApiError {
+    ApiError::NotFound(format!("Item {product_id} not found in cart"))
+}
+
+fn cart_item(stored: StoredItem, product: Option<&CatalogProduct>) -> CartItem {
+    CartItem {
+        id: stored.id,
+        user_id: stored.user_id,
+        product_id: stored.product_id,
+        quantity: stored.quantity,
+        product_name: product.map(|p| p.name.clone()),
+        product_price: product.map(|p| p.price),
+        created_at: stored.created_at,
+    }
+}
+
+/// A user's cart with current names and prices (one catalog call).
+#[utoipa::path(get, path = "/cart/{user_id}", tag = "cart",
+    params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
+    responses(
+        (status = 200, description = "The cart (empty when the user has none)", body = Cart),
+        (status = 503, description = "Catalog unreachable", body = ErrorBody)))]
+pub async fn get_cart(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<Json<Cart>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    let stored = store::items(&state.db.reader, user.as_str()).await?;
+    let ids: Vec<i64> = stored.iter().map(|i| i.product_id).collect();
+    let products = state.catalog.products(&ids).await?;
+    let mut total = Money::ZERO;
+    let mut items = Vec::with_capacity(stored.len());
+    for line in stored {
+        let product = products.get(&line.product_id);
+        if let Some(p) = product {
+            total = p
+                .price
+                .times(line.quantity)
+                .and_then(|sum| total.plus(sum))
+                .ok_or_else(|| ApiError::Unprocessable("Cart total is too large".to_owned()))?;
+        }
+        items.push(cart_item(line, product));
+    }
+    Ok(Json(Cart {
+        user_id: user.as_str().to_owned(),
+        items,
+        total,
+    }))
+}
+
+/// Add units of a product; the line's total may not exceed the stock.
+#[utoipa::path(post, path = "/cart/{user_id}/items", tag = "cart", request_body = AddItem,
+    params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
+    responses(
+        (status = 200, description = "The cart line after the add", body = CartItem),
+        (status = 400, description = "Insufficient stock", body = ErrorBody),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 422, description = "Invalid body", body = ErrorBody),
+        (status = 503, description = "Catalog unreachable", body = ErrorBody)))]
+pub async fn add_item(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    Json(add): Json<AddItem>,
+) -> Result<Json<CartItem>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    let product = state.catalog.product(add.product_id).await?;
+    let limit = product.stock.min(MAX_QUANTITY);
+    let stored = store::add(
+        &state.db.writer,
+        user.as_str(),
+        product.id,
+        add.quantity.get(),
+        limit,
+        &now_rfc3339(),
+    )
+    .await?
+    .ok_or_else(insufficient_stock)?;
+    Ok(Json(cart_item(stored, Some(&product))))
+}
+
+/// Set a line's quantity (`?quantity=n` or `{"quantity": n}`).
+#[utoipa::path(put, path = "/cart/{user_id}/items/{product_id}", tag = "cart",
+    request_body(content = Option<SetQuantity>, description = "Optional; instead of ?quantity="),
+    params(
+        ("user_id" = String, Path, description = "Any user id, percent-encoded"),
+        ("product_id" = i64, Path, description = "Product id"),
+        QuantityQuery),
+    responses(
+        (status = 200, description = "Updated", body = Message),
+        (status = 400, description = "Insufficient stock", body = ErrorBody),
+        (status = 404, description = "Not in the cart, or no such product", body = ErrorBody),
+        (status = 422, description = "Missing or invalid quantity", body = ErrorBody)))]
+pub async fn update_item(
+    State(state): State<AppState>,
+    Path((user_id, product_id)): Path<(String, i64)>,
+    Query(query): Query<QuantityQuery>,
+    OptionalJson(body): OptionalJson<SetQuantity>,
+) -> Result<Json<Message>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    let quantity = query
+        .quantity
+        .or(body.map(|b| b.quantity))
+        .ok_or_else(|| ApiError::Unprocessable("quantity is required (?quantity=n)".to_owned()))?;
+    let product = state.catalog.product(product_id).await?;
+    if quantity.get() > product.stock {
+        return Err(insufficient_stock());
+    }
+    if store::set_quantity(&state.db.writer, user.as_str(), product_id, quantity.get()).await? {
+        Ok(Json(Message::new("Item quantity updated")))
+    } else {
+        Err(not_in_cart(product_id))
+    }
+}
+
+/// Remove a line.
+#[utoipa::path(delete, path = "/cart/{user_id}/items/{product_id}", tag = "cart",
+    params(
+        ("user_id" = String, Path, description = "Any user id, percent-encoded"),
+        ("product_id" = i64, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "Removed", body = Message),
+        (status = 404, description = "Not in the cart", body = ErrorBody)))]
+pub async fn remove_item(
+    State(state): State<AppState>,
+    Path((user_id, product_id)): Path<(String, i64)>,
+) -> Result<Json<Message>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    if store::remove(&state.db.writer, user.as_str(), product_id).await? {
+        Ok(Json(Message::new("Item removed from cart")))
+    } else {
+        Err(not_in_cart(product_id))
+    }
+}
+
+/// Empty a cart.
+#[utoipa::path(delete, path = "/cart/{user_id}", tag = "cart",
+    params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
+    responses((status = 200, description = "Cleared", body = Message)))]
+pub async fn clear_cart(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<Json<Message>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    store::clear(&state.db.writer, user.as_str()).await?;
+    Ok(Json(Message::new("Cart cleared")))
+}
+
+/// Take what an order bought out of the cart (used by the order service).
+/// Units added since stay; repeating the call with the same items after
+/// they are gone changes nothing.
+#[utoipa::path(post, path = "/cart/{user_id}/remove-items", tag = "cart", request_body = RemoveItems,
+    params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
+    responses(
+        (status = 200, description = "Removed", body = Message),
+        (status = 422, description = "Invalid body", body = ErrorBody)))]
+pub async fn remove_items(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    Json(remove): Json<RemoveItems>,
+) -> Result<Json<Message>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    let mut tx = state.db.writer.begin().await?;
+    for line in &remove.items {
+        store::take(&mut tx, user.as_str(), line.product_id, line.quantity.get()).await?;
+    }
+    tx.commit().await?;
+    Ok(Json(Message::new("Items removed from cart")))
+}

@@ -1,0 +1,142 @@
+//! SQL for cart lines.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+/// A stored cart line, before the catalog's data is joined in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    pub id: i64,
+    pub user_id: String,
+    pub product_id: i64,
+    pub quantity: i64,
+    pub created_at: String,
+}
+
+const COLUMNS: &str = "id, user_id, product_id, quantity, created_at";
+
+fn item(row: &AnyRow) -> Result<StoredItem, sqlx::Error> {
+    Ok(StoredItem {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        product_id: row.try_get("product_id")?,
+        quantity: row.try_get("quantity")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// A user's lines, oldest first.
+pub async fn items<'c>(
+    db: impl Executor<'c, Database = Any>,
+    user_id: &str,
+) -> Result<Vec<StoredItem>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM cart_items WHERE user_id = $1 ORDER BY id");
+    sqlx::query(&sql)
+        .bind(user_id.to_owned())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(item)
+        .collect()
+}
+
+/// Adds `quantity` to the user's line of `product_id` (creating it) unless
+/// the line would then exceed `limit`; `None` when it would. One statement,
+/// so two concurrent adds cannot both pass the check.
+pub async fn add<'c>(
+    db: impl Executor<'c, Database = Any>,
+    user_id: &str,
+    product_id: i64,
+    quantity: i64,
+    limit: i64,
+    now: &str,
+) -> Result<Option<StoredItem>, sqlx::Error> {
+    if quantity > limit {
+        return Ok(None);
+    }
+    let sql = format!(
+        "INSERT INTO cart_items (user_id, product_id, quantity, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
+         WHERE cart_items.quantity + excluded.quantity <= $5 RETURNING {COLUMNS}"
+    );
+    sqlx::query(&sql)
+        .bind(user_id.to_owned())
+        .bind(product_id)
+        .bind(quantity)
+        .bind(now.to_owned())
+        .bind(limit)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(item)
+        .transpose()
+}
+
+/// Sets the quantity of an existing line; false when there is no such line.
+pub async fn set_quantity<'c>(
+    db: impl Executor<'c, Database = Any>,
+    user_id: &str,
+    product_id: i64,
+    quantity: i64,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE cart_items SET quantity = $1 WHERE user_id = $2 AND product_id = $3")
+            .bind(quantity)
+            .bind(user_id.to_owned())
+            .bind(product_id)
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Removes one line; false when there was none.
+pub async fn remove<'c>(
+    db: impl Executor<'c, Database = Any>,
+    user_id: &str,
+    product_id: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2")
+        .bind(user_id.to_owned())
+        .bind(product_id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Removes every line of a user.
+pub async fn clear<'c>(
+    db: impl Executor<'c, Database = Any>,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
+        .bind(user_id.to_owned())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Takes `quantity` units of `product_id` out of a user's cart (what an
+/// order bought), deleting the line when nothing is left. Units added after
+/// the order was placed stay. Run it in a transaction.
+pub async fn take(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    product_id: i64,
+    quantity: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 AND quantity <= $3")
+        .bind(user_id.to_owned())
+        .bind(product_id)
+        .bind(quantity)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE cart_items SET quantity = quantity - $1 WHERE user_id = $2 AND product_id = $3",
+    )
+    .bind(quantity)
+    .bind(user_id.to_owned())
+    .bind(product_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

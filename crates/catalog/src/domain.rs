@@ -1,0 +1,195 @@
+//! Products as the API shows them and as clients send them.
+//!
+//! Input types parse, they do not merely validate: a [`NewProduct`] cannot
+//! hold an empty name, a negative price or a price with three decimals.
+
+use serde::{Deserialize, Serialize};
+use shop_common::{Money, Stock, Text};
+use utoipa::{IntoParams, ToSchema};
+
+/// A product name: 1 to 200 characters.
+pub type ProductName = Text<1, 200>;
+/// A description: at most 2000 characters.
+pub type Description = Text<0, 2000>;
+/// A category: at most 100 characters.
+pub type Category = Text<0, 100>;
+
+/// A product in the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Product {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub price: Money,
+    /// Units available to order.
+    pub stock: i64,
+    pub category: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// The body of `POST /products`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewProduct {
+    pub name: ProductName,
+    #[serde(default)]
+    pub description: Option<Description>,
+    pub price: Money,
+    #[serde(default = "no_stock")]
+    pub stock: Stock,
+    #[serde(default)]
+    pub category: Option<Category>,
+}
+
+fn no_stock() -> Stock {
+    Stock::new(0).expect("0 is a valid stock")
+}
+
+/// The body of `PUT /products/{product_id}`: absent or null fields stay as
+/// they are.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ProductUpdate {
+    pub name: Option<ProductName>,
+    pub description: Option<Description>,
+    pub price: Option<Money>,
+    pub stock: Option<Stock>,
+    pub category: Option<Category>,
+}
+
+/// Query of `GET /products`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Products to skip (default 0).
+    pub skip: Option<i64>,
+    /// Products to return, 0 to 1000 (default 100; with `ids`, 1000).
+    pub limit: Option<i64>,
+    /// Only this category (case-insensitive).
+    pub category: Option<String>,
+    /// Case-insensitive substring of the name or description.
+    pub search: Option<String>,
+    /// Only these ids, comma-separated (at most 1000): `ids=1,2,3`.
+    pub ids: Option<String>,
+}
+
+/// The most products one `GET /products` returns.
+pub const MAX_LIMIT: i64 = 1000;
+
+/// A checked [`ListQuery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductFilter {
+    pub skip: i64,
+    pub limit: i64,
+    pub category: Option<String>,
+    pub search: Option<String>,
+    pub ids: Option<Vec<i64>>,
+}
+
+impl TryFrom<ListQuery> for ProductFilter {
+    type Error = String;
+
+    fn try_from(q: ListQuery) -> Result<Self, Self::Error> {
+        let skip = q.skip.unwrap_or(0);
+        if skip < 0 {
+            return Err("skip must not be negative".to_owned());
+        }
+        let ids = match q.ids.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => {
+                let ids = raw
+                    .split(',')
+                    .map(|id| id.trim().parse::<i64>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| "ids must be comma-separated integers".to_owned())?;
+                if ids.len() > MAX_LIMIT as usize {
+                    return Err(format!("ids may name at most {MAX_LIMIT} products"));
+                }
+                Some(ids)
+            }
+        };
+        let default_limit = if ids.is_some() { MAX_LIMIT } else { 100 };
+        let limit = q.limit.unwrap_or(default_limit);
+        if !(0..=MAX_LIMIT).contains(&limit) {
+            return Err(format!("limit must be from 0 to {MAX_LIMIT}"));
+        }
+        let bounded = |name: &str, value: Option<String>| match value {
+            Some(v) if v.chars().count() > 200 => {
+                Err(format!("{name} must be at most 200 characters"))
+            }
+            Some(v) if v.trim().is_empty() => Ok(None),
+            other => Ok(other.map(|v| v.trim().to_owned())),
+        };
+        Ok(ProductFilter {
+            skip,
+            limit,
+            category: bounded("category", q.category)?,
+            search: bounded("search", q.search)?,
+            ids,
+        })
+    }
+}
+
+/// The answer of `DELETE /products/{product_id}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(q: ListQuery) -> Result<ProductFilter, String> {
+        ProductFilter::try_from(q)
+    }
+
+    #[test]
+    fn limits_and_ids_are_checked() {
+        assert_eq!(filter(ListQuery::default()).unwrap().limit, 100);
+        let ids = ListQuery {
+            ids: Some("3, 1,2".into()),
+            ..Default::default()
+        };
+        let f = filter(ids).unwrap();
+        assert_eq!(f.ids, Some(vec![3, 1, 2]));
+        assert_eq!(f.limit, 1000);
+        for bad in [
+            ListQuery {
+                limit: Some(1001),
+                ..Default::default()
+            },
+            ListQuery {
+                skip: Some(-1),
+                ..Default::default()
+            },
+            ListQuery {
+                ids: Some("1,x".into()),
+                ..Default::default()
+            },
+            ListQuery {
+                search: Some("x".repeat(201)),
+                ..Default::default()
+            },
+        ] {
+            assert!(filter(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn new_product_rejects_bad_fields() {
+        let ok = r#"{"name":" Pen ","price":1.5,"stock":3}"#;
+        let p: NewProduct = serde_json::from_str(ok).unwrap();
+        assert_eq!(p.name.as_str(), "Pen");
+        assert_eq!(p.price.cents(), 150);
+        for bad in [
+            r#"{"name":"","price":1}"#,
+            r#"{"name":"a","price":-1}"#,
+            r#"{"name":"a","price":1.001}"#,
+            r#"{"name":"a","price":1,"stock":-1}"#,
+            r#"{"name":"a","price":"1"}"#,
+            r#"{"price":1}"#,
+        ] {
+            assert!(serde_json::from_str::<NewProduct>(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The catalog service: products and their stock (port 8001).
+//!
+//! - [`domain`]: products as the API shows and accepts them.
+//! - [`store`]: the SQL.
+//! - [`routes`]: the HTTP handlers.
+//!
+//! It calls no other service.
+
+pub mod domain;
+pub mod routes;
+pub mod store;
+
+use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
+use shop_common::db::{Db, DbSettings};
+use shop_common::service::{db_ready, standard_router, Service, StartError};
+use utoipa::OpenApi;
+
+pub const NAME: &str = "catalog";
+pub const DEFAULT_PORT: u16 = 8001;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Settings of the catalog service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Listen,
+    pub db: DbSettings,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        Ok(Config {
+            listen: Listen::from_env(env, DEFAULT_PORT)?,
+            db: db_settings_from_env(env, NAME)?,
+        })
+    }
+}
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Shop catalog service",
+        description = "Products and their stock."
+    ),
+    paths(
+        routes::list_products,
+        routes::get_product,
+        routes::create_product,
+        routes::update_product,
+        routes::delete_product
+    ),
+    components(schemas(
+        domain::Product,
+        domain::NewProduct,
+        domain::ProductUpdate,
+        domain::Message
+    ))
+)]
+pub struct ApiDoc;
+
+/// Opens the database and builds the service.
+pub async fn build(config: &Config) -> Result<Service, StartError> {
+    let db = Db::open(&config.db, &MIGRATOR).await?;
+    let state = AppState { db: db.clone() };
+    let router = standard_router(
+        NAME,
+        routes::router(state),
+        ApiDoc::openapi(),
+        db_ready(db.clone()),
+    );
+    Ok(Service {
+        name: NAME,
+        router,
+        db: Some(db),
+    })
+}

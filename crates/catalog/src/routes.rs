@@ -1,0 +1,106 @@
+//! Catalog HTTP handlers: extract, call the store, map.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use shop_common::error::ErrorBody;
+use shop_common::extract::{Json, Path, Query};
+use shop_common::{now_rfc3339, ApiError};
+
+use crate::domain::{ListQuery, Message, NewProduct, Product, ProductFilter, ProductUpdate};
+use crate::{store, AppState};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/products", get(list_products).post(create_product))
+        .route(
+            "/products/{product_id}",
+            get(get_product).put(update_product).delete(delete_product),
+        )
+        .with_state(state)
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::NotFound(format!("Product {id} not found"))
+}
+
+/// List products, filtered and paged.
+#[utoipa::path(get, path = "/products", tag = "catalog", params(ListQuery),
+    responses(
+        (status = 200, description = "Products by id", body = [Product]),
+        (status = 422, description = "Bad query", body = ErrorBody)))]
+pub async fn list_products(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<Product>>, ApiError> {
+    let filter = ProductFilter::try_from(query).map_err(ApiError::Unprocessable)?;
+    Ok(Json(store::list(&state.db.reader, &filter).await?))
+}
+
+/// One product.
+#[utoipa::path(get, path = "/products/{product_id}", tag = "catalog",
+    params(("product_id" = i64, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product", body = Product),
+        (status = 404, description = "No such product", body = ErrorBody)))]
+pub async fn get_product(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Product>, ApiError> {
+    store::get(&state.db.reader, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found(id))
+}
+
+/// Create a product.
+#[utoipa::path(post, path = "/products", tag = "catalog", request_body = NewProduct,
+    responses(
+        (status = 201, description = "Created", body = Product),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Invalid product", body = ErrorBody)))]
+pub async fn create_product(
+    State(state): State<AppState>,
+    Json(new): Json<NewProduct>,
+) -> Result<(StatusCode, Json<Product>), ApiError> {
+    let product = store::insert(&state.db.writer, &new, &now_rfc3339()).await?;
+    Ok((StatusCode::CREATED, Json(product)))
+}
+
+/// Change a product's fields; absent fields stay as they are.
+#[utoipa::path(put, path = "/products/{product_id}", tag = "catalog", request_body = ProductUpdate,
+    params(("product_id" = i64, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The updated product", body = Product),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody)))]
+pub async fn update_product(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Json(change): Json<ProductUpdate>,
+) -> Result<Json<Product>, ApiError> {
+    store::update(&state.db.writer, id, &change, &now_rfc3339())
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found(id))
+}
+
+/// Delete a product.
+#[utoipa::path(delete, path = "/products/{product_id}", tag = "catalog",
+    params(("product_id" = i64, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "Deleted", body = Message),
+        (status = 404, description = "No such product", body = ErrorBody)))]
+pub async fn delete_product(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Message>, ApiError> {
+    if store::delete(&state.db.writer, id).await? {
+        Ok(Json(Message {
+            message: "Product deleted successfully".to_owned(),
+        }))
+    } else {
+        Err(not_found(id))
+    }
+}

@@ -1,0 +1,118 @@
+//! The one error envelope of every Shop service: `{"detail": "..."}`.
+//!
+//! Handlers return `Result<_, ApiError>` and use `?`; `From` impls map
+//! database and upstream failures to the right status. Internal errors are
+//! logged with their cause and answered without it.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// A human-readable explanation.
+    pub detail: String,
+}
+
+/// An error a handler answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: a business rule is broken.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: the resource does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is larger than allowed.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 422: malformed JSON, wrong types or out-of-range values.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 502: a service it depends on answered with something it cannot use.
+    #[error("{0}")]
+    BadGateway(String),
+    /// 503: a service or database it depends on is unreachable or timed out.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug. The cause is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// An error with the given status and detail, as relayed from another
+    /// service; statuses outside the envelope's set become 502.
+    pub fn from_status(status: StatusCode, detail: String) -> ApiError {
+        match status {
+            StatusCode::BAD_REQUEST => ApiError::BadRequest(detail),
+            StatusCode::NOT_FOUND => ApiError::NotFound(detail),
+            StatusCode::CONFLICT => ApiError::Conflict(detail),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(detail),
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(detail),
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+                ApiError::Unavailable(detail)
+            }
+            _ => ApiError::BadGateway(detail),
+        }
+    }
+
+    /// The body sent to the client.
+    pub fn body(&self) -> ErrorBody {
+        let detail = match self {
+            ApiError::Internal(_) => "Internal server error".to_owned(),
+            other => other.to_string(),
+        };
+        ErrorBody { detail }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        (self.status(), axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        if crate::db::is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            ApiError::Unavailable("Database unavailable, try again".to_owned())
+        } else {
+            ApiError::Internal(err.to_string())
+        }
+    }
+}
+
+/// An error response with the envelope, for places that build responses
+/// without an `ApiError` (fallbacks, middleware).
+pub fn error_response(status: StatusCode, detail: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(ErrorBody {
+            detail: detail.into(),
+        }),
+    )
+        .into_response()
+}

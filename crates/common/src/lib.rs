@@ -1,0 +1,33 @@
+//! What every Shop service shares.
+//!
+//! - [`config`]: settings typed once from the environment.
+//! - [`error`]: the `{"detail": ...}` envelope and [`ApiError`].
+//! - [`extract`]: `Json`, `Path` and `Query` that reject with the envelope.
+//! - [`money`]: [`Money`], exact integer cents.
+//! - [`db`]: the database (SQLite in WAL mode: one writer, pooled readers).
+//! - [`client`]: calls to other services with timeouts.
+//! - [`telemetry`]: logs, request ids and request metrics.
+//! - [`service`]: the standard endpoints and layers, and serving.
+//!
+//! Nothing here knows about products, carts, orders or payments.
+
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod money;
+pub mod quantity;
+pub mod service;
+pub mod telemetry;
+pub mod text;
+
+pub use error::ApiError;
+pub use money::Money;
+pub use quantity::{Quantity, Stock};
+pub use text::Text;
+
+/// The current time as an RFC 3339 UTC timestamp with microseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

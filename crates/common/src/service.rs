@@ -1,0 +1,261 @@
+//! What every service has around its own routes, and how it is served.
+//!
+//! [`standard_router`] adds `/health`, `/ready`, `/metrics`, `/openapi.json`
+//! and `/docs`, JSON answers for unknown routes and methods, CORS, the body
+//! limit, panic catching and request observation. [`serve`] runs a router on
+//! a bound listener until the shutdown token fires, then drains in-flight
+//! requests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+use utoipa::openapi::OpenApi;
+use utoipa::ToSchema;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::error_response;
+use crate::extract::{Json, MAX_BODY_BYTES};
+use crate::telemetry::{observe, HttpMetrics};
+
+/// A readiness check: resolves to `Ok` when the service can do its work.
+pub type ReadyCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// The body of `GET /health`.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `healthy` while the process answers.
+    pub status: String,
+    /// The service's name.
+    pub service: String,
+}
+
+/// The body of `GET /ready`.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct Readiness {
+    /// Whether the service can serve requests.
+    pub ready: bool,
+    pub service: String,
+    /// Why not, when it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Clone)]
+struct Ops {
+    service: &'static str,
+    metrics: HttpMetrics,
+    ready: ReadyCheck,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The service is alive", body = Health)))]
+async fn get_health(State(ops): State<Ops>) -> Json<Health> {
+    Json(Health {
+        status: "healthy".to_owned(),
+        service: ops.service.to_owned(),
+    })
+}
+
+/// Readiness: the service's database (or dependencies) answer.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, description = "Not ready", body = Readiness)))]
+async fn get_ready(State(ops): State<Ops>) -> Response {
+    let result = (ops.ready)().await;
+    let status = if result.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        ready: result.is_ok(),
+        service: ops.service.to_owned(),
+        detail: result.err(),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus metrics in text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn get_metrics(State(ops): State<Ops>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        ops.metrics.render(),
+    )
+        .into_response()
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(get_health, get_ready, get_metrics),
+    components(schemas(Health, Readiness, crate::error::ErrorBody))
+)]
+struct OpsApi;
+
+/// Wraps a service's own routes with the standard endpoints and layers.
+pub fn standard_router(
+    service: &'static str,
+    routes: Router,
+    mut openapi: OpenApi,
+    ready: ReadyCheck,
+) -> Router {
+    let metrics = HttpMetrics::new(service);
+    openapi.merge(<OpsApi as utoipa::OpenApi>::openapi());
+    // Relative to the document, so "Try it out" works both on the service's
+    // own port and behind the gateway's /api/<service>/ prefix.
+    openapi.servers = Some(vec![utoipa::openapi::Server::new(".")]);
+    let openapi = Arc::new(openapi);
+    let ops = Ops {
+        service,
+        metrics: metrics.clone(),
+        ready,
+    };
+    let ops_routes = Router::new()
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
+        .route("/health", get(get_health))
+        .route("/ready", get(get_ready))
+        .route("/metrics", get(get_metrics))
+        .with_state(ops);
+    routes
+        .merge(ops_routes)
+        .merge(SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["../openapi.json"])))
+        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "Not Found") })
+        .method_not_allowed_fallback(|| async {
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+        }))
+        .layer(axum::middleware::from_fn_with_state(
+            (service, metrics),
+            observe,
+        ))
+        .layer(CorsLayer::permissive())
+}
+
+/// Binds `addr`, naming the service in the error.
+pub async fn bind(service: &str, addr: SocketAddr) -> Result<TcpListener, std::io::Error> {
+    TcpListener::bind(addr).await.map_err(|err| {
+        std::io::Error::new(
+            err.kind(),
+            format!("{service}: cannot listen on {addr}: {err}"),
+        )
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        trigger.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown signal received, draining requests");
+        trigger.cancel();
+    });
+    token
+}
+
+/// A [`ReadyCheck`] that passes while the database answers.
+pub fn db_ready(db: crate::db::Db) -> ReadyCheck {
+    Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move {
+            if db.ping().await {
+                Ok(())
+            } else {
+                Err("database does not answer".to_owned())
+            }
+        })
+    })
+}
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A service ready to be served: its full router and what to close after.
+pub struct Service {
+    pub name: &'static str,
+    pub router: Router,
+    pub db: Option<crate::db::Db>,
+}
+
+impl Service {
+    /// Serves until `shutdown` fires, drains requests, then closes the database.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
+        let result = serve(listener, self.router, shutdown).await;
+        if let Some(db) = self.db {
+            db.close().await;
+        }
+        tracing::info!(service = self.name, "stopped");
+        result
+    }
+}

@@ -1,0 +1,160 @@
+//! The gateway (port 3000): one origin for the API and the dashboard.
+//!
+//! - [`proxy`]: `/api/{catalog,cart,order,payment}/*` to the services,
+//!   prefix stripped, as the seed's nginx.conf does.
+//!
+//! It keeps no state. `GET /` names the API prefixes and each service's docs.
+
+pub mod proxy;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{any, get};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use shop_common::config::{ConfigError, Env, HttpSettings, Listen};
+use shop_common::extract::Json;
+use shop_common::service::{standard_router, ReadyCheck, Service, StartError};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::proxy::{Proxy, Upstreams};
+
+pub const NAME: &str = "gateway";
+pub const DEFAULT_PORT: u16 = 3000;
+
+/// Settings of the gateway.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Listen,
+    pub http: HttpSettings,
+    pub catalog_url: String,
+    pub cart_url: String,
+    pub order_url: String,
+    pub payment_url: String,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        Ok(Config {
+            listen: Listen::from_env(env, DEFAULT_PORT)?,
+            http: HttpSettings::from_env(env)?,
+            catalog_url: env.url("CATALOG_SERVICE_URL", "http://catalog-service:8001")?,
+            cart_url: env.url("CART_SERVICE_URL", "http://cart-service:8002")?,
+            order_url: env.url("ORDER_SERVICE_URL", "http://order-service:8003")?,
+            payment_url: env.url("PAYMENT_SERVICE_URL", "http://payment-service:8004")?,
+        })
+    }
+}
+
+/// One API behind the gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiEntry {
+    pub service: String,
+    /// Requests under this prefix reach the service, prefix stripped.
+    pub prefix: String,
+    /// The service's interactive API docs.
+    pub docs: String,
+    pub openapi: String,
+}
+
+/// The body of `GET /`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Index {
+    pub name: String,
+    pub version: String,
+    pub apis: Vec<ApiEntry>,
+}
+
+/// What the gateway serves.
+#[utoipa::path(get, path = "/", tag = "gateway",
+    responses((status = 200, description = "The API prefixes and their docs", body = Index)))]
+async fn index(State(proxy): State<Proxy>) -> Json<Index> {
+    let apis = proxy
+        .upstreams()
+        .services
+        .iter()
+        .map(|(name, _)| ApiEntry {
+            service: (*name).to_owned(),
+            prefix: format!("/api/{name}/"),
+            docs: format!("/api/{name}/docs/"),
+            openapi: format!("/api/{name}/openapi.json"),
+        })
+        .collect();
+    Json(Index {
+        name: "Shop".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        apis,
+    })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Shop gateway",
+        description = "Proxies /api/{catalog,cart,order,payment}/* to the services."
+    ),
+    paths(index),
+    components(schemas(Index, ApiEntry))
+)]
+pub struct ApiDoc;
+
+/// Ready when every service behind it is ready.
+fn upstreams_ready(services: Vec<(&'static str, String)>, http: HttpSettings) -> ReadyCheck {
+    let client = shop_common::client::http_client(http);
+    let services = Arc::new(services);
+    Arc::new(move || {
+        let client = client.clone();
+        let services = services.clone();
+        Box::pin(async move {
+            let mut down = Vec::new();
+            for (name, base) in services.iter() {
+                let ok = client
+                    .get(format!("{base}/ready"))
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                if !ok {
+                    down.push(*name);
+                }
+            }
+            if down.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("not ready: {}", down.join(", ")))
+            }
+        })
+    })
+}
+
+/// Builds the gateway.
+pub async fn build(config: &Config) -> Result<Service, StartError> {
+    let services = vec![
+        ("catalog", config.catalog_url.clone()),
+        ("cart", config.cart_url.clone()),
+        ("order", config.order_url.clone()),
+        ("payment", config.payment_url.clone()),
+    ];
+    let proxy = Proxy::new(
+        Upstreams {
+            services: services.clone(),
+        },
+        config.http,
+    );
+    let routes = Router::new()
+        .route("/", get(index))
+        .route("/api/{*rest}", any(proxy::forward))
+        .with_state(proxy);
+    let router = standard_router(
+        NAME,
+        routes,
+        ApiDoc::openapi(),
+        upstreams_ready(services, config.http),
+    );
+    Ok(Service {
+        name: NAME,
+        router,
+        db: None,
+    })
+}

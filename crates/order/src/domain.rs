@@ -1,0 +1,197 @@
+//! Orders, their status machine, and what clients send.
+
+use serde::{Deserialize, Serialize};
+use shop_common::{ApiError, Money};
+use utoipa::{IntoParams, ToSchema};
+
+/// Where an order is in its life.
+///
+/// ```text
+/// pending -> confirmed -> paid -> processing -> shipped -> delivered
+///    \___________\__________\________\______-> cancelled
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    Pending,
+    Confirmed,
+    Paid,
+    Processing,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::Pending,
+        OrderStatus::Confirmed,
+        OrderStatus::Paid,
+        OrderStatus::Processing,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Confirmed => "confirmed",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Processing => "processing",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Whether a payment may be taken for an order in this status.
+    pub fn is_payable(self) -> bool {
+        matches!(self, OrderStatus::Pending | OrderStatus::Confirmed)
+    }
+
+    /// Whether `PUT /orders/{id}/status` may move an order from `self` to
+    /// `next`. `paid` is reached only through a successful payment.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Confirmed)
+                | (Paid, Processing)
+                | (Processing, Shipped)
+                | (Shipped, Delivered)
+                | (Pending | Confirmed | Paid | Processing, Cancelled)
+        )
+    }
+
+    /// The statuses `PUT /orders/{id}/status` may move to from `self`.
+    pub fn next_statuses(self) -> Vec<OrderStatus> {
+        OrderStatus::ALL
+            .into_iter()
+            .filter(|next| self.can_become(*next))
+            .collect()
+    }
+}
+
+/// One line of an order, priced when the order was placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderItem {
+    pub product_id: i64,
+    pub product_name: String,
+    pub quantity: i64,
+    /// Unit price at order time.
+    pub price: Money,
+}
+
+/// An order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Order {
+    pub id: i64,
+    pub user_id: String,
+    pub status: OrderStatus,
+    /// Sum of price x quantity, exact to the cent.
+    pub total_amount: Money,
+    pub items: Vec<OrderItem>,
+    /// The successful payment's id, once paid.
+    pub payment_id: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
+/// The body of `POST /orders`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewOrder {
+    /// The user whose cart becomes the order.
+    pub user_id: String,
+}
+
+/// Checks a user id: 1 to 128 characters, taken literally.
+pub fn check_user_id(user_id: &str) -> Result<(), ApiError> {
+    if user_id.is_empty() || user_id.chars().count() > 128 {
+        return Err(ApiError::Unprocessable(
+            "user_id must be from 1 to 128 characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The body of `PUT /orders/{order_id}/status`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct StatusUpdate {
+    pub status: OrderStatus,
+}
+
+/// `?status=` of `PUT /orders/{order_id}/status`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// The new status (or send `{"status": "..."}` as the body).
+    pub status: Option<OrderStatus>,
+}
+
+/// Paging of order lists.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Orders to skip (default 0).
+    pub skip: Option<i64>,
+    /// Orders to return, 0 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+impl Page {
+    /// `(skip, limit)`, checked.
+    pub fn checked(&self) -> Result<(i64, i64), ApiError> {
+        let skip = self.skip.unwrap_or(0);
+        let limit = self.limit.unwrap_or(100);
+        if skip < 0 || !(0..=1000).contains(&limit) {
+            return Err(ApiError::Unprocessable(
+                "skip must not be negative and limit must be from 0 to 1000".to_owned(),
+            ));
+        }
+        Ok((skip, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus::*;
+    use super::*;
+
+    #[test]
+    fn status_machine_follows_the_seed() {
+        assert!(Pending.can_become(Confirmed));
+        assert!(Paid.can_become(Processing));
+        assert!(Processing.can_become(Shipped));
+        assert!(Shipped.can_become(Delivered));
+        for s in [Pending, Confirmed, Paid, Processing] {
+            assert!(s.can_become(Cancelled), "{s:?}");
+        }
+        for s in [Shipped, Delivered, Cancelled] {
+            assert!(!s.can_become(Cancelled), "{s:?}");
+        }
+        for s in OrderStatus::ALL {
+            assert!(
+                !s.can_become(Paid),
+                "paid only through payment, not from {s:?}"
+            );
+        }
+        assert!(!Pending.can_become(Shipped));
+        assert!(!Delivered.can_become(Pending));
+        assert_eq!(Delivered.next_statuses(), vec![]);
+    }
+
+    #[test]
+    fn statuses_parse_from_their_names() {
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+        assert!(serde_json::from_str::<StatusUpdate>(r#"{"status":"lost"}"#).is_err());
+    }
+}

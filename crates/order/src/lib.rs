@@ -1,0 +1,111 @@
+//! The order service: orders and their payment (port 8003).
+//!
+//! - [`domain`]: orders and the status machine.
+//! - [`store`]: the SQL.
+//! - [`client`]: the cart, catalog and payment services.
+//! - [`routes`]: the HTTP handlers.
+
+pub mod client;
+pub mod domain;
+pub mod routes;
+pub mod store;
+
+use shop_common::client::{http_client, ServiceClient};
+use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
+use shop_common::db::{Db, DbSettings};
+use shop_common::service::{db_ready, standard_router, Service, StartError};
+use utoipa::OpenApi;
+
+pub const NAME: &str = "order";
+pub const DEFAULT_PORT: u16 = 8003;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Settings of the order service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Listen,
+    pub db: DbSettings,
+    pub http: HttpSettings,
+    /// `CART_SERVICE_URL`, default `http://cart-service:8002`.
+    pub cart_url: String,
+    /// `CATALOG_SERVICE_URL`, default `http://catalog-service:8001`.
+    pub catalog_url: String,
+    /// `PAYMENT_SERVICE_URL`, default `http://payment-service:8004`.
+    pub payment_url: String,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        Ok(Config {
+            listen: Listen::from_env(env, DEFAULT_PORT)?,
+            db: db_settings_from_env(env, NAME)?,
+            http: HttpSettings::from_env(env)?,
+            cart_url: env.url("CART_SERVICE_URL", "http://cart-service:8002")?,
+            catalog_url: env.url("CATALOG_SERVICE_URL", "http://catalog-service:8001")?,
+            payment_url: env.url("PAYMENT_SERVICE_URL", "http://payment-service:8004")?,
+        })
+    }
+}
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub cart: client::Cart,
+    pub catalog: client::Catalog,
+    pub payments: client::Payments,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Shop order service",
+        description = "Orders from carts, and their payment."
+    ),
+    paths(
+        routes::create_order,
+        routes::list_orders,
+        routes::get_order,
+        routes::list_user_orders,
+        routes::update_status,
+        routes::pay_order
+    ),
+    components(schemas(
+        domain::Order,
+        domain::OrderItem,
+        domain::OrderStatus,
+        domain::NewOrder,
+        domain::StatusUpdate
+    ))
+)]
+pub struct ApiDoc;
+
+/// Opens the database and builds the service.
+pub async fn build(config: &Config) -> Result<Service, StartError> {
+    let db = Db::open(&config.db, &MIGRATOR).await?;
+    let http = http_client(config.http);
+    let state = AppState {
+        db: db.clone(),
+        cart: client::Cart {
+            client: ServiceClient::new("cart", &config.cart_url, http.clone()),
+        },
+        catalog: client::Catalog {
+            client: ServiceClient::new("catalog", &config.catalog_url, http.clone()),
+        },
+        payments: client::Payments {
+            client: ServiceClient::new("payment", &config.payment_url, http),
+        },
+    };
+    let router = standard_router(
+        NAME,
+        routes::router(state),
+        ApiDoc::openapi(),
+        db_ready(db.clone()),
+    );
+    Ok(Service {
+        name: NAME,
+        router,
+        db: Some(db),
+    })
+}

@@ -1,0 +1,98 @@
+//! The payment service: simulated payments (port 8004).
+//!
+//! - [`domain`]: payments and the [`domain::Decider`] that approves them.
+//! - [`store`]: the SQL.
+//! - [`routes`]: the HTTP handlers.
+//!
+//! It calls no other service. Every attempt is stored, declined ones too.
+
+pub mod domain;
+pub mod routes;
+pub mod store;
+
+use std::sync::Arc;
+
+use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
+use shop_common::db::{Db, DbSettings};
+use shop_common::service::{db_ready, standard_router, Service, StartError};
+use utoipa::OpenApi;
+
+pub const NAME: &str = "payment";
+pub const DEFAULT_PORT: u16 = 8004;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Settings of the payment service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Listen,
+    pub db: DbSettings,
+    /// `PAYMENT_SUCCESS_RATE`, from 0 to 1, default 0.9.
+    pub success_rate: f64,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        let expected = "a probability from 0 to 1, such as 0.9";
+        let success_rate: f64 = env.parse("PAYMENT_SUCCESS_RATE", 0.9, expected)?;
+        if !(0.0..=1.0).contains(&success_rate) {
+            return Err(env.error("PAYMENT_SUCCESS_RATE", expected));
+        }
+        Ok(Config {
+            listen: Listen::from_env(env, DEFAULT_PORT)?,
+            db: db_settings_from_env(env, NAME)?,
+            success_rate,
+        })
+    }
+}
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub decider: Arc<dyn domain::Decider>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Shop payment service", description = "Simulated payments."),
+    paths(
+        routes::create_payment,
+        routes::get_payment,
+        routes::latest_payment_of_order,
+        routes::list_payments
+    ),
+    components(schemas(domain::Payment, domain::PaymentStatus, domain::NewPayment))
+)]
+pub struct ApiDoc;
+
+/// Opens the database and builds the service.
+pub async fn build(config: &Config) -> Result<Service, StartError> {
+    let decider = Arc::new(domain::RandomDecider {
+        rate: config.success_rate,
+    });
+    build_with(config, decider).await
+}
+
+/// [`build`] with a chosen decider (tests force outcomes with it).
+pub async fn build_with(
+    config: &Config,
+    decider: Arc<dyn domain::Decider>,
+) -> Result<Service, StartError> {
+    let db = Db::open(&config.db, &MIGRATOR).await?;
+    let state = AppState {
+        db: db.clone(),
+        decider,
+    };
+    let router = standard_router(
+        NAME,
+        routes::router(state),
+        ApiDoc::openapi(),
+        db_ready(db.clone()),
+    );
+    Ok(Service {
+        name: NAME,
+        router,
+        db: Some(db),
+    })
+}

@@ -1,0 +1,106 @@
+//! Payment HTTP handlers.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use shop_common::error::ErrorBody;
+use shop_common::extract::{Json, Path, Query};
+use shop_common::{now_rfc3339, ApiError};
+
+use crate::domain::{ListQuery, NewPayment, Payment, PaymentStatus};
+use crate::{store, AppState};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/payments", get(list_payments).post(create_payment))
+        .route("/payments/{payment_id}", get(get_payment))
+        .route("/payments/order/{order_id}", get(latest_payment_of_order))
+        .with_state(state)
+}
+
+/// Create a payment; it succeeds with probability `PAYMENT_SUCCESS_RATE`.
+/// A declined payment is stored too, with status `failed`.
+#[utoipa::path(post, path = "/payments", tag = "payment", request_body = NewPayment,
+    responses(
+        (status = 201, description = "The payment, `success` or `failed`", body = Payment),
+        (status = 422, description = "Invalid body", body = ErrorBody)))]
+pub async fn create_payment(
+    State(state): State<AppState>,
+    Json(new): Json<NewPayment>,
+) -> Result<(StatusCode, Json<Payment>), ApiError> {
+    if new.order_id < 1 {
+        return Err(ApiError::Unprocessable(
+            "order_id must be at least 1".to_owned(),
+        ));
+    }
+    let status = if state.decider.approve() {
+        PaymentStatus::Success
+    } else {
+        PaymentStatus::Failed
+    };
+    let payment = Payment {
+        id: uuid::Uuid::new_v4().to_string(),
+        order_id: new.order_id,
+        amount: new.amount,
+        status,
+        created_at: now_rfc3339(),
+    };
+    store::insert(&state.db.writer, &payment).await?;
+    Ok((StatusCode::CREATED, Json(payment)))
+}
+
+/// One payment.
+#[utoipa::path(get, path = "/payments/{payment_id}", tag = "payment",
+    params(("payment_id" = String, Path, description = "Payment UUID")),
+    responses(
+        (status = 200, description = "The payment", body = Payment),
+        (status = 404, description = "No such payment", body = ErrorBody)))]
+pub async fn get_payment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Payment>, ApiError> {
+    store::get(&state.db.reader, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("Payment {id} not found")))
+}
+
+/// The most recent payment of an order.
+#[utoipa::path(get, path = "/payments/order/{order_id}", tag = "payment",
+    params(("order_id" = i64, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The order's latest payment", body = Payment),
+        (status = 404, description = "The order has no payment", body = ErrorBody)))]
+pub async fn latest_payment_of_order(
+    State(state): State<AppState>,
+    Path(order_id): Path<i64>,
+) -> Result<Json<Payment>, ApiError> {
+    store::list(&state.db.reader, Some(order_id), 0, 1)
+        .await?
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("No payment found for order {order_id}")))
+}
+
+/// Payments, newest first; `order_id` lists one order's attempts.
+#[utoipa::path(get, path = "/payments", tag = "payment", params(ListQuery),
+    responses(
+        (status = 200, description = "Payments, newest first", body = [Payment]),
+        (status = 422, description = "Bad query", body = ErrorBody)))]
+pub async fn list_payments(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<Payment>>, ApiError> {
+    let skip = query.skip.unwrap_or(0);
+    let limit = query.limit.unwrap_or(100);
+    if skip < 0 || !(0..=1000).contains(&limit) {
+        return Err(ApiError::Unprocessable(
+            "skip must not be negative and limit must be from 0 to 1000".to_owned(),
+        ));
+    }
+    Ok(Json(
+        store::list(&state.db.reader, query.order_id, skip, limit).await?,
+    ))
+}

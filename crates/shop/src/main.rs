@@ -1,0 +1,149 @@
+//! `shop`: every Shop service in one binary.
+//!
+//! `shop up` runs them all in one process, each on its own port, talking
+//! over HTTP as separate processes would; `shop serve <service>` runs one,
+//! configured by the environment (what containers run). This file only
+//! parses the command line and reports start-up errors; the services live
+//! in their own crates.
+
+mod up;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use shop_common::config::{ConfigError, Env, Listen};
+use shop_common::service::{bind, shutdown_on_signals, Service, StartError};
+use shop_common::telemetry::{init_logging, LogFormat};
+
+/// Shop: an e-commerce platform of catalog, cart, order and payment
+/// services behind a gateway.
+#[derive(Debug, Parser)]
+#[command(name = "shop", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service and the gateway in one process (SQLite files under
+    /// the data directory).
+    Up(up::UpArgs),
+    /// Run one service, configured by environment variables (PORT, BIND,
+    /// DB_PATH, *_SERVICE_URL, ...).
+    Serve {
+        #[arg(value_enum)]
+        service: ServiceName,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ServiceName {
+    Catalog,
+    Cart,
+    Order,
+    Payment,
+    Gateway,
+}
+
+/// Why `shop` could not run, and its exit code.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// A bad setting: exit code 2.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// Anything else at start-up or while serving: exit code 1.
+    #[error("{0}")]
+    Start(String),
+}
+
+impl From<StartError> for Failure {
+    fn from(err: StartError) -> Self {
+        match err {
+            StartError::Config(config) => Failure::Config(config),
+            other => Failure::Start(other.to_string()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Env::from_process();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("shop: error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, env)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("shop: error: {failure}");
+            match failure {
+                Failure::Config(_) => ExitCode::from(2),
+                Failure::Start(_) => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli, env: Env) -> Result<(), Failure> {
+    init_logging(LogFormat::from_env(&env)?, &env)?;
+    match cli.command {
+        Command::Up(args) => up::run(args, env).await,
+        Command::Serve { service } => serve(service, env).await,
+    }
+}
+
+async fn serve(service: ServiceName, env: Env) -> Result<(), Failure> {
+    let (listen, built): (Listen, Service) = match service {
+        ServiceName::Catalog => {
+            let config = shop_catalog::Config::from_env(&env)?;
+            (config.listen, shop_catalog::build(&config).await?)
+        }
+        ServiceName::Cart => {
+            let config = shop_cart::Config::from_env(&env)?;
+            (config.listen, shop_cart::build(&config).await?)
+        }
+        ServiceName::Order => {
+            let config = shop_order::Config::from_env(&env)?;
+            (config.listen, shop_order::build(&config).await?)
+        }
+        ServiceName::Payment => {
+            let config = shop_payment::Config::from_env(&env)?;
+            (config.listen, shop_payment::build(&config).await?)
+        }
+        ServiceName::Gateway => {
+            let config = shop_gateway::Config::from_env(&env)?;
+            (config.listen, shop_gateway::build(&config).await?)
+        }
+    };
+    let listener = bind(built.name, SocketAddr::new(listen.bind, listen.port))
+        .await
+        .map_err(|err| Failure::Start(err.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|err| Failure::Start(err.to_string()))?;
+    tracing::info!(service = built.name, %addr, "listening");
+    built
+        .run(listener, shutdown_on_signals())
+        .await
+        .map_err(|err| Failure::Start(err.to_string()))
+}
+
+/// The address other services use to reach one bound on `bind`.
+fn reachable(bind: IpAddr) -> IpAddr {
+    if bind.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        bind
+    }
+}
+
+/// The default data directory of `shop up`.
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
