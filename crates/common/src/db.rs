@@ -51,9 +51,10 @@ pub struct Db {
 /// Why the database could not be opened at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("cannot create data directory {dir}: {source}")]
+    #[error("cannot create directory {dir} for database {db}: {source}")]
     CreateDir {
         dir: PathBuf,
+        db: PathBuf,
         source: std::io::Error,
     },
     #[error("cannot open database {target}: {source}")]
@@ -143,6 +144,7 @@ fn ensure_parent_dir(path: &Path) -> Result<(), DbError> {
         Some(dir) if !dir.as_os_str().is_empty() => {
             std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
                 dir: dir.to_owned(),
+                db: path.to_owned(),
                 source,
             })
         }

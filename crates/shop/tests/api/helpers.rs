@@ -1,0 +1,267 @@
+//! The test harness: real services on port 0 with temporary databases.
+//!
+//! [`Stack::start`] runs catalog, cart, order, payment and the gateway in
+//! this process, each on its own listener, wired over HTTP exactly as
+//! `shop up` wires them. Every test starts its own stack, so tests share no
+//! data, port or directory.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use shop_common::config::Env;
+use shop_common::service::Service;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// How a test wants its stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `PAYMENT_SUCCESS_RATE`.
+    pub payment_success_rate: f64,
+    /// Settings applied to every service (e.g. timeouts).
+    pub extra_env: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            payment_success_rate: 1.0,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// A running set of services. Dropping it stops them.
+pub struct Stack {
+    pub catalog: String,
+    pub cart: String,
+    pub order: String,
+    pub payment: String,
+    pub gateway: String,
+    pub http: reqwest::Client,
+    pub dir: TempDir,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A bound listener on 127.0.0.1 and its URL.
+pub async fn listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr: SocketAddr = listener.local_addr().expect("local addr");
+    (listener, format!("http://{addr}"))
+}
+
+/// A URL where nothing listens (a service that is down).
+pub async fn dead_url() -> String {
+    let (listener, url) = listener().await;
+    drop(listener);
+    url
+}
+
+fn spawn(service: Service, listener: TcpListener, shutdown: &CancellationToken) {
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        service.run(listener, token).await.expect("service runs");
+    });
+}
+
+impl Stack {
+    /// Every service with the default options (payments always succeed).
+    pub async fn start() -> Stack {
+        Stack::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Stack {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shutdown = CancellationToken::new();
+        let (catalog_l, catalog) = listener().await;
+        let (cart_l, cart) = listener().await;
+        let (order_l, order) = listener().await;
+        let (payment_l, payment) = listener().await;
+        let (gateway_l, gateway) = listener().await;
+
+        let mut base: Vec<(String, String)> = vec![
+            ("CATALOG_SERVICE_URL".into(), catalog.clone()),
+            ("CART_SERVICE_URL".into(), cart.clone()),
+            ("ORDER_SERVICE_URL".into(), order.clone()),
+            ("PAYMENT_SERVICE_URL".into(), payment.clone()),
+            (
+                "PAYMENT_SUCCESS_RATE".into(),
+                options.payment_success_rate.to_string(),
+            ),
+        ];
+        base.extend(
+            options
+                .extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone())),
+        );
+        let env = |name: &str| {
+            Env::from_pairs(base.clone()).with(
+                "DB_PATH",
+                dir.path().join(format!("{name}.db")).display().to_string(),
+            )
+        };
+
+        let catalog_s =
+            shop_catalog::build(&shop_catalog::Config::from_env(&env("catalog")).unwrap())
+                .await
+                .unwrap();
+        let cart_s = shop_cart::build(&shop_cart::Config::from_env(&env("cart")).unwrap())
+            .await
+            .unwrap();
+        let order_s = shop_order::build(&shop_order::Config::from_env(&env("order")).unwrap())
+            .await
+            .unwrap();
+        let payment_s =
+            shop_payment::build(&shop_payment::Config::from_env(&env("payment")).unwrap())
+                .await
+                .unwrap();
+        let gateway_s =
+            shop_gateway::build(&shop_gateway::Config::from_env(&env("gateway")).unwrap())
+                .await
+                .unwrap();
+        spawn(catalog_s, catalog_l, &shutdown);
+        spawn(cart_s, cart_l, &shutdown);
+        spawn(order_s, order_l, &shutdown);
+        spawn(payment_s, payment_l, &shutdown);
+        spawn(gateway_s, gateway_l, &shutdown);
+
+        Stack {
+            catalog,
+            cart,
+            order,
+            payment,
+            gateway,
+            http: reqwest::Client::new(),
+            dir,
+            shutdown,
+        }
+    }
+
+    /// Sends a request with an optional JSON body; returns status and body
+    /// (JSON, or a JSON string holding the text when it is not JSON).
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        read(response).await
+    }
+
+    /// Sends a raw body (for malformed JSON and oversized bodies).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        url: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .request(method, url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        read(response).await
+    }
+
+    pub async fn get(&self, url: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, url, None).await
+    }
+
+    pub async fn post(&self, url: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, url, Some(body)).await
+    }
+
+    /// Creates a product and returns its id.
+    pub async fn product(&self, name: &str, price: &str, stock: i64) -> i64 {
+        let body: Value = serde_json::from_str(&format!(
+            r#"{{"name": "{name}", "price": {price}, "stock": {stock}, "category": "Test"}}"#
+        ))
+        .unwrap();
+        let (status, product) = self.post(&format!("{}/products", self.catalog), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{product}");
+        product["id"].as_i64().unwrap()
+    }
+
+    /// Adds `quantity` of `product_id` to `user`'s cart.
+    pub async fn add_to_cart(&self, user: &str, product_id: i64, quantity: i64) {
+        let (status, body) = self
+            .post(
+                &format!("{}/cart/{user}/items", self.cart),
+                serde_json::json!({"product_id": product_id, "quantity": quantity}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// Places an order from `user`'s cart and returns it.
+    pub async fn place_order(&self, user: &str) -> Value {
+        let (status, order) = self
+            .post(
+                &format!("{}/orders", self.order),
+                serde_json::json!({"user_id": user}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        order
+    }
+}
+
+async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body read");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// The exact JSON text of a number, e.g. `"2029.97"`: money is compared as
+/// written, never through floating point.
+pub fn num(value: &Value) -> String {
+    assert!(value.is_number(), "not a number: {value}");
+    value.to_string()
+}
+
+/// Asserts an error envelope with `status` and returns its detail.
+pub fn detail(status: StatusCode, body: &Value, expected: StatusCode) -> String {
+    assert_eq!(status, expected, "{body}");
+    body["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string detail in {body}"))
+        .to_owned()
+}
+
+/// Polls `check` until it returns `Some` or `deadline` passes.
+pub async fn eventually<T, F, Fut>(deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "condition not met within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

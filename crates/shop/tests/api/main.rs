@@ -1,0 +1,9 @@
+//! Shop's HTTP tests: every route of every service over real listeners.
+//!
+//! One test binary (fast to link); a module per service plus the gateway,
+//! the end-to-end purchase and the `shop` command line.
+
+mod helpers;
+
+mod cli;
+mod e2e;
