@@ -13,4 +13,8 @@ step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests"
-cargo test --workspace --locked
+# nextest runs each test in its own process and ends with one summary line.
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+    cargo install --locked cargo-nextest
+fi
+cargo nextest run --workspace --locked --no-fail-fast

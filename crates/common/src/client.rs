@@ -5,7 +5,7 @@
 //! wait and answers 503. Error envelopes from the other service are relayed
 //! with their status; the request id of the incoming request travels along.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -88,13 +88,11 @@ impl ServiceClient {
                 ApiError::BadGateway(format!("{} service sent an invalid answer", self.name))
             })
         } else {
-            let detail = serde_json::from_slice::<ErrorBody>(&bytes)
-                .map(|b| b.detail)
-                .unwrap_or_else(|_| format!("{} service answered {}", self.name, status));
-            Err(ApiError::from_status(
-                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-                detail,
-            ))
+            let body = serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
+                detail: format!("{} service answered {}", self.name, status),
+                product_id: None,
+            });
+            Err(ApiError::from_status(status, body))
         }
     }
 

@@ -14,6 +14,10 @@ use utoipa::ToSchema;
 pub struct ErrorBody {
     /// A human-readable explanation.
     pub detail: String,
+    /// The product a stock conflict concerns, so a client can show the
+    /// error next to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<i64>,
 }
 
 /// An error a handler answers with.
@@ -28,6 +32,9 @@ pub enum ApiError {
     /// 409: conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// 409: not enough stock of one product (named in the body).
+    #[error("{detail}")]
+    StockConflict { product_id: i64, detail: String },
     /// 413: the body is larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -50,7 +57,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::StockConflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -59,10 +66,15 @@ impl ApiError {
         }
     }
 
-    /// An error with the given status and detail, as relayed from another
+    /// An error with the given status and body, as relayed from another
     /// service; statuses outside the envelope's set become 502.
-    pub fn from_status(status: StatusCode, detail: String) -> ApiError {
+    pub fn from_status(status: StatusCode, body: ErrorBody) -> ApiError {
+        let detail = body.detail;
         match status {
+            StatusCode::CONFLICT if body.product_id.is_some() => ApiError::StockConflict {
+                product_id: body.product_id.unwrap_or_default(),
+                detail,
+            },
             StatusCode::BAD_REQUEST => ApiError::BadRequest(detail),
             StatusCode::NOT_FOUND => ApiError::NotFound(detail),
             StatusCode::CONFLICT => ApiError::Conflict(detail),
@@ -81,7 +93,11 @@ impl ApiError {
             ApiError::Internal(_) => "Internal server error".to_owned(),
             other => other.to_string(),
         };
-        ErrorBody { detail }
+        let product_id = match self {
+            ApiError::StockConflict { product_id, .. } => Some(*product_id),
+            _ => None,
+        };
+        ErrorBody { detail, product_id }
     }
 }
 
@@ -112,6 +128,7 @@ pub fn error_response(status: StatusCode, detail: impl Into<String>) -> Response
         status,
         axum::Json(ErrorBody {
             detail: detail.into(),
+            product_id: None,
         }),
     )
         .into_response()

@@ -58,12 +58,22 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
     })
 }
 
-/// Parses a JSON document, naming the offending field in the error.
+/// Parses a JSON object, naming the offending field in the error. Every
+/// body of this API is an object: an array is refused rather than read by
+/// position into the fields.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::Unprocessable(
-            "Request body must be a JSON document".to_owned(),
-        ));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(ApiError::Unprocessable(
+                "Request body must be a JSON object".to_owned(),
+            ))
+        }
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "Request body must be a JSON object, such as {\"name\": ...}".to_owned(),
+            ))
+        }
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {

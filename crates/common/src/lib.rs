@@ -16,6 +16,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod money;
 pub mod quantity;
 pub mod service;

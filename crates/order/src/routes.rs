@@ -6,6 +6,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
+use shop_common::money::MAX_CENTS;
 use shop_common::{now_rfc3339, ApiError, Money};
 
 use crate::domain::{
@@ -21,6 +22,10 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{order_id}/status", put(update_status))
         .route("/orders/{order_id}/payment", post(pay_order))
         .with_state(state)
+}
+
+fn too_large() -> ApiError {
+    ApiError::BadRequest("Order total exceeds the maximum of 1000000000.00".to_owned())
 }
 
 fn not_found(id: i64) -> ApiError {
@@ -65,7 +70,8 @@ pub async fn create_order(
             .price
             .times(line.quantity)
             .and_then(|sum| total.plus(sum))
-            .ok_or_else(|| ApiError::Unprocessable("Order total is too large".to_owned()))?;
+            .filter(|sum| sum.cents() <= MAX_CENTS)
+            .ok_or_else(too_large)?;
         items.push(OrderItem {
             product_id: product.id,
             product_name: product.name.clone(),

@@ -66,6 +66,19 @@ pub async fn dead_url() -> String {
     url
 }
 
+/// A URL where something accepts connections but never answers (a service
+/// that hangs). The connections are held until the test's runtime stops.
+pub async fn hung_url() -> String {
+    let (listener, url) = listener().await;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
 fn spawn(service: Service, listener: TcpListener, shutdown: &CancellationToken) {
     let token = shutdown.clone();
     tokio::spawn(async move {
@@ -189,6 +202,65 @@ impl Stack {
         self.send(Method::POST, url, Some(body)).await
     }
 
+    pub async fn put(&self, url: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PUT, url, Some(body)).await
+    }
+
+    pub async fn delete(&self, url: &str) -> (StatusCode, Value) {
+        self.send(Method::DELETE, url, None).await
+    }
+
+    /// Sends a request with an `Idempotency-Key` header and an optional
+    /// JSON body.
+    pub async fn send_with_key(
+        &self,
+        method: Method,
+        url: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, url)
+            .header("idempotency-key", key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends a request without a body and returns the raw response (for
+    /// headers and non-JSON bodies).
+    pub async fn raw(&self, method: Method, url: &str) -> reqwest::Response {
+        self.http
+            .request(method, url)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Another cart service on this stack's cart database, with `extra_env`
+    /// over the stack's settings (e.g. `CATALOG_SERVICE_URL` = [`dead_url`]);
+    /// it stops with the stack.
+    pub async fn cart_with(&self, extra_env: &[(&str, String)]) -> String {
+        let (cart_l, cart) = listener().await;
+        let mut env = Env::from_pairs([
+            ("CATALOG_SERVICE_URL", self.catalog.clone()),
+            (
+                "DB_PATH",
+                self.dir.path().join("cart.db").display().to_string(),
+            ),
+        ]);
+        for (name, value) in extra_env {
+            env = env.with(name, value.clone());
+        }
+        let service = shop_cart::build(&shop_cart::Config::from_env(&env).unwrap())
+            .await
+            .unwrap();
+        spawn(service, cart_l, &self.shutdown);
+        cart
+    }
+
     /// Creates a product and returns its id.
     pub async fn product(&self, name: &str, price: &str, stock: i64) -> i64 {
         let body: Value = serde_json::from_str(&format!(
@@ -238,9 +310,14 @@ pub fn num(value: &Value) -> String {
     value.to_string()
 }
 
-/// Asserts an error envelope with `status` and returns its detail.
+/// Asserts an error envelope with `status` and returns its detail: the body
+/// is a JSON object whose only field is a string `detail`.
 pub fn detail(status: StatusCode, body: &Value, expected: StatusCode) -> String {
     assert_eq!(status, expected, "{body}");
+    let object = body
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not a JSON object: {body}"));
+    assert_eq!(object.len(), 1, "error body has more than detail: {body}");
     body["detail"]
         .as_str()
         .unwrap_or_else(|| panic!("no string detail in {body}"))
@@ -248,6 +325,7 @@ pub fn detail(status: StatusCode, body: &Value, expected: StatusCode) -> String 
 }
 
 /// Polls `check` until it returns `Some` or `deadline` passes.
+#[allow(dead_code)] // for tests that must wait; none does yet
 pub async fn eventually<T, F, Fut>(deadline: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -264,4 +342,104 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The operational endpoints every service has: `/health`, `/ready`,
+/// `/metrics` (counting `call`, whose route template is `route`),
+/// `/openapi.json` (listing `paths`), `/docs/`, and JSON 404 and 405
+/// answers (`no_method` is a path that exists but not for PATCH).
+pub async fn check_ops(
+    stack: &Stack,
+    base: &str,
+    service: &str,
+    call: &str,
+    route: &str,
+    paths: &[&str],
+    no_method: &str,
+) {
+    let (status, health) = stack.get(&format!("{base}/health")).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(
+        health,
+        serde_json::json!({"status": "healthy", "service": service})
+    );
+
+    let (status, ready) = stack.get(&format!("{base}/ready")).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["service"], service, "{ready}");
+
+    let (status, _) = stack.get(&format!("{base}{call}")).await;
+    assert!(status.as_u16() < 500, "{call} answered {status}");
+    let metrics = stack.raw(Method::GET, &format!("{base}/metrics")).await;
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let content_type = metrics
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_requests_total{") && l.contains(&format!("route=\"{route}\""))
+        })
+        .unwrap_or_else(|| panic!("no http_requests_total with route=\"{route}\" in\n{text}"));
+    assert!(line.contains(&format!("service=\"{service}\"")), "{line}");
+
+    let (status, openapi) = stack.get(&format!("{base}/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let documented = openapi["paths"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no paths in {openapi}"));
+    for path in paths.iter().chain(&["/health", "/ready", "/metrics"]) {
+        assert!(
+            documented.contains_key(*path),
+            "{path} not in {:?}",
+            documented.keys().collect::<Vec<_>>()
+        );
+    }
+
+    let docs = stack.raw(Method::GET, &format!("{base}/docs/")).await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    let content_type = docs
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let html = docs.text().await.unwrap();
+    assert!(html.to_lowercase().contains("<html"), "{html}");
+
+    // CORS allows any origin, preflight included.
+    let preflight = stack
+        .http
+        .request(Method::OPTIONS, format!("{base}{call}"))
+        .header("origin", "http://elsewhere.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let allowed = preflight
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        allowed == "*" || allowed == "http://elsewhere.example",
+        "allow-origin {allowed:?}"
+    );
+
+    let (status, body) = stack.get(&format!("{base}/no/such/path")).await;
+    assert_eq!(detail(status, &body, StatusCode::NOT_FOUND), "Not Found");
+
+    let (status, body) = stack
+        .send(Method::PATCH, &format!("{base}{no_method}"), None)
+        .await;
+    detail(status, &body, StatusCode::METHOD_NOT_ALLOWED);
 }

@@ -5,5 +5,10 @@
 
 mod helpers;
 
+mod cart;
+mod catalog;
 mod cli;
 mod e2e;
+mod gateway;
+mod order;
+mod payment;

@@ -1,0 +1,146 @@
+//! `Idempotency-Key`: a retry with the same key gets the first response.
+//!
+//! A service records the response of a keyed request in its own database
+//! (table `idempotency_keys`), in the same transaction as the request's
+//! effect where the effect is local, so a crash cannot separate them. A
+//! retry with the same key and the same request replays the recorded status
+//! and body; the same key with a different request is a 422. When two
+//! requests with one key race, the second to commit fails on the primary
+//! key, rolls back its effect and replays the first one's response.
+//!
+//! Only final answers are recorded: a 5xx (a dependency down) is not, so a
+//! retry runs again.
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sqlx::{Any, Executor, Row};
+
+use crate::error::ApiError;
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+
+/// A keyed request: its scope (route), key and canonical request text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    scope: String,
+    key: String,
+    request: String,
+}
+
+/// A recorded response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl IntoResponse for Recorded {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+impl Idempotency {
+    /// The request's key, if it has one. `scope` names the operation (e.g.
+    /// `POST /orders/7/payment`); `request` is what must match on a retry.
+    pub fn from_headers(
+        headers: &HeaderMap,
+        scope: impl Into<String>,
+        request: &impl Serialize,
+    ) -> Result<Option<Idempotency>, ApiError> {
+        let Some(value) = headers.get(HEADER) else {
+            return Ok(None);
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 200)
+            .ok_or_else(|| {
+                ApiError::Unprocessable(
+                    "Idempotency-Key must be 1 to 200 visible ASCII characters".to_owned(),
+                )
+            })?;
+        // serde_json's maps are sorted, so equal requests give equal text.
+        let request = serde_json::to_value(request)
+            .and_then(|v| serde_json::to_string(&v))
+            .map_err(|err| ApiError::Internal(err.to_string()))?;
+        Ok(Some(Idempotency {
+            scope: scope.into(),
+            key: key.to_owned(),
+            request,
+        }))
+    }
+
+    /// The key itself (to key effects in other services by it).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The recorded response of an earlier request with this key, or a 422
+    /// when that request differed from this one.
+    pub async fn replay<'c>(
+        &self,
+        db: impl Executor<'c, Database = Any>,
+    ) -> Result<Option<Recorded>, ApiError> {
+        let row = sqlx::query(
+            "SELECT request, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        )
+        .bind(self.scope.clone())
+        .bind(self.key.clone())
+        .fetch_optional(db)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let request: String = row.try_get("request")?;
+        if request != self.request {
+            return Err(ApiError::Unprocessable(
+                "Idempotency-Key was already used with a different request".to_owned(),
+            ));
+        }
+        let status: i64 = row.try_get("status")?;
+        Ok(Some(Recorded {
+            status: u16::try_from(status)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::OK),
+            body: row.try_get("body")?,
+        }))
+    }
+
+    /// Records the response. Returns false when another request with this
+    /// key recorded first (then roll back and [`Idempotency::replay`]).
+    pub async fn record<'c>(
+        &self,
+        db: impl Executor<'c, Database = Any>,
+        status: StatusCode,
+        body: &impl Serialize,
+    ) -> Result<bool, ApiError> {
+        if status.is_server_error() {
+            return Ok(true);
+        }
+        let body =
+            serde_json::to_string(body).map_err(|err| ApiError::Internal(err.to_string()))?;
+        let done = sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request, status, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING",
+        )
+        .bind(self.scope.clone())
+        .bind(self.key.clone())
+        .bind(self.request.clone())
+        .bind(i64::from(status.as_u16()))
+        .bind(body)
+        .bind(crate::now_rfc3339())
+        .execute(db)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,589 @@
+//! The cart service: lines, quantities, totals, and the catalog behind it.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{check_ops, dead_url, detail, hung_url, num, Options, Stack};
+
+/// A user's cart, asserting a 200.
+async fn cart_of(stack: &Stack, user: &str) -> Value {
+    let (status, cart) = stack.get(&format!("{}/cart/{user}", stack.cart)).await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    cart
+}
+
+/// `(product_id, quantity)` of each line.
+fn lines(cart: &Value) -> Vec<(i64, i64)> {
+    cart["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {cart}"))
+        .iter()
+        .map(|i| {
+            (
+                i["product_id"].as_i64().unwrap(),
+                i["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_returns_the_line_with_name_and_price() {
+    let stack = Stack::start().await;
+    let url = format!("{}/cart/alice/items", stack.cart);
+    let (status, item) = stack
+        .post(&url, json!({"product_id": 2, "quantity": 3}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{item}");
+    assert_eq!(item["user_id"], "alice");
+    assert_eq!(item["product_id"], 2);
+    assert_eq!(item["quantity"], 3);
+    assert_eq!(item["product_name"], "Mouse");
+    assert_eq!(num(&item["product_price"]), "29.99");
+    assert!(item["id"].is_i64(), "{item}");
+    assert!(item["created_at"].is_string(), "{item}");
+
+    // Adding again increments the same line.
+    let (status, again) = stack
+        .post(&url, json!({"product_id": 2, "quantity": 2}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["quantity"], 5);
+    assert_eq!(again["id"], item["id"]);
+
+    // The quantity defaults to 1.
+    let (status, one) = stack.post(&url, json!({"product_id": 3})).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["quantity"], 1);
+    let (status, more) = stack.post(&url, json!({"product_id": 2})).await;
+    assert_eq!(status, StatusCode::OK, "{more}");
+    assert_eq!(more["quantity"], 6);
+
+    let cart = cart_of(&stack, "alice").await;
+    assert_eq!(cart["user_id"], "alice");
+    assert_eq!(lines(&cart), [(2, 6), (3, 1)]);
+    // 6 x 29.99 + 79.99
+    assert_eq!(num(&cart["total"]), "259.93");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_adds_are_422_and_change_nothing() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("bob", 1, 1).await;
+    let before = cart_of(&stack, "bob").await;
+    let url = format!("{}/cart/bob/items", stack.cart);
+    for body in [
+        r#"{"product_id": 1, "quantity": 0}"#,
+        r#"{"product_id": 1, "quantity": -1}"#,
+        r#"{"product_id": 1, "quantity": 1.5}"#,
+        r#"{"product_id": 1, "quantity": "2"}"#,
+        r#"{"product_id": 1, "quantity": 10000000}"#,
+        r#"{"product_id": 1, "quantity": 99999999999999999999}"#,
+        r#"{"quantity": 1}"#,
+        r#"{"product_id": "1"}"#,
+        r#"{"product_id": 99999999999999999999}"#,
+        r#"{"product_id":"#,
+        "",
+        "[]",
+        "null",
+    ] {
+        let (status, answer) = stack.send_raw(Method::POST, &url, body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "body {body}: {answer}"
+        );
+        detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(cart_of(&stack, "bob").await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_missing_product_is_404() {
+    let stack = Stack::start().await;
+    let (status, body) = stack
+        .post(
+            &format!("{}/cart/carol/items", stack.cart),
+            json!({"product_id": 999, "quantity": 1}),
+        )
+        .await;
+    let why = detail(status, &body, StatusCode::NOT_FOUND);
+    assert!(why.contains("999"), "{why}");
+    let cart = cart_of(&stack, "carol").await;
+    assert_eq!(cart["items"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_more_than_the_stock_is_400_and_changes_nothing() {
+    let stack = Stack::start().await;
+    let url = format!("{}/cart/dave/items", stack.cart);
+    // The laptop has 10 in stock.
+    let (status, body) = stack
+        .post(&url, json!({"product_id": 1, "quantity": 11}))
+        .await;
+    assert_eq!(
+        detail(status, &body, StatusCode::BAD_REQUEST),
+        "Insufficient stock"
+    );
+    assert_eq!(cart_of(&stack, "dave").await["items"], json!([]));
+
+    // Cumulatively: 6 then 5 is more than 10.
+    stack.add_to_cart("dave", 1, 6).await;
+    let before = cart_of(&stack, "dave").await;
+    let (status, body) = stack
+        .post(&url, json!({"product_id": 1, "quantity": 5}))
+        .await;
+    assert_eq!(
+        detail(status, &body, StatusCode::BAD_REQUEST),
+        "Insufficient stock"
+    );
+    assert_eq!(cart_of(&stack, "dave").await, before);
+    assert_eq!(lines(&before), [(1, 6)]);
+
+    // Exactly the stock is fine.
+    stack.add_to_cart("dave", 1, 4).await;
+    assert_eq!(lines(&cart_of(&stack, "dave").await), [(1, 10)]);
+
+    // A product out of stock cannot be added at all.
+    let empty = stack.product("Sold out", "1.00", 0).await;
+    let (status, body) = stack
+        .post(&url, json!({"product_id": empty, "quantity": 1}))
+        .await;
+    assert_eq!(
+        detail(status, &body, StatusCode::BAD_REQUEST),
+        "Insufficient stock"
+    );
+    assert_eq!(lines(&cart_of(&stack, "dave").await), [(1, 10)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totals_are_exact() {
+    let stack = Stack::start().await;
+    let dime = stack.product("Dime", "0.1", 10).await;
+    let fifth = stack.product("Fifth", "0.2", 10).await;
+    stack.add_to_cart("eve", dime, 1).await;
+    stack.add_to_cart("eve", fifth, 1).await;
+    let cart = cart_of(&stack, "eve").await;
+    assert_eq!(num(&cart["total"]), "0.30");
+    assert_eq!(num(&cart["items"][0]["product_price"]), "0.10");
+    assert_eq!(num(&cart["items"][1]["product_price"]), "0.20");
+    assert_eq!(cart["items"][0]["product_name"], "Dime");
+
+    let book = stack.product("Book", "19.99", 10).await;
+    stack.add_to_cart("frank", book, 3).await;
+    assert_eq!(num(&cart_of(&stack, "frank").await["total"]), "59.97");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_cart_is_200_with_no_items() {
+    let stack = Stack::start().await;
+    let cart = cart_of(&stack, "nobody").await;
+    assert_eq!(cart["user_id"], "nobody");
+    assert_eq!(cart["items"], json!([]));
+    assert_eq!(num(&cart["total"]), "0.00");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_quantity_by_query_or_body() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("gina", 2, 1).await;
+    let url = format!("{}/cart/gina/items/2", stack.cart);
+
+    let (status, body) = stack
+        .send(Method::PUT, &format!("{url}?quantity=4"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"message": "Item quantity updated"}));
+    assert_eq!(lines(&cart_of(&stack, "gina").await), [(2, 4)]);
+
+    let (status, body) = stack.put(&url, json!({"quantity": 7})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"message": "Item quantity updated"}));
+    let cart = cart_of(&stack, "gina").await;
+    assert_eq!(lines(&cart), [(2, 7)]);
+    assert_eq!(num(&cart["total"]), "209.93");
+
+    // Lowering works too, and the whole stock is allowed.
+    let (status, _) = stack
+        .send(Method::PUT, &format!("{url}?quantity=50"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lines(&cart_of(&stack, "gina").await), [(2, 50)]);
+    let (status, _) = stack
+        .send(Method::PUT, &format!("{url}?quantity=1"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lines(&cart_of(&stack, "gina").await), [(2, 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_quantity_updates_are_rejected_and_change_nothing() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("hank", 1, 2).await;
+    let before = cart_of(&stack, "hank").await;
+    let url = format!("{}/cart/hank/items/1", stack.cart);
+
+    // Missing or invalid quantity: 422.
+    for (query, body) in [
+        ("", None),
+        ("", Some("{}")),
+        ("?quantity=0", None),
+        ("?quantity=-1", None),
+        ("?quantity=1.5", None),
+        ("?quantity=abc", None),
+        ("?quantity=10000000", None),
+        ("", Some(r#"{"quantity": 0}"#)),
+        ("", Some(r#"{"quantity": "2"}"#)),
+        ("", Some(r#"{"quantity": 1.5}"#)),
+        ("", Some(r#"{"quantity":"#)),
+    ] {
+        let (status, answer) = match body {
+            Some(body) => {
+                stack
+                    .send_raw(Method::PUT, &format!("{url}{query}"), body)
+                    .await
+            }
+            None => {
+                stack
+                    .send(Method::PUT, &format!("{url}{query}"), None)
+                    .await
+            }
+        };
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query} {body:?}: {answer}"
+        );
+        detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    // More than the stock (10 laptops): 400.
+    let (status, answer) = stack
+        .send(Method::PUT, &format!("{url}?quantity=11"), None)
+        .await;
+    assert_eq!(
+        detail(status, &answer, StatusCode::BAD_REQUEST),
+        "Insufficient stock"
+    );
+    let (status, answer) = stack.put(&url, json!({"quantity": 11})).await;
+    assert_eq!(
+        detail(status, &answer, StatusCode::BAD_REQUEST),
+        "Insufficient stock"
+    );
+
+    // A product that is not in the cart: 404, and no line is created.
+    let (status, answer) = stack
+        .send(
+            Method::PUT,
+            &format!("{}/cart/hank/items/3?quantity=1", stack.cart),
+            None,
+        )
+        .await;
+    detail(status, &answer, StatusCode::NOT_FOUND);
+    // A product that does not exist at all: 404.
+    let (status, answer) = stack
+        .send(
+            Method::PUT,
+            &format!("{}/cart/hank/items/999?quantity=1", stack.cart),
+            None,
+        )
+        .await;
+    detail(status, &answer, StatusCode::NOT_FOUND);
+    // Another user's cart is not this one.
+    let (status, answer) = stack
+        .send(
+            Method::PUT,
+            &format!("{}/cart/other/items/1?quantity=1", stack.cart),
+            None,
+        )
+        .await;
+    detail(status, &answer, StatusCode::NOT_FOUND);
+
+    assert_eq!(cart_of(&stack, "hank").await, before);
+    assert_eq!(cart_of(&stack, "other").await["items"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_line_then_again_is_404() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("ivy", 1, 1).await;
+    stack.add_to_cart("ivy", 2, 2).await;
+    let url = format!("{}/cart/ivy/items/1", stack.cart);
+    let (status, body) = stack.delete(&url).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"message": "Item removed from cart"}));
+    let after = cart_of(&stack, "ivy").await;
+    assert_eq!(lines(&after), [(2, 2)]);
+
+    let (status, body) = stack.delete(&url).await;
+    detail(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = stack
+        .delete(&format!("{}/cart/ivy/items/abc", stack.cart))
+        .await;
+    detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(cart_of(&stack, "ivy").await, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_a_cart_empties_only_that_cart() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("jack", 1, 1).await;
+    stack.add_to_cart("jack", 2, 1).await;
+    stack.add_to_cart("jill", 3, 1).await;
+    let (status, body) = stack.delete(&format!("{}/cart/jack", stack.cart)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"message": "Cart cleared"}));
+    let cart = cart_of(&stack, "jack").await;
+    assert_eq!(cart["items"], json!([]));
+    assert_eq!(num(&cart["total"]), "0.00");
+    assert_eq!(lines(&cart_of(&stack, "jill").await), [(3, 1)]);
+
+    // Clearing an empty cart is fine too.
+    let (status, body) = stack.delete(&format!("{}/cart/jack", stack.cart)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_ids_are_literal_path_segments() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("victim", 1, 1).await;
+    stack.add_to_cart("victim%23", 2, 2).await;
+    stack.add_to_cart("victim%3Fx%3D1", 3, 3).await;
+
+    let victim = cart_of(&stack, "victim").await;
+    assert_eq!(lines(&victim), [(1, 1)]);
+    assert_eq!(victim["user_id"], "victim");
+    let hash = cart_of(&stack, "victim%23").await;
+    assert_eq!(lines(&hash), [(2, 2)]);
+    assert_eq!(hash["user_id"], "victim#");
+    let query = cart_of(&stack, "victim%3Fx%3D1").await;
+    assert_eq!(lines(&query), [(3, 3)]);
+    assert_eq!(query["user_id"], "victim?x=1");
+
+    // Clearing the look-alikes leaves the victim's cart alone.
+    let (status, _) = stack
+        .delete(&format!("{}/cart/victim%23", stack.cart))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = stack
+        .delete(&format!("{}/cart/victim%3Fx%3D1", stack.cart))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cart_of(&stack, "victim").await, victim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_id_over_128_characters_is_422() {
+    let stack = Stack::start().await;
+    let long = "u".repeat(129);
+    let (status, body) = stack.get(&format!("{}/cart/{long}", stack.cart)).await;
+    detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = stack
+        .post(
+            &format!("{}/cart/{long}/items", stack.cart),
+            json!({"product_id": 1, "quantity": 1}),
+        )
+        .await;
+    detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    // 128 characters are fine.
+    let ok = "u".repeat(128);
+    stack.add_to_cart(&ok, 1, 1).await;
+    assert_eq!(lines(&cart_of(&stack, &ok).await), [(1, 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_deleted_from_the_catalog_shows_without_name_and_price() {
+    let stack = Stack::start().await;
+    let gone = stack.product("Gone", "5.00", 5).await;
+    stack.add_to_cart("kim", 2, 1).await;
+    stack.add_to_cart("kim", gone, 2).await;
+    assert_eq!(num(&cart_of(&stack, "kim").await["total"]), "39.99");
+
+    let (status, _) = stack
+        .delete(&format!("{}/products/{gone}", stack.catalog))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let cart = cart_of(&stack, "kim").await;
+    assert_eq!(lines(&cart), [(2, 1), (gone, 2)]);
+    let item = &cart["items"][1];
+    assert_eq!(item["product_name"], Value::Null, "{item}");
+    assert_eq!(item["product_price"], Value::Null, "{item}");
+    assert_eq!(cart["items"][0]["product_name"], "Mouse");
+    assert_eq!(num(&cart["total"]), "29.99");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_down_is_503_quickly() {
+    let stack = Stack::start_with(Options {
+        extra_env: vec![("CATALOG_SERVICE_URL", dead_url().await)],
+        ..Options::default()
+    })
+    .await;
+    let started = Instant::now();
+    let (status, body) = stack
+        .post(
+            &format!("{}/cart/lee/items", stack.cart),
+            json!({"product_id": 1, "quantity": 1}),
+        )
+        .await;
+    detail(status, &body, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Nothing was added.
+    let (status, cart) = stack.get(&format!("{}/cart/lee", stack.cart)).await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    assert_eq!(cart["items"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_cart_with_items_while_the_catalog_is_down_is_503() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("mia", 1, 2).await;
+    // A second cart service on the same database whose catalog is down.
+    let cart = stack
+        .cart_with(&[("CATALOG_SERVICE_URL", dead_url().await)])
+        .await;
+
+    let started = Instant::now();
+    let (status, body) = stack.get(&format!("{cart}/cart/mia")).await;
+    detail(status, &body, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, body) = stack
+        .post(
+            &format!("{cart}/cart/mia/items"),
+            json!({"product_id": 2, "quantity": 1}),
+        )
+        .await;
+    detail(status, &body, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, body) = stack
+        .send(
+            Method::PUT,
+            &format!("{cart}/cart/mia/items/1?quantity=1"),
+            None,
+        )
+        .await;
+    detail(status, &body, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Nothing changed.
+    assert_eq!(lines(&cart_of(&stack, "mia").await), [(1, 2)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_items_takes_ordered_units_out() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("ned", 1, 1).await;
+    stack.add_to_cart("ned", 2, 3).await;
+    stack.add_to_cart("ned", 3, 1).await;
+    let url = format!("{}/cart/ned/remove-items", stack.cart);
+    let (status, body) = stack
+        .post(
+            &url,
+            json!({"items": [{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    assert_eq!(lines(&cart_of(&stack, "ned").await), [(2, 2), (3, 1)]);
+
+    // Taking more than the line holds deletes the line; unknown lines are ignored.
+    let (status, _) = stack
+        .post(
+            &url,
+            json!({"items": [{"product_id": 2, "quantity": 5}, {"product_id": 4, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lines(&cart_of(&stack, "ned").await), [(3, 1)]);
+
+    // Invalid bodies change nothing.
+    let before = cart_of(&stack, "ned").await;
+    for body in [
+        r#"{"items": [{"product_id": 3, "quantity": 0}]}"#,
+        r#"{"items": [{"product_id": 3}]}"#,
+        r#"{"items": [{"product_id": 3, "quantity": 1}, {"product_id": 4, "quantity": -1}]}"#,
+        r#"{}"#,
+        r#"{"items":"#,
+    ] {
+        let (status, answer) = stack.send_raw(Method::POST, &url, body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "body {body}: {answer}"
+        );
+        detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(cart_of(&stack, "ned").await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cart_ops_endpoints() {
+    let stack = Stack::start().await;
+    check_ops(
+        &stack,
+        &stack.cart,
+        "cart",
+        "/cart/ops-user",
+        "/cart/{user_id}",
+        &[
+            "/cart/{user_id}",
+            "/cart/{user_id}/items",
+            "/cart/{user_id}/items/{product_id}",
+            "/cart/{user_id}/remove-items",
+        ],
+        "/cart/ops-user",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_array_bodies_are_422_and_change_nothing() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("arr", 1, 1).await;
+    let before = cart_of(&stack, "arr").await;
+    for (method, path, body) in [
+        (Method::POST, "/cart/arr/items", "[2, 3]"),
+        (Method::PUT, "/cart/arr/items/1", "[2]"),
+        (Method::POST, "/cart/arr/remove-items", "[[[1, 1]]]"),
+    ] {
+        let (status, answer) = stack
+            .send_raw(method, &format!("{}{path}", stack.cart), body)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {body}: {answer}"
+        );
+        detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(cart_of(&stack, "arr").await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_that_hangs_is_503_after_the_timeout() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("nia", 1, 1).await;
+    let before = cart_of(&stack, "nia").await;
+    let cart = stack
+        .cart_with(&[
+            ("CATALOG_SERVICE_URL", hung_url().await),
+            ("HTTP_REQUEST_TIMEOUT_MS", "500".to_owned()),
+        ])
+        .await;
+    let started = Instant::now();
+    let (status, body) = stack.get(&format!("{cart}/cart/nia")).await;
+    detail(status, &body, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, body) = stack
+        .post(
+            &format!("{cart}/cart/nia/items"),
+            json!({"product_id": 1, "quantity": 1}),
+        )
+        .await;
+    detail(status, &body, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(cart_of(&stack, "nia").await, before);
+}
