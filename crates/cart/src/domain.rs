@@ -1,7 +1,7 @@
 //! Carts as the API shows them and as clients change them.
 
 use serde::{Deserialize, Serialize};
-use shop_common::{ApiError, Money, Quantity};
+use shop_common::{ApiError, Money, Quantity, Text};
 use utoipa::{IntoParams, ToSchema};
 
 /// A user id: any path segment of 1 to 128 characters, taken literally
@@ -85,6 +85,11 @@ pub struct Line {
 /// The body of `POST /cart/{user_id}/remove-items`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RemoveItems {
+    /// Applies the removal once per key (the order service sends its
+    /// checkout key, so a retried removal takes the items out only once).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub key: Option<Text<1, 200>>,
     pub items: Vec<Line>,
 }
 

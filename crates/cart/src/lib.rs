@@ -92,9 +92,5 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         ApiDoc::openapi(),
         db_ready(db.clone()),
     );
-    Ok(Service {
-        name: NAME,
-        router,
-        db: Some(db),
-    })
+    Ok(Service::new(NAME, router, Some(db)))
 }

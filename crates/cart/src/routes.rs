@@ -179,8 +179,8 @@ pub async fn clear_cart(
 }
 
 /// Take what an order bought out of the cart (used by the order service).
-/// Units added since stay; repeating the call with the same items after
-/// they are gone changes nothing.
+/// Units added since stay. With a `key`, the removal is applied once
+/// however often it is sent.
 #[utoipa::path(post, path = "/cart/{user_id}/remove-items", tag = "cart", request_body = RemoveItems,
     params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
     responses(
@@ -193,6 +193,11 @@ pub async fn remove_items(
 ) -> Result<Json<Message>, ApiError> {
     let user = UserId::parse(user_id)?;
     let mut tx = state.db.writer.begin().await?;
+    if let Some(key) = &remove.key {
+        if !store::claim_removal(&mut tx, key.as_str(), user.as_str(), &now_rfc3339()).await? {
+            return Ok(Json(Message::new("Items already removed from cart")));
+        }
+    }
     for line in &remove.items {
         store::take(&mut tx, user.as_str(), line.product_id, line.quantity.get()).await?;
     }

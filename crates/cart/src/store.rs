@@ -140,3 +140,22 @@ pub async fn take(
     .await?;
     Ok(())
 }
+
+/// Records that the removal under `key` is applied; false when it was
+/// already. Run it in the removal's transaction.
+pub async fn claim_removal(
+    conn: &mut AnyConnection,
+    key: &str,
+    user_id: &str,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO applied_removals (key, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key.to_owned())
+    .bind(user_id.to_owned())
+    .bind(now.to_owned())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

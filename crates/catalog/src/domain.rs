@@ -29,7 +29,7 @@ pub struct Product {
 }
 
 /// The body of `POST /products`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewProduct {
     pub name: ProductName,
     #[serde(default)]

@@ -3,10 +3,12 @@
 //! - [`domain`]: products as the API shows and accepts them.
 //! - [`store`]: the SQL.
 //! - [`routes`]: the HTTP handlers.
+//! - [`reservations`]: stock taken for orders, all or none, given back once.
 //!
 //! It calls no other service.
 
 pub mod domain;
+pub mod reservations;
 pub mod routes;
 pub mod store;
 
@@ -53,13 +55,20 @@ pub struct AppState {
         routes::get_product,
         routes::create_product,
         routes::update_product,
-        routes::delete_product
+        routes::delete_product,
+        reservations::create_reservation,
+        reservations::get_reservation,
+        reservations::release_reservation
     ),
     components(schemas(
         domain::Product,
         domain::NewProduct,
         domain::ProductUpdate,
-        domain::Message
+        domain::Message,
+        reservations::NewReservation,
+        reservations::Reservation,
+        reservations::ReservedLine,
+        reservations::Line
     ))
 )]
 pub struct ApiDoc;
@@ -68,15 +77,7 @@ pub struct ApiDoc;
 pub async fn build(config: &Config) -> Result<Service, StartError> {
     let db = Db::open(&config.db, &MIGRATOR).await?;
     let state = AppState { db: db.clone() };
-    let router = standard_router(
-        NAME,
-        routes::router(state),
-        ApiDoc::openapi(),
-        db_ready(db.clone()),
-    );
-    Ok(Service {
-        name: NAME,
-        router,
-        db: Some(db),
-    })
+    let routes = routes::router(state.clone()).merge(reservations::router(state));
+    let router = standard_router(NAME, routes, ApiDoc::openapi(), db_ready(db.clone()));
+    Ok(Service::new(NAME, router, Some(db)))
 }

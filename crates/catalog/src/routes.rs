@@ -1,11 +1,13 @@
 //! Catalog HTTP handlers: extract, call the store, map.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
+use shop_common::idempotency::{commit_answer, Idempotency};
 use shop_common::{now_rfc3339, ApiError};
 
 use crate::domain::{ListQuery, Message, NewProduct, Product, ProductFilter, ProductUpdate};
@@ -54,18 +56,36 @@ pub async fn get_product(
         .ok_or_else(|| not_found(id))
 }
 
-/// Create a product.
+/// Create a product. With an `Idempotency-Key`, a retry returns the first
+/// answer and creates nothing.
 #[utoipa::path(post, path = "/products", tag = "catalog", request_body = NewProduct,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, description = "Created", body = Product),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 422, description = "Invalid product", body = ErrorBody)))]
+        (status = 422, description = "Invalid product, or the key was used for another request", body = ErrorBody)))]
 pub async fn create_product(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(new): Json<NewProduct>,
-) -> Result<(StatusCode, Json<Product>), ApiError> {
-    let product = store::insert(&state.db.writer, &new, &now_rfc3339()).await?;
-    Ok((StatusCode::CREATED, Json(product)))
+) -> Result<Response, ApiError> {
+    let idem = Idempotency::from_headers(&headers, "POST /products", &new)?;
+    if let Some(idem) = &idem {
+        if let Some(first) = idem.replay(&state.db.writer).await? {
+            return Ok(first.into_response());
+        }
+    }
+    // The product and the record of the answer commit together.
+    let mut tx = state.db.writer.begin().await?;
+    let product = store::insert(&mut *tx, &new, &now_rfc3339()).await?;
+    commit_answer(
+        idem.as_ref(),
+        tx,
+        &state.db.writer,
+        StatusCode::CREATED,
+        &product,
+    )
+    .await
 }
 
 /// Change a product's fields; absent fields stay as they are.

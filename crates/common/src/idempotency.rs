@@ -14,7 +14,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use crate::error::ApiError;
 
@@ -143,4 +143,29 @@ impl Idempotency {
         .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// Commits `tx` together with the record of its answer under `idem`, and
+/// answers `status` and `body`. When another request with the same key
+/// recorded first, rolls `tx` back (undoing this request's effect) and
+/// answers what that request answered.
+pub async fn commit_answer<T: Serialize>(
+    idem: Option<&Idempotency>,
+    mut tx: Transaction<'static, Any>,
+    db: &AnyPool,
+    status: StatusCode,
+    body: &T,
+) -> Result<Response, ApiError> {
+    if let Some(idem) = idem {
+        if !idem.record(&mut *tx, status, body).await? {
+            tx.rollback().await?;
+            return idem
+                .replay(db)
+                .await?
+                .map(IntoResponse::into_response)
+                .ok_or_else(|| ApiError::Internal("idempotency record vanished".to_owned()));
+        }
+    }
+    tx.commit().await?;
+    Ok((status, crate::extract::Json(body)).into_response())
 }

@@ -237,21 +237,49 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// A service ready to be served: its full router and what to close after.
+/// Background work of a service (e.g. recovery), started with it and
+/// stopped by the same shutdown token.
+pub type Worker =
+    Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A service ready to be served: its full router, its background work and
+/// what to close after.
 pub struct Service {
     pub name: &'static str,
     pub router: Router,
     pub db: Option<crate::db::Db>,
+    pub worker: Option<Worker>,
 }
 
 impl Service {
-    /// Serves until `shutdown` fires, drains requests, then closes the database.
+    pub fn new(name: &'static str, router: Router, db: Option<crate::db::Db>) -> Service {
+        Service {
+            name,
+            router,
+            db,
+            worker: None,
+        }
+    }
+
+    /// Adds background work that runs while the service serves.
+    pub fn with_worker(mut self, worker: Worker) -> Service {
+        self.worker = Some(worker);
+        self
+    }
+
+    /// Serves until `shutdown` fires, drains requests, stops the background
+    /// work, then closes the database.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        let result = serve(listener, self.router, shutdown).await;
+        let worker = self.worker.map(|work| tokio::spawn(work(shutdown.clone())));
+        let result = serve(listener, self.router, shutdown.clone()).await;
+        shutdown.cancel();
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
         if let Some(db) = self.db {
             db.close().await;
         }

@@ -152,9 +152,5 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         ApiDoc::openapi(),
         upstreams_ready(services, config.http),
     );
-    Ok(Service {
-        name: NAME,
-        router,
-        db: None,
-    })
+    Ok(Service::new(NAME, router, None))
 }

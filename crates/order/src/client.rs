@@ -1,14 +1,14 @@
-//! The services the order service calls: cart, catalog and payment.
+//! The services the order service calls: cart, catalog and payment. Every
+//! call that changes something is keyed, so repeating it is harmless.
 
-use std::collections::HashMap;
-
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 use shop_common::client::ServiceClient;
+use shop_common::idempotency;
 use shop_common::{ApiError, Money};
 
 /// A cart line as the order service needs it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartLine {
     pub product_id: i64,
     pub quantity: i64,
@@ -21,6 +21,7 @@ struct CartView {
 
 #[derive(Debug, Clone, Serialize)]
 struct RemoveItems<'a> {
+    key: &'a str,
     items: &'a [CartLine],
 }
 
@@ -40,14 +41,19 @@ impl Cart {
         Ok(view.items)
     }
 
-    /// Takes what an order bought out of the cart.
-    pub async fn remove(&self, user_id: &str, lines: &[CartLine]) -> Result<(), ApiError> {
+    /// Takes what an order bought out of the cart, once per `key`.
+    pub async fn remove(
+        &self,
+        user_id: &str,
+        key: &str,
+        lines: &[CartLine],
+    ) -> Result<(), ApiError> {
         let _: serde_json::Value = self
             .client
             .call(
                 Method::POST,
                 &format!("/cart/{}/remove-items", encode(user_id)),
-                Some(&RemoveItems { items: lines }),
+                Some(&RemoveItems { key, items: lines }),
                 HeaderMap::new(),
             )
             .await?;
@@ -55,30 +61,64 @@ impl Cart {
     }
 }
 
-/// A product as the order service needs it.
+/// A reserved line, priced by the catalog when it was reserved.
 #[derive(Debug, Clone, Deserialize)]
-pub struct CatalogProduct {
-    pub id: i64,
+pub struct ReservedLine {
+    pub product_id: i64,
+    pub quantity: i64,
     pub name: String,
     pub price: Money,
-    pub stock: i64,
 }
 
-/// The catalog service.
+#[derive(Debug, Clone, Deserialize)]
+struct Reservation {
+    items: Vec<ReservedLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct NewReservation<'a> {
+    key: &'a str,
+    items: &'a [CartLine],
+}
+
+/// The catalog service's stock reservations.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pub client: ServiceClient,
 }
 
 impl Catalog {
-    /// Several products in one call, by id; missing ones are absent.
-    pub async fn products(&self, ids: &[i64]) -> Result<HashMap<i64, CatalogProduct>, ApiError> {
-        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-        let products: Vec<CatalogProduct> = self
+    /// Reserves the lines' stock under `key`, all or none (again under the
+    /// same key: the same reservation). 409 names a product short of stock.
+    pub async fn reserve(
+        &self,
+        key: &str,
+        lines: &[CartLine],
+    ) -> Result<Vec<ReservedLine>, ApiError> {
+        let reservation: Reservation = self
             .client
-            .get(&format!("/products?ids={}", list.join(",")))
+            .call(
+                Method::POST,
+                "/reservations",
+                Some(&NewReservation { key, items: lines }),
+                HeaderMap::new(),
+            )
             .await?;
-        Ok(products.into_iter().map(|p| (p.id, p)).collect())
+        Ok(reservation.items)
+    }
+
+    /// Returns the stock held under `key`, exactly once however often called.
+    pub async fn release(&self, key: &str) -> Result<(), ApiError> {
+        let _: serde_json::Value = self
+            .client
+            .call(
+                Method::POST,
+                &format!("/reservations/{}/release", encode(key)),
+                None::<&()>,
+                HeaderMap::new(),
+            )
+            .await?;
+        Ok(())
     }
 }
 
@@ -102,14 +142,25 @@ pub struct Payments {
 }
 
 impl Payments {
-    /// Asks for a payment of `amount` for `order_id`.
-    pub async fn pay(&self, order_id: i64, amount: Money) -> Result<PaymentResult, ApiError> {
+    /// Asks for a payment of `amount` for `order_id`. The attempt's `key`
+    /// goes as the Idempotency-Key, so asking again after a crash or a
+    /// timeout answers the same and charges at most once.
+    pub async fn pay(
+        &self,
+        order_id: i64,
+        amount: Money,
+        key: &str,
+    ) -> Result<PaymentResult, ApiError> {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(key)
+            .map_err(|_| ApiError::Internal(format!("unusable payment key {key}")))?;
+        headers.insert(HeaderName::from_static(idempotency::HEADER), value);
         self.client
             .call(
                 Method::POST,
                 "/payments",
                 Some(&NewPayment { order_id, amount }),
-                HeaderMap::new(),
+                headers,
             )
             .await
     }

@@ -102,10 +102,19 @@ pub struct Order {
     pub created_at: String,
     /// RFC 3339, UTC.
     pub updated_at: String,
+    /// The catalog reservation holding the order's stock (internal).
+    #[serde(skip)]
+    pub reservation_key: Option<String>,
+    /// Whether a cancelled order's stock went back (internal).
+    #[serde(skip)]
+    pub stock_released: bool,
+    /// The payment attempt under way, or the one that paid (internal).
+    #[serde(skip)]
+    pub paying_key: Option<String>,
 }
 
 /// The body of `POST /orders`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewOrder {
     /// The user whose cart becomes the order.
     pub user_id: String,

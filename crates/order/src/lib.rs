@@ -4,9 +4,17 @@
 //! - [`store`]: the SQL.
 //! - [`client`]: the cart, catalog and payment services.
 //! - [`routes`]: the HTTP handlers.
+//! - [`checkout`]: cart -> reserved stock -> order -> cart cleared, resumable.
+//! - [`paying`]: one charge per order, `paid` only with it.
+//! - [`recovery`]: finishes or undoes what a crash interrupted.
+//!
+//! The design, with its failure cases: `docs/checkout.md`.
 
+pub mod checkout;
 pub mod client;
 pub mod domain;
+pub mod paying;
+pub mod recovery;
 pub mod routes;
 pub mod store;
 
@@ -33,6 +41,9 @@ pub struct Config {
     pub catalog_url: String,
     /// `PAYMENT_SERVICE_URL`, default `http://payment-service:8004`.
     pub payment_url: String,
+    /// `RECOVERY_INTERVAL_MS` (default 1000) and `RECOVERY_STALE_MS`
+    /// (default 15000).
+    pub recovery: recovery::RecoverySettings,
 }
 
 impl Config {
@@ -44,6 +55,10 @@ impl Config {
             cart_url: env.url("CART_SERVICE_URL", "http://cart-service:8002")?,
             catalog_url: env.url("CATALOG_SERVICE_URL", "http://catalog-service:8001")?,
             payment_url: env.url("PAYMENT_SERVICE_URL", "http://payment-service:8004")?,
+            recovery: recovery::RecoverySettings {
+                interval: env.millis("RECOVERY_INTERVAL_MS", 1_000)?,
+                stale_after: env.millis("RECOVERY_STALE_MS", 15_000)?,
+            },
         })
     }
 }
@@ -99,13 +114,14 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
     };
     let router = standard_router(
         NAME,
-        routes::router(state),
+        routes::router(state.clone()),
         ApiDoc::openapi(),
         db_ready(db.clone()),
     );
-    Ok(Service {
-        name: NAME,
-        router,
-        db: Some(db),
-    })
+    let settings = config.recovery;
+    Ok(
+        Service::new(NAME, router, Some(db)).with_worker(Box::new(move |shutdown| {
+            Box::pin(recovery::run(state, settings, shutdown))
+        })),
+    )
 }

@@ -1,18 +1,18 @@
-//! Order HTTP handlers.
+//! Order HTTP handlers. The multi-service work lives in [`crate::checkout`]
+//! and [`crate::paying`]; handlers extract, call and map.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
-use shop_common::money::MAX_CENTS;
-use shop_common::{now_rfc3339, ApiError, Money};
+use shop_common::idempotency::Idempotency;
+use shop_common::ApiError;
 
-use crate::domain::{
-    check_user_id, NewOrder, Order, OrderItem, OrderStatus, Page, StatusQuery, StatusUpdate,
-};
-use crate::{store, AppState};
+use crate::domain::{check_user_id, NewOrder, Order, OrderStatus, Page, StatusQuery, StatusUpdate};
+use crate::{checkout, paying, store, AppState};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -22,10 +22,6 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{order_id}/status", put(update_status))
         .route("/orders/{order_id}/payment", post(pay_order))
         .with_state(state)
-}
-
-fn too_large() -> ApiError {
-    ApiError::BadRequest("Order total exceeds the maximum of 1000000000.00".to_owned())
 }
 
 fn not_found(id: i64) -> ApiError {
@@ -38,60 +34,65 @@ async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
         .ok_or_else(|| not_found(id))
 }
 
-/// Turn a user's cart into a pending order, priced by the catalog now.
+/// A key derived from the client's Idempotency-Key and what it is for, so
+/// one client key used for two purposes cannot collide (UUID v5).
+fn derived_key(purpose: &str, idem: Option<&Idempotency>) -> String {
+    match idem {
+        Some(idem) => {
+            let name = format!("{}:{purpose}:{}", purpose.len(), idem.key());
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// Answers `result`, recording it under the Idempotency-Key (unless it is a
+/// 5xx, which a retry should run again).
+async fn answer(
+    state: &AppState,
+    idem: Option<&Idempotency>,
+    status: StatusCode,
+    result: Result<Order, ApiError>,
+) -> Result<Response, ApiError> {
+    let (status, body) = match &result {
+        Ok(order) => (status, serde_json::to_value(order)),
+        Err(err) => (err.status(), serde_json::to_value(err.body())),
+    };
+    if let (Some(idem), Ok(body)) = (idem, &body) {
+        // A racing request with the same key may have recorded first; both
+        // answers describe the same order.
+        idem.record(&state.db.writer, status, body).await?;
+    }
+    result.map(|order| (status, Json(order)).into_response())
+}
+
+/// Turn a user's cart into a pending order: stock reserved and priced by
+/// the catalog now, all items or none; then the ordered items leave the
+/// cart. With an `Idempotency-Key`, a retry returns the first answer and
+/// orders nothing more.
 #[utoipa::path(post, path = "/orders", tag = "order", request_body = NewOrder,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, description = "The new order", body = Order),
         (status = 400, description = "Cart is empty", body = ErrorBody),
-        (status = 409, description = "A product in the cart no longer exists", body = ErrorBody),
-        (status = 422, description = "Invalid body", body = ErrorBody),
+        (status = 409, description = "Not enough stock (the body names the product) or a product no longer exists; nothing changed", body = ErrorBody),
+        (status = 422, description = "Invalid body, or the key was used for another request", body = ErrorBody),
         (status = 503, description = "Cart or catalog unreachable", body = ErrorBody)))]
 pub async fn create_order(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(new): Json<NewOrder>,
-) -> Result<(StatusCode, Json<Order>), ApiError> {
+) -> Result<Response, ApiError> {
     check_user_id(&new.user_id)?;
-    let lines = state.cart.lines(&new.user_id).await?;
-    if lines.is_empty() {
-        return Err(ApiError::BadRequest("Cart is empty".to_owned()));
+    let idem = Idempotency::from_headers(&headers, "POST /orders", &new)?;
+    if let Some(idem) = &idem {
+        if let Some(first) = idem.replay(&state.db.writer).await? {
+            return Ok(first.into_response());
+        }
     }
-    let ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
-    let products = state.catalog.products(&ids).await?;
-    let mut items = Vec::with_capacity(lines.len());
-    let mut total = Money::ZERO;
-    for line in &lines {
-        let product = products.get(&line.product_id).ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "Product {} in the cart no longer exists; remove it from the cart",
-                line.product_id
-            ))
-        })?;
-        total = product
-            .price
-            .times(line.quantity)
-            .and_then(|sum| total.plus(sum))
-            .filter(|sum| sum.cents() <= MAX_CENTS)
-            .ok_or_else(too_large)?;
-        items.push(OrderItem {
-            product_id: product.id,
-            product_name: product.name.clone(),
-            quantity: line.quantity,
-            price: product.price,
-        });
-    }
-    let order = store::insert(
-        &state.db.writer,
-        &new.user_id,
-        &items,
-        total,
-        &now_rfc3339(),
-    )
-    .await?;
-    if let Err(err) = state.cart.remove(&new.user_id, &lines).await {
-        // The order stands; the cart keeps lines the user can remove.
-        tracing::warn!(order_id = order.id, error = %err, "could not clear the ordered items from the cart");
-    }
-    Ok((StatusCode::CREATED, Json(order)))
+    let key = derived_key(&format!("checkout:{}", new.user_id), idem.as_ref());
+    let result = checkout::place_order(&state, &new.user_id, &key).await;
+    answer(&state, idem.as_ref(), StatusCode::CREATED, result).await
 }
 
 /// All orders, newest first.
@@ -143,7 +144,8 @@ pub async fn list_user_orders(
     ))
 }
 
-/// Change an order's status along the allowed transitions.
+/// Change an order's status along the allowed transitions. Cancelling
+/// gives the order's stock back to the catalog, exactly once.
 #[utoipa::path(put, path = "/orders/{order_id}/status", tag = "order",
     request_body(content = Option<StatusUpdate>, description = "Or ?status="),
     params(("order_id" = i64, Path, description = "Order id"), StatusQuery),
@@ -151,6 +153,7 @@ pub async fn list_user_orders(
         (status = 200, description = "The order (unchanged when already in that status)", body = Order),
         (status = 400, description = "Transition not allowed", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "A payment is in progress, or the order changed meanwhile", body = ErrorBody),
         (status = 422, description = "Missing or unknown status", body = ErrorBody)))]
 pub async fn update_status(
     State(state): State<AppState>,
@@ -178,55 +181,72 @@ pub async fn update_status(
             next.as_str()
         )));
     }
-    store::transition(
-        &state.db.writer,
-        id,
-        order.status,
-        next,
-        None,
-        &now_rfc3339(),
-    )
-    .await?
-    .map(Json)
-    .ok_or_else(|| {
-        ApiError::Conflict(format!(
-            "Order {id} changed meanwhile; reload it and try again"
-        ))
-    })
+    let changed = if next == OrderStatus::Cancelled {
+        store::cancel(&state.db.writer, id, order.status).await?
+    } else {
+        store::transition(&state.db.writer, id, order.status, next).await?
+    };
+    let Some(changed) = changed else {
+        let now = load(&state, id).await?;
+        if now.status == next {
+            // A racing request made the same change.
+            return Ok(Json(now));
+        }
+        if now.status.is_payable() && now.paying_key.is_some() {
+            return Err(ApiError::Conflict(format!(
+                "A payment for order {id} is in progress; try again shortly"
+            )));
+        }
+        return Err(ApiError::Conflict(format!(
+            "Order {id} changed meanwhile (now {}); reload it and try again",
+            now.status.as_str()
+        )));
+    };
+    if changed.status == OrderStatus::Cancelled {
+        release_stock(&state, &changed).await;
+    }
+    Ok(Json(changed))
 }
 
-/// Pay an order through the payment service.
+/// Gives a cancelled order's stock back (exactly once: the catalog releases
+/// a key once). When the catalog does not answer, recovery retries.
+pub async fn release_stock(state: &AppState, order: &Order) {
+    if let Some(key) = order.reservation_key.as_deref() {
+        if let Err(err) = state.catalog.release(key).await {
+            tracing::warn!(order_id = order.id, error = %err, "stock release left to recovery");
+            return;
+        }
+    }
+    if let Err(err) = store::mark_stock_released(&state.db.writer, order.id).await {
+        tracing::warn!(order_id = order.id, error = %err, "cannot record stock release");
+    }
+}
+
+/// Pay an order through the payment service: charged at most once, `paid`
+/// only with a successful payment. With an `Idempotency-Key`, a retry
+/// returns the first answer.
 #[utoipa::path(post, path = "/orders/{order_id}/payment", tag = "order",
-    params(("order_id" = i64, Path, description = "Order id")),
+    params(
+        ("order_id" = i64, Path, description = "Order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
         (status = 200, description = "The paid order", body = Order),
-        (status = 400, description = "Not payable, or payment failed", body = ErrorBody),
+        (status = 400, description = "Not payable (names its status), or payment failed", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "Another payment for the order is in progress", body = ErrorBody),
         (status = 503, description = "Payment service unreachable", body = ErrorBody)))]
 pub async fn pay_order(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> Result<Json<Order>, ApiError> {
-    let order = load(&state, id).await?;
-    if !order.status.is_payable() {
-        return Err(ApiError::BadRequest(format!(
-            "Order {id} cannot be paid: its status is {}",
-            order.status.as_str()
-        )));
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let idem = Idempotency::from_headers(&headers, format!("POST /orders/{id}/payment"), &())?;
+    if let Some(idem) = &idem {
+        if let Some(first) = idem.replay(&state.db.writer).await? {
+            return Ok(first.into_response());
+        }
     }
-    let payment = state.payments.pay(id, order.total_amount).await?;
-    if payment.status != "success" {
-        return Err(ApiError::BadRequest("Payment failed".to_owned()));
-    }
-    store::transition(
-        &state.db.writer,
-        id,
-        order.status,
-        OrderStatus::Paid,
-        Some(&payment.id),
-        &now_rfc3339(),
-    )
-    .await?
-    .map(Json)
-    .ok_or_else(|| ApiError::Conflict(format!("Order {id} changed while it was being paid")))
+    let key = derived_key(&format!("payment:{id}"), idem.as_ref());
+    let result = paying::pay(&state, id, &key).await;
+    answer(&state, idem.as_ref(), StatusCode::OK, result).await
 }

@@ -1,12 +1,14 @@
 //! SQL for orders.
 
-use shop_common::Money;
+use shop_common::{now_rfc3339, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use crate::domain::{Order, OrderItem, OrderStatus};
 
-const COLUMNS: &str = "id, user_id, status, total_cents, items, payment_id, created_at, updated_at";
+const COLUMNS: &str =
+    "id, user_id, status, total_cents, items, payment_id, created_at, updated_at, \
+     reservation_key, stock_released, paying_key";
 
 fn decode_err(what: String) -> sqlx::Error {
     sqlx::Error::Decode(what.into())
@@ -28,26 +30,31 @@ fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
         payment_id: row.try_get("payment_id")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        reservation_key: row.try_get("reservation_key")?,
+        stock_released: row.try_get::<i64, _>("stock_released")? != 0,
+        paying_key: row.try_get("paying_key")?,
     })
 }
 
-/// Stores a new pending order.
+/// Stores a new pending order whose stock is held under `reservation_key`.
 pub async fn insert<'c>(
     db: impl Executor<'c, Database = Any>,
     user_id: &str,
     items: &[OrderItem],
     total: Money,
+    reservation_key: &str,
     now: &str,
 ) -> Result<Order, sqlx::Error> {
     let items = serde_json::to_string(items).map_err(|err| sqlx::Error::Encode(err.into()))?;
     let sql = format!(
-        "INSERT INTO orders (user_id, status, total_cents, items, created_at, updated_at) \
-         VALUES ($1, 'pending', $2, $3, $4, $4) RETURNING {COLUMNS}"
+        "INSERT INTO orders (user_id, status, total_cents, items, reservation_key, created_at, updated_at) \
+         VALUES ($1, 'pending', $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(user_id.to_owned())
         .bind(total.cents())
         .bind(items)
+        .bind(reservation_key.to_owned())
         .bind(now.to_owned())
         .fetch_one(db)
         .await?;
@@ -99,29 +106,171 @@ pub async fn list<'c>(
     rows.iter().map(order).collect()
 }
 
-/// Moves an order from `from` to `to` (and sets `payment_id` when given);
+async fn update_returning<'c>(
+    db: impl Executor<'c, Database = Any>,
+    set_where: &str,
+    binds: Vec<Bind>,
+) -> Result<Option<Order>, sqlx::Error> {
+    let sql = format!("UPDATE orders SET {set_where} RETURNING {COLUMNS}");
+    let mut query = sqlx::query(&sql);
+    for bind in binds {
+        query = match bind {
+            Bind::Int(v) => query.bind(v),
+            Bind::Text(v) => query.bind(v),
+        };
+    }
+    query
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(order)
+        .transpose()
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+fn text(value: &str) -> Bind {
+    Bind::Text(value.to_owned())
+}
+
+/// Moves an order from `from` to `to` (not to `cancelled`: see [`cancel`]);
 /// `None` when it is no longer in `from`, so racing changes cannot both win.
 pub async fn transition<'c>(
     db: impl Executor<'c, Database = Any>,
     id: i64,
     from: OrderStatus,
     to: OrderStatus,
-    payment_id: Option<&str>,
-    now: &str,
 ) -> Result<Option<Order>, sqlx::Error> {
+    update_returning(
+        db,
+        "status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        vec![
+            text(to.as_str()),
+            text(&now_rfc3339()),
+            Bind::Int(id),
+            text(from.as_str()),
+        ],
+    )
+    .await
+}
+
+/// Cancels an order in `from`, unless a payment for it is under way;
+/// `None` when that, or another change, came first.
+pub async fn cancel<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    from: OrderStatus,
+) -> Result<Option<Order>, sqlx::Error> {
+    update_returning(
+        db,
+        "status = 'cancelled', updated_at = $1 WHERE id = $2 AND status = $3 \
+         AND NOT (status IN ('pending', 'confirmed') AND paying_key IS NOT NULL)",
+        vec![text(&now_rfc3339()), Bind::Int(id), text(from.as_str())],
+    )
+    .await
+}
+
+/// Claims the right to take a payment for a payable order with attempt
+/// `key`: only one attempt at a time (the same key may claim again, to
+/// resume). `None` when the order is not payable or another attempt holds it.
+pub async fn claim_payment<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    key: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    update_returning(
+        db,
+        "paying_key = $1, paying_since = $2 WHERE id = $3 AND status IN ('pending', 'confirmed') \
+         AND (paying_key IS NULL OR paying_key = $1)",
+        vec![text(key), text(&now_rfc3339()), Bind::Int(id)],
+    )
+    .await
+}
+
+/// Marks the order paid by `payment_id`, if attempt `key` still holds it.
+pub async fn mark_paid<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    key: &str,
+    payment_id: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    update_returning(
+        db,
+        "status = 'paid', payment_id = $1, updated_at = $2 WHERE id = $3 AND paying_key = $4 \
+         AND status IN ('pending', 'confirmed')",
+        vec![
+            text(payment_id),
+            text(&now_rfc3339()),
+            Bind::Int(id),
+            text(key),
+        ],
+    )
+    .await
+}
+
+/// Ends attempt `key` without payment: the order is payable again.
+pub async fn release_payment_claim<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    key: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    update_returning(
+        db,
+        "paying_key = NULL, paying_since = NULL WHERE id = $1 AND paying_key = $2 \
+         AND status IN ('pending', 'confirmed')",
+        vec![Bind::Int(id), text(key)],
+    )
+    .await
+}
+
+/// Records that a cancelled order's stock went back.
+pub async fn mark_stock_released<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orders SET stock_released = 1 WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Cancelled orders whose stock has not gone back yet.
+pub async fn unreleased_cancellations<'c>(
+    db: impl Executor<'c, Database = Any>,
+    limit: i64,
+) -> Result<Vec<Order>, sqlx::Error> {
     let sql = format!(
-        "UPDATE orders SET status = $1, payment_id = COALESCE($2, payment_id), updated_at = $3 \
-         WHERE id = $4 AND status = $5 RETURNING {COLUMNS}"
+        "SELECT {COLUMNS} FROM orders WHERE status = 'cancelled' AND stock_released = 0 ORDER BY id LIMIT $1"
     );
     sqlx::query(&sql)
-        .bind(to.as_str())
-        .bind(payment_id.map(str::to_owned))
-        .bind(now.to_owned())
-        .bind(id)
-        .bind(from.as_str())
-        .fetch_optional(db)
+        .bind(limit)
+        .fetch_all(db)
         .await?
-        .as_ref()
+        .iter()
         .map(order)
-        .transpose()
+        .collect()
+}
+
+/// Payable orders with a payment attempt not touched since `before`.
+pub async fn stale_payments<'c>(
+    db: impl Executor<'c, Database = Any>,
+    before: &str,
+    limit: i64,
+) -> Result<Vec<Order>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders WHERE status IN ('pending', 'confirmed') AND paying_key IS NOT NULL \
+         AND paying_since < $1 ORDER BY id LIMIT $2"
+    );
+    sqlx::query(&sql)
+        .bind(before.to_owned())
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(order)
+        .collect()
 }

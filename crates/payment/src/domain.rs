@@ -45,7 +45,7 @@ impl PaymentStatus {
 }
 
 /// The body of `POST /payments`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewPayment {
     /// The order paid for; at least 1.
     pub order_id: i64,

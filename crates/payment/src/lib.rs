@@ -90,9 +90,5 @@ pub async fn build_with(
         ApiDoc::openapi(),
         db_ready(db.clone()),
     );
-    Ok(Service {
-        name: NAME,
-        router,
-        db: Some(db),
-    })
+    Ok(Service::new(NAME, router, Some(db)))
 }

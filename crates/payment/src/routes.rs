@@ -1,11 +1,13 @@
 //! Payment HTTP handlers.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
+use shop_common::idempotency::{commit_answer, Idempotency};
 use shop_common::{now_rfc3339, ApiError};
 
 use crate::domain::{ListQuery, NewPayment, Payment, PaymentStatus};
@@ -20,19 +22,40 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Create a payment; it succeeds with probability `PAYMENT_SUCCESS_RATE`.
-/// A declined payment is stored too, with status `failed`.
+/// A declined payment is stored too, with status `failed`. An order is
+/// charged at most once: a payment for an order that already has a
+/// successful one is refused. With an `Idempotency-Key`, a retry returns
+/// the first answer and charges nothing.
 #[utoipa::path(post, path = "/payments", tag = "payment", request_body = NewPayment,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, description = "The payment, `success` or `failed`", body = Payment),
-        (status = 422, description = "Invalid body", body = ErrorBody)))]
+        (status = 409, description = "The order was already paid", body = ErrorBody),
+        (status = 422, description = "Invalid body, or the key was used for another request", body = ErrorBody)))]
 pub async fn create_payment(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(new): Json<NewPayment>,
-) -> Result<(StatusCode, Json<Payment>), ApiError> {
+) -> Result<Response, ApiError> {
     if new.order_id < 1 {
         return Err(ApiError::Unprocessable(
             "order_id must be at least 1".to_owned(),
         ));
+    }
+    let idem = Idempotency::from_headers(&headers, "POST /payments", &new)?;
+    if let Some(idem) = &idem {
+        if let Some(first) = idem.replay(&state.db.writer).await? {
+            return Ok(first.into_response());
+        }
+    }
+    let db = &state.db.writer;
+    let mut tx = db.begin().await?;
+    if let Some(paid) = store::success_of(&mut *tx, new.order_id).await? {
+        let refusal = ApiError::Conflict(format!(
+            "Order {} is already paid (payment {})",
+            new.order_id, paid.id
+        ));
+        return commit_answer(idem.as_ref(), tx, db, refusal.status(), &refusal.body()).await;
     }
     let status = if state.decider.approve() {
         PaymentStatus::Success
@@ -46,8 +69,9 @@ pub async fn create_payment(
         status,
         created_at: now_rfc3339(),
     };
-    store::insert(&state.db.writer, &payment).await?;
-    Ok((StatusCode::CREATED, Json(payment)))
+    // The payment and the record of the answer commit together.
+    store::insert(&mut *tx, &payment).await?;
+    commit_answer(idem.as_ref(), tx, db, StatusCode::CREATED, &payment).await
 }
 
 /// One payment.

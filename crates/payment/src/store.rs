@@ -84,3 +84,18 @@ pub async fn list<'c>(
     };
     rows.iter().map(payment).collect()
 }
+
+/// The successful payment of an order, if it has one.
+pub async fn success_of<'c>(
+    db: impl Executor<'c, Database = Any>,
+    order_id: i64,
+) -> Result<Option<Payment>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE order_id = $1 AND status = 'success'");
+    sqlx::query(&sql)
+        .bind(order_id)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(payment)
+        .transpose()
+}

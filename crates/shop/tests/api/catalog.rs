@@ -379,7 +379,6 @@ async fn a_json_array_body_is_not_an_update() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: Idempotency-Key is ignored on POST /products: a retry creates a second product"]
 async fn a_retried_create_with_the_same_idempotency_key_creates_once() {
     let stack = Stack::start().await;
     let url = format!("{}/products", stack.catalog);

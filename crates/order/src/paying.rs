@@ -1,0 +1,85 @@
+//! Paying an order: at most one charge, and `paid` only with that charge.
+//!
+//! An attempt first claims the order under its key (`paying_key`): one
+//! attempt at a time, so concurrent pay calls cannot each charge. The key is
+//! sent to the payment service as the Idempotency-Key, so asking again with
+//! it (a retry, or [`crate::recovery`] after a crash) gets the same answer
+//! instead of a second charge. Success marks the order `paid` with the
+//! payment's id; a decline frees the order for another attempt. While an
+//! attempt holds the order it cannot be cancelled.
+
+use shop_common::ApiError;
+
+use crate::domain::{Order, OrderStatus};
+use crate::{store, AppState};
+
+fn not_payable(order: &Order) -> ApiError {
+    ApiError::BadRequest(format!(
+        "Order {} cannot be paid: its status is {}",
+        order.id,
+        order.status.as_str()
+    ))
+}
+
+/// Pays order `id` with attempt `key`.
+pub async fn pay(state: &AppState, id: i64, key: &str) -> Result<Order, ApiError> {
+    let order = store::get(&state.db.writer, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))?;
+    if order.status == OrderStatus::Paid && order.paying_key.as_deref() == Some(key) {
+        // This very attempt paid it (a retry after the answer was lost).
+        return Ok(order);
+    }
+    if !order.status.is_payable() {
+        return Err(not_payable(&order));
+    }
+    let Some(claimed) = store::claim_payment(&state.db.writer, id, key).await? else {
+        let now = store::get(&state.db.writer, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))?;
+        return Err(if now.status.is_payable() {
+            ApiError::Conflict(format!(
+                "A payment for order {id} is already in progress; try again shortly"
+            ))
+        } else {
+            not_payable(&now)
+        });
+    };
+    settle(state, &claimed, key).await
+}
+
+/// Asks the payment service under `key` and applies its answer. On an
+/// unknown outcome (the service unreachable) the claim stays, and the next
+/// call with the same key — or recovery — asks again.
+pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order, ApiError> {
+    let id = order.id;
+    let payment = match state.payments.pay(id, order.total_amount, key).await {
+        Ok(payment) => payment,
+        Err(err @ ApiError::Conflict(_)) => {
+            // Already charged outside this attempt (e.g. the payment service
+            // called directly): nothing more may be charged.
+            store::release_payment_claim(&state.db.writer, id, key).await?;
+            return Err(err);
+        }
+        Err(err) => return Err(err),
+    };
+    if payment.status == "success" {
+        if let Some(paid) = store::mark_paid(&state.db.writer, id, key, &payment.id).await? {
+            return Ok(paid);
+        }
+        // A concurrent settle of the same attempt got there first.
+        let now = store::get(&state.db.writer, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))?;
+        if now.payment_id.as_deref() == Some(payment.id.as_str()) {
+            return Ok(now);
+        }
+        return Err(ApiError::Internal(format!(
+            "payment {} succeeded for order {id}, which is {}",
+            payment.id,
+            now.status.as_str()
+        )));
+    }
+    store::release_payment_claim(&state.db.writer, id, key).await?;
+    Err(ApiError::BadRequest("Payment failed".to_owned()))
+}

@@ -1,0 +1,73 @@
+//! Recovery: finishing or undoing what a crash or an outage interrupted.
+//!
+//! Runs at start-up and then every `RECOVERY_INTERVAL_MS`. Everything it
+//! does is keyed and repeatable, so it may overlap a request (or another
+//! replica's recovery) working on the same thing. It only touches work not
+//! updated for `RECOVERY_STALE_MS`, to leave requests in flight alone:
+//!
+//! - a checkout still `reserving`: abandoned (its stock released);
+//! - a checkout `releasing`: its release retried;
+//! - a checkout `placed`: its items taken out of the cart;
+//! - a cancelled order whose stock has not gone back: released;
+//! - a payment attempt without an outcome: asked again under its key.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkout::{self, CheckoutState};
+use crate::{store, AppState};
+
+/// How often and after how long recovery steps in.
+#[derive(Debug, Clone, Copy)]
+pub struct RecoverySettings {
+    pub interval: Duration,
+    pub stale_after: Duration,
+}
+
+/// Runs recovery passes until `shutdown`.
+pub async fn run(state: AppState, settings: RecoverySettings, shutdown: CancellationToken) {
+    loop {
+        if let Err(err) = pass(&state, settings.stale_after).await {
+            tracing::warn!(error = %err, "recovery pass failed; retrying");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(settings.interval) => {}
+        }
+    }
+}
+
+/// One pass over everything unfinished.
+pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::Error> {
+    let stale = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::zero());
+    let before = (Utc::now() - stale).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    const BATCH: i64 = 100;
+
+    for state_to_fix in [CheckoutState::Reserving, CheckoutState::Releasing] {
+        for stuck in checkout::stale(&state.db.writer, state_to_fix, &before, BATCH).await? {
+            tracing::info!(key = stuck.key, "recovery: abandoning checkout");
+            checkout::abandon(state, &stuck).await;
+        }
+    }
+    for placed in checkout::stale(&state.db.writer, CheckoutState::Placed, &before, BATCH).await? {
+        tracing::info!(
+            key = placed.key,
+            "recovery: clearing ordered items from the cart"
+        );
+        checkout::clear_cart(state, &placed).await;
+    }
+    for cancelled in store::unreleased_cancellations(&state.db.writer, BATCH).await? {
+        crate::routes::release_stock(state, &cancelled).await;
+    }
+    for order in store::stale_payments(&state.db.writer, &before, BATCH).await? {
+        if let Some(key) = order.paying_key.as_deref() {
+            tracing::info!(order_id = order.id, "recovery: settling payment attempt");
+            if let Err(err) = crate::paying::settle(state, &order, key).await {
+                tracing::info!(order_id = order.id, error = %err, "recovery: payment attempt");
+            }
+        }
+    }
+    Ok(())
+}
