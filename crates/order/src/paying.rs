@@ -10,7 +10,7 @@
 
 use shop_common::ApiError;
 
-use crate::domain::{Order, OrderStatus};
+use crate::domain::Order;
 use crate::{store, AppState};
 
 fn not_payable(order: &Order) -> ApiError {
@@ -23,10 +23,8 @@ fn not_payable(order: &Order) -> ApiError {
 
 /// Pays order `id` with attempt `key`.
 pub async fn pay(state: &AppState, id: i64, key: &str) -> Result<Order, ApiError> {
-    let order = store::get(&state.db.writer, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))?;
-    if order.status == OrderStatus::Paid && order.paying_key.as_deref() == Some(key) {
+    let order = load(state, id).await?;
+    if paid_by(&order, key) {
         // This very attempt paid it (a retry after the answer was lost).
         return Ok(order);
     }
@@ -34,18 +32,32 @@ pub async fn pay(state: &AppState, id: i64, key: &str) -> Result<Order, ApiError
         return Err(not_payable(&order));
     }
     let Some(claimed) = store::claim_payment(&state.db.writer, id, key).await? else {
-        let now = store::get(&state.db.writer, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))?;
-        return Err(if now.status.is_payable() {
-            ApiError::Conflict(format!(
+        let now = load(state, id).await?;
+        return if paid_by(&now, key) {
+            // A racing request with the same key paid it.
+            Ok(now)
+        } else if now.status.is_payable() {
+            Err(ApiError::Conflict(format!(
                 "A payment for order {id} is already in progress; try again shortly"
-            ))
+            )))
         } else {
-            not_payable(&now)
-        });
+            Err(not_payable(&now))
+        };
     };
     settle(state, &claimed, key).await
+}
+
+async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
+    store::get(&state.db.writer, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))
+}
+
+/// Whether attempt `key` is the one that paid `order`.
+fn paid_by(order: &Order, key: &str) -> bool {
+    order.payment_id.is_some()
+        && !order.status.is_payable()
+        && order.paying_key.as_deref() == Some(key)
 }
 
 /// Asks the payment service under `key` and applies its answer. On an
@@ -68,9 +80,7 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
             return Ok(paid);
         }
         // A concurrent settle of the same attempt got there first.
-        let now = store::get(&state.db.writer, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))?;
+        let now = load(state, id).await?;
         if now.payment_id.as_deref() == Some(payment.id.as_str()) {
             return Ok(now);
         }

@@ -6,12 +6,15 @@
 //! data, port or directory.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use shop_common::config::Env;
 use shop_common::service::Service;
+use shop_payment::domain::Decider;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +26,8 @@ pub struct Options {
     pub payment_success_rate: f64,
     /// Settings applied to every service (e.g. timeouts).
     pub extra_env: Vec<(&'static str, String)>,
+    /// Decides payments instead of `payment_success_rate` when set.
+    pub payment_decider: Option<Arc<dyn Decider>>,
 }
 
 impl Default for Options {
@@ -30,7 +35,28 @@ impl Default for Options {
         Options {
             payment_success_rate: 1.0,
             extra_env: Vec::new(),
+            payment_decider: None,
         }
+    }
+}
+
+/// A payment decider a test switches between approving and declining.
+#[derive(Debug, Default)]
+pub struct Switch(AtomicBool);
+
+impl Switch {
+    pub fn approving(approve: bool) -> Arc<Switch> {
+        Arc::new(Switch(AtomicBool::new(approve)))
+    }
+
+    pub fn set(&self, approve: bool) {
+        self.0.store(approve, Ordering::SeqCst);
+    }
+}
+
+impl Decider for Switch {
+    fn approve(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -134,10 +160,12 @@ impl Stack {
         let order_s = shop_order::build(&shop_order::Config::from_env(&env("order")).unwrap())
             .await
             .unwrap();
-        let payment_s =
-            shop_payment::build(&shop_payment::Config::from_env(&env("payment")).unwrap())
-                .await
-                .unwrap();
+        let payment_config = shop_payment::Config::from_env(&env("payment")).unwrap();
+        let payment_s = match &options.payment_decider {
+            Some(decider) => shop_payment::build_with(&payment_config, decider.clone()).await,
+            None => shop_payment::build(&payment_config).await,
+        }
+        .unwrap();
         let gateway_s =
             shop_gateway::build(&shop_gateway::Config::from_env(&env("gateway")).unwrap())
                 .await

@@ -7,6 +7,7 @@ mod helpers;
 
 mod cart;
 mod catalog;
+mod checkout;
 mod cli;
 mod e2e;
 mod gateway;

@@ -1,0 +1,466 @@
+//! The checkout guarantees (SPEC section 3): no oversell under concurrency,
+//! one charge per order, stock back exactly once, idempotent retries.
+
+use std::collections::HashMap;
+
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{detail, num, Options, Stack, Switch};
+
+async fn stock_of(stack: &Stack, product: i64) -> i64 {
+    let (status, body) = stack
+        .get(&format!("{}/products/{product}", stack.catalog))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["stock"].as_i64().unwrap()
+}
+
+async fn cart_lines(stack: &Stack, user: &str) -> Vec<(i64, i64)> {
+    let (status, cart) = stack.get(&format!("{}/cart/{user}", stack.cart)).await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    cart["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["product_id"].as_i64().unwrap(),
+                i["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn all_orders(stack: &Stack) -> Vec<Value> {
+    let (status, orders) = stack
+        .get(&format!("{}/orders?limit=1000", stack.order))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{orders}");
+    orders.as_array().unwrap().clone()
+}
+
+/// Carts of `users` each holding `lines`, then every user checks out at once.
+/// Returns the answers by user.
+async fn race_checkouts(stack: &Stack, users: &[String]) -> Vec<(String, StatusCode, Value)> {
+    let answers = join_all(users.iter().map(|user| async move {
+        let (status, body) = stack
+            .post(&format!("{}/orders", stack.order), json!({"user_id": user}))
+            .await;
+        (user.clone(), status, body)
+    }))
+    .await;
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_buyers_of_five_units_make_five_orders() {
+    let stack = Stack::start().await;
+    let scarce = stack.product("Scarce", "19.99", 50).await;
+    let users: Vec<String> = (0..50).map(|i| format!("buyer{i}")).collect();
+    for user in &users {
+        stack.add_to_cart(user, scarce, 1).await;
+    }
+    // All carts were filled while stock was plentiful; now only 5 are left.
+    let (status, _) = stack
+        .put(
+            &format!("{}/products/{scarce}", stack.catalog),
+            json!({"stock": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let answers = race_checkouts(&stack, &users).await;
+    let winners: Vec<_> = answers
+        .iter()
+        .filter(|(_, s, _)| *s == StatusCode::CREATED)
+        .collect();
+    let losers: Vec<_> = answers
+        .iter()
+        .filter(|(_, s, _)| *s == StatusCode::CONFLICT)
+        .collect();
+    assert_eq!(winners.len(), 5, "{answers:?}");
+    assert_eq!(losers.len(), 45, "{answers:?}");
+    assert_eq!(stock_of(&stack, scarce).await, 0);
+    assert_eq!(all_orders(&stack).await.len(), 5);
+    for (user, status, body) in &losers {
+        let why = detail(*status, body, StatusCode::CONFLICT);
+        assert!(why.contains(&scarce.to_string()), "{why}");
+        assert_eq!(body["product_id"], scarce, "the conflict names the product");
+        assert_eq!(
+            cart_lines(&stack, user).await,
+            vec![(scarce, 1)],
+            "{user}'s cart unchanged"
+        );
+    }
+    for (user, _, _) in &winners {
+        assert!(
+            cart_lines(&stack, user).await.is_empty(),
+            "{user}'s cart emptied"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_carts_of_two_products_never_oversell() {
+    let stack = Stack::start().await;
+    let a = stack.product("Alpha", "5.00", 1000).await;
+    let b = stack.product("Beta", "7.50", 1000).await;
+    let users: Vec<String> = (0..40).map(|i| format!("mixed{i}")).collect();
+    let mut wanted: HashMap<String, (i64, i64)> = HashMap::new();
+    for (i, user) in users.iter().enumerate() {
+        let (qa, qb) = ((i % 3) as i64 + 1, (i % 2) as i64 * 2);
+        stack.add_to_cart(user, a, qa).await;
+        if qb > 0 {
+            stack.add_to_cart(user, b, qb).await;
+        }
+        wanted.insert(user.clone(), (qa, qb));
+    }
+    for (product, stock) in [(a, 30), (b, 17)] {
+        stack
+            .put(
+                &format!("{}/products/{product}", stack.catalog),
+                json!({"stock": stock}),
+            )
+            .await;
+    }
+
+    let answers = race_checkouts(&stack, &users).await;
+    let (mut sold_a, mut sold_b) = (0, 0);
+    for (user, status, body) in &answers {
+        let (qa, qb) = wanted[user];
+        match *status {
+            StatusCode::CREATED => {
+                sold_a += qa;
+                sold_b += qb;
+                let expected_cents = qa * 500 + qb * 750;
+                assert_eq!(
+                    num(&body["total_amount"]),
+                    format!("{}.{:02}", expected_cents / 100, expected_cents % 100)
+                );
+                assert!(cart_lines(&stack, user).await.is_empty());
+            }
+            StatusCode::CONFLICT => {
+                let mut lines = vec![(a, qa)];
+                if qb > 0 {
+                    lines.push((b, qb));
+                }
+                assert_eq!(
+                    cart_lines(&stack, user).await,
+                    lines,
+                    "{user}'s cart unchanged"
+                );
+            }
+            other => panic!("{user}: unexpected {other}: {body}"),
+        }
+    }
+    assert!(sold_a <= 30 && sold_b <= 17, "sold {sold_a} and {sold_b}");
+    assert_eq!(stock_of(&stack, a).await, 30 - sold_a);
+    assert_eq!(stock_of(&stack, b).await, 17 - sold_b);
+    let orders = all_orders(&stack).await;
+    let ordered = |product: i64| -> i64 {
+        orders
+            .iter()
+            .flat_map(|o| o["items"].as_array().unwrap().iter())
+            .filter(|i| i["product_id"] == product)
+            .map(|i| i["quantity"].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!((ordered(a), ordered(b)), (sold_a, sold_b));
+}
+
+async fn payments_of(stack: &Stack, order: i64) -> Vec<Value> {
+    let (_, list) = stack
+        .get(&format!("{}/payments?order_id={order}", stack.payment))
+        .await;
+    list.as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_payments_charge_once() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("payer", 2, 1).await;
+    let order = stack.place_order("payer").await;
+    let id = order["id"].as_i64().unwrap();
+
+    let pay = format!("{}/orders/{id}/payment", stack.order);
+    let answers = join_all((0..20).map(|_| stack.send(Method::POST, &pay, None))).await;
+    let ok: Vec<_> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .collect();
+    assert_eq!(ok.len(), 1, "{answers:?}");
+    for (status, body) in &answers {
+        if *status != StatusCode::OK {
+            assert!(
+                [StatusCode::CONFLICT, StatusCode::BAD_REQUEST].contains(status),
+                "{status} {body}"
+            );
+        }
+    }
+    let payments = payments_of(&stack, id).await;
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(payments[0]["status"], "success");
+    let (_, paid) = stack.get(&format!("{}/orders/{id}", stack.order)).await;
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(paid["payment_id"], payments[0]["id"]);
+    assert_eq!(ok[0].1["payment_id"], payments[0]["id"]);
+
+    // Paying a paid order: 400 and no payment.
+    let (status, body) = stack
+        .send(
+            Method::POST,
+            &format!("{}/orders/{id}/payment", stack.order),
+            None,
+        )
+        .await;
+    assert!(detail(status, &body, StatusCode::BAD_REQUEST).contains("paid"));
+    assert_eq!(payments_of(&stack, id).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_payment_leaves_the_order_payable_and_a_retry_pays() {
+    let decider = Switch::approving(false);
+    let stack = Stack::start_with(Options {
+        payment_decider: Some(decider.clone()),
+        ..Options::default()
+    })
+    .await;
+    stack.add_to_cart("unlucky", 1, 1).await;
+    let id = stack.place_order("unlucky").await["id"].as_i64().unwrap();
+    let pay = format!("{}/orders/{id}/payment", stack.order);
+
+    let (status, body) = stack.send(Method::POST, &pay, None).await;
+    assert_eq!(
+        detail(status, &body, StatusCode::BAD_REQUEST),
+        "Payment failed"
+    );
+    let (_, order) = stack.get(&format!("{}/orders/{id}", stack.order)).await;
+    assert_eq!(order["status"], "pending");
+    assert_eq!(order["payment_id"], Value::Null);
+    let payments = payments_of(&stack, id).await;
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["status"], "failed");
+
+    decider.set(true);
+    let (status, paid) = stack.send(Method::POST, &pay, None).await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    assert_eq!(paid["status"], "paid");
+    let payments = payments_of(&stack, id).await;
+    assert_eq!(payments.len(), 2);
+    assert_eq!(payments[0]["status"], "success");
+    assert_eq!(paid["payment_id"], payments[0]["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_cancels_return_the_stock_once() {
+    let stack = Stack::start().await;
+    let pen = stack.product("Pen", "1.25", 10).await;
+    stack.add_to_cart("canceller", pen, 4).await;
+    let id = stack.place_order("canceller").await["id"].as_i64().unwrap();
+    assert_eq!(stock_of(&stack, pen).await, 6);
+
+    let url = format!("{}/orders/{id}/status", stack.order);
+    let answers = join_all((0..10).map(|_| stack.put(&url, json!({"status": "cancelled"})))).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "cancelled");
+    }
+    assert_eq!(stock_of(&stack, pen).await, 10);
+    // And again, later: still once.
+    stack.put(&url, json!({"status": "cancelled"})).await;
+    assert_eq!(stock_of(&stack, pen).await, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_orders_keep_their_stock() {
+    let stack = Stack::start().await;
+    let pen = stack.product("Pen", "1.25", 10).await;
+    stack.add_to_cart("shipper", pen, 3).await;
+    let id = stack.place_order("shipper").await["id"].as_i64().unwrap();
+    let status_url = format!("{}/orders/{id}/status", stack.order);
+    let (status, _) = stack
+        .send(
+            Method::POST,
+            &format!("{}/orders/{id}/payment", stack.order),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for next in ["processing", "shipped"] {
+        let (status, body) = stack.put(&status_url, json!({"status": next})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = stack.put(&status_url, json!({"status": "cancelled"})).await;
+    let why = detail(status, &body, StatusCode::BAD_REQUEST);
+    assert!(
+        why.contains("shipped") && why.contains("cancelled"),
+        "{why}"
+    );
+    assert_eq!(stock_of(&stack, pen).await, 7);
+}
+
+/// How many items `GET list_url` answers.
+async fn count(stack: &Stack, list_url: &str) -> usize {
+    let (status, list) = stack.get(list_url).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list.as_array().unwrap().len()
+}
+
+/// Sends the same keyed request twice in sequence and six times at once, and
+/// once more with another body: one effect per key (counted as the length
+/// of `list_url`), one answer per key, then a 422.
+async fn check_idempotent(
+    stack: &Stack,
+    url: &str,
+    body: Option<Value>,
+    other_body: Option<Value>,
+    list_url: &str,
+) {
+    let count_effects = || count(stack, list_url);
+    let before = count_effects().await;
+    let first = stack
+        .send_with_key(Method::POST, url, "key-1", body.clone())
+        .await;
+    assert!(first.0.is_success(), "{first:?}");
+    let replay = stack
+        .send_with_key(Method::POST, url, "key-1", body.clone())
+        .await;
+    assert_eq!(replay, first, "a retry answers the first answer");
+    assert_eq!(count_effects().await, before + 1, "one effect");
+
+    let racing =
+        join_all((0..6).map(|_| stack.send_with_key(Method::POST, url, "key-2", body.clone())))
+            .await;
+    assert!(racing[0].0.is_success(), "{racing:?}");
+    for answer in &racing {
+        assert_eq!(answer, &racing[0], "racing retries answer alike");
+    }
+    assert_eq!(count_effects().await, before + 2, "one effect per key");
+
+    let (status, answer) = stack
+        .send_with_key(Method::POST, url, "key-1", other_body)
+        .await;
+    let why = detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(why.contains("Idempotency-Key"), "{why}");
+    assert_eq!(count_effects().await, before + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_product_creation_happens_once() {
+    let stack = Stack::start().await;
+    let url = format!("{}/products", stack.catalog);
+    let list = format!("{}/products?limit=1000", stack.catalog);
+    check_idempotent(
+        &stack,
+        &url,
+        Some(json!({"name": "Lamp", "price": 12.5, "stock": 3})),
+        Some(json!({"name": "Lamp", "price": 13, "stock": 3})),
+        &list,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_payments_charge_once() {
+    let stack = Stack::start_with(Options {
+        payment_success_rate: 0.0,
+        ..Options::default()
+    })
+    .await;
+    let url = format!("{}/payments", stack.payment);
+    let list = format!("{}/payments?limit=1000", stack.payment);
+    check_idempotent(
+        &stack,
+        &url,
+        Some(json!({"order_id": 7, "amount": 10})),
+        Some(json!({"order_id": 7, "amount": 11})),
+        &list,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_checkouts_order_once() {
+    let stack = Stack::start().await;
+    let url = format!("{}/orders", stack.order);
+    // key-1 orders keyboards; key-2 must find a new cart to order.
+    stack.add_to_cart("keyed", 3, 1).await;
+    let list = format!("{}/orders?limit=1000", stack.order);
+    let count = || count(&stack, &list);
+    let before = count().await;
+    let first = stack
+        .send_with_key(
+            Method::POST,
+            &url,
+            "key-1",
+            Some(json!({"user_id": "keyed"})),
+        )
+        .await;
+    assert_eq!(first.0, StatusCode::CREATED, "{first:?}");
+    stack.add_to_cart("keyed", 2, 1).await;
+    let replay = stack
+        .send_with_key(
+            Method::POST,
+            &url,
+            "key-1",
+            Some(json!({"user_id": "keyed"})),
+        )
+        .await;
+    assert_eq!(replay, first);
+    assert_eq!(count().await, before + 1);
+    assert_eq!(
+        cart_lines(&stack, "keyed").await,
+        vec![(2, 1)],
+        "the new item stays"
+    );
+
+    let racing = join_all((0..6).map(|_| {
+        stack.send_with_key(
+            Method::POST,
+            &url,
+            "key-2",
+            Some(json!({"user_id": "keyed"})),
+        )
+    }))
+    .await;
+    for answer in &racing {
+        assert_eq!(answer.0, StatusCode::CREATED, "{answer:?}");
+        assert_eq!(answer.1["id"], racing[0].1["id"], "one order");
+    }
+    assert_eq!(count().await, before + 2);
+    assert_eq!(stock_of(&stack, 2).await, 49, "one mouse taken");
+
+    let (status, body) = stack
+        .send_with_key(
+            Method::POST,
+            &url,
+            "key-1",
+            Some(json!({"user_id": "someone-else"})),
+        )
+        .await;
+    detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(count().await, before + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_order_payments_charge_once() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("keypay", 4, 1).await;
+    let id = stack.place_order("keypay").await["id"].as_i64().unwrap();
+    let url = format!("{}/orders/{id}/payment", stack.order);
+
+    let racing =
+        join_all((0..6).map(|_| stack.send_with_key(Method::POST, &url, "pay-1", None))).await;
+    for answer in &racing {
+        assert_eq!(answer, &racing[0], "racing retries answer alike");
+    }
+    assert_eq!(racing[0].0, StatusCode::OK, "{racing:?}");
+    assert_eq!(payments_of(&stack, id).await.len(), 1);
+    let replay = stack.send_with_key(Method::POST, &url, "pay-1", None).await;
+    assert_eq!(replay, racing[0]);
+    let (status, body) = stack.send_with_key(Method::POST, &url, "pay-2", None).await;
+    assert!(detail(status, &body, StatusCode::BAD_REQUEST).contains("paid"));
+    assert_eq!(payments_of(&stack, id).await.len(), 1);
+}
