@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+
+step "test broker"
+# The Kafka tests run Tansu, a Kafka-compatible broker from crates.io
+# (about 8 minutes to build once; reused afterwards).
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$cargo_bin/tansu" ]; then
+    cargo install --locked tansu --version 0.6.0 --features dynostore
+fi
+
 step "format"
 cargo fmt --all -- --check
 

@@ -17,6 +17,7 @@ use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{db_ready, standard_router, Service, StartError};
+use shop_common::telemetry::HttpMetrics;
 use utoipa::OpenApi;
 
 pub const NAME: &str = "cart";
@@ -91,6 +92,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         routes::router(state),
         ApiDoc::openapi(),
         db_ready(db.clone()),
+        HttpMetrics::new(NAME),
     );
     Ok(Service::new(NAME, router, Some(db)))
 }

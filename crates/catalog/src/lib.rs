@@ -15,6 +15,7 @@ pub mod store;
 use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{db_ready, standard_router, Service, StartError};
+use shop_common::telemetry::HttpMetrics;
 use utoipa::OpenApi;
 
 pub const NAME: &str = "catalog";
@@ -78,6 +79,12 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
     let db = Db::open(&config.db, &MIGRATOR).await?;
     let state = AppState { db: db.clone() };
     let routes = routes::router(state.clone()).merge(reservations::router(state));
-    let router = standard_router(NAME, routes, ApiDoc::openapi(), db_ready(db.clone()));
+    let router = standard_router(
+        NAME,
+        routes,
+        ApiDoc::openapi(),
+        db_ready(db.clone()),
+        HttpMetrics::new(NAME),
+    );
     Ok(Service::new(NAME, router, Some(db)))
 }

@@ -112,13 +112,16 @@ async fn get_metrics(State(ops): State<Ops>) -> Response {
 struct OpsApi;
 
 /// Wraps a service's own routes with the standard endpoints and layers.
+///
+/// `metrics` is the service's registry; a service registers its own
+/// metrics in it too, and `/metrics` serves them all.
 pub fn standard_router(
     service: &'static str,
     routes: Router,
     mut openapi: OpenApi,
     ready: ReadyCheck,
+    metrics: HttpMetrics,
 ) -> Router {
-    let metrics = HttpMetrics::new(service);
     openapi.merge(<OpsApi as utoipa::OpenApi>::openapi());
     // Relative to the document, so "Try it out" works both on the service's
     // own port and behind the gateway's /api/<service>/ prefix.
@@ -167,19 +170,33 @@ pub async fn bind(service: &str, addr: SocketAddr) -> Result<TcpListener, std::i
     })
 }
 
+/// How long in-flight requests may take to finish after shutdown starts.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets
-/// in-flight requests finish.
+/// in-flight requests finish, for at most [`DRAIN_TIMEOUT`] (a client that
+/// never hangs up cannot hold the process).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let stop = shutdown.clone();
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    .with_graceful_shutdown(async move { stop.cancelled().await });
+    tokio::select! {
+        result = server => result,
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => {
+            tracing::warn!("connections still open after the drain timeout; closing them");
+            Ok(())
+        }
+    }
 }
 
 /// A token cancelled on SIGINT or SIGTERM.

@@ -2,9 +2,12 @@
 //!
 //! - [`proxy`]: `/api/{catalog,cart,order,payment}/*` to the services,
 //!   prefix stripped, as the seed's nginx.conf does.
+//! - [`dashboard`]: the React app at `/`.
 //!
-//! It keeps no state. `GET /` names the API prefixes and each service's docs.
+//! It keeps no state. `GET /api` names the API prefixes and each service's
+//! docs.
 
+pub mod dashboard;
 pub mod proxy;
 
 use std::sync::Arc;
@@ -16,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use shop_common::config::{ConfigError, Env, HttpSettings, Listen};
 use shop_common::extract::Json;
 use shop_common::service::{standard_router, ReadyCheck, Service, StartError};
+use shop_common::telemetry::HttpMetrics;
+use tower_http::compression::CompressionLayer;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::proxy::{Proxy, Upstreams};
@@ -67,7 +72,7 @@ pub struct Index {
 }
 
 /// What the gateway serves.
-#[utoipa::path(get, path = "/", tag = "gateway",
+#[utoipa::path(get, path = "/api", tag = "gateway",
     responses((status = 200, description = "The API prefixes and their docs", body = Index)))]
 async fn index(State(proxy): State<Proxy>) -> Json<Index> {
     let apis = proxy
@@ -143,14 +148,21 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         config.http,
     );
     let routes = Router::new()
-        .route("/", get(index))
+        .route("/api", get(index))
+        .route("/api/", get(index))
         .route("/api/{*rest}", any(proxy::forward))
-        .with_state(proxy);
+        .with_state(proxy)
+        .route("/", get(dashboard::index))
+        .route(
+            "/{*path}",
+            get(dashboard::asset).layer(CompressionLayer::new()),
+        );
     let router = standard_router(
         NAME,
         routes,
         ApiDoc::openapi(),
         upstreams_ready(services, config.http),
+        HttpMetrics::new(NAME),
     );
     Ok(Service::new(NAME, router, None))
 }

@@ -20,6 +20,7 @@
 //! late reserve under that key take nothing, and only then is it `failed`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use shop_common::money::MAX_CENTS;
 use shop_common::{now_rfc3339, ApiError, Money};
 use sqlx::any::AnyRow;
@@ -27,6 +28,7 @@ use sqlx::{Any, Executor, Row};
 
 use crate::client::CartLine;
 use crate::domain::{Order, OrderItem};
+use crate::events::{self, EventType};
 use crate::{store, AppState};
 
 /// Where a checkout is.
@@ -310,7 +312,15 @@ async fn reserve_and_place(state: &AppState, checkout: &Checkout) -> Result<Orde
             _ => Box::pin(resume(state, now)).await,
         };
     }
+    events::record(
+        &mut tx,
+        EventType::OrderCreated,
+        &order,
+        json!({"items": order.items}),
+    )
+    .await?;
     tx.commit().await?;
+    state.feed.written.notify_waiters();
     Ok(order)
 }
 

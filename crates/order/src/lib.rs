@@ -7,14 +7,19 @@
 //! - [`checkout`]: cart -> reserved stock -> order -> cart cleared, resumable.
 //! - [`paying`]: one charge per order, `paid` only with it.
 //! - [`recovery`]: finishes or undoes what a crash interrupted.
+//! - [`events`]: the outbox of order events, `/events` and its stream.
+//! - [`relay`]: publishes the outbox to Kafka.
 //!
-//! The design, with its failure cases: `docs/checkout.md`.
+//! The design, with its failure cases: `docs/checkout.md` and
+//! `docs/events.md`.
 
 pub mod checkout;
 pub mod client;
 pub mod domain;
+pub mod events;
 pub mod paying;
 pub mod recovery;
+pub mod relay;
 pub mod routes;
 pub mod store;
 
@@ -22,6 +27,7 @@ use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{db_ready, standard_router, Service, StartError};
+use shop_common::telemetry::HttpMetrics;
 use utoipa::OpenApi;
 
 pub const NAME: &str = "order";
@@ -44,6 +50,8 @@ pub struct Config {
     /// `RECOVERY_INTERVAL_MS` (default 1000) and `RECOVERY_STALE_MS`
     /// (default 15000).
     pub recovery: recovery::RecoverySettings,
+    /// Kafka (`KAFKA_*`) and retention of the outbox.
+    pub outbox: relay::OutboxSettings,
 }
 
 impl Config {
@@ -59,8 +67,44 @@ impl Config {
                 interval: env.millis("RECOVERY_INTERVAL_MS", 1_000)?,
                 stale_after: env.millis("RECOVERY_STALE_MS", 15_000)?,
             },
+            outbox: outbox_settings(env)?,
         })
     }
+}
+
+fn outbox_settings(env: &Env) -> Result<relay::OutboxSettings, ConfigError> {
+    let kafka = match env.get("KAFKA_BOOTSTRAP_SERVERS") {
+        None => None,
+        Some(bootstrap) => {
+            let partitions: i32 =
+                env.parse("KAFKA_PARTITIONS", 3, "a number of partitions, at least 1")?;
+            let replication: i32 = env.parse(
+                "KAFKA_REPLICATION_FACTOR",
+                1,
+                "a replication factor, at least 1",
+            )?;
+            if partitions < 1 {
+                return Err(env.error("KAFKA_PARTITIONS", "a number of partitions, at least 1"));
+            }
+            if replication < 1 {
+                return Err(env.error(
+                    "KAFKA_REPLICATION_FACTOR",
+                    "a replication factor, at least 1",
+                ));
+            }
+            Some(relay::KafkaSettings {
+                bootstrap: bootstrap.trim().to_owned(),
+                topic: env.string("KAFKA_TOPIC", "order-events"),
+                partitions,
+                replication,
+            })
+        }
+    };
+    let hours: u64 = env.parse("OUTBOX_RETENTION_HOURS", 168, "a whole number of hours")?;
+    Ok(relay::OutboxSettings {
+        kafka,
+        retention: std::time::Duration::from_secs(hours * 3600),
+    })
 }
 
 /// What handlers share.
@@ -70,6 +114,7 @@ pub struct AppState {
     pub cart: client::Cart,
     pub catalog: client::Catalog,
     pub payments: client::Payments,
+    pub feed: events::Feed,
 }
 
 #[derive(OpenApi)]
@@ -84,14 +129,18 @@ pub struct AppState {
         routes::get_order,
         routes::list_user_orders,
         routes::update_status,
-        routes::pay_order
+        routes::pay_order,
+        events::list_events,
+        events::stream_events
     ),
     components(schemas(
         domain::Order,
         domain::OrderItem,
         domain::OrderStatus,
         domain::NewOrder,
-        domain::StatusUpdate
+        domain::StatusUpdate,
+        events::OrderEvent,
+        events::EventType
     ))
 )]
 pub struct ApiDoc;
@@ -111,17 +160,36 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         payments: client::Payments {
             client: ServiceClient::new("payment", &config.payment_url, http),
         },
+        feed: events::Feed::default(),
     };
+    let metrics = HttpMetrics::new(NAME);
+    let outbox_metrics = relay::OutboxMetrics::register(&metrics.registry);
+    let routes = routes::router(state.clone()).merge(events::router(state.clone()));
     let router = standard_router(
         NAME,
-        routes::router(state.clone()),
+        routes,
         ApiDoc::openapi(),
         db_ready(db.clone()),
+        metrics,
     );
-    let settings = config.recovery;
+    let (recovery_settings, outbox) = (config.recovery, config.outbox.clone());
     Ok(
-        Service::new(NAME, router, Some(db)).with_worker(Box::new(move |shutdown| {
-            Box::pin(recovery::run(state, settings, shutdown))
+        Service::new(NAME, router, Some(db.clone())).with_worker(Box::new(move |shutdown| {
+            Box::pin(async move {
+                // Streams end when the service stops, so draining does not wait
+                // for clients that never hang up.
+                let stopping = state.feed.stopping.clone();
+                let stop_streams = shutdown.clone();
+                tokio::spawn(async move {
+                    stop_streams.cancelled().await;
+                    stopping.cancel();
+                });
+                let feed = state.feed.clone();
+                tokio::join!(
+                    recovery::run(state, recovery_settings, shutdown.clone()),
+                    relay::run(db, outbox, outbox_metrics, feed, shutdown),
+                );
+            })
         })),
     )
 }

@@ -8,9 +8,11 @@
 //! payment's id; a decline frees the order for another attempt. While an
 //! attempt holds the order it cannot be cancelled.
 
+use serde_json::json;
 use shop_common::ApiError;
 
 use crate::domain::Order;
+use crate::events::{self, EventType};
 use crate::{store, AppState};
 
 fn not_payable(order: &Order) -> ApiError {
@@ -76,9 +78,20 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
         Err(err) => return Err(err),
     };
     if payment.status == "success" {
-        if let Some(paid) = store::mark_paid(&state.db.writer, id, key, &payment.id).await? {
+        let mut tx = state.db.writer.begin().await?;
+        if let Some(paid) = store::mark_paid(&mut *tx, id, key, &payment.id).await? {
+            events::record(
+                &mut tx,
+                EventType::OrderPaid,
+                &paid,
+                json!({"payment_id": payment.id}),
+            )
+            .await?;
+            tx.commit().await?;
+            state.feed.written.notify_waiters();
             return Ok(paid);
         }
+        tx.rollback().await?;
         // A concurrent settle of the same attempt got there first.
         let now = load(state, id).await?;
         if now.payment_id.as_deref() == Some(payment.id.as_str()) {
@@ -90,6 +103,12 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
             now.status.as_str()
         )));
     }
-    store::release_payment_claim(&state.db.writer, id, key).await?;
+    let mut tx = state.db.writer.begin().await?;
+    if let Some(payable) = store::release_payment_claim(&mut *tx, id, key).await? {
+        let failed = json!({"payment_id": payment.id, "reason": "Payment failed"});
+        events::record(&mut tx, EventType::OrderPaymentFailed, &payable, failed).await?;
+    }
+    tx.commit().await?;
+    state.feed.written.notify_waiters();
     Err(ApiError::BadRequest("Payment failed".to_owned()))
 }

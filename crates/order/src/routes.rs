@@ -12,7 +12,7 @@ use shop_common::idempotency::Idempotency;
 use shop_common::ApiError;
 
 use crate::domain::{check_user_id, NewOrder, Order, OrderStatus, Page, StatusQuery, StatusUpdate};
-use crate::{checkout, paying, store, AppState};
+use crate::{checkout, events, paying, store, AppState};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -181,11 +181,17 @@ pub async fn update_status(
             next.as_str()
         )));
     }
+    // The change and its event commit together.
+    let mut tx = state.db.writer.begin().await?;
     let changed = if next == OrderStatus::Cancelled {
-        store::cancel(&state.db.writer, id, order.status).await?
+        store::cancel(&mut *tx, id, order.status).await?
     } else {
-        store::transition(&state.db.writer, id, order.status, next).await?
+        store::transition(&mut *tx, id, order.status, next).await?
     };
+    if let Some(changed) = &changed {
+        events::record_status_change(&mut tx, changed, order.status).await?;
+    }
+    tx.commit().await?;
     let Some(changed) = changed else {
         let now = load(&state, id).await?;
         if now.status == next {
@@ -202,6 +208,7 @@ pub async fn update_status(
             now.status.as_str()
         )));
     };
+    state.feed.written.notify_waiters();
     if changed.status == OrderStatus::Cancelled {
         release_stock(&state, &changed).await;
     }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{db_ready, standard_router, Service, StartError};
+use shop_common::telemetry::HttpMetrics;
 use utoipa::OpenApi;
 
 pub const NAME: &str = "payment";
@@ -89,6 +90,7 @@ pub async fn build_with(
         routes::router(state),
         ApiDoc::openapi(),
         db_ready(db.clone()),
+        HttpMetrics::new(NAME),
     );
     Ok(Service::new(NAME, router, Some(db)))
 }

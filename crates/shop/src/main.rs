@@ -6,6 +6,7 @@
 //! parses the command line and reports start-up errors; the services live
 //! in their own crates.
 
+mod events;
 mod up;
 
 use std::net::{IpAddr, SocketAddr};
@@ -37,6 +38,17 @@ enum Command {
         #[arg(value_enum)]
         service: ServiceName,
     },
+    /// Order events on Kafka.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Print the events of the order topic as they arrive, one JSON per line.
+    Tail(events::TailArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +107,9 @@ async fn run(cli: Cli, env: Env) -> Result<(), Failure> {
     match cli.command {
         Command::Up(args) => up::run(args, env).await,
         Command::Serve { service } => serve(service, env).await,
+        Command::Events {
+            command: EventsCommand::Tail(args),
+        } => events::tail(args).await,
     }
 }
 

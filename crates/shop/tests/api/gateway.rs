@@ -10,7 +10,7 @@ use crate::helpers::{check_ops, dead_url, detail, hung_url, num, Options, Stack}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_names_the_four_apis() {
     let stack = Stack::start().await;
-    let (status, index) = stack.get(&format!("{}/", stack.gateway)).await;
+    let (status, index) = stack.get(&format!("{}/api", stack.gateway)).await;
     assert_eq!(status, StatusCode::OK, "{index}");
     let apis = index["apis"]
         .as_array()
@@ -184,7 +184,7 @@ async fn error_statuses_and_bodies_pass_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_prefixes_are_404_json() {
     let stack = Stack::start().await;
-    for path in ["/api/unknown/x", "/api/cartx/cart/u", "/api/", "/nope"] {
+    for path in ["/api/unknown/x", "/api/cartx/cart/u", "/nope.css"] {
         let (status, body) = stack.get(&format!("{}{path}", stack.gateway)).await;
         assert_eq!(
             detail(status, &body, StatusCode::NOT_FOUND),
@@ -252,8 +252,8 @@ async fn gateway_ops_endpoints() {
         "gateway",
         "/api/catalog/products/1",
         "/api/{*rest}",
-        &["/"],
-        "/",
+        &["/api"],
+        "/api",
     )
     .await;
 }
@@ -278,4 +278,60 @@ async fn a_service_that_hangs_is_503_after_the_timeout() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_served_at_the_root_with_its_routes_and_assets() {
+    let stack = Stack::start().await;
+    let dist =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboard/dist/index.html");
+    let built = dist.exists();
+    for path in ["/", "/orders", "/products/3"] {
+        let response = stack
+            .raw(Method::GET, &format!("{}{path}", stack.gateway))
+            .await;
+        let status = response.status();
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        let page = response.text().await.unwrap();
+        if built {
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert!(page.contains("<script"), "{path}: {page}");
+        } else {
+            // Not a blank page: how to build it.
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert!(page.contains("npm --prefix dashboard run build"), "{page}");
+        }
+    }
+    let (status, body) = stack
+        .get(&format!("{}/no-such-file.js", stack.gateway))
+        .await;
+    detail(status, &body, StatusCode::NOT_FOUND);
+
+    if built {
+        let index = std::fs::read_to_string(&dist).unwrap();
+        let start = index
+            .find("/assets/")
+            .expect("index.html references /assets/");
+        let end = start + index[start..].find('"').unwrap();
+        let asset = &index[start..end];
+        let response = stack
+            .http
+            .get(format!("{}{asset}", stack.gateway))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert_eq!(
+            response.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+    }
 }

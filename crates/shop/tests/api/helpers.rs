@@ -5,13 +5,14 @@
 //! `shop up` wires them. Every test starts its own stack, so tests share no
 //! data, port or directory.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use shop_common::config::Env;
 use shop_common::service::Service;
 use shop_payment::domain::Decider;
@@ -257,6 +258,23 @@ impl Stack {
         read(request.send().await.expect("request sent")).await
     }
 
+    /// Sends a request without a body but with one header.
+    pub async fn send_raw_with_header(
+        &self,
+        method: Method,
+        url: &str,
+        (name, value): (&str, &str),
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .request(method, url)
+            .header(name, value)
+            .send()
+            .await
+            .expect("request sent");
+        read(response).await
+    }
+
     /// Sends a request without a body and returns the raw response (for
     /// headers and non-JSON bodies).
     pub async fn raw(&self, method: Method, url: &str) -> reqwest::Response {
@@ -469,11 +487,86 @@ pub async fn check_ops(
         "allow-origin {allowed:?}"
     );
 
-    let (status, body) = stack.get(&format!("{base}/no/such/path")).await;
+    let (status, body) = stack.get(&format!("{base}/no/such/file.json")).await;
     assert_eq!(detail(status, &body, StatusCode::NOT_FOUND), "Not Found");
 
     let (status, body) = stack
         .send(Method::PATCH, &format!("{base}{no_method}"), None)
         .await;
     detail(status, &body, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+// --- Order events -------------------------------------------------------
+
+/// The JSON Schemas of `docs/events/`, by event type.
+pub fn event_schemas() -> HashMap<String, jsonschema::Validator> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/events");
+    let mut schemas = HashMap::new();
+    for entry in std::fs::read_dir(dir).expect("docs/events exists") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(event_type) = name.strip_suffix(".schema.json") else {
+            continue;
+        };
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+        schemas.insert(event_type.to_owned(), validator);
+    }
+    assert_eq!(schemas.len(), 5, "one schema per event type");
+    schemas
+}
+
+/// Asserts `event` is valid against the schema of its type.
+pub fn assert_valid(schemas: &HashMap<String, jsonschema::Validator>, event: &Value) {
+    let event_type = event["event_type"].as_str().expect("event_type");
+    let validator = schemas
+        .get(event_type)
+        .unwrap_or_else(|| panic!("no schema for {event_type}"));
+    let errors: Vec<String> = validator
+        .iter_errors(event)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{event} is invalid: {errors:?}");
+}
+
+/// One order through every kind of event: created, payment failed, paid,
+/// status updated; and a second order created then cancelled.
+pub async fn every_kind_of_event(stack: &Stack, decider: &Switch) -> (i64, i64) {
+    stack.add_to_cart("evelyn", 1, 1).await;
+    let first = stack.place_order("evelyn").await["id"].as_i64().unwrap();
+    let pay = format!("{}/orders/{first}/payment", stack.order);
+    decider.set(false);
+    let (status, _) = stack.send(Method::POST, &pay, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    decider.set(true);
+    let (status, _) = stack.send(Method::POST, &pay, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let status_url = format!("{}/orders/{first}/status", stack.order);
+    let (status, _) = stack
+        .put(&status_url, json!({"status": "processing"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    stack.add_to_cart("evelyn", 2, 2).await;
+    let second = stack.place_order("evelyn").await["id"].as_i64().unwrap();
+    let (status, _) = stack
+        .put(
+            &format!("{}/orders/{second}/status", stack.order),
+            json!({"status": "cancelled"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    (first, second)
+}
+
+/// What [`every_kind_of_event`] produces, by order.
+pub fn expected_types(first: i64, second: i64) -> Vec<(i64, &'static str)> {
+    vec![
+        (first, "order_created"),
+        (first, "order_payment_failed"),
+        (first, "order_paid"),
+        (first, "order_status_updated"),
+        (second, "order_created"),
+        (second, "order_cancelled"),
+    ]
 }

@@ -10,6 +10,7 @@ mod catalog;
 mod checkout;
 mod cli;
 mod e2e;
+mod events;
 mod gateway;
 mod order;
 mod payment;
