@@ -131,6 +131,22 @@ pub async fn stale<'c>(
         .collect()
 }
 
+/// A user's checkouts whose order exists but whose items may still be in
+/// the cart.
+async fn placed_of_user<'c>(
+    db: impl Executor<'c, Database = Any>,
+    user_id: &str,
+) -> Result<Vec<Checkout>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM checkouts WHERE user_id = $1 AND state = 'placed'");
+    sqlx::query(&sql)
+        .bind(user_id.to_owned())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(checkout)
+        .collect()
+}
+
 /// Records a new checkout; false when the key exists already.
 async fn insert<'c>(
     db: impl Executor<'c, Database = Any>,
@@ -182,6 +198,11 @@ pub async fn place_order(state: &AppState, user_id: &str, key: &str) -> Result<O
     let checkout = match existing {
         Some(checkout) => checkout,
         None => {
+            // The user's earlier orders must have left the cart first, or
+            // this checkout would order their lines again.
+            for earlier in placed_of_user(&state.db.writer, user_id).await? {
+                clear_cart(state, &earlier).await?;
+            }
             let lines = state.cart.lines(user_id).await?;
             if lines.is_empty() {
                 return Err(ApiError::BadRequest("Cart is empty".to_owned()));
@@ -216,7 +237,8 @@ pub async fn resume(state: &AppState, checkout: Checkout) -> Result<Order, ApiEr
         }
     };
     if checkout.state != CheckoutState::Done {
-        clear_cart(state, &checkout).await;
+        // The order stands either way; recovery finishes a failed clear.
+        let _ = clear_cart(state, &checkout).await;
     }
     Ok(order)
 }
@@ -325,30 +347,25 @@ async fn reserve_and_place(state: &AppState, checkout: &Checkout) -> Result<Orde
 }
 
 /// Step 3: the ordered lines leave the cart (once per key). On failure the
-/// checkout stays `placed` and recovery retries.
-pub async fn clear_cart(state: &AppState, checkout: &Checkout) {
-    match state
+/// checkout stays `placed` (recovery retries) and the error is returned.
+pub async fn clear_cart(state: &AppState, checkout: &Checkout) -> Result<(), ApiError> {
+    if let Err(err) = state
         .cart
         .remove(&checkout.user_id, &checkout.key, &checkout.lines)
         .await
     {
-        Ok(()) => {
-            if let Err(err) = advance(
-                &state.db.writer,
-                &checkout.key,
-                CheckoutState::Placed,
-                CheckoutState::Done,
-                None,
-            )
-            .await
-            {
-                tracing::warn!(key = checkout.key, error = %err, "cannot mark checkout done");
-            }
-        }
-        Err(err) => {
-            tracing::warn!(key = checkout.key, error = %err, "ordered items stay in the cart until recovery");
-        }
+        tracing::warn!(key = checkout.key, error = %err, "ordered items stay in the cart until recovery");
+        return Err(err);
     }
+    advance(
+        &state.db.writer,
+        &checkout.key,
+        CheckoutState::Placed,
+        CheckoutState::Done,
+        None,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Gives up a checkout that holds no order: marks it `releasing` (so it can

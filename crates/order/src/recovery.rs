@@ -56,7 +56,7 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
             key = placed.key,
             "recovery: clearing ordered items from the cart"
         );
-        checkout::clear_cart(state, &placed).await;
+        let _ = checkout::clear_cart(state, &placed).await;
     }
     for cancelled in store::unreleased_cancellations(&state.db.writer, BATCH).await? {
         crate::routes::release_stock(state, &cancelled).await;
