@@ -6,8 +6,8 @@
 //! each order (so one order never has two events in flight and Kafka
 //! receives them in order), sends them with an idempotent producer
 //! (`acks=all`), keyed by order id, and marks published only what the
-//! broker acknowledged. Failures back off and retry; a missing topic is
-//! created (again). Published events are pruned after the retention period.
+//! broker acknowledged. Failures back off and retry with a new producer,
+//! creating the topic again if it went missing. Published events are pruned after the retention period.
 
 use std::time::Duration;
 
@@ -104,7 +104,7 @@ impl Publisher {
             .set("bootstrap.servers", &settings.bootstrap)
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("message.timeout.ms", "10000")
+            .set("message.timeout.ms", "5000")
             .set("linger.ms", "5")
             .set("log_level", "3");
         Ok(Publisher {
@@ -170,13 +170,6 @@ impl Publisher {
                 Ok(_) => delivered.push(*sequence),
                 Err((err, _)) => {
                     metrics.errors.inc();
-                    if matches!(
-                        err,
-                        KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition)
-                            | KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopic)
-                    ) {
-                        self.topic_ready = false;
-                    }
                     first_error.get_or_insert(err);
                 }
             }
@@ -219,8 +212,20 @@ pub async fn run(
     let mut publisher = None;
     let mut backoff = Duration::from_millis(200);
     let mut last_prune = tokio::time::Instant::now() - Duration::from_secs(3600);
+    // The gauges stay current even while a send waits on a dead broker.
+    let gauges = {
+        let (db, metrics, shutdown) = (db.clone(), metrics.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                refresh_gauges(&db, &metrics).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+            }
+        })
+    };
     loop {
-        refresh_gauges(&db, &metrics).await;
         if last_prune.elapsed() > Duration::from_secs(60) {
             last_prune = tokio::time::Instant::now();
             let before = chrono::Utc::now()
@@ -256,6 +261,10 @@ pub async fn run(
                 continue;
             }
             Err(err) => {
+                // Start over with a new producer: after a broker restart the
+                // old one's idempotence state (producer id, sequences) may be
+                // unknown to the broker, and the topic may be gone.
+                publisher = None;
                 tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "event relay");
                 let pause = backoff;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -263,7 +272,10 @@ pub async fn run(
             }
         };
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => {
+                let _ = gauges.await;
+                return;
+            }
             // New events wake a healthy relay at once; a failing one backs off.
             _ = feed.written.notified(), if healthy && settings.kafka.is_some() => {}
             _ = tokio::time::sleep(pause) => {}

@@ -1,0 +1,672 @@
+//! Order events on a real Kafka-compatible broker (Tansu, started per test
+//! on a free port): what arrives on the topic, through an outage, and
+//! across a `kill -9` of the order service.
+//!
+//! `scripts/test.sh` installs Tansu when missing; `TANSU_BIN` overrides
+//! where it is looked for.
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use helpers::{
+    assert_valid, event_schemas, every_kind_of_event, expected_types, Options, Stack, Switch,
+};
+
+const TOPIC: &str = "order-events";
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn tansu_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("TANSU_BIN") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    match home.map(|h| h.join("bin/tansu")) {
+        Some(path) if path.exists() => path,
+        _ => PathBuf::from("tansu"),
+    }
+}
+
+/// A Tansu broker with in-memory storage. Dropping it kills it.
+struct Broker {
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Broker {
+    fn start(port: u16, log: PathBuf) -> Broker {
+        let mut broker = Broker {
+            port,
+            child: None,
+            log,
+        };
+        broker.restart();
+        broker
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("broker log");
+        let child = Command::new(tansu_bin())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("tansu starts (scripts/test.sh installs it; or set TANSU_BIN)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen: {}",
+                self.tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn tail(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A message of the topic.
+#[derive(Debug, Clone)]
+struct Received {
+    key: String,
+    event: Value,
+}
+
+/// Reads the topic from the beginning until `done` holds or the deadline.
+fn consume(
+    bootstrap: &str,
+    deadline: Duration,
+    done: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("test-{}", free_port()))
+        .set("enable.auto.commit", "false")
+        .set("log_level", "3")
+        .create()
+        .expect("consumer");
+    let until = Instant::now() + deadline;
+    let partitions = loop {
+        let found: Vec<i32> = consumer
+            .fetch_metadata(Some(TOPIC), Duration::from_secs(5))
+            .map(|m| {
+                m.topics()
+                    .iter()
+                    .filter(|t| t.name() == TOPIC && t.error().is_none())
+                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(Instant::now() < until, "topic {TOPIC} never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut assignment = TopicPartitionList::new();
+    for p in partitions {
+        assignment
+            .add_partition_offset(TOPIC, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut received = Vec::new();
+    while !done(&received) && Instant::now() < until {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            let key = message
+                .key_view::<str>()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+                .to_owned();
+            let payload = message
+                .payload_view::<str>()
+                .and_then(Result::ok)
+                .unwrap_or("{}");
+            received.push(Received {
+                key,
+                event: serde_json::from_str(payload).expect("a JSON event"),
+            });
+        }
+    }
+    received
+}
+
+fn distinct_ids(received: &[Received]) -> HashSet<String> {
+    received
+        .iter()
+        .map(|r| r.event["event_id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Per order, the events in the order they arrived (first delivery of each
+/// event id; redeliveries must repeat the same event).
+fn per_order(received: &[Received]) -> HashMap<i64, Vec<Value>> {
+    let mut seen: HashMap<String, Value> = HashMap::new();
+    let mut orders: HashMap<i64, Vec<Value>> = HashMap::new();
+    for r in received {
+        let id = r.event["event_id"].as_str().unwrap().to_owned();
+        let order = r.event["data"]["order_id"].as_i64().unwrap();
+        assert_eq!(r.key, order.to_string(), "keyed by order id: {}", r.event);
+        match seen.get(&id) {
+            Some(first) => assert_eq!(first, &r.event, "a duplicate is the same event"),
+            None => {
+                seen.insert(id, r.event.clone());
+                orders.entry(order).or_default().push(r.event.clone());
+            }
+        }
+    }
+    orders
+}
+
+fn assert_in_sequence(orders: &HashMap<i64, Vec<Value>>) {
+    for (order, events) in orders {
+        let sequences: Vec<i64> = events
+            .iter()
+            .map(|e| e["sequence"].as_i64().unwrap())
+            .collect();
+        let mut sorted = sequences.clone();
+        sorted.sort_unstable();
+        assert_eq!(sequences, sorted, "order {order}'s events in order");
+    }
+}
+
+/// A value of the order service's `/metrics`.
+async fn metric(http: &reqwest::Client, order_url: &str, name: &str) -> Option<i64> {
+    let response = http.get(format!("{order_url}/metrics")).send().await.ok()?;
+    let text = response.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn backlog(http: &reqwest::Client, order_url: &str) -> Option<i64> {
+    metric(http, order_url, "outbox_backlog").await
+}
+
+/// Waits until the relay has published `count` events in all.
+async fn wait_for_published(
+    http: &reqwest::Client,
+    order_url: &str,
+    count: i64,
+    deadline: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let published = metric(http, order_url, "outbox_events_published_total").await;
+        if published.is_some_and(|p| p >= count) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "only {published:?} of {count} events published"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_for_empty_backlog(
+    http: &reqwest::Client,
+    order_url: &str,
+    deadline: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        if backlog(http, order_url).await == Some(0) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < deadline, "the outbox never drained");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stack_on(broker: &Broker, decider: std::sync::Arc<Switch>) -> Stack {
+    Stack::start_with(Options {
+        payment_decider: Some(decider),
+        extra_env: vec![
+            ("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()),
+            ("KAFKA_PARTITIONS", "3".to_owned()),
+        ],
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_reaches_the_topic_in_order_and_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(free_port(), dir.path().join("tansu.log"));
+    let decider = Switch::approving(true);
+    let stack = stack_on(&broker, decider.clone()).await;
+    let (first, second) = every_kind_of_event(&stack, &decider).await;
+
+    let bootstrap = broker.bootstrap();
+    let received = tokio::task::spawn_blocking(move || {
+        consume(&bootstrap, Duration::from_secs(30), |r| {
+            distinct_ids(r).len() >= 6
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(distinct_ids(&received).len(), 6, "{received:?}");
+    let schemas = event_schemas();
+    for r in &received {
+        assert_valid(&schemas, &r.event);
+    }
+    let orders = per_order(&received);
+    assert_in_sequence(&orders);
+    let mut got: Vec<(i64, &str)> = orders
+        .iter()
+        .flat_map(|(order, events)| {
+            events
+                .iter()
+                .map(move |e| (*order, e["event_type"].as_str().unwrap()))
+        })
+        .collect();
+    got.sort_by_key(|(order, _)| *order);
+    assert_eq!(got, expected_types(first, second));
+    // What the topic has is what the order service's feed has.
+    let (_, feed) = stack.get(&format!("{}/events", stack.order)).await;
+    let feed_ids: HashSet<String> = feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(feed_ids, distinct_ids(&received));
+
+    // `shop events tail` prints the same events, one JSON per line.
+    let output = Command::new(env!("CARGO_BIN_EXE_shop"))
+        .args([
+            "events",
+            "tail",
+            "--from-beginning",
+            "--max",
+            &received.len().to_string(),
+        ])
+        .args(["--bootstrap", &broker.bootstrap()])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tailed: HashSet<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).expect("one JSON event per line");
+            event["event_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(tailed, feed_ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_delays_events_but_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(free_port(), dir.path().join("tansu.log"));
+    let stack = stack_on(&broker, Switch::approving(true)).await;
+    // The relay is connected and has created the topic.
+    stack.add_to_cart("before", 1, 1).await;
+    stack.place_order("before").await;
+    wait_for_published(&stack.http, &stack.order, 1, Duration::from_secs(30)).await;
+
+    broker.stop();
+    // 100 order operations while the broker is down: 25 orders, each
+    // created, paid, processing and shipped. Every one succeeds at once.
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let user = format!("outage{i}");
+        stack.add_to_cart(&user, 2, 1).await;
+        let id = stack.place_order(&user).await["id"].as_i64().unwrap();
+        let (status, body) = stack
+            .send(
+                Method::POST,
+                &format!("{}/orders/{id}/payment", stack.order),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for next in ["processing", "shipped"] {
+            let (status, body) = stack
+                .put(
+                    &format!("{}/orders/{id}/status", stack.order),
+                    json!({"status": next}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        ids.push(id);
+    }
+    let during_outage = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backlog(&stack.http, &stack.order).await != Some(100) {
+        let now = backlog(&stack.http, &stack.order).await;
+        assert!(
+            Instant::now() < deadline,
+            "the backlog counts {now:?}, not the 100 events"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    broker.restart();
+    let drained = wait_for_published(&stack.http, &stack.order, 101, Duration::from_secs(60)).await;
+    let bootstrap = broker.bootstrap();
+    let received = tokio::task::spawn_blocking(move || {
+        consume(&bootstrap, Duration::from_secs(30), |r| {
+            distinct_ids(r).len() >= 100
+        })
+    })
+    .await
+    .unwrap();
+    let orders = per_order(&received);
+    assert_in_sequence(&orders);
+    for id in &ids {
+        let types: Vec<&str> = orders[id]
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "order_created",
+                "order_paid",
+                "order_status_updated",
+                "order_status_updated"
+            ]
+        );
+    }
+    println!(
+        "outage: 100 operations in {during_outage:?} with the broker down; \
+         100 events published {drained:?} after it returned"
+    );
+}
+
+/// The order service as its own process, so it can be killed.
+struct OrderProcess {
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+    url: String,
+}
+
+impl OrderProcess {
+    fn start(env: Vec<(String, String)>, url: String) -> OrderProcess {
+        let mut process = OrderProcess {
+            child: None,
+            env,
+            url,
+        };
+        process.restart();
+        process
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_shop"))
+            .args(["serve", "order"])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("shop serve order");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            let _ = child.wait();
+        }
+    }
+
+    async fn wait_ready(&self, http: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = http.get(format!("{}/ready", self.url)).send().await;
+            if matches!(ready, Ok(r) if r.status().is_success()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "order service not ready");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+}
+
+impl Drop for OrderProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The environment of an order service process wired to `stack`.
+fn order_env(
+    stack: &Stack,
+    broker: &Broker,
+    dir: &tempfile::TempDir,
+    port: u16,
+) -> Vec<(String, String)> {
+    [
+        ("BIND", "127.0.0.1".to_owned()),
+        ("PORT", port.to_string()),
+        ("DB_PATH", dir.path().join("order.db").display().to_string()),
+        ("CART_SERVICE_URL", stack.cart.clone()),
+        ("CATALOG_SERVICE_URL", stack.catalog.clone()),
+        ("PAYMENT_SERVICE_URL", stack.payment.clone()),
+        ("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()),
+        ("RECOVERY_STALE_MS", "500".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_committed_but_unpublished_at_a_kill_are_published_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(free_port(), dir.path().join("tansu.log"));
+    let stack = Stack::start().await;
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut order = OrderProcess::start(order_env(&stack, &broker, &dir, port), url.clone());
+    order.wait_ready(&stack.http).await;
+
+    // With the broker down, changes commit but their events cannot leave.
+    broker.stop();
+    let mut committed = HashSet::new();
+    for round in 0..10 {
+        let user = format!("pending{round}");
+        stack.add_to_cart(&user, 1, 1).await;
+        let response = stack
+            .http
+            .post(format!("{url}/orders"))
+            .json(&json!({"user_id": user}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let (_, feed): (_, Value) = stack.get(&format!("{url}/events?limit=1000")).await;
+    for event in feed.as_array().unwrap() {
+        committed.insert(event["event_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(committed.len(), 10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backlog(&stack.http, &url).await < Some(10) {
+        assert!(Instant::now() < deadline, "the events wait in the outbox");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Killed between commit and publish, then everything comes back.
+    order.kill();
+    broker.restart();
+    order.restart();
+    order.wait_ready(&stack.http).await;
+    let bootstrap = broker.bootstrap();
+    let wanted = committed.clone();
+    let received = tokio::task::spawn_blocking(move || {
+        consume(&bootstrap, Duration::from_secs(30), |r| {
+            distinct_ids(r).is_superset(&wanted)
+        })
+    })
+    .await
+    .unwrap();
+    assert!(
+        distinct_ids(&received).is_superset(&committed),
+        "{received:?}"
+    );
+    assert_in_sequence(&per_order(&received));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_order_service_loses_no_committed_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(free_port(), dir.path().join("tansu.log"));
+    let stack = Stack::start().await;
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut order = OrderProcess::start(order_env(&stack, &broker, &dir, port), url.clone());
+    order.wait_ready(&stack.http).await;
+
+    // A stream of checkouts and payments; the service is killed twice in
+    // the middle of it, while requests are in flight.
+    let plenty = stack.product("Plenty", "2.50", 1000).await;
+    let mut kills = 0;
+    for round in 0..60 {
+        let user = format!("stream{round}");
+        stack.add_to_cart(&user, plenty, 1).await;
+        let placed = stack
+            .http
+            .post(format!("{url}/orders"))
+            .json(&json!({"user_id": user}))
+            .send();
+        if round == 20 || round == 40 {
+            // Kill while this checkout is in flight.
+            let in_flight = tokio::spawn(placed);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            order.kill();
+            kills += 1;
+            let _ = in_flight.await;
+            order.restart();
+            order.wait_ready(&stack.http).await;
+            continue;
+        }
+        if let Ok(response) = placed.await {
+            if let Ok(body) = response.json::<Value>().await {
+                if let Some(id) = body["id"].as_i64() {
+                    let _ = stack
+                        .http
+                        .post(format!("{url}/orders/{id}/payment"))
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+    wait_for_empty_backlog(&stack.http, &url, Duration::from_secs(60)).await;
+
+    let mut committed = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = stack
+            .http
+            .get(format!("{url}/events?after={after}&limit=1000"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let page = page.as_array().unwrap().clone();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().unwrap()["sequence"].as_i64().unwrap();
+        committed.extend(page);
+    }
+    let expected: HashSet<String> = committed
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    let bootstrap = broker.bootstrap();
+    let wanted = expected.clone();
+    let received = tokio::task::spawn_blocking(move || {
+        consume(&bootstrap, Duration::from_secs(30), |r| {
+            distinct_ids(r).is_superset(&wanted)
+        })
+    })
+    .await
+    .unwrap();
+    let on_topic = distinct_ids(&received);
+    let missing: Vec<_> = expected.difference(&on_topic).collect();
+    assert!(
+        missing.is_empty(),
+        "committed events missing from the topic: {missing:?}"
+    );
+    assert_in_sequence(&per_order(&received));
+    println!(
+        "kill -9: {kills} kills, {} committed events, all on the topic ({} messages, {} redelivered)",
+        expected.len(),
+        received.len(),
+        received.len() - on_topic.len()
+    );
+}
