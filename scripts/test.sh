@@ -27,3 +27,12 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 cargo nextest run --workspace --locked --no-fail-fast
+
+step "tests on PostgreSQL"
+# The machine's PostgreSQL (127.0.0.1:5432, trust auth, database test);
+# each test creates and drops a database of its own.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+    for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+fi
+SHOP_TEST_BACKEND=postgres cargo nextest run -p shop --locked --no-fail-fast --test api

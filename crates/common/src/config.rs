@@ -159,18 +159,58 @@ impl Default for HttpSettings {
     }
 }
 
-/// The database of service `name`: `DB_PATH` (default `./data/<name>.db`),
-/// `DB_POOL_SIZE` (default 4) and `DB_ACQUIRE_TIMEOUT_MS` (default 5000).
+/// The database of service `name`: `DATABASE_URL` (a `postgres://` URL:
+/// PostgreSQL, in schema `DB_SCHEMA`, default the service's name) or else
+/// the SQLite file `DB_PATH` (default `./data/<name>.db`); `DB_POOL_SIZE`
+/// (default 4 for SQLite readers, 10 for PostgreSQL),
+/// `DB_ACQUIRE_TIMEOUT_MS` (default 5000) and, for PostgreSQL,
+/// `DB_STATEMENT_TIMEOUT_MS` (default 5000).
 pub fn db_settings_from_env(env: &Env, name: &str) -> Result<DbSettings, ConfigError> {
-    let default_path = format!("./data/{name}.db");
-    let pool_size: u32 = env.parse("DB_POOL_SIZE", 4, "a number of connections from 1 to 64")?;
+    let target = match env.get("DATABASE_URL") {
+        Some(url) => {
+            let url = url.trim();
+            let valid = reqwest::Url::parse(url)
+                .map(|u| matches!(u.scheme(), "postgres" | "postgresql") && u.host().is_some())
+                .unwrap_or(false);
+            if !valid {
+                return Err(env.error(
+                    "DATABASE_URL",
+                    "a PostgreSQL URL such as postgres://user:password@host:5432/shop",
+                ));
+            }
+            let schema = env.string("DB_SCHEMA", name);
+            let simple = !schema.is_empty()
+                && schema.len() <= 63
+                && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !simple {
+                return Err(env.error("DB_SCHEMA", "a lowercase name such as catalog"));
+            }
+            DbTarget::Postgres {
+                url: url.to_owned(),
+                schema,
+            }
+        }
+        None => DbTarget::Sqlite(PathBuf::from(
+            env.string("DB_PATH", &format!("./data/{name}.db")),
+        )),
+    };
+    let default_pool = if target.is_postgres() { 10 } else { 4 };
+    let pool_size: u32 = env.parse(
+        "DB_POOL_SIZE",
+        default_pool,
+        "a number of connections from 1 to 64",
+    )?;
     if !(1..=64).contains(&pool_size) {
         return Err(env.error("DB_POOL_SIZE", "a number of connections from 1 to 64"));
     }
     Ok(DbSettings {
-        target: DbTarget::Sqlite(PathBuf::from(env.string("DB_PATH", &default_path))),
+        target,
         pool_size,
         acquire_timeout: env.millis("DB_ACQUIRE_TIMEOUT_MS", 5_000)?,
+        statement_timeout: env.millis("DB_STATEMENT_TIMEOUT_MS", 5_000)?,
     })
 }
 

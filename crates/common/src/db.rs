@@ -2,9 +2,14 @@
 //!
 //! Each service owns one database. Queries go through sqlx's `Any` driver
 //! with `$1`-style placeholders, which SQLite and PostgreSQL both read, so one
-//! set of queries serves both backends. SQLite runs in WAL mode with one
-//! writer connection (writes never wait on each other for a lock) and a pool
-//! of read-only connections that read concurrently with the writer.
+//! set of queries serves both backends; only the migrations differ
+//! (`migrations/sqlite`, `migrations/postgres` of each service).
+//!
+//! SQLite (the one-command default) runs in WAL mode with one writer
+//! connection (writes never wait on each other for a lock) and a pool of
+//! read-only connections that read concurrently with the writer.
+//! PostgreSQL (`DATABASE_URL`, for replicas that share one database) uses
+//! one pool, in the service's own schema, with a statement timeout.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,15 +23,39 @@ use sqlx::{AnyPool, Executor};
 pub enum DbTarget {
     /// An SQLite file, created on first start.
     Sqlite(PathBuf),
+    /// A schema (created on first start) of a PostgreSQL database.
+    Postgres { url: String, schema: String },
 }
 
 impl DbTarget {
-    /// A human-readable name for logs and errors.
+    /// A human-readable name for logs and errors (no password).
     pub fn describe(&self) -> String {
         match self {
             DbTarget::Sqlite(path) => format!("sqlite:{}", path.display()),
+            DbTarget::Postgres { url, schema } => {
+                let shown = reqwest::Url::parse(url)
+                    .map(|mut u| {
+                        if u.password().is_some() {
+                            let _ = u.set_password(Some("***"));
+                        }
+                        u.to_string()
+                    })
+                    .unwrap_or_else(|_| "postgres://(unparsable)".to_owned());
+                format!("{shown} (schema {schema})")
+            }
         }
     }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DbTarget::Postgres { .. })
+    }
+}
+
+/// The migrations of a service, one set per backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
 }
 
 /// Pool settings.
@@ -37,6 +66,8 @@ pub struct DbSettings {
     pub pool_size: u32,
     /// How long a request waits for a connection before it is answered 503.
     pub acquire_timeout: Duration,
+    /// PostgreSQL: the longest a statement may run.
+    pub statement_timeout: Duration,
 }
 
 /// A service's database: one writer, many readers.
@@ -68,10 +99,14 @@ pub enum DbError {
 
 impl Db {
     /// Opens (creating if needed) the database and runs the migrations.
-    pub async fn open(settings: &DbSettings, migrator: &Migrator) -> Result<Db, DbError> {
+    pub async fn open(settings: &DbSettings, migrations: Migrations) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let target = settings.target.describe();
         let open_err = |source| DbError::Open {
+            target: target.clone(),
+            source,
+        };
+        let migrate_err = |source| DbError::Migrate {
             target: target.clone(),
             source,
         };
@@ -96,13 +131,7 @@ impl Db {
                     .connect(&format!("{url}?mode=rwc"))
                     .await
                     .map_err(open_err)?;
-                migrator
-                    .run(&writer)
-                    .await
-                    .map_err(|source| DbError::Migrate {
-                        target: target.clone(),
-                        source,
-                    })?;
+                migrations.sqlite.run(&writer).await.map_err(migrate_err)?;
                 let reader = AnyPoolOptions::new()
                     .max_connections(settings.pool_size.max(1))
                     .acquire_timeout(settings.acquire_timeout)
@@ -117,7 +146,45 @@ impl Db {
                     .map_err(open_err)?;
                 Ok(Db { writer, reader })
             }
+            DbTarget::Postgres { url, schema } => {
+                // The schema must exist before connections select it.
+                let setup = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect(url)
+                    .await
+                    .map_err(open_err)?;
+                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                    .execute(&setup)
+                    .await
+                    .map_err(open_err)?;
+                setup.close().await;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(settings.pool_size.max(1))
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect(&with_session_options(
+                        url,
+                        schema,
+                        settings.statement_timeout,
+                    ))
+                    .await
+                    .map_err(open_err)?;
+                migrations.postgres.run(&pool).await.map_err(migrate_err)?;
+                Ok(Db {
+                    writer: pool.clone(),
+                    reader: pool,
+                })
+            }
         }
+    }
+
+    /// Whether this is PostgreSQL (shared by replicas) rather than SQLite.
+    pub fn is_postgres(&self) -> bool {
+        self.writer
+            .connect_options()
+            .database_url
+            .scheme()
+            .starts_with("postgres")
     }
 
     /// True when the database answers a trivial query.
@@ -133,6 +200,27 @@ impl Db {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// `url` with `search_path` and `statement_timeout` set for every session.
+fn with_session_options(url: &str, schema: &str, statement_timeout: Duration) -> String {
+    let options = format!(
+        "-c search_path={schema} -c statement_timeout={}",
+        statement_timeout.as_millis()
+    );
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.query_pairs_mut().append_pair("options", &options);
+            parsed.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// True when `err` is a unique-constraint violation (a racing insert won).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
 }
 
 fn sqlite_url(path: &Path) -> String {
@@ -165,12 +253,13 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
             let code = db.code().unwrap_or_default();
             // SQLite: BUSY (5), LOCKED (6), IOERR (10), FULL (13) and their
             // extended codes. PostgreSQL: connection exceptions (08...),
-            // resources (53...), operator intervention (57...).
+            // transaction rollbacks such as deadlocks (40...), resources
+            // (53...), operator intervention (57...), e.g. a statement timeout.
             let sqlite_primary = code.parse::<i64>().map(|c| c & 0xff).ok();
             matches!(sqlite_primary, Some(5 | 6 | 10 | 13))
-                || code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57")
+                || ["08", "40", "53", "57"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
         }
         _ => false,
     }

@@ -72,6 +72,9 @@ pub struct OrderEvent {
     pub data: Value,
 }
 
+/// The PostgreSQL advisory lock that orders outbox writers.
+const OUTBOX_WRITE_LOCK: i64 = 0x5348_4f50_0001;
+
 /// Writes the event of a change to `order`, in the caller's transaction.
 pub async fn record(
     conn: &mut AnyConnection,
@@ -87,6 +90,15 @@ pub async fn record(
     });
     if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
         data.extend(extra);
+    }
+    if conn.backend_name() == "PostgreSQL" {
+        // Sequences are handed out at insert but become visible at commit;
+        // one writer at a time (until its commit) makes them visible in
+        // order, so a reader following `after=N` never skips an event.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(OUTBOX_WRITE_LOCK)
+            .execute(&mut *conn)
+            .await?;
     }
     sqlx::query(
         "INSERT INTO outbox (event_id, order_id, event_type, data, created_at) VALUES ($1, $2, $3, $4, $5)",

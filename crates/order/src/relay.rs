@@ -225,7 +225,15 @@ pub async fn run(
             }
         })
     };
+    let mut leadership = Leadership::default();
     loop {
+        if settings.kafka.is_some() && db.is_postgres() && !leadership.held(&db).await {
+            // Another replica relays; check again shortly.
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+            }
+        }
         if last_prune.elapsed() > Duration::from_secs(60) {
             last_prune = tokio::time::Instant::now();
             let before = chrono::Utc::now()
@@ -272,13 +280,51 @@ pub async fn run(
             }
         };
         tokio::select! {
-            _ = shutdown.cancelled() => {
-                let _ = gauges.await;
-                return;
-            }
+            _ = shutdown.cancelled() => break,
             // New events wake a healthy relay at once; a failing one backs off.
             _ = feed.written.notified(), if healthy && settings.kafka.is_some() => {}
             _ = tokio::time::sleep(pause) => {}
+        }
+    }
+    let _ = gauges.await;
+}
+
+/// The PostgreSQL advisory lock of the one replica that relays.
+const RELAY_LOCK: i64 = 0x5348_4f50_0002;
+
+/// With PostgreSQL, replicas share the outbox: one of them relays, holding
+/// a session advisory lock on a connection of its own (released when that
+/// connection or process dies, so another replica takes over), which keeps
+/// each order's events in order on the topic.
+#[derive(Default)]
+struct Leadership {
+    connection: Option<sqlx::AnyConnection>,
+}
+
+impl Leadership {
+    async fn held(&mut self, db: &Db) -> bool {
+        if let Some(conn) = self.connection.as_mut() {
+            if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
+                return true;
+            }
+            // The connection broke: the lock went with it.
+            self.connection = None;
+        }
+        let Ok(conn) = db.writer.acquire().await else {
+            return false;
+        };
+        let mut conn = conn.detach();
+        let got = sqlx::query("SELECT pg_try_advisory_lock($1) AS got")
+            .bind(RELAY_LOCK)
+            .fetch_one(&mut conn)
+            .await
+            .and_then(|row| sqlx::Row::try_get::<bool, _>(&row, "got"));
+        if matches!(got, Ok(true)) {
+            tracing::info!("this replica relays the outbox");
+            self.connection = Some(conn);
+            true
+        } else {
+            false
         }
     }
 }

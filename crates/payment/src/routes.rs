@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{commit_answer, Idempotency};
@@ -70,7 +71,22 @@ pub async fn create_payment(
         created_at: now_rfc3339(),
     };
     // The payment and the record of the answer commit together.
-    store::insert(&mut *tx, &payment).await?;
+    if let Err(err) = store::insert(&mut *tx, &payment).await {
+        if !is_unique_violation(&err) {
+            return Err(err.into());
+        }
+        // A concurrent request (another replica) charged the order first.
+        tx.rollback().await?;
+        if let Some(idem) = &idem {
+            if let Some(first) = idem.replay(db).await? {
+                return Ok(first.into_response());
+            }
+        }
+        return Err(ApiError::Conflict(format!(
+            "Order {} is already paid",
+            new.order_id
+        )));
+    }
     commit_answer(idem.as_ref(), tx, db, StatusCode::CREATED, &payment).await
 }
 

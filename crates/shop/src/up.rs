@@ -22,6 +22,10 @@ pub struct UpArgs {
     /// Where the services keep their SQLite files.
     #[arg(long, default_value_os_t = default_data_dir())]
     data_dir: PathBuf,
+    /// Keep every service's data in this PostgreSQL database instead, each
+    /// in its own schema (catalog, cart, order, payment).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
     /// Address every listener binds (0.0.0.0 to serve other machines).
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
@@ -67,8 +71,21 @@ async fn listen(name: &str, bind_ip: IpAddr, port: u16) -> Result<(TcpListener, 
 }
 
 pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
-    check_data_dir(&args.data_dir)?;
-    let db_file = |name: &str| DbTarget::Sqlite(args.data_dir.join(format!("{name}.db")));
+    let db_file = |name: &str| match &args.database_url {
+        Some(url) => DbTarget::Postgres {
+            url: url.clone(),
+            schema: name.to_owned(),
+        },
+        None => DbTarget::Sqlite(args.data_dir.join(format!("{name}.db"))),
+    };
+    let env = match &args.database_url {
+        // Checked like every service's DATABASE_URL, then applied per schema.
+        Some(url) => env.with("DATABASE_URL", url.clone()),
+        None => {
+            check_data_dir(&args.data_dir)?;
+            env
+        }
+    };
 
     let (catalog_l, catalog_url) = listen("catalog", args.bind, args.catalog_port).await?;
     let (cart_l, cart_url) = listen("cart", args.bind, args.cart_port).await?;
@@ -112,7 +129,15 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
         });
     }
 
-    println!("Shop is up (data in {}):", args.data_dir.display());
+    let data = match &args.database_url {
+        Some(_) => catalog
+            .db
+            .target
+            .describe()
+            .replace("schema catalog", "one schema per service"),
+        None => args.data_dir.display().to_string(),
+    };
+    println!("Shop is up (data in {data}):");
     println!("  gateway   {gateway_url}/   (API under /api/<service>/)");
     println!("  catalog   {catalog_url}   docs: {catalog_url}/docs/");
     println!("  cart      {cart_url}   docs: {cart_url}/docs/");

@@ -22,7 +22,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use helpers::{
-    assert_valid, event_schemas, every_kind_of_event, expected_types, Options, Stack, Switch,
+    assert_valid, event_schemas, every_kind_of_event, expected_types, Options, Replicas, Stack,
+    Switch,
 };
 
 const TOPIC: &str = "order-events";
@@ -669,4 +670,95 @@ async fn killing_the_order_service_loses_no_committed_event() {
         received.len(),
         received.len() - on_topic.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_order_replicas_relay_every_event_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(free_port(), dir.path().join("tansu.log"));
+    let shop = Replicas::start(&[("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())]).await;
+    let http = &shop.http;
+    // Each order's changes go through both replicas in turn.
+    for i in 0..30 {
+        let (a, b) = (i % 2, (i + 1) % 2);
+        let user = format!("twin{i}");
+        let added = http
+            .post(format!("{}/cart/{user}/items", shop.cart[a]))
+            .json(&json!({"product_id": 2, "quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(added.status(), StatusCode::OK);
+        let order: Value = http
+            .post(format!("{}/orders", shop.order[a]))
+            .json(&json!({"user_id": user}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = order["id"].as_i64().expect("an order");
+        let paid = http
+            .post(format!("{}/orders/{id}/payment", shop.order[b]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paid.status(), StatusCode::OK);
+        let shipped = http
+            .put(format!("{}/orders/{id}/status", shop.order[a]))
+            .json(&json!({"status": "processing"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(shipped.status(), StatusCode::OK);
+    }
+    let feed: Value = http
+        .get(format!("{}/events?limit=1000", shop.order[1]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let committed: HashSet<String> = feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(committed.len(), 90);
+    let sequences: Vec<i64> = feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "one sequence for both replicas"
+    );
+
+    let bootstrap = broker.bootstrap();
+    let wanted = committed.clone();
+    let received = tokio::task::spawn_blocking(move || {
+        consume(&bootstrap, Duration::from_secs(30), |r| {
+            distinct_ids(r).is_superset(&wanted)
+        })
+    })
+    .await
+    .unwrap();
+    assert!(distinct_ids(&received).is_superset(&committed));
+    let orders = per_order(&received);
+    assert_in_sequence(&orders);
+    for events in orders.values() {
+        let types: Vec<&str> = events
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            ["order_created", "order_paid", "order_status_updated"]
+        );
+    }
 }

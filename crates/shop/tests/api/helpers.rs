@@ -71,6 +71,75 @@ pub struct Stack {
     pub http: reqwest::Client,
     pub dir: TempDir,
     shutdown: CancellationToken,
+    /// The test's own PostgreSQL database, when the tests run on PostgreSQL.
+    pub database: Option<TestDatabase>,
+}
+
+/// A PostgreSQL database of one test (`SHOP_TEST_BACKEND=postgres`),
+/// created empty and dropped afterwards. The services each use their own
+/// schema in it, as `shop up --database-url` does.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    /// A new database when the tests run on PostgreSQL, else `None`.
+    pub async fn for_this_run() -> Option<TestDatabase> {
+        match std::env::var("SHOP_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Some(TestDatabase::create().await),
+            Ok("sqlite") | Err(_) => None,
+            Ok(other) => panic!("SHOP_TEST_BACKEND must be sqlite or postgres, not {other}"),
+        }
+    }
+
+    pub async fn create() -> TestDatabase {
+        use sqlx::Connection;
+        let admin_url = std::env::var("SHOP_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let name = format!("shop_test_{}", uuid_simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("PostgreSQL answers (scripts/test.sh starts it)");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        let mut url = reqwest::Url::parse(&admin_url).expect("a URL");
+        url.set_path(&format!("/{name}"));
+        TestDatabase {
+            url: url.to_string(),
+            name,
+            admin_url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any runtime the test may still be using.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn uuid_simple() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 impl Drop for Stack {
@@ -144,6 +213,10 @@ impl Stack {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone())),
         );
+        let database = TestDatabase::for_this_run().await;
+        if let Some(database) = &database {
+            base.push(("DATABASE_URL".into(), database.url.clone()));
+        }
         let env = |name: &str| {
             Env::from_pairs(base.clone()).with(
                 "DB_PATH",
@@ -186,6 +259,7 @@ impl Stack {
             http: reqwest::Client::new(),
             dir,
             shutdown,
+            database,
         }
     }
 
@@ -297,6 +371,9 @@ impl Stack {
                 self.dir.path().join("cart.db").display().to_string(),
             ),
         ]);
+        if let Some(database) = &self.database {
+            env = env.with("DATABASE_URL", database.url.clone());
+        }
         for (name, value) in extra_env {
             env = env.with(name, value.clone());
         }
@@ -569,4 +646,142 @@ pub fn expected_types(first: i64, second: i64) -> Vec<(i64, &'static str)> {
         (second, "order_created"),
         (second, "order_cancelled"),
     ]
+}
+
+// --- Replicas on one PostgreSQL database --------------------------------
+
+/// Two instances of every service on one PostgreSQL database (its own,
+/// dropped afterwards). Replica `i` of order calls replica `i` of cart,
+/// catalog and payment; a test alternates between replicas to spread its
+/// requests, as a round-robin load balancer would.
+pub struct Replicas {
+    pub catalog: [String; 2],
+    pub cart: [String; 2],
+    pub order: [String; 2],
+    pub payment: [String; 2],
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    pub database: TestDatabase,
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Replicas {
+    /// Starts both replicas of each service with `extra_env` (and payments
+    /// always approved unless `extra_env` says otherwise).
+    pub async fn start(extra_env: &[(&str, String)]) -> Replicas {
+        let database = TestDatabase::create().await;
+        Replicas::start_on(database, extra_env).await
+    }
+
+    /// As [`Replicas::start`], on a given database URL (e.g. through a proxy).
+    pub async fn start_on(database: TestDatabase, extra_env: &[(&str, String)]) -> Replicas {
+        Replicas::start_with_url(database.url.clone(), database, extra_env).await
+    }
+
+    pub async fn start_with_url(
+        url: String,
+        database: TestDatabase,
+        extra_env: &[(&str, String)],
+    ) -> Replicas {
+        const CATALOG: usize = 0;
+        const CART: usize = 1;
+        const ORDER: usize = 2;
+        const PAYMENT: usize = 3;
+        let shutdown = CancellationToken::new();
+        // urls[replica][service]
+        let mut urls: [[String; 4]; 2] = Default::default();
+        let mut listeners = Vec::new();
+        for replica in urls.iter_mut() {
+            for slot in replica.iter_mut() {
+                let (l, u) = listener().await;
+                listeners.push(l);
+                *slot = u;
+            }
+        }
+        let mut listeners = listeners.into_iter();
+        for replica in &urls {
+            let mut env = Env::from_pairs([
+                ("DATABASE_URL", url.clone()),
+                ("CATALOG_SERVICE_URL", replica[CATALOG].clone()),
+                ("CART_SERVICE_URL", replica[CART].clone()),
+                ("PAYMENT_SERVICE_URL", replica[PAYMENT].clone()),
+                ("PAYMENT_SUCCESS_RATE", "1".to_owned()),
+            ]);
+            for (name, value) in extra_env {
+                env = env.with(name, value.clone());
+            }
+            let built = [
+                shop_catalog::build(&shop_catalog::Config::from_env(&env).unwrap()).await,
+                shop_cart::build(&shop_cart::Config::from_env(&env).unwrap()).await,
+                shop_order::build(&shop_order::Config::from_env(&env).unwrap()).await,
+                shop_payment::build(&shop_payment::Config::from_env(&env).unwrap()).await,
+            ];
+            for service in built {
+                let listener = listeners.next().expect("a listener per service");
+                spawn(service.expect("service starts"), listener, &shutdown);
+            }
+        }
+        let pair = |service: usize| [urls[0][service].clone(), urls[1][service].clone()];
+        Replicas {
+            catalog: pair(CATALOG),
+            cart: pair(CART),
+            order: pair(ORDER),
+            payment: pair(PAYMENT),
+            http: reqwest::Client::new(),
+            shutdown,
+            database,
+        }
+    }
+}
+
+/// A TCP proxy a test can cut and restore: "the database went away".
+pub struct TcpProxy {
+    pub port: u16,
+    enabled: Arc<AtomicBool>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl TcpProxy {
+    pub async fn start(upstream: SocketAddr) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let enabled = Arc::new(AtomicBool::new(true));
+        let connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (on, conns) = (enabled.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !on.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused at once
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                conns.lock().expect("lock").push(task.abort_handle());
+            }
+        });
+        TcpProxy {
+            port,
+            enabled,
+            connections,
+        }
+    }
+
+    /// Closes every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.enabled.store(false, Ordering::SeqCst);
+        for task in self.connections.lock().expect("lock").drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.enabled.store(true, Ordering::SeqCst);
+    }
 }

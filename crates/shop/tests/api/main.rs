@@ -3,6 +3,9 @@
 //! One test binary (fast to link); a module per service plus the gateway,
 //! the end-to-end purchase and the `shop` command line.
 
+// Shared with the other test binaries (crash, kafka, replicas), which use
+// parts of it this one does not.
+#[allow(dead_code)]
 mod helpers;
 
 mod cart;
