@@ -15,6 +15,15 @@ if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$cargo_bin/tansu" ]; then
     cargo install --locked tansu --version 0.6.0 --features dynostore
 fi
 
+step "browser for the dashboard tests"
+if [ ! -x /usr/bin/chromium ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+fi
+
+step "dashboard: install, type-check and build, unit tests"
+(cd dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
+
 step "format"
 cargo fmt --all -- --check
 
@@ -36,3 +45,6 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
     for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
 fi
 SHOP_TEST_BACKEND=postgres cargo nextest run -p shop --locked --no-fail-fast --test api
+
+step "dashboard end to end (Chromium against shop up)"
+(cd dashboard && SHOP_BIN="$PWD/../target/debug/shop" npm run e2e)

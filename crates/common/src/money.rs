@@ -139,8 +139,9 @@ impl Serialize for Money {
 
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let number = serde_json::Number::deserialize(deserializer)
-            .map_err(|_| de::Error::custom(MoneyError::NotANumber))?;
+        // serde's own errors ("missing field `price`", "invalid type") name
+        // the problem better than a generic one would.
+        let number = serde_json::Number::deserialize(deserializer)?;
         Money::parse(&number.to_string()).map_err(de::Error::custom)
     }
 }
@@ -205,6 +206,15 @@ mod tests {
             .unwrap();
         assert_eq!(sum.to_string(), "0.30");
         assert!(serde_json::from_str::<Money>("\"1.00\"").is_err());
+        #[derive(Debug, serde::Deserialize)]
+        struct Priced {
+            #[allow(dead_code)]
+            price: Money,
+        }
+        let missing = serde_json::from_str::<Priced>("{}")
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("missing field `price`"), "{missing}");
         assert!(serde_json::from_str::<Money>("1e400").is_err());
     }
 

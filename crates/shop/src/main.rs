@@ -38,6 +38,15 @@ enum Command {
         #[arg(value_enum)]
         service: ServiceName,
     },
+    /// Exit 0 when the URL answers 2xx within the timeout (container health
+    /// checks: images need no curl).
+    Check {
+        /// For example http://127.0.0.1:8001/health
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Order events on Kafka.
     Events {
         #[command(subcommand)]
@@ -107,6 +116,7 @@ async fn run(cli: Cli, env: Env) -> Result<(), Failure> {
     match cli.command {
         Command::Up(args) => up::run(args, env).await,
         Command::Serve { service } => serve(service, env).await,
+        Command::Check { url, timeout } => check(&url, timeout).await,
         Command::Events {
             command: EventsCommand::Tail(args),
         } => events::tail(args).await,
@@ -147,6 +157,26 @@ async fn serve(service: ServiceName, env: Env) -> Result<(), Failure> {
         .run(listener, shutdown_on_signals())
         .await
         .map_err(|err| Failure::Start(err.to_string()))
+}
+
+async fn check(url: &str, timeout: u64) -> Result<(), Failure> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout))
+        .build()
+        .map_err(|err| Failure::Start(err.to_string()))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|err| Failure::Start(format!("{url}: {err}")))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(Failure::Start(format!(
+            "{url} answered {}",
+            response.status()
+        )))
+    }
 }
 
 /// The address other services use to reach one bound on `bind`.

@@ -39,6 +39,20 @@ fn help_and_version() {
     assert!(!bad.status.success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_exits_zero_only_for_a_healthy_url() {
+    let stack = crate::helpers::Stack::start().await;
+    let healthy = format!("{}/health", stack.catalog);
+    let missing = format!("{}/no-such-route", stack.catalog);
+    let down = crate::helpers::dead_url().await;
+    let outcome = |url: String| {
+        tokio::task::spawn_blocking(move || run(shop().args(["check", &url])).status.success())
+    };
+    assert!(outcome(healthy).await.unwrap());
+    assert!(!outcome(missing).await.unwrap());
+    assert!(!outcome(format!("{down}/health")).await.unwrap());
+}
+
 #[test]
 fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();

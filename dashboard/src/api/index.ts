@@ -1,0 +1,177 @@
+// Typed calls to the services, through the gateway on the app's own origin:
+// /api/catalog, /api/cart, /api/order, /api/payment.
+
+import { apiUrl, request, segment } from './http';
+import type {
+  Cart,
+  CartItem,
+  Message,
+  NewProduct,
+  Order,
+  OrderEvent,
+  OrderStatus,
+  Page,
+  Payment,
+  Product,
+  ProductQuery,
+  ProductUpdate,
+} from './types';
+
+export * from './types';
+export { ApiError, errorMessage, newIdempotencyKey } from './http';
+
+/** The most items one list call returns (the services' limit). */
+export const MAX_PAGE = 1000;
+
+function idempotency(key?: string): Record<string, string> | undefined {
+  return key ? { 'Idempotency-Key': key } : undefined;
+}
+
+// ---- catalog ----
+
+export function listProducts(query: ProductQuery = {}, signal?: AbortSignal): Promise<Product[]> {
+  return request<Product[]>('GET', '/catalog/products', {
+    query: {
+      search: query.search?.trim(),
+      category: query.category?.trim(),
+      skip: query.skip,
+      limit: query.limit,
+      ids: query.ids?.join(','),
+    },
+    signal,
+  });
+}
+
+/** Every product matching `query`, paging through the catalog. */
+export async function listAllProducts(
+  query: Omit<ProductQuery, 'skip' | 'limit'> = {},
+  signal?: AbortSignal,
+): Promise<Product[]> {
+  const all: Product[] = [];
+  for (;;) {
+    const page = await listProducts({ ...query, skip: all.length, limit: MAX_PAGE }, signal);
+    all.push(...page);
+    if (page.length < MAX_PAGE) return all;
+  }
+}
+
+export function getProduct(id: number, signal?: AbortSignal): Promise<Product> {
+  return request<Product>('GET', `/catalog/products/${segment(id)}`, { signal });
+}
+
+export function createProduct(product: NewProduct, idempotencyKey?: string): Promise<Product> {
+  return request<Product>('POST', '/catalog/products', {
+    body: product,
+    headers: idempotency(idempotencyKey),
+  });
+}
+
+export function updateProduct(id: number, change: ProductUpdate): Promise<Product> {
+  return request<Product>('PUT', `/catalog/products/${segment(id)}`, { body: change });
+}
+
+// ---- cart ----
+
+export function getCart(userId: string, signal?: AbortSignal): Promise<Cart> {
+  return request<Cart>('GET', `/cart/cart/${segment(userId)}`, { signal });
+}
+
+export function addToCart(userId: string, productId: number, quantity: number): Promise<CartItem> {
+  return request<CartItem>('POST', `/cart/cart/${segment(userId)}/items`, {
+    body: { product_id: productId, quantity },
+  });
+}
+
+export function setCartQuantity(
+  userId: string,
+  productId: number,
+  quantity: number,
+): Promise<Message> {
+  return request<Message>('PUT', `/cart/cart/${segment(userId)}/items/${segment(productId)}`, {
+    query: { quantity },
+  });
+}
+
+export function removeFromCart(userId: string, productId: number): Promise<Message> {
+  return request<Message>('DELETE', `/cart/cart/${segment(userId)}/items/${segment(productId)}`);
+}
+
+export function clearCart(userId: string): Promise<Message> {
+  return request<Message>('DELETE', `/cart/cart/${segment(userId)}`);
+}
+
+// ---- order ----
+
+/** Turns the user's cart into a pending order. */
+export function createOrder(userId: string, idempotencyKey: string): Promise<Order> {
+  return request<Order>('POST', '/order/orders', {
+    body: { user_id: userId },
+    headers: idempotency(idempotencyKey),
+  });
+}
+
+/** All orders, newest first. */
+export function listOrders(page: Page = {}, signal?: AbortSignal): Promise<Order[]> {
+  return request<Order[]>('GET', '/order/orders', {
+    query: { skip: page.skip, limit: page.limit },
+    signal,
+  });
+}
+
+/** Every order, newest first, paging through the service. */
+export async function listAllOrders(signal?: AbortSignal): Promise<Order[]> {
+  const all: Order[] = [];
+  for (;;) {
+    const page = await listOrders({ skip: all.length, limit: MAX_PAGE }, signal);
+    all.push(...page);
+    if (page.length < MAX_PAGE) return all;
+  }
+}
+
+/** A user's orders, newest first. */
+export function listUserOrders(
+  userId: string,
+  page: Page = {},
+  signal?: AbortSignal,
+): Promise<Order[]> {
+  return request<Order[]>('GET', `/order/orders/user/${segment(userId)}`, {
+    query: { skip: page.skip, limit: page.limit },
+    signal,
+  });
+}
+
+export function getOrder(id: number, signal?: AbortSignal): Promise<Order> {
+  return request<Order>('GET', `/order/orders/${segment(id)}`, { signal });
+}
+
+/** Pays an order; a declined payment is a 400 "Payment failed". */
+export function payOrder(id: number, idempotencyKey: string): Promise<Order> {
+  return request<Order>('POST', `/order/orders/${segment(id)}/payment`, {
+    headers: idempotency(idempotencyKey),
+  });
+}
+
+export function updateOrderStatus(id: number, status: OrderStatus): Promise<Order> {
+  return request<Order>('PUT', `/order/orders/${segment(id)}/status`, { body: { status } });
+}
+
+/** Order events after `after` (a sequence), oldest first. */
+export function listEvents(
+  after: number,
+  limit = 100,
+  signal?: AbortSignal,
+): Promise<OrderEvent[]> {
+  return request<OrderEvent[]>('GET', '/order/events', { query: { after, limit }, signal });
+}
+
+/** The URL of the server-sent event stream of order events. */
+export function eventStreamUrl(after?: number): string {
+  return apiUrl('/order/events/stream', { after });
+}
+
+// ---- payment ----
+
+/** An order's payment attempts, newest first. */
+export function listPayments(orderId: number, signal?: AbortSignal): Promise<Payment[]> {
+  return request<Payment[]>('GET', '/payment/payments', { query: { order_id: orderId }, signal });
+}

@@ -1,0 +1,216 @@
+import { render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { useState } from 'react';
+import { describe, expect, it } from 'vitest';
+import type { Order, OrderStatus } from '../api';
+import { mockFetch, order, payment } from '../test/mocks';
+import { OrderDetails, OrdersTab } from './OrdersTab';
+
+const pending = order({
+  id: 2,
+  status: 'pending',
+  total_amount: 2029.97,
+  items: [
+    { product_id: 1, product_name: 'Laptop', quantity: 2, price: 999.99 },
+    { product_id: 2, product_name: 'Mouse', quantity: 1, price: 29.99 },
+  ],
+  created_at: '2025-01-02T10:00:00Z',
+});
+const paid = order({ id: 1, status: 'paid', payment_id: 'pay-1', total_amount: 29.99 });
+
+/** The tab with its selection kept in state, as the app keeps it in the URL. */
+function Harness({ initial = null }: { initial?: number | null }) {
+  const [selected, setSelected] = useState<number | null>(initial);
+  return <OrdersTab userId="alice" selectedId={selected} onSelect={setSelected} />;
+}
+
+function details() {
+  return screen.getByRole('article');
+}
+
+describe('OrdersTab', () => {
+  it('lists the user’s orders and shows one with its items and payments', async () => {
+    const api = mockFetch({
+      'GET /api/order/orders/user/*': { body: [pending, paid] },
+      'GET /api/payment/payments': { body: [payment({ id: 'pay-1', order_id: 1, amount: 29.99 })] },
+    });
+    const user = userEvent.setup();
+    render(<Harness />);
+    const rows = await screen.findAllByRole('button', { name: /^Order #/ });
+    expect(rows.map((r) => r.textContent)).toEqual([
+      expect.stringContaining('Order #2'),
+      expect.stringContaining('Order #1'),
+    ]);
+    expect(screen.getByText('2 orders')).toBeInTheDocument();
+    expect(screen.getByText('Select an order to see its items, payments and actions.')).toBeInTheDocument();
+
+    await user.click(rows[1]!);
+    const panel = await screen.findByRole('article', { name: 'Order #1' });
+    expect(within(panel).getByTestId('order-total')).toHaveTextContent('$29.99');
+    expect(await within(panel).findByText('success')).toBeInTheDocument();
+    expect(api.to('GET', '/api/payment/payments')[0]!.url).toBe('/api/payment/payments?order_id=1');
+    expect(rows[1]).toHaveAttribute('aria-current', 'true');
+  });
+
+  it('shows item subtotals and the total in cents', async () => {
+    mockFetch({
+      'GET /api/order/orders/user/*': { body: [pending] },
+      'GET /api/payment/payments': { body: [] },
+    });
+    render(<Harness initial={2} />);
+    const panel = await screen.findByRole('article', { name: 'Order #2' });
+    expect(within(panel).getByRole('cell', { name: '$1,999.98' })).toBeInTheDocument();
+    expect(within(panel).getByTestId('order-total')).toHaveTextContent('$2,029.97');
+    expect(await within(panel).findByText('No payment yet.')).toBeInTheDocument();
+  });
+
+  it('pays with an Idempotency-Key and shows the paid order', async () => {
+    const api = mockFetch({
+      'GET /api/order/orders/user/*': [{ body: [pending] }, { body: [{ ...pending, status: 'paid', payment_id: 'p-9' }] }],
+      'POST /api/order/orders/2/payment': { body: { ...pending, status: 'paid', payment_id: 'p-9' } },
+      'GET /api/payment/payments': [{ body: [] }, { body: [payment({ id: 'p-9', order_id: 2, amount: 2029.97 })] }],
+    });
+    const user = userEvent.setup();
+    render(<Harness initial={2} />);
+    const panel = await screen.findByRole('article', { name: 'Order #2' });
+    await user.click(within(panel).getByRole('button', { name: 'Pay $2,029.97' }));
+    expect(await within(panel).findByText('Paid with payment p-9.')).toBeInTheDocument();
+    expect(within(panel).getByText('paid')).toHaveClass('badge-paid');
+    expect(within(panel).queryByRole('button', { name: /Pay/ })).not.toBeInTheDocument();
+    expect(await within(panel).findByText('success')).toBeInTheDocument();
+    const [pay] = api.to('POST', '/api/order/orders/2/payment');
+    expect(pay!.headers['idempotency-key']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('shows a declined payment, keeps the order pending and retries with a new key', async () => {
+    // The service's state: the order is paid by the second attempt.
+    let current: Order = pending;
+    const api = mockFetch({
+      'GET /api/order/orders/user/*': () => ({ body: [current] }),
+      'POST /api/order/orders/2/payment': [
+        { status: 400, body: { detail: 'Payment failed' } },
+        () => {
+          current = { ...pending, status: 'paid', payment_id: 'p-2' };
+          return { body: current };
+        },
+      ],
+      'GET /api/payment/payments': [
+        { body: [] },
+        { body: [payment({ id: 'p-1', order_id: 2, status: 'failed', amount: 2029.97 })] },
+      ],
+    });
+    const user = userEvent.setup();
+    render(<Harness initial={2} />);
+    const panel = await screen.findByRole('article', { name: 'Order #2' });
+    await user.click(within(panel).getByRole('button', { name: 'Pay $2,029.97' }));
+    expect(await within(panel).findByRole('alert')).toHaveTextContent(/Payment failed/);
+    expect(within(panel).getByText('pending')).toHaveClass('badge-pending');
+    expect(await within(panel).findByText('failed')).toBeInTheDocument();
+
+    await user.click(within(panel).getByRole('button', { name: 'Retry payment' }));
+    expect(await within(panel).findByText('Paid with payment p-2.')).toBeInTheDocument();
+    expect(within(panel).queryByRole('alert')).not.toBeInTheDocument();
+    const keys = api.to('POST', '/api/order/orders/2/payment').map((c) => c.headers['idempotency-key']);
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).not.toBe(keys[1]);
+  });
+
+  it('shows other payment errors as they are', async () => {
+    mockFetch({
+      'GET /api/order/orders/user/*': { body: [pending] },
+      'POST /api/order/orders/2/payment': { status: 409, body: { detail: 'A payment for order 2 is in progress' } },
+      'GET /api/payment/payments': { body: [] },
+    });
+    const user = userEvent.setup();
+    render(<Harness initial={2} />);
+    const panel = await screen.findByRole('article', { name: 'Order #2' });
+    await user.click(within(panel).getByRole('button', { name: 'Pay $2,029.97' }));
+    expect(await within(panel).findByRole('alert')).toHaveTextContent(
+      'Payment not taken: A payment for order 2 is in progress',
+    );
+    expect(within(panel).getByRole('button', { name: 'Pay $2,029.97' })).toBeEnabled();
+  });
+
+  it('cancels an order and moves statuses along with PUT /status', async () => {
+    let current: Order = pending;
+    const api = mockFetch({
+      'GET /api/order/orders/user/*': () => ({ body: [current] }),
+      'PUT /api/order/orders/2/status': ({ body }) => {
+        current = { ...current, status: (body as { status: OrderStatus }).status };
+        return { body: current };
+      },
+      'GET /api/payment/payments': { body: [] },
+    });
+    const user = userEvent.setup();
+    render(<Harness initial={2} />);
+    const panel = await screen.findByRole('article', { name: 'Order #2' });
+    await user.click(within(panel).getByRole('button', { name: 'Confirm' }));
+    expect(await within(panel).findByText('confirmed')).toHaveClass('badge-confirmed');
+    await user.click(within(panel).getByRole('button', { name: 'Cancel order' }));
+    expect(await within(panel).findByText('cancelled')).toHaveClass('badge-cancelled');
+    expect(within(panel).queryByRole('group')).not.toBeInTheDocument();
+    expect(api.to('PUT', '/api/order/orders/2/status').map((c) => c.body)).toEqual([
+      { status: 'confirmed' },
+      { status: 'cancelled' },
+    ]);
+  });
+
+  it('shows a refused status change', async () => {
+    mockFetch({
+      'GET /api/order/orders/user/*': { body: [paid] },
+      'PUT /api/order/orders/1/status': { status: 400, body: { detail: 'Cannot change order 1 from paid to processing' } },
+      'GET /api/payment/payments': { body: [] },
+    });
+    const user = userEvent.setup();
+    render(<Harness initial={1} />);
+    const panel = await screen.findByRole('article', { name: 'Order #1' });
+    await user.click(within(panel).getByRole('button', { name: 'Start processing' }));
+    expect(await within(panel).findByRole('alert')).toHaveTextContent(
+      'Status not changed: Cannot change order 1 from paid to processing',
+    );
+  });
+
+  it('opens an order of another user by its id', async () => {
+    mockFetch({
+      'GET /api/order/orders/user/*': { body: [] },
+      'GET /api/order/orders/9': { body: order({ id: 9, user_id: 'bob', status: 'shipped' }) },
+      'GET /api/payment/payments': { body: [] },
+    });
+    render(<Harness initial={9} />);
+    const panel = await screen.findByRole('article', { name: 'Order #9' });
+    expect(within(panel).getByText(/^bob · placed/)).toBeInTheDocument();
+    expect(within(panel).getByRole('button', { name: 'Mark delivered' })).toBeInTheDocument();
+  });
+
+  it('says when the user has no orders and when they cannot be loaded', async () => {
+    mockFetch({ 'GET /api/order/orders/user/*': [{ body: [] }] });
+    const { unmount } = render(<Harness />);
+    expect(await screen.findByText(/No orders yet/)).toBeInTheDocument();
+    unmount();
+    mockFetch({ 'GET /api/order/orders/user/*': { status: 503, body: { detail: 'Order service unavailable' } } });
+    render(<Harness />);
+    expect(await screen.findByRole('alert')).toHaveTextContent(
+      'Could not load the orders: Order service unavailable',
+    );
+  });
+});
+
+describe('OrderDetails actions', () => {
+  const cases: Array<[OrderStatus, string[]]> = [
+    ['pending', ['Pay $29.99', 'Confirm', 'Cancel order']],
+    ['confirmed', ['Pay $29.99', 'Cancel order']],
+    ['paid', ['Start processing', 'Cancel order']],
+    ['processing', ['Mark shipped', 'Cancel order']],
+    ['shipped', ['Mark delivered']],
+    ['delivered', []],
+    ['cancelled', []],
+  ];
+  it.each(cases)('offers only the allowed moves from %s', (status, buttons) => {
+    mockFetch({ 'GET /api/payment/payments': { body: [] } });
+    const o: Order = order({ status });
+    render(<OrderDetails order={o} onChanged={() => {}} />);
+    const names = screen.queryAllByRole('button').map((b) => b.textContent);
+    expect(names).toEqual(buttons);
+    expect(details()).toBeInTheDocument();
+  });
+});

@@ -1,0 +1,297 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import {
+  getOrder,
+  listPayments,
+  listUserOrders,
+  newIdempotencyKey,
+  payOrder,
+  updateOrderStatus,
+  type Order,
+  type OrderStatus,
+} from '../api';
+import { formatDateTime, plural } from '../format';
+import { useOrderFeed, useReloadOnFeed } from '../hooks/orderFeed';
+import { useAction } from '../hooks/useAction';
+import { useResource } from '../hooks/useResource';
+import { formatCents, formatMoney, lineCents, toCents } from '../money';
+import { actionLabel, isPayable, nextStatuses } from '../orderStatus';
+import { ActionButton, ErrorMessage, Loading, StatusBadge } from './common';
+
+function Payments({ orderId, version }: { orderId: number; version: string }) {
+  const load = useCallback((signal: AbortSignal) => listPayments(orderId, signal), [orderId]);
+  const payments = useResource(load, String(orderId));
+  const first = useRef(version);
+  useEffect(() => {
+    if (version !== first.current) payments.reload(true);
+  }, [version, payments.reload]);
+
+  return (
+    <section className="order-payments" aria-labelledby={`payments-${orderId}`}>
+      <h3 id={`payments-${orderId}`}>Payments</h3>
+      {payments.loading && <Loading>Loading payments…</Loading>}
+      <ErrorMessage>{payments.error && `Could not load the payments: ${payments.error}`}</ErrorMessage>
+      {payments.data &&
+        (payments.data.length === 0 ? (
+          <p className="muted">No payment yet.</p>
+        ) : (
+          <ul className="plain-list payments">
+            {payments.data.map((p) => (
+              <li key={p.id}>
+                <span className={`payment-status payment-${p.status}`}>{p.status}</span>{' '}
+                {formatMoney(p.amount)} · {formatDateTime(p.created_at)}
+                <span className="cell-note payment-id">Payment {p.id}</span>
+              </li>
+            ))}
+          </ul>
+        ))}
+    </section>
+  );
+}
+
+export function OrderDetails({
+  order,
+  onChanged,
+}: {
+  order: Order;
+  onChanged: (order: Order) => void;
+}) {
+  const feed = useOrderFeed();
+  const [attempts, setAttempts] = useState(0);
+  const [moving, setMoving] = useState<OrderStatus | null>(null);
+  const pay = useAction(async () => payOrder(order.id, newIdempotencyKey()));
+  const move = useAction(async (status: OrderStatus) => updateOrderStatus(order.id, status));
+  const { clearError: clearPayError } = pay;
+  const { clearError: clearMoveError } = move;
+  const heading = useRef<HTMLHeadingElement>(null);
+
+  useEffect(() => {
+    clearPayError();
+    clearMoveError();
+  }, [order.id, clearPayError, clearMoveError]);
+
+  const doPay = async () => {
+    clearMoveError();
+    const paid = await pay.run();
+    setAttempts((n) => n + 1);
+    if (paid) onChanged(paid);
+  };
+
+  const doMove = async (status: OrderStatus) => {
+    clearPayError();
+    setMoving(status);
+    const changed = await move.run(status);
+    setMoving(null);
+    if (changed) onChanged(changed);
+  };
+
+  const payable = isPayable(order.status);
+  const moves = nextStatuses(order.status);
+  const busy = pay.pending || move.pending;
+  const paymentFailed = pay.failure?.status === 400 && /payment failed/i.test(pay.failure.detail);
+  const itemsCents = order.items.reduce((sum, i) => sum + lineCents(i.price, i.quantity), 0);
+
+  return (
+    <article className="panel order-details" aria-labelledby={`order-${order.id}-title`}>
+      <div className="panel-head">
+        <h2 id={`order-${order.id}-title`} ref={heading} tabIndex={-1}>
+          Order #{order.id}
+        </h2>
+        <StatusBadge status={order.status} />
+      </div>
+      <p className="muted">
+        {order.user_id} · placed {formatDateTime(order.created_at)} · updated{' '}
+        {formatDateTime(order.updated_at)}
+      </p>
+      <table className="table order-items">
+        <caption className="visually-hidden">Items of order #{order.id}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Product</th>
+            <th scope="col" className="num">
+              Qty
+            </th>
+            <th scope="col" className="num">
+              Price
+            </th>
+            <th scope="col" className="num">
+              Subtotal
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {order.items.map((item) => (
+            <tr key={item.product_id}>
+              <td>{item.product_name}</td>
+              <td className="num">{item.quantity}</td>
+              <td className="num">{formatMoney(item.price)}</td>
+              <td className="num">{formatCents(lineCents(item.price, item.quantity))}</td>
+            </tr>
+          ))}
+        </tbody>
+        <tfoot>
+          <tr>
+            <th scope="row" colSpan={3}>
+              Total
+            </th>
+            <td className="num">
+              <strong data-testid="order-total">{formatMoney(order.total_amount)}</strong>
+            </td>
+          </tr>
+        </tfoot>
+      </table>
+      {itemsCents !== toCents(order.total_amount) && (
+        <p className="message message-error">
+          The items add up to {formatCents(itemsCents)}, not the order total.
+        </p>
+      )}
+      {order.payment_id && <p className="muted payment-id">Paid with payment {order.payment_id}.</p>}
+
+      {(payable || moves.length > 0) && (
+        <div className="order-actions" role="group" aria-label={`Actions on order #${order.id}`}>
+          {payable && (
+            <ActionButton
+              className="button button-primary"
+              pending={pay.pending}
+              pendingText="Paying…"
+              disabled={busy}
+              onClick={doPay}
+            >
+              {paymentFailed ? 'Retry payment' : `Pay ${formatMoney(order.total_amount)}`}
+            </ActionButton>
+          )}
+          {moves.map((status) => (
+            <ActionButton
+              key={status}
+              className={
+                status === 'cancelled'
+                  ? 'button button-danger'
+                  : payable
+                    ? 'button button-secondary'
+                    : 'button'
+              }
+              pending={move.pending && moving === status}
+              pendingText={status === 'cancelled' ? 'Cancelling…' : 'Updating…'}
+              disabled={busy}
+              onClick={() => void doMove(status)}
+            >
+              {actionLabel(status)}
+            </ActionButton>
+          ))}
+        </div>
+      )}
+      <ErrorMessage>
+        {pay.error &&
+          (paymentFailed
+            ? 'Payment failed: the payment was declined. The order is still unpaid; you can retry.'
+            : `Payment not taken: ${pay.error}`)}
+      </ErrorMessage>
+      <ErrorMessage>{move.error && `Status not changed: ${move.error}`}</ErrorMessage>
+      <Payments orderId={order.id} version={`${order.updated_at}|${attempts}|${feed.version}`} />
+    </article>
+  );
+}
+
+/** An order that is not in the user's list (opened from the dashboard). */
+function OtherOrder({ orderId, onChanged }: { orderId: number; onChanged: () => void }) {
+  const load = useCallback((signal: AbortSignal) => getOrder(orderId, signal), [orderId]);
+  const order = useResource(load, String(orderId));
+  useReloadOnFeed(order.reload);
+  if (order.loading) return <Loading>Loading order #{orderId}…</Loading>;
+  if (order.error) return <ErrorMessage>{`Could not load order #${orderId}: ${order.error}`}</ErrorMessage>;
+  if (!order.data) return null;
+  return (
+    <OrderDetails
+      order={order.data}
+      onChanged={(o) => {
+        order.set(o);
+        onChanged();
+      }}
+    />
+  );
+}
+
+export function OrdersTab({
+  userId,
+  selectedId,
+  onSelect,
+}: {
+  userId: string;
+  selectedId: number | null;
+  onSelect: (orderId: number | null) => void;
+}) {
+  const load = useCallback((signal: AbortSignal) => listUserOrders(userId, {}, signal), [userId]);
+  const orders = useResource(load, userId);
+  useReloadOnFeed(orders.reload);
+  const detailsRef = useRef<HTMLDivElement>(null);
+
+  const list = orders.data ?? [];
+  const selected = selectedId === null ? undefined : list.find((o) => o.id === selectedId);
+
+  const replace = (changed: Order) => {
+    if (orders.data) orders.set(orders.data.map((o) => (o.id === changed.id ? changed : o)));
+    orders.reload(true);
+  };
+
+  const select = (id: number) => {
+    onSelect(id);
+    // On a phone the details are below the list: bring them into view.
+    requestAnimationFrame(() => {
+      const heading = detailsRef.current?.querySelector<HTMLElement>('h2');
+      heading?.focus({ preventScroll: true });
+      detailsRef.current?.scrollIntoView?.({ block: 'start', behavior: 'smooth' });
+    });
+  };
+
+  return (
+    <div className="orders">
+      <section className="panel order-list" aria-labelledby="orders-title">
+        <div className="panel-head">
+          <h2 id="orders-title">Orders of {userId}</h2>
+          {orders.data && <span className="muted">{plural(list.length, 'order')}</span>}
+        </div>
+        {orders.loading && <Loading>Loading orders…</Loading>}
+        <ErrorMessage>{orders.error && `Could not load the orders: ${orders.error}`}</ErrorMessage>
+        {orders.data && list.length === 0 && (
+          <p className="muted">No orders yet. Add products to the cart and check out.</p>
+        )}
+        {list.length > 0 && (
+          <ul className="order-rows">
+            {list.map((order) => (
+              <li key={order.id}>
+                <button
+                  type="button"
+                  className="order-row"
+                  aria-current={order.id === selectedId ? 'true' : undefined}
+                  onClick={() => select(order.id)}
+                >
+                  <span className="order-row-id">Order #{order.id}</span>
+                  <StatusBadge status={order.status} />
+                  <span className="order-row-total">{formatMoney(order.total_amount)}</span>
+                  <span className="order-row-meta">
+                    {formatDateTime(order.created_at)} ·{' '}
+                    {plural(
+                      order.items.reduce((n, i) => n + i.quantity, 0),
+                      'item',
+                    )}
+                  </span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+      <div className="order-detail-pane" ref={detailsRef}>
+        {selected ? (
+          <OrderDetails order={selected} onChanged={replace} />
+        ) : selectedId !== null && orders.data ? (
+          <OtherOrder orderId={selectedId} onChanged={() => orders.reload(true)} />
+        ) : (
+          orders.data &&
+          list.length > 0 && (
+            <p className="panel muted select-hint">Select an order to see its items, payments and actions.</p>
+          )
+        )}
+      </div>
+    </div>
+  );
+}

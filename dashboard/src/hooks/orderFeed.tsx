@@ -1,0 +1,178 @@
+import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+import { eventStreamUrl, listEvents, type OrderEvent } from '../api';
+
+/** How changes reach the page: the event stream, or polling while the
+ * stream is unavailable. */
+export type FeedMode = 'connecting' | 'live' | 'polling';
+
+export interface OrderFeed {
+  mode: FeedMode;
+  /** The latest events, newest first. */
+  events: OrderEvent[];
+  /** Grows with every event and every poll: pages reload their data when it
+   * changes. */
+  version: number;
+}
+
+export interface FeedOptions {
+  /** The seed's refresh interval while the stream is unavailable. */
+  pollMs?: number;
+  /** Wait before opening a new stream after the browser gave up on one. */
+  reconnectMs?: number;
+  /** Events kept for the feed. */
+  keep?: number;
+}
+
+export const POLL_MS = 5000;
+
+const EMPTY: OrderFeed = { mode: 'connecting', events: [], version: 0 };
+
+/** Reads an SSE message's data as an order event, or null. */
+export function parseEvent(raw: string): OrderEvent | null {
+  try {
+    const value = JSON.parse(raw) as Partial<OrderEvent>;
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      typeof value.event_id === 'string' &&
+      typeof value.event_type === 'string' &&
+      typeof value.sequence === 'number' &&
+      typeof value.data === 'object' &&
+      value.data !== null
+    ) {
+      return value as OrderEvent;
+    }
+  } catch {
+    // not JSON: ignored
+  }
+  return null;
+}
+
+/**
+ * Follows `/api/order/events/stream` (server-sent events, one JSON event per
+ * message). While the stream errors or cannot be opened, the page polls
+ * every 5 seconds instead, as the seed did, and catches up on the events
+ * it missed through `GET /events?after=`.
+ */
+export function useOrderEvents(options: FeedOptions = {}): OrderFeed {
+  const { pollMs = POLL_MS, reconnectMs = 10_000, keep = 30 } = options;
+  const [feed, setFeed] = useState<OrderFeed>(EMPTY);
+  const settings = useRef({ pollMs, reconnectMs, keep });
+
+  useEffect(() => {
+    const { pollMs, reconnectMs, keep } = settings.current;
+    let stopped = false;
+    let source: EventSource | null = null;
+    let pollTimer: ReturnType<typeof setInterval> | null = null;
+    let reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+    let lastSequence: number | null = null;
+    let everOpened = false;
+    let polling = false;
+    const seen = new Set<string>();
+
+    const accept = (event: OrderEvent) => {
+      if (seen.has(event.event_id)) return;
+      if (lastSequence !== null && event.sequence <= lastSequence) return;
+      seen.add(event.event_id);
+      lastSequence = event.sequence;
+      setFeed((f) => ({
+        ...f,
+        events: [event, ...f.events].slice(0, keep),
+        version: f.version + 1,
+      }));
+    };
+
+    const poll = async () => {
+      setFeed((f) => ({ ...f, version: f.version + 1 }));
+      if (lastSequence === null || polling) return;
+      polling = true;
+      try {
+        const missed = await listEvents(lastSequence, 100);
+        if (!stopped) missed.forEach(accept);
+      } catch {
+        // still unreachable: the next poll tries again
+      } finally {
+        polling = false;
+      }
+    };
+
+    const startPolling = () => {
+      if (pollTimer === null) pollTimer = setInterval(() => void poll(), pollMs);
+      setFeed((f) => (f.mode === 'polling' ? f : { ...f, mode: 'polling' }));
+    };
+
+    const stopPolling = () => {
+      if (pollTimer !== null) clearInterval(pollTimer);
+      pollTimer = null;
+    };
+
+    const connect = () => {
+      reconnectTimer = null;
+      if (stopped) return;
+      if (typeof EventSource === 'undefined') {
+        startPolling();
+        return;
+      }
+      const es = new EventSource(eventStreamUrl(lastSequence ?? undefined));
+      source = es;
+      es.onopen = () => {
+        stopPolling();
+        // After an outage, pages reload what changed meanwhile.
+        setFeed((f) => ({ ...f, mode: 'live', version: everOpened ? f.version + 1 : f.version }));
+        everOpened = true;
+      };
+      es.onmessage = (message: MessageEvent<string>) => {
+        const event = parseEvent(message.data);
+        if (event) accept(event);
+      };
+      es.onerror = () => {
+        if (stopped) return;
+        startPolling();
+        if (es.readyState === EventSource.CLOSED) {
+          // The browser gave up (e.g. the server answered an error): try a
+          // new stream later, resuming after the last event seen.
+          es.close();
+          if (source === es) source = null;
+          if (reconnectTimer === null) reconnectTimer = setTimeout(connect, reconnectMs);
+        }
+      };
+    };
+
+    connect();
+    return () => {
+      stopped = true;
+      source?.close();
+      stopPolling();
+      if (reconnectTimer !== null) clearTimeout(reconnectTimer);
+    };
+  }, []);
+
+  return feed;
+}
+
+const FeedContext = createContext<OrderFeed>(EMPTY);
+
+export function OrderFeedProvider({
+  children,
+  options,
+}: {
+  children: ReactNode;
+  options?: FeedOptions;
+}) {
+  const feed = useOrderEvents(options);
+  return <FeedContext.Provider value={feed}>{children}</FeedContext.Provider>;
+}
+
+/** The order feed of the page (from {@link OrderFeedProvider}). */
+export function useOrderFeed(): OrderFeed {
+  return useContext(FeedContext);
+}
+
+/** Calls `reload(true)` whenever the feed moves on (not on the first render). */
+export function useReloadOnFeed(reload: (silent?: boolean) => void): void {
+  const { version } = useOrderFeed();
+  const first = useRef(version);
+  useEffect(() => {
+    if (version !== first.current) reload(true);
+  }, [version, reload]);
+}

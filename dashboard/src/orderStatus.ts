@@ -1,0 +1,47 @@
+import type { OrderStatus } from './api/types';
+
+/** The moves `PUT /orders/{id}/status` allows; `paid` comes only from a
+ * successful payment (`POST /orders/{id}/payment`). */
+const NEXT: Record<OrderStatus, OrderStatus[]> = {
+  pending: ['confirmed', 'cancelled'],
+  confirmed: ['cancelled'],
+  paid: ['processing', 'cancelled'],
+  processing: ['shipped', 'cancelled'],
+  shipped: ['delivered'],
+  delivered: [],
+  cancelled: [],
+};
+
+export function nextStatuses(status: OrderStatus): OrderStatus[] {
+  return NEXT[status] ?? [];
+}
+
+/** Whether a payment may be taken for an order in this status. */
+export function isPayable(status: OrderStatus): boolean {
+  return status === 'pending' || status === 'confirmed';
+}
+
+/** Orders in these statuses were paid for and count as revenue. */
+export const REVENUE_STATUSES: readonly OrderStatus[] = ['paid', 'processing', 'shipped', 'delivered'];
+
+export function countsAsRevenue(status: OrderStatus): boolean {
+  return REVENUE_STATUSES.includes(status);
+}
+
+/** The button text that moves an order to `status`. */
+export function actionLabel(status: OrderStatus): string {
+  switch (status) {
+    case 'confirmed':
+      return 'Confirm';
+    case 'processing':
+      return 'Start processing';
+    case 'shipped':
+      return 'Mark shipped';
+    case 'delivered':
+      return 'Mark delivered';
+    case 'cancelled':
+      return 'Cancel order';
+    default:
+      return `Mark ${status}`;
+  }
+}

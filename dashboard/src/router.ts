@@ -1,0 +1,59 @@
+import { useCallback, useEffect, useState } from 'react';
+
+export type TabId = 'dashboard' | 'products' | 'cart' | 'orders';
+
+export interface Tab {
+  id: TabId;
+  label: string;
+  path: string;
+}
+
+export const TABS: readonly Tab[] = [
+  { id: 'dashboard', label: 'Dashboard', path: '/' },
+  { id: 'products', label: 'Products', path: '/products' },
+  { id: 'cart', label: 'Cart', path: '/cart' },
+  { id: 'orders', label: 'Orders', path: '/orders' },
+];
+
+export interface Route {
+  tab: TabId;
+  /** `/orders/12`: the order shown. */
+  orderId: number | null;
+}
+
+/** The tab (and order) a path shows; unknown paths show the dashboard. */
+export function parseRoute(pathname: string): Route {
+  const parts = pathname.split('/').filter(Boolean);
+  const [first, second] = parts;
+  if (first === 'products' && parts.length === 1) return { tab: 'products', orderId: null };
+  if (first === 'cart' && parts.length === 1) return { tab: 'cart', orderId: null };
+  if (first === 'orders') {
+    const id = second !== undefined && /^\d+$/.test(second) ? Number(second) : null;
+    return { tab: 'orders', orderId: id };
+  }
+  return { tab: 'dashboard', orderId: null };
+}
+
+export function routePath(route: Route): string {
+  if (route.tab === 'orders' && route.orderId !== null) return `/orders/${route.orderId}`;
+  return TABS.find((t) => t.id === route.tab)?.path ?? '/';
+}
+
+/** The route of the address bar, kept in step with back and forward. */
+export function useRoute(): [Route, (route: Route, replace?: boolean) => void] {
+  const [route, setRoute] = useState<Route>(() => parseRoute(window.location.pathname));
+  useEffect(() => {
+    const onPop = () => setRoute(parseRoute(window.location.pathname));
+    window.addEventListener('popstate', onPop);
+    return () => window.removeEventListener('popstate', onPop);
+  }, []);
+  const navigate = useCallback((next: Route, replace = false) => {
+    const path = routePath(next);
+    if (path !== window.location.pathname) {
+      if (replace) window.history.replaceState(null, '', path);
+      else window.history.pushState(null, '', path);
+    }
+    setRoute(next);
+  }, []);
+  return [route, navigate];
+}
