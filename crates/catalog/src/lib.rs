@@ -13,7 +13,7 @@ pub mod routes;
 pub mod store;
 
 use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
-use shop_common::db::{Db, DbSettings, Migrations};
+use shop_common::db::{Db, DbSettings};
 use shop_common::service::{db_ready, standard_router, Service, StartError};
 use shop_common::telemetry::HttpMetrics;
 use utoipa::OpenApi;
@@ -21,12 +21,6 @@ use utoipa::OpenApi;
 pub const NAME: &str = "catalog";
 pub const DEFAULT_PORT: u16 = 8001;
 
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE,
-    postgres: &POSTGRES,
-};
 
 /// Settings of the catalog service.
 #[derive(Debug, Clone)]
@@ -81,7 +75,7 @@ pub struct ApiDoc;
 
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
-    let db = Db::open(&config.db, MIGRATIONS).await?;
+    let db = Db::open(&config.db, shop_common::migrations!()).await?;
     let state = AppState { db: db.clone() };
     let routes = routes::router(state.clone()).merge(reservations::router(state));
     let router = standard_router(

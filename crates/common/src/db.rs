@@ -51,6 +51,20 @@ impl DbTarget {
     }
 }
 
+/// The migrations of the calling service crate: `migrations/sqlite` and
+/// `migrations/postgres` beside its `Cargo.toml`, embedded at compile time.
+#[macro_export]
+macro_rules! migrations {
+    () => {{
+        static SQLITE: ::sqlx::migrate::Migrator = ::sqlx::migrate!("./migrations/sqlite");
+        static POSTGRES: ::sqlx::migrate::Migrator = ::sqlx::migrate!("./migrations/postgres");
+        $crate::db::Migrations {
+            sqlite: &SQLITE,
+            postgres: &POSTGRES,
+        }
+    }};
+}
+
 /// The migrations of a service, one set per backend.
 #[derive(Debug, Clone, Copy)]
 pub struct Migrations {

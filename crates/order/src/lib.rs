@@ -25,7 +25,7 @@ pub mod store;
 
 use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
-use shop_common::db::{Db, DbSettings, Migrations};
+use shop_common::db::{Db, DbSettings};
 use shop_common::service::{db_ready, standard_router, Service, StartError};
 use shop_common::telemetry::HttpMetrics;
 use utoipa::OpenApi;
@@ -33,12 +33,6 @@ use utoipa::OpenApi;
 pub const NAME: &str = "order";
 pub const DEFAULT_PORT: u16 = 8003;
 
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE,
-    postgres: &POSTGRES,
-};
 
 /// Settings of the order service.
 #[derive(Debug, Clone)]
@@ -152,7 +146,7 @@ pub struct ApiDoc;
 
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
-    let db = Db::open(&config.db, MIGRATIONS).await?;
+    let db = Db::open(&config.db, shop_common::migrations!()).await?;
     let http = http_client(config.http);
     let state = AppState {
         db: db.clone(),

@@ -13,7 +13,7 @@ pub mod store;
 use std::sync::Arc;
 
 use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
-use shop_common::db::{Db, DbSettings, Migrations};
+use shop_common::db::{Db, DbSettings};
 use shop_common::service::{db_ready, standard_router, Service, StartError};
 use shop_common::telemetry::HttpMetrics;
 use utoipa::OpenApi;
@@ -21,12 +21,6 @@ use utoipa::OpenApi;
 pub const NAME: &str = "payment";
 pub const DEFAULT_PORT: u16 = 8004;
 
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE,
-    postgres: &POSTGRES,
-};
 
 /// Settings of the payment service.
 #[derive(Debug, Clone)]
@@ -85,7 +79,7 @@ pub async fn build_with(
     config: &Config,
     decider: Arc<dyn domain::Decider>,
 ) -> Result<Service, StartError> {
-    let db = Db::open(&config.db, MIGRATIONS).await?;
+    let db = Db::open(&config.db, shop_common::migrations!()).await?;
     let state = AppState {
         db: db.clone(),
         decider,
