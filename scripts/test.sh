@@ -46,5 +46,8 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
 fi
 SHOP_TEST_BACKEND=postgres cargo nextest run -p shop --locked --no-fail-fast --test api
 
+step "deployment files: lint, validate, run compose and the kind overlay locally"
+./scripts/check-deploy.sh
+
 step "dashboard end to end (Chromium against shop up)"
 (cd dashboard && SHOP_BIN="$PWD/../target/debug/shop" npm run e2e)

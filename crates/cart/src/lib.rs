@@ -23,7 +23,6 @@ use utoipa::OpenApi;
 pub const NAME: &str = "cart";
 pub const DEFAULT_PORT: u16 = 8002;
 
-
 /// Settings of the cart service.
 #[derive(Debug, Clone)]
 pub struct Config {

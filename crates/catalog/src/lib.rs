@@ -21,7 +21,6 @@ use utoipa::OpenApi;
 pub const NAME: &str = "catalog";
 pub const DEFAULT_PORT: u16 = 8001;
 
-
 /// Settings of the catalog service.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -168,10 +168,14 @@ impl Db {
                     .connect(url)
                     .await
                     .map_err(open_err)?;
-                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
                     .execute(&setup)
-                    .await
-                    .map_err(open_err)?;
+                    .await;
+                match created {
+                    // Two replicas starting together: the other one created it.
+                    Err(err) if !is_unique_violation(&err) => return Err(open_err(err)),
+                    _ => {}
+                }
                 setup.close().await;
                 let pool = AnyPoolOptions::new()
                     .max_connections(settings.pool_size.max(1))

@@ -33,7 +33,6 @@ use utoipa::OpenApi;
 pub const NAME: &str = "order";
 pub const DEFAULT_PORT: u16 = 8003;
 
-
 /// Settings of the order service.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -21,7 +21,6 @@ use utoipa::OpenApi;
 pub const NAME: &str = "payment";
 pub const DEFAULT_PORT: u16 = 8004;
 
-
 /// Settings of the payment service.
 #[derive(Debug, Clone)]
 pub struct Config {
