@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{check_ops, detail, num, Stack};
+use crate::helpers::{check_ops, detail, expect_rejected, num, Stack};
 
 /// Every product, by id (the whole catalog, to compare before and after).
 async fn all_products(stack: &Stack) -> Value {
@@ -333,15 +333,14 @@ async fn invalid_new_products_are_422_and_create_nothing() {
         r#"{"name": "Pen", "price": 1} trailing"#.into(),
     ];
     for body in &bodies {
-        let (status, answer) = stack
-            .send_raw(Method::POST, &format!("{c}/products"), body.clone())
-            .await;
-        assert_eq!(
-            status,
+        expect_rejected(
+            &stack,
+            Method::POST,
+            &format!("{c}/products"),
+            body.clone(),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "body {body}: {answer}"
-        );
-        detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
+        )
+        .await;
     }
     assert_eq!(all_products(&stack).await, before);
 }
@@ -513,15 +512,14 @@ async fn invalid_updates_are_422_and_change_nothing() {
         r#"{"name":"#.to_owned(),
         String::new(),
     ] {
-        let (status, answer) = stack
-            .send_raw(Method::PUT, &format!("{c}/products/1"), body.clone())
-            .await;
-        assert_eq!(
-            status,
+        expect_rejected(
+            &stack,
+            Method::PUT,
+            &format!("{c}/products/1"),
+            body.clone(),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "body {body}: {answer}"
-        );
-        detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
+        )
+        .await;
     }
     assert_eq!(all_products(&stack).await, before);
 }

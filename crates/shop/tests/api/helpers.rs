@@ -426,6 +426,20 @@ async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     (status, value)
 }
 
+/// Sends `body` raw; it must be refused with `expected` and the error
+/// envelope.
+pub async fn expect_rejected(
+    stack: &Stack,
+    method: Method,
+    url: &str,
+    body: String,
+    expected: StatusCode,
+) {
+    let (status, answer) = stack.send_raw(method, url, body.clone()).await;
+    assert_eq!(status, expected, "body {body}: {answer}");
+    detail(status, &answer, expected);
+}
+
 /// The exact JSON text of a number, e.g. `"2029.97"`: money is compared as
 /// written, never through floating point.
 pub fn num(value: &Value) -> String {
