@@ -164,7 +164,8 @@ impl Default for HttpSettings {
 /// the SQLite file `DB_PATH` (default `./data/<name>.db`); `DB_POOL_SIZE`
 /// (default 4 for SQLite readers, 10 for PostgreSQL),
 /// `DB_ACQUIRE_TIMEOUT_MS` (default 5000) and, for PostgreSQL,
-/// `DB_STATEMENT_TIMEOUT_MS` (default 5000).
+/// `DB_STATEMENT_TIMEOUT_MS` (default 5000) and `DB_STARTUP_TIMEOUT_MS`
+/// (default 30000: how long start-up waits for the database).
 pub fn db_settings_from_env(env: &Env, name: &str) -> Result<DbSettings, ConfigError> {
     let target = match env.get("DATABASE_URL") {
         Some(url) => {
@@ -211,6 +212,7 @@ pub fn db_settings_from_env(env: &Env, name: &str) -> Result<DbSettings, ConfigE
         pool_size,
         acquire_timeout: env.millis("DB_ACQUIRE_TIMEOUT_MS", 5_000)?,
         statement_timeout: env.millis("DB_STATEMENT_TIMEOUT_MS", 5_000)?,
+        startup_timeout: env.millis("DB_STARTUP_TIMEOUT_MS", 30_000)?,
     })
 }
 

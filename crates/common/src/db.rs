@@ -82,6 +82,9 @@ pub struct DbSettings {
     pub acquire_timeout: Duration,
     /// PostgreSQL: the longest a statement may run.
     pub statement_timeout: Duration,
+    /// PostgreSQL: how long start-up keeps trying to reach the database
+    /// (containers often start before it).
+    pub startup_timeout: Duration,
 }
 
 /// A service's database: one writer, many readers.
@@ -162,12 +165,24 @@ impl Db {
             }
             DbTarget::Postgres { url, schema } => {
                 // The schema must exist before connections select it.
-                let setup = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(settings.acquire_timeout)
-                    .connect(url)
-                    .await
-                    .map_err(open_err)?;
+                let deadline = tokio::time::Instant::now() + settings.startup_timeout;
+                let setup = loop {
+                    let attempt = AnyPoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(settings.acquire_timeout)
+                        .connect(url)
+                        .await;
+                    match attempt {
+                        Ok(pool) => break pool,
+                        Err(err)
+                            if is_unavailable(&err) && tokio::time::Instant::now() < deadline =>
+                        {
+                            tracing::warn!(database = %target, error = %err, "database not reachable yet; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        Err(err) => return Err(open_err(err)),
+                    }
+                };
                 let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
                     .execute(&setup)
                     .await;

@@ -105,6 +105,26 @@ fn a_busy_port_or_unusable_data_dir_stops_start_up() {
     assert!(stderr(&output).contains("order.db"), "{}", stderr(&output));
 }
 
+#[test]
+fn an_unreachable_database_is_retried_then_named() {
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = refused.local_addr().unwrap().port();
+    drop(refused);
+    let output = run(shop()
+        .args(["serve", "catalog"])
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{port}/shop"),
+        )
+        .env("DB_ACQUIRE_TIMEOUT_MS", "200")
+        .env("DB_STARTUP_TIMEOUT_MS", "1000"));
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains(&format!("127.0.0.1:{port}/shop")), "{err}");
+    // It kept trying for the start-up timeout before giving up.
+    assert!(err.contains("retrying"), "{err}");
+}
+
 /// Kills the child if the test fails before it stopped.
 struct Running(Child);
 
