@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{check_ops, dead_url, detail, hung_url, num, Options, Stack};
+use crate::helpers::{check_ops, dead_url, detail, expect_rejected, hung_url, num, Options, Stack};
 
 /// A user's cart, asserting a 200.
 async fn cart_of(stack: &Stack, user: &str) -> Value {
@@ -239,24 +239,14 @@ async fn bad_quantity_updates_are_rejected_and_change_nothing() {
         ("", Some(r#"{"quantity": 1.5}"#)),
         ("", Some(r#"{"quantity":"#)),
     ] {
-        let (status, answer) = match body {
-            Some(body) => {
-                stack
-                    .send_raw(Method::PUT, &format!("{url}{query}"), body)
-                    .await
-            }
-            None => {
-                stack
-                    .send(Method::PUT, &format!("{url}{query}"), None)
-                    .await
-            }
-        };
-        assert_eq!(
-            status,
+        expect_rejected(
+            &stack,
+            Method::PUT,
+            &format!("{url}{query}"),
+            body.map(str::to_owned),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "{query} {body:?}: {answer}"
-        );
-        detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
+        )
+        .await;
     }
 
     // More than the stock (10 laptops): 400.

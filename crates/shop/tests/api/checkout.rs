@@ -34,11 +34,9 @@ async fn cart_lines(stack: &Stack, user: &str) -> Vec<(i64, i64)> {
 }
 
 async fn all_orders(stack: &Stack) -> Vec<Value> {
-    let (status, orders) = stack
-        .get(&format!("{}/orders?limit=1000", stack.order))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{orders}");
-    orders.as_array().unwrap().clone()
+    stack
+        .list(&format!("{}/orders?limit=1000", stack.order))
+        .await
 }
 
 /// Carts of `users` each holding `lines`, then every user checks out at once.
@@ -303,9 +301,7 @@ async fn shipped_orders_keep_their_stock() {
 
 /// How many items `GET list_url` answers.
 async fn count(stack: &Stack, list_url: &str) -> usize {
-    let (status, list) = stack.get(list_url).await;
-    assert_eq!(status, StatusCode::OK, "{list}");
-    list.as_array().unwrap().len()
+    stack.list(list_url).await.len()
 }
 
 /// Sends the same keyed request twice in sequence and six times at once, and

@@ -301,6 +301,15 @@ impl Stack {
         self.send(Method::GET, url, None).await
     }
 
+    /// `GET url`, which must answer 200 with a JSON array.
+    pub async fn list(&self, url: &str) -> Vec<Value> {
+        let (status, list) = self.get(url).await;
+        assert_eq!(status, StatusCode::OK, "{url}: {list}");
+        list.as_array()
+            .unwrap_or_else(|| panic!("{url}: not an array: {list}"))
+            .clone()
+    }
+
     pub async fn post(&self, url: &str, body: Value) -> (StatusCode, Value) {
         self.send(Method::POST, url, Some(body)).await
     }
@@ -426,17 +435,20 @@ async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     (status, value)
 }
 
-/// Sends `body` raw; it must be refused with `expected` and the error
-/// envelope.
+/// Sends `body` raw (or no body); it must be refused with `expected` and
+/// the error envelope.
 pub async fn expect_rejected(
     stack: &Stack,
     method: Method,
     url: &str,
-    body: String,
+    body: Option<String>,
     expected: StatusCode,
 ) {
-    let (status, answer) = stack.send_raw(method, url, body.clone()).await;
-    assert_eq!(status, expected, "body {body}: {answer}");
+    let (status, answer) = match body.clone() {
+        Some(body) => stack.send_raw(method, url, body).await,
+        None => stack.send(method, url, None).await,
+    };
+    assert_eq!(status, expected, "{url} body {body:?}: {answer}");
     detail(status, &answer, expected);
 }
 

@@ -3,16 +3,15 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{check_ops, dead_url, detail, hung_url, num, Options, Stack};
+use crate::helpers::{check_ops, dead_url, detail, expect_rejected, hung_url, num, Options, Stack};
 
 /// Every order, newest first (to compare before and after).
 async fn all_orders(stack: &Stack) -> Value {
-    let (status, orders) = stack
-        .get(&format!("{}/orders?limit=1000", stack.order))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{orders}");
-    assert!(orders.is_array(), "{orders}");
-    orders
+    Value::Array(
+        stack
+            .list(&format!("{}/orders?limit=1000", stack.order))
+            .await,
+    )
 }
 
 async fn order_of(stack: &Stack, id: i64) -> Value {
@@ -390,24 +389,14 @@ async fn bad_status_requests_are_422_or_404() {
         ("", Some(r#"{"status": "CONFIRMED"}"#)),
         ("", Some(r#"{"status":"#)),
     ] {
-        let (status, answer) = match body {
-            Some(body) => {
-                stack
-                    .send_raw(Method::PUT, &format!("{url}{query}"), body)
-                    .await
-            }
-            None => {
-                stack
-                    .send(Method::PUT, &format!("{url}{query}"), None)
-                    .await
-            }
-        };
-        assert_eq!(
-            status,
+        expect_rejected(
+            &stack,
+            Method::PUT,
+            &format!("{url}{query}"),
+            body.map(str::to_owned),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "{query} {body:?}: {answer}"
-        );
-        detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
+        )
+        .await;
     }
     assert_eq!(order_of(&stack, id).await, before);
 
