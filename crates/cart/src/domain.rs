@@ -1,6 +1,7 @@
 //! Carts as the API shows them and as clients change them.
 
 use serde::{Deserialize, Serialize};
+use shop_common::extract::check_user_id;
 use shop_common::{ApiError, Money, Quantity, Text};
 use utoipa::{IntoParams, ToSchema};
 
@@ -11,11 +12,7 @@ pub struct UserId(String);
 
 impl UserId {
     pub fn parse(raw: String) -> Result<UserId, ApiError> {
-        if raw.is_empty() || raw.chars().count() > 128 {
-            return Err(ApiError::Unprocessable(
-                "user_id must be from 1 to 128 characters".to_owned(),
-            ));
-        }
+        check_user_id(&raw)?;
         Ok(UserId(raw))
     }
 

@@ -159,3 +159,26 @@ where
             })
     }
 }
+
+/// `(skip, limit)` of a list query: skip defaults to 0 and may not be
+/// negative; limit defaults to 100 and runs from 0 to 1000.
+pub fn page(skip: Option<i64>, limit: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let (skip, limit) = (skip.unwrap_or(0), limit.unwrap_or(100));
+    if skip < 0 || !(0..=1000).contains(&limit) {
+        return Err(ApiError::Unprocessable(
+            "skip must not be negative and limit must be from 0 to 1000".to_owned(),
+        ));
+    }
+    Ok((skip, limit))
+}
+
+/// Checks a user id: any path segment of 1 to 128 characters, taken
+/// literally (`victim#` is not `victim`).
+pub fn check_user_id(user_id: &str) -> Result<(), ApiError> {
+    if user_id.is_empty() || user_id.chars().count() > 128 {
+        return Err(ApiError::Unprocessable(
+            "user_id must be from 1 to 128 characters".to_owned(),
+        ));
+    }
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Orders, their status machine, and what clients send.
 
 use serde::{Deserialize, Serialize};
+use shop_common::extract::page;
 use shop_common::{ApiError, Money};
 use utoipa::{IntoParams, ToSchema};
 
@@ -120,16 +121,6 @@ pub struct NewOrder {
     pub user_id: String,
 }
 
-/// Checks a user id: 1 to 128 characters, taken literally.
-pub fn check_user_id(user_id: &str) -> Result<(), ApiError> {
-    if user_id.is_empty() || user_id.chars().count() > 128 {
-        return Err(ApiError::Unprocessable(
-            "user_id must be from 1 to 128 characters".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
 /// The body of `PUT /orders/{order_id}/status`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct StatusUpdate {
@@ -157,14 +148,7 @@ pub struct Page {
 impl Page {
     /// `(skip, limit)`, checked.
     pub fn checked(&self) -> Result<(i64, i64), ApiError> {
-        let skip = self.skip.unwrap_or(0);
-        let limit = self.limit.unwrap_or(100);
-        if skip < 0 || !(0..=1000).contains(&limit) {
-            return Err(ApiError::Unprocessable(
-                "skip must not be negative and limit must be from 0 to 1000".to_owned(),
-            ));
-        }
-        Ok((skip, limit))
+        page(self.skip, self.limit)
     }
 }
 

@@ -13,6 +13,7 @@ use shop_common::ApiError;
 
 use crate::domain::Order;
 use crate::events::{self, EventType};
+use crate::routes::load;
 use crate::{store, AppState};
 
 fn not_payable(order: &Order) -> ApiError {
@@ -47,12 +48,6 @@ pub async fn pay(state: &AppState, id: i64, key: &str) -> Result<Order, ApiError
         };
     };
     settle(state, &claimed, key).await
-}
-
-async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
-    store::get(&state.db.writer, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Order {id} not found")))
 }
 
 /// Whether attempt `key` is the one that paid `order`.

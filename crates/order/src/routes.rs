@@ -7,11 +7,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use shop_common::error::ErrorBody;
-use shop_common::extract::{Json, OptionalJson, Path, Query};
+use shop_common::extract::{check_user_id, Json, OptionalJson, Path, Query};
 use shop_common::idempotency::Idempotency;
 use shop_common::ApiError;
 
-use crate::domain::{check_user_id, NewOrder, Order, OrderStatus, Page, StatusQuery, StatusUpdate};
+use crate::domain::{NewOrder, Order, OrderStatus, Page, StatusQuery, StatusUpdate};
 use crate::{checkout, events, paying, store, AppState};
 
 pub fn router(state: AppState) -> Router {
@@ -28,7 +28,8 @@ fn not_found(id: i64) -> ApiError {
     ApiError::NotFound(format!("Order {id} not found"))
 }
 
-async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
+/// The order, or 404.
+pub(crate) async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
     store::get(&state.db.writer, id)
         .await?
         .ok_or_else(|| not_found(id))

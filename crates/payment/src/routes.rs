@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::Router;
 use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
-use shop_common::extract::{Json, Path, Query};
+use shop_common::extract::{page, Json, Path, Query};
 use shop_common::idempotency::{commit_answer, Idempotency};
 use shop_common::{now_rfc3339, ApiError};
 
@@ -133,13 +133,7 @@ pub async fn list_payments(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<Payment>>, ApiError> {
-    let skip = query.skip.unwrap_or(0);
-    let limit = query.limit.unwrap_or(100);
-    if skip < 0 || !(0..=1000).contains(&limit) {
-        return Err(ApiError::Unprocessable(
-            "skip must not be negative and limit must be from 0 to 1000".to_owned(),
-        ));
-    }
+    let (skip, limit) = page(query.skip, query.limit)?;
     Ok(Json(
         store::list(&state.db.reader, query.order_id, skip, limit).await?,
     ))
