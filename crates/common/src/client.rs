@@ -42,11 +42,6 @@ impl ServiceClient {
         }
     }
 
-    /// The base URL, e.g. `http://catalog-service:8001`.
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     /// `GET base + path`, decoding a JSON answer.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         self.call(Method::GET, path, None::<&()>, HeaderMap::new())
