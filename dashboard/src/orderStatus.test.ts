@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ORDER_STATUSES } from './api';
-import { countsAsRevenue, isPayable, nextStatuses } from './orderStatus';
+import { actionLabel, countsAsRevenue, isPayable, nextStatuses } from './orderStatus';
 
 describe('order status machine', () => {
   it('offers the services’ transitions only', () => {
-    expect(nextStatuses('pending')).toEqual(['confirmed', 'cancelled']);
-    expect(nextStatuses('confirmed')).toEqual(['cancelled']);
+    expect(nextStatuses('pending')).toEqual(['confirmed', 'paid', 'cancelled']);
+    expect(nextStatuses('confirmed')).toEqual(['paid', 'cancelled']);
     expect(nextStatuses('paid')).toEqual(['processing', 'cancelled']);
     expect(nextStatuses('processing')).toEqual(['shipped', 'cancelled']);
     expect(nextStatuses('shipped')).toEqual(['delivered']);
@@ -13,8 +13,9 @@ describe('order status machine', () => {
     expect(nextStatuses('cancelled')).toEqual([]);
   });
 
-  it('never offers paid as a status change', () => {
-    for (const s of ORDER_STATUSES) expect(nextStatuses(s)).not.toContain('paid');
+  it('offers mark as paid on payable orders only', () => {
+    for (const s of ORDER_STATUSES) expect(nextStatuses(s).includes('paid')).toBe(isPayable(s));
+    expect(actionLabel('paid')).toBe('Mark as paid');
   });
 
   it('pays pending and confirmed orders only', () => {

@@ -1,10 +1,11 @@
 import type { OrderStatus } from './api/types';
 
-/** The moves `PUT /orders/{id}/status` allows; `paid` comes only from a
- * successful payment (`POST /orders/{id}/payment`). */
+/** The moves `PUT /orders/{id}/status` allows. `paid` there is "mark as
+ * paid": the order service records a manual payment for the total (money
+ * taken outside Shop); a card payment is `POST /orders/{id}/payment`. */
 const NEXT: Record<OrderStatus, OrderStatus[]> = {
-  pending: ['confirmed', 'cancelled'],
-  confirmed: ['cancelled'],
+  pending: ['confirmed', 'paid', 'cancelled'],
+  confirmed: ['paid', 'cancelled'],
   paid: ['processing', 'cancelled'],
   processing: ['shipped', 'cancelled'],
   shipped: ['delivered'],
@@ -33,6 +34,8 @@ export function actionLabel(status: OrderStatus): string {
   switch (status) {
     case 'confirmed':
       return 'Confirm';
+    case 'paid':
+      return 'Mark as paid';
     case 'processing':
       return 'Start processing';
     case 'shipped':

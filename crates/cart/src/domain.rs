@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use shop_common::extract::check_user_id;
+use shop_common::quantity::MAX_QUANTITY;
 use shop_common::{ApiError, Money, Quantity, Text};
 use utoipa::{IntoParams, ToSchema};
 
@@ -61,15 +62,30 @@ fn one() -> Quantity {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QuantityQuery {
-    /// The new quantity, at least 1 (or send `{"quantity": n}` as the body).
-    #[param(value_type = Option<i64>)]
-    pub quantity: Option<Quantity>,
+    /// The new quantity, from 1 to 1000000 (or send `{"quantity": n}` as
+    /// the body). 0 or below is 400 "Quantity must be positive", as the
+    /// seed platform answers.
+    pub quantity: Option<i64>,
 }
 
 /// The optional body of `PUT /cart/{user_id}/items/{product_id}`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SetQuantity {
-    pub quantity: Quantity,
+    /// From 1 to 1000000.
+    pub quantity: i64,
+}
+
+/// A quantity a line is set to: 0 or below is the seed's 400, above the
+/// largest quantity a 422.
+pub fn new_quantity(units: i64) -> Result<Quantity, ApiError> {
+    if units <= 0 {
+        return Err(ApiError::BadRequest("Quantity must be positive".to_owned()));
+    }
+    Quantity::new(units).ok_or_else(|| {
+        ApiError::Unprocessable(format!(
+            "quantity must be from 1 to {MAX_QUANTITY}, got {units}"
+        ))
+    })
 }
 
 /// One product and a quantity of it.

@@ -10,7 +10,7 @@ use shop_common::{now_rfc3339, ApiError, Money};
 
 use crate::client::CatalogProduct;
 use crate::domain::{
-    AddItem, Cart, CartItem, Message, QuantityQuery, RemoveItems, SetQuantity, UserId,
+    new_quantity, AddItem, Cart, CartItem, Message, QuantityQuery, RemoveItems, SetQuantity, UserId,
 };
 use crate::store::{self, StoredItem};
 use crate::AppState;
@@ -52,7 +52,8 @@ fn cart_item(stored: StoredItem, product: Option<&CatalogProduct>) -> CartItem {
     params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
     responses(
         (status = 200, description = "The cart (empty when the user has none)", body = Cart),
-        (status = 503, description = "Catalog unreachable", body = ErrorBody)))]
+        (status = 503, description = "Catalog unreachable", body = ErrorBody),
+        (status = 422, description = "User id is not 1 to 128 characters", body = ErrorBody)))]
 pub async fn get_cart(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
@@ -88,7 +89,7 @@ pub async fn get_cart(
         (status = 200, description = "The cart line after the add", body = CartItem),
         (status = 400, description = "Insufficient stock", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
-        (status = 422, description = "Invalid body", body = ErrorBody),
+        (status = 422, description = "Invalid body, or a bad user id", body = ErrorBody),
         (status = 503, description = "Catalog unreachable", body = ErrorBody)))]
 pub async fn add_item(
     State(state): State<AppState>,
@@ -120,9 +121,9 @@ pub async fn add_item(
         QuantityQuery),
     responses(
         (status = 200, description = "Updated", body = Message),
-        (status = 400, description = "Insufficient stock", body = ErrorBody),
+        (status = 400, description = "Quantity must be positive, or insufficient stock", body = ErrorBody),
         (status = 404, description = "Not in the cart, or no such product", body = ErrorBody),
-        (status = 422, description = "Missing or invalid quantity", body = ErrorBody)))]
+        (status = 422, description = "Missing, non-integer or too large quantity, or a product id that is not a 64-bit integer", body = ErrorBody)))]
 pub async fn update_item(
     State(state): State<AppState>,
     Path((user_id, product_id)): Path<(String, i64)>,
@@ -133,7 +134,8 @@ pub async fn update_item(
     let quantity = query
         .quantity
         .or(body.map(|b| b.quantity))
-        .ok_or_else(|| ApiError::Unprocessable("quantity is required (?quantity=n)".to_owned()))?;
+        .ok_or_else(|| ApiError::Unprocessable("quantity is required (?quantity=n)".to_owned()))
+        .and_then(new_quantity)?;
     let product = state.catalog.product(product_id).await?;
     if quantity.get() > product.stock {
         return Err(insufficient_stock());
@@ -152,7 +154,8 @@ pub async fn update_item(
         ("product_id" = i64, Path, description = "Product id")),
     responses(
         (status = 200, description = "Removed", body = Message),
-        (status = 404, description = "Not in the cart", body = ErrorBody)))]
+        (status = 404, description = "Not in the cart", body = ErrorBody),
+        (status = 422, description = "Bad user id, or a product id that is not a 64-bit integer", body = ErrorBody)))]
 pub async fn remove_item(
     State(state): State<AppState>,
     Path((user_id, product_id)): Path<(String, i64)>,
@@ -168,7 +171,8 @@ pub async fn remove_item(
 /// Empty a cart.
 #[utoipa::path(delete, path = "/cart/{user_id}", tag = "cart",
     params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
-    responses((status = 200, description = "Cleared", body = Message)))]
+    responses((status = 200, description = "Cleared", body = Message),
+        (status = 422, description = "User id is not 1 to 128 characters", body = ErrorBody)))]
 pub async fn clear_cart(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
@@ -185,7 +189,7 @@ pub async fn clear_cart(
     params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
     responses(
         (status = 200, description = "Removed", body = Message),
-        (status = 422, description = "Invalid body", body = ErrorBody)))]
+        (status = 422, description = "Invalid body, or a bad user id", body = ErrorBody)))]
 pub async fn remove_items(
     State(state): State<AppState>,
     Path(user_id): Path<String>,

@@ -56,6 +56,17 @@ pub struct ProductUpdate {
     pub category: Option<Category>,
 }
 
+impl ProductUpdate {
+    /// Whether the update sets no field.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && self.price.is_none()
+            && self.stock.is_none()
+            && self.category.is_none()
+    }
+}
+
 /// Query of `GET /products`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

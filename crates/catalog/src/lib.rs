@@ -72,9 +72,14 @@ pub struct AppState {
 )]
 pub struct ApiDoc;
 
+/// The catalog's schema migrations, one set per backend.
+pub fn migrations() -> shop_common::db::Migrations {
+    shop_common::migrations!()
+}
+
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
-    let db = Db::open(&config.db, shop_common::migrations!()).await?;
+    let db = Db::open(&config.db, migrations()).await?;
     let state = AppState { db: db.clone() };
     let routes = routes::router(state.clone()).merge(reservations::router(state));
     let router = standard_router(

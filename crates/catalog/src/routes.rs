@@ -45,7 +45,8 @@ pub async fn list_products(
     params(("product_id" = i64, Path, description = "Product id")),
     responses(
         (status = 200, description = "The product", body = Product),
-        (status = 404, description = "No such product", body = ErrorBody)))]
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 422, description = "The product id is not a 64-bit integer", body = ErrorBody)))]
 pub async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -88,18 +89,27 @@ pub async fn create_product(
     .await
 }
 
-/// Change a product's fields; absent fields stay as they are.
+/// Change a product's fields; absent fields stay as they are. A body that
+/// sets no field is 400 "No fields to update", as the seed platform answers.
 #[utoipa::path(put, path = "/products/{product_id}", tag = "catalog", request_body = ProductUpdate,
     params(("product_id" = i64, Path, description = "Product id")),
     responses(
         (status = 200, description = "The updated product", body = Product),
+        (status = 400, description = "No fields to update", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
-        (status = 422, description = "Invalid fields", body = ErrorBody)))]
+        (status = 422, description = "Invalid fields, or a product id that is not a 64-bit integer", body = ErrorBody)))]
 pub async fn update_product(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Json(change): Json<ProductUpdate>,
 ) -> Result<Json<Product>, ApiError> {
+    if change.is_empty() {
+        // The missing product's 404 comes first, as in the seed.
+        store::get(&state.db.reader, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        return Err(ApiError::BadRequest("No fields to update".to_owned()));
+    }
     store::update(&state.db.writer, id, &change, &now_rfc3339())
         .await?
         .map(Json)
@@ -111,7 +121,8 @@ pub async fn update_product(
     params(("product_id" = i64, Path, description = "Product id")),
     responses(
         (status = 200, description = "Deleted", body = Message),
-        (status = 404, description = "No such product", body = ErrorBody)))]
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 422, description = "The product id is not a 64-bit integer", body = ErrorBody)))]
 pub async fn delete_product(
     State(state): State<AppState>,
     Path(id): Path<i64>,

@@ -7,6 +7,8 @@ use shop_common::client::ServiceClient;
 use shop_common::idempotency;
 use shop_common::{ApiError, Money};
 
+use crate::domain::PaymentMethod;
+
 /// A cart line as the order service needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartLine {
@@ -133,6 +135,7 @@ pub struct PaymentResult {
 struct NewPayment {
     order_id: i64,
     amount: Money,
+    method: PaymentMethod,
 }
 
 /// The payment service.
@@ -142,13 +145,14 @@ pub struct Payments {
 }
 
 impl Payments {
-    /// Asks for a payment of `amount` for `order_id`. The attempt's `key`
+    /// Asks for a payment of `amount` for `order_id` by `method`. The attempt's `key`
     /// goes as the Idempotency-Key, so asking again after a crash or a
     /// timeout answers the same and charges at most once.
     pub async fn pay(
         &self,
         order_id: i64,
         amount: Money,
+        method: PaymentMethod,
         key: &str,
     ) -> Result<PaymentResult, ApiError> {
         let mut headers = HeaderMap::new();
@@ -159,7 +163,11 @@ impl Payments {
             .call(
                 Method::POST,
                 "/payments",
-                Some(&NewPayment { order_id, amount }),
+                Some(&NewPayment {
+                    order_id,
+                    amount,
+                    method,
+                }),
                 headers,
             )
             .await

@@ -56,12 +56,14 @@ impl OrderStatus {
     }
 
     /// Whether `PUT /orders/{id}/status` may move an order from `self` to
-    /// `next`. `paid` is reached only through a successful payment.
+    /// `next`. Moving a payable order to `paid` records a manual payment
+    /// ("mark as paid"): `paid` always comes with its one successful payment.
     pub fn can_become(self, next: OrderStatus) -> bool {
         use OrderStatus::*;
         matches!(
             (self, next),
             (Pending, Confirmed)
+                | (Pending | Confirmed, Paid)
                 | (Paid, Processing)
                 | (Processing, Shipped)
                 | (Shipped, Delivered)
@@ -112,6 +114,38 @@ pub struct Order {
     /// The payment attempt under way, or the one that paid (internal).
     #[serde(skip)]
     pub paying_key: Option<String>,
+    /// How that attempt is paid (internal).
+    #[serde(skip)]
+    pub paying_method: PaymentMethod,
+}
+
+/// How an order is paid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentMethod {
+    /// Charged through the payment service: `POST /orders/{id}/payment`.
+    #[default]
+    Card,
+    /// Taken outside Shop and recorded by staff: `PUT /orders/{id}/status`
+    /// to `paid` ("mark as paid").
+    Manual,
+}
+
+impl PaymentMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Manual => "manual",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<PaymentMethod> {
+        match raw {
+            "card" => Some(PaymentMethod::Card),
+            "manual" => Some(PaymentMethod::Manual),
+            _ => None,
+        }
+    }
 }
 
 /// The body of `POST /orders`.
@@ -170,9 +204,10 @@ mod tests {
             assert!(!s.can_become(Cancelled), "{s:?}");
         }
         for s in OrderStatus::ALL {
-            assert!(
-                !s.can_become(Paid),
-                "paid only through payment, not from {s:?}"
+            assert_eq!(
+                s.can_become(Paid),
+                s.is_payable(),
+                "marked paid only from a payable status, not from {s:?}"
             );
         }
         assert!(!Pending.can_become(Shipped));

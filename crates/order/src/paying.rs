@@ -11,21 +11,28 @@
 use serde_json::json;
 use shop_common::ApiError;
 
-use crate::domain::Order;
+use crate::domain::{Order, PaymentMethod};
 use crate::events::{self, EventType};
 use crate::routes::load;
 use crate::{store, AppState};
 
+/// The seed's answer, naming the status.
 fn not_payable(order: &Order) -> ApiError {
     ApiError::BadRequest(format!(
-        "Order {} cannot be paid: its status is {}",
-        order.id,
+        "Order is not in pending status (it is {})",
         order.status.as_str()
     ))
 }
 
-/// Pays order `id` with attempt `key`.
-pub async fn pay(state: &AppState, id: i64, key: &str) -> Result<Order, ApiError> {
+/// Pays order `id` by `method` with attempt `key`: `card` charges through
+/// the payment service, `manual` records money taken outside Shop. Either
+/// way the order is `paid` only with its one successful payment.
+pub async fn pay(
+    state: &AppState,
+    id: i64,
+    key: &str,
+    method: PaymentMethod,
+) -> Result<Order, ApiError> {
     let order = load(state, id).await?;
     if paid_by(&order, key) {
         // This very attempt paid it (a retry after the answer was lost).
@@ -34,7 +41,7 @@ pub async fn pay(state: &AppState, id: i64, key: &str) -> Result<Order, ApiError
     if !order.status.is_payable() {
         return Err(not_payable(&order));
     }
-    let Some(claimed) = store::claim_payment(&state.db.writer, id, key).await? else {
+    let Some(claimed) = store::claim_payment(&state.db.writer, id, key, method).await? else {
         let now = load(state, id).await?;
         return if paid_by(&now, key) {
             // A racing request with the same key paid it.
@@ -57,12 +64,18 @@ fn paid_by(order: &Order, key: &str) -> bool {
         && order.paying_key.as_deref() == Some(key)
 }
 
-/// Asks the payment service under `key` and applies its answer. On an
+/// Asks the payment service under `key`, by the method the attempt was
+/// claimed with, and applies its answer. On an
 /// unknown outcome (the service unreachable) the claim stays, and the next
 /// call with the same key — or recovery — asks again.
 pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order, ApiError> {
     let id = order.id;
-    let payment = match state.payments.pay(id, order.total_amount, key).await {
+    let method = order.paying_method;
+    let payment = match state
+        .payments
+        .pay(id, order.total_amount, method, key)
+        .await
+    {
         Ok(payment) => payment,
         Err(err @ ApiError::Conflict(_)) => {
             // Already charged outside this attempt (e.g. the payment service
@@ -79,7 +92,7 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
                 &mut tx,
                 EventType::OrderPaid,
                 &paid,
-                json!({"payment_id": payment.id}),
+                json!({"payment_id": payment.id, "method": method}),
             )
             .await?;
             tx.commit().await?;

@@ -11,7 +11,7 @@ use shop_common::extract::{check_user_id, Json, OptionalJson, Path, Query};
 use shop_common::idempotency::Idempotency;
 use shop_common::ApiError;
 
-use crate::domain::{NewOrder, Order, OrderStatus, Page, StatusQuery, StatusUpdate};
+use crate::domain::{NewOrder, Order, OrderStatus, Page, PaymentMethod, StatusQuery, StatusUpdate};
 use crate::{checkout, events, paying, store, AppState};
 
 pub fn router(state: AppState) -> Router {
@@ -116,7 +116,8 @@ pub async fn list_orders(
     params(("order_id" = i64, Path, description = "Order id")),
     responses(
         (status = 200, description = "The order", body = Order),
-        (status = 404, description = "No such order", body = ErrorBody)))]
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 422, description = "The order id is not a 64-bit integer", body = ErrorBody)))]
 pub async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -146,16 +147,19 @@ pub async fn list_user_orders(
 }
 
 /// Change an order's status along the allowed transitions. Cancelling
-/// gives the order's stock back to the catalog, exactly once.
+/// gives the order's stock back to the catalog, exactly once. `paid` (from
+/// pending or confirmed) records a `manual` payment for the order's total
+/// with the payment service: "mark as paid", for money taken outside Shop.
 #[utoipa::path(put, path = "/orders/{order_id}/status", tag = "order",
     request_body(content = Option<StatusUpdate>, description = "Or ?status="),
     params(("order_id" = i64, Path, description = "Order id"), StatusQuery),
     responses(
         (status = 200, description = "The order (unchanged when already in that status)", body = Order),
-        (status = 400, description = "Transition not allowed", body = ErrorBody),
+        (status = 400, description = "Transition not allowed (names both states)", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 409, description = "A payment is in progress, or the order changed meanwhile", body = ErrorBody),
-        (status = 422, description = "Missing or unknown status", body = ErrorBody)))]
+        (status = 422, description = "Missing or unknown status, or an order id that is not a 64-bit integer", body = ErrorBody),
+        (status = 503, description = "Payment service unreachable (marking as paid)", body = ErrorBody)))]
 pub async fn update_status(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -170,17 +174,21 @@ pub async fn update_status(
     if order.status == next {
         return Ok(Json(order));
     }
-    if next == OrderStatus::Paid {
-        return Err(ApiError::BadRequest(format!(
-            "Order {id} becomes paid only through a successful payment (POST /orders/{id}/payment)"
-        )));
-    }
     if !order.status.can_become(next) {
         return Err(ApiError::BadRequest(format!(
             "Cannot change order {id} from {} to {}",
             order.status.as_str(),
             next.as_str()
         )));
+    }
+    if next == OrderStatus::Paid {
+        // "Mark as paid": a manual payment for the total, by the same one
+        // attempt at a time as a card payment, so racing both ends with
+        // exactly one successful payment.
+        let key = uuid::Uuid::new_v4().to_string();
+        return paying::pay(&state, id, &key, PaymentMethod::Manual)
+            .await
+            .map(Json);
     }
     // The change and its event commit together.
     let mut tx = state.db.writer.begin().await?;
@@ -242,7 +250,8 @@ pub async fn release_stock(state: &AppState, order: &Order) {
         (status = 400, description = "Not payable (names its status), or payment failed", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 409, description = "Another payment for the order is in progress", body = ErrorBody),
-        (status = 503, description = "Payment service unreachable", body = ErrorBody)))]
+        (status = 503, description = "Payment service unreachable", body = ErrorBody),
+        (status = 422, description = "The order id is not a 64-bit integer", body = ErrorBody)))]
 pub async fn pay_order(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -255,6 +264,6 @@ pub async fn pay_order(
         }
     }
     let key = derived_key(&format!("payment:{id}"), idem.as_ref());
-    let result = paying::pay(&state, id, &key).await;
+    let result = paying::pay(&state, id, &key, PaymentMethod::Card).await;
     answer(&state, idem.as_ref(), StatusCode::OK, result).await
 }

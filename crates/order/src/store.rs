@@ -4,11 +4,11 @@ use shop_common::{now_rfc3339, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use crate::domain::{Order, OrderItem, OrderStatus};
+use crate::domain::{Order, OrderItem, OrderStatus, PaymentMethod};
 
 const COLUMNS: &str =
     "id, user_id, status, total_cents, items, payment_id, created_at, updated_at, \
-     reservation_key, stock_released, paying_key";
+     reservation_key, stock_released, paying_key, paying_method";
 
 fn decode_err(what: String) -> sqlx::Error {
     sqlx::Error::Decode(what.into())
@@ -18,6 +18,7 @@ fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
     let status: String = row.try_get("status")?;
     let total: i64 = row.try_get("total_cents")?;
     let items: String = row.try_get("items")?;
+    let method: String = row.try_get("paying_method")?;
     Ok(Order {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -33,6 +34,8 @@ fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
         reservation_key: row.try_get("reservation_key")?,
         stock_released: row.try_get::<i64, _>("stock_released")? != 0,
         paying_key: row.try_get("paying_key")?,
+        paying_method: PaymentMethod::parse(&method)
+            .ok_or_else(|| decode_err(format!("unknown payment method {method}")))?,
     })
 }
 
@@ -173,19 +176,26 @@ pub async fn cancel<'c>(
     .await
 }
 
-/// Claims the right to take a payment for a payable order with attempt
-/// `key`: only one attempt at a time (the same key may claim again, to
-/// resume). `None` when the order is not payable or another attempt holds it.
+/// Claims the right to take a payment by `method` for a payable order with
+/// attempt `key`: only one attempt at a time (the same key may claim again,
+/// to resume). `None` when the order is not payable or another attempt
+/// holds it.
 pub async fn claim_payment<'c>(
     db: impl Executor<'c, Database = Any>,
     id: i64,
     key: &str,
+    method: PaymentMethod,
 ) -> Result<Option<Order>, sqlx::Error> {
     update_returning(
         db,
-        "paying_key = $1, paying_since = $2 WHERE id = $3 AND status IN ('pending', 'confirmed') \
-         AND (paying_key IS NULL OR paying_key = $1)",
-        vec![text(key), text(&now_rfc3339()), Bind::Int(id)],
+        "paying_key = $1, paying_since = $2, paying_method = $3 WHERE id = $4 \
+         AND status IN ('pending', 'confirmed') AND (paying_key IS NULL OR paying_key = $1)",
+        vec![
+            text(key),
+            text(&now_rfc3339()),
+            text(method.as_str()),
+            Bind::Int(id),
+        ],
     )
     .await
 }

@@ -12,8 +12,40 @@ pub struct Payment {
     pub order_id: i64,
     pub amount: Money,
     pub status: PaymentStatus,
+    /// How it was paid: `card` (through Shop) or `manual` (taken outside
+    /// Shop and recorded by staff).
+    pub method: PaymentMethod,
     /// RFC 3339, UTC.
     pub created_at: String,
+}
+
+/// How a payment was taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentMethod {
+    /// Charged through Shop; approved with probability `PAYMENT_SUCCESS_RATE`.
+    #[default]
+    Card,
+    /// Taken outside Shop (cash, bank transfer) and recorded by staff
+    /// ("mark as paid"); always succeeds.
+    Manual,
+}
+
+impl PaymentMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Manual => "manual",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<PaymentMethod> {
+        match raw {
+            "card" => Some(PaymentMethod::Card),
+            "manual" => Some(PaymentMethod::Manual),
+            _ => None,
+        }
+    }
 }
 
 /// The outcome of a payment.
@@ -50,6 +82,9 @@ pub struct NewPayment {
     /// The order paid for; at least 1.
     pub order_id: i64,
     pub amount: Money,
+    /// `card` (the default) or `manual`.
+    #[serde(default)]
+    pub method: PaymentMethod,
 }
 
 /// Query of `GET /payments`.

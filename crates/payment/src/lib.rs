@@ -61,7 +61,12 @@ pub struct AppState {
         routes::latest_payment_of_order,
         routes::list_payments
     ),
-    components(schemas(domain::Payment, domain::PaymentStatus, domain::NewPayment))
+    components(schemas(
+        domain::Payment,
+        domain::PaymentStatus,
+        domain::PaymentMethod,
+        domain::NewPayment
+    ))
 )]
 pub struct ApiDoc;
 

@@ -11,7 +11,7 @@ use shop_common::extract::{page, Json, Path, Query};
 use shop_common::idempotency::{commit_answer, Idempotency};
 use shop_common::{now_rfc3339, ApiError};
 
-use crate::domain::{ListQuery, NewPayment, Payment, PaymentStatus};
+use crate::domain::{ListQuery, NewPayment, Payment, PaymentMethod, PaymentStatus};
 use crate::{store, AppState};
 
 pub fn router(state: AppState) -> Router {
@@ -22,7 +22,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Create a payment; it succeeds with probability `PAYMENT_SUCCESS_RATE`.
+/// Create a payment. A `card` payment (the default) succeeds with
+/// probability `PAYMENT_SUCCESS_RATE`; a `manual` one (money taken outside
+/// Shop) always does.
 /// A declined payment is stored too, with status `failed`. An order is
 /// charged at most once: a payment for an order that already has a
 /// successful one is refused. With an `Idempotency-Key`, a retry returns
@@ -58,7 +60,8 @@ pub async fn create_payment(
         ));
         return commit_answer(idem.as_ref(), tx, db, refusal.status(), &refusal.body()).await;
     }
-    let status = if state.decider.approve() {
+    // A manual payment records money taken outside Shop: nothing to decline.
+    let status = if new.method == PaymentMethod::Manual || state.decider.approve() {
         PaymentStatus::Success
     } else {
         PaymentStatus::Failed
@@ -68,6 +71,7 @@ pub async fn create_payment(
         order_id: new.order_id,
         amount: new.amount,
         status,
+        method: new.method,
         created_at: now_rfc3339(),
     };
     // The payment and the record of the answer commit together.
@@ -111,7 +115,8 @@ pub async fn get_payment(
     params(("order_id" = i64, Path, description = "Order id")),
     responses(
         (status = 200, description = "The order's latest payment", body = Payment),
-        (status = 404, description = "The order has no payment", body = ErrorBody)))]
+        (status = 404, description = "The order has no payment", body = ErrorBody),
+        (status = 422, description = "The order id is not a 64-bit integer", body = ErrorBody)))]
 pub async fn latest_payment_of_order(
     State(state): State<AppState>,
     Path(order_id): Path<i64>,

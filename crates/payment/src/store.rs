@@ -4,13 +4,14 @@ use shop_common::Money;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use crate::domain::{Payment, PaymentStatus};
+use crate::domain::{Payment, PaymentMethod, PaymentStatus};
 
-const COLUMNS: &str = "id, order_id, amount_cents, status, created_at";
+const COLUMNS: &str = "id, order_id, amount_cents, status, method, created_at";
 
 fn payment(row: &AnyRow) -> Result<Payment, sqlx::Error> {
     let cents: i64 = row.try_get("amount_cents")?;
     let status: String = row.try_get("status")?;
+    let method: String = row.try_get("method")?;
     Ok(Payment {
         id: row.try_get("id")?,
         order_id: row.try_get("order_id")?,
@@ -18,6 +19,8 @@ fn payment(row: &AnyRow) -> Result<Payment, sqlx::Error> {
             .ok_or_else(|| sqlx::Error::Decode(format!("negative amount {cents}").into()))?,
         status: PaymentStatus::parse(&status)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown status {status}").into()))?,
+        method: PaymentMethod::parse(&method)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown method {method}").into()))?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -28,12 +31,14 @@ pub async fn insert<'c>(
     payment: &Payment,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO payments (id, order_id, amount_cents, status, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO payments (id, order_id, amount_cents, status, method, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(payment.id.clone())
     .bind(payment.order_id)
     .bind(payment.amount.cents())
     .bind(payment.status.as_str())
+    .bind(payment.method.as_str())
     .bind(payment.created_at.clone())
     .execute(db)
     .await?;

@@ -150,10 +150,14 @@ export interface OrderEvent {
 
 export type PaymentStatus = 'pending' | 'success' | 'failed';
 
+/** `card`: charged through Shop; `manual`: marked paid by staff. */
+export type PaymentMethod = 'card' | 'manual';
+
 export interface Payment {
   id: string;
   order_id: number;
   amount: number;
   status: PaymentStatus;
+  method: PaymentMethod;
   created_at: string;
 }

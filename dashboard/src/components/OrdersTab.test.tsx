@@ -155,6 +155,29 @@ describe('OrdersTab', () => {
     ]);
   });
 
+  it('marks an order paid with PUT /status and shows its manual payment', async () => {
+    let current: Order = pending;
+    let payments: ReturnType<typeof payment>[] = [];
+    const api = mockFetch({
+      'GET /api/order/orders/user/*': () => ({ body: [current] }),
+      'PUT /api/order/orders/2/status': () => {
+        current = { ...current, status: 'paid', payment_id: 'p-manual', updated_at: '2026-12-01T10:00:00Z' };
+        payments = [payment({ id: 'p-manual', order_id: 2, amount: current.total_amount, method: 'manual' })];
+        return { body: current };
+      },
+      'GET /api/payment/payments': () => ({ body: payments }),
+    });
+    const user = userEvent.setup();
+    render(<Harness initial={2} />);
+    const panel = await screen.findByRole('article', { name: 'Order #2' });
+    await user.click(within(panel).getByRole('button', { name: 'Mark as paid' }));
+    expect(await within(panel).findByText('paid')).toHaveClass('badge-paid');
+    expect(within(panel).getByText(/Paid with payment p-manual/)).toBeInTheDocument();
+    expect(await within(panel).findByText(/marked paid/)).toBeInTheDocument();
+    expect(within(panel).queryByRole('button', { name: /^Pay / })).not.toBeInTheDocument();
+    expect(api.to('PUT', '/api/order/orders/2/status').map((c) => c.body)).toEqual([{ status: 'paid' }]);
+  });
+
   it('shows a refused status change', async () => {
     mockFetch({
       'GET /api/order/orders/user/*': { body: [paid] },
@@ -197,8 +220,8 @@ describe('OrdersTab', () => {
 
 describe('OrderDetails actions', () => {
   const cases: Array<[OrderStatus, string[]]> = [
-    ['pending', ['Pay $29.99', 'Confirm', 'Cancel order']],
-    ['confirmed', ['Pay $29.99', 'Cancel order']],
+    ['pending', ['Pay $29.99', 'Confirm', 'Mark as paid', 'Cancel order']],
+    ['confirmed', ['Pay $29.99', 'Mark as paid', 'Cancel order']],
     ['paid', ['Start processing', 'Cancel order']],
     ['processing', ['Mark shipped', 'Cancel order']],
     ['shipped', ['Mark delivered']],

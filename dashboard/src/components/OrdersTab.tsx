@@ -38,7 +38,8 @@ function Payments({ orderId, version }: { orderId: number; version: string }) {
             {payments.data.map((p) => (
               <li key={p.id}>
                 <span className={`payment-status payment-${p.status}`}>{p.status}</span>{' '}
-                {formatMoney(p.amount)} · {formatDateTime(p.created_at)}
+                {formatMoney(p.amount)} · {p.method === 'manual' ? 'marked paid' : 'card'} ·{' '}
+                {formatDateTime(p.created_at)}
                 <span className="cell-note payment-id">Payment {p.id}</span>
               </li>
             ))}

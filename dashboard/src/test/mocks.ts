@@ -180,6 +180,7 @@ export function payment(over: Partial<Payment> = {}): Payment {
     order_id: 1,
     amount: 29.99,
     status: 'success',
+    method: 'card',
     created_at: '2025-01-01T10:01:00Z',
     ...over,
   };

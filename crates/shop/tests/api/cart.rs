@@ -225,16 +225,14 @@ async fn bad_quantity_updates_are_rejected_and_change_nothing() {
     let before = cart_of(&stack, "hank").await;
     let url = format!("{}/cart/hank/items/1", stack.cart);
 
-    // Missing or invalid quantity: 422.
+    // Missing, non-integer or too large quantity: 422.
     for (query, body) in [
         ("", None),
         ("", Some("{}")),
-        ("?quantity=0", None),
-        ("?quantity=-1", None),
         ("?quantity=1.5", None),
         ("?quantity=abc", None),
         ("?quantity=10000000", None),
-        ("", Some(r#"{"quantity": 0}"#)),
+        ("", Some(r#"{"quantity": 10000000}"#)),
         ("", Some(r#"{"quantity": "2"}"#)),
         ("", Some(r#"{"quantity": 1.5}"#)),
         ("", Some(r#"{"quantity":"#)),

@@ -17,3 +17,4 @@ mod events;
 mod gateway;
 mod order;
 mod payment;
+mod seed;
