@@ -13,6 +13,7 @@ pub mod domain;
 pub mod routes;
 pub mod store;
 
+use shop_common::auth::ServiceToken;
 use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
@@ -29,6 +30,8 @@ pub struct Config {
     pub listen: Listen,
     pub db: DbSettings,
     pub http: HttpSettings,
+    /// `SERVICE_TOKEN`: sent to the catalog, required on the service-only endpoint.
+    pub service_token: Option<ServiceToken>,
     /// `CATALOG_SERVICE_URL`, default `http://catalog-service:8001`.
     pub catalog_url: String,
 }
@@ -39,6 +42,7 @@ impl Config {
             listen: Listen::from_env(env, DEFAULT_PORT)?,
             db: db_settings_from_env(env, NAME)?,
             http: HttpSettings::from_env(env)?,
+            service_token: ServiceToken::from_env(env)?,
             catalog_url: env.url("CATALOG_SERVICE_URL", "http://catalog-service:8001")?,
         })
     }
@@ -49,6 +53,7 @@ impl Config {
 pub struct AppState {
     pub db: Db,
     pub catalog: client::Catalog,
+    pub service_token: Option<ServiceToken>,
 }
 
 #[derive(OpenApi)]
@@ -80,10 +85,11 @@ pub struct ApiDoc;
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
     let db = Db::open(&config.db, shop_common::migrations!()).await?;
-    let http = http_client(config.http);
+    let http = http_client(config.http, config.service_token.as_ref());
     let state = AppState {
         db: db.clone(),
         catalog: client::Catalog::new(ServiceClient::new("catalog", &config.catalog_url, http)),
+        service_token: config.service_token.clone(),
     };
     let router = standard_router(
         NAME,

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::Router;
+use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::quantity::MAX_QUANTITY;
@@ -16,6 +17,10 @@ use crate::store::{self, StoredItem};
 use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
+    let internal = service_only(
+        Router::new().route("/cart/{user_id}/remove-items", post(remove_items)),
+        state.service_token.clone(),
+    );
     Router::new()
         .route("/cart/{user_id}", get(get_cart).delete(clear_cart))
         .route("/cart/{user_id}/items", post(add_item))
@@ -23,7 +28,7 @@ pub fn router(state: AppState) -> Router {
             "/cart/{user_id}/items/{product_id}",
             put(update_item).delete(remove_item),
         )
-        .route("/cart/{user_id}/remove-items", post(remove_items))
+        .merge(internal)
         .with_state(state)
 }
 
@@ -182,13 +187,15 @@ pub async fn clear_cart(
     Ok(Json(Message::new("Cart cleared")))
 }
 
-/// Take what an order bought out of the cart (used by the order service).
+/// Take what an order bought out of the cart (the order service only: it
+/// needs the service credential, and the gateway never routes it).
 /// Units added since stay. With a `key`, the removal is applied once
 /// however often it is sent.
 #[utoipa::path(post, path = "/cart/{user_id}/remove-items", tag = "cart", request_body = RemoveItems,
     params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
     responses(
         (status = 200, description = "Removed", body = Message),
+        (status = 401, description = "Without the service credential", body = ErrorBody),
         (status = 422, description = "Invalid body, or a bad user id", body = ErrorBody)))]
 pub async fn remove_items(
     State(state): State<AppState>,

@@ -9,8 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 
 /// A product name: 1 to 200 characters.
 pub type ProductName = Text<1, 200>;
-/// A description: at most 2000 characters.
-pub type Description = Text<0, 2000>;
+/// A description: at most 2000 characters; tabs and newlines allowed.
+pub type Description = Text<0, 2000, true>;
 /// A category: at most 100 characters.
 pub type Category = Text<0, 100>;
 

@@ -5,13 +5,16 @@
 //! - [`routes`]: the HTTP handlers.
 //! - [`reservations`]: stock taken for orders, all or none, given back once.
 //!
-//! It calls no other service.
+//! It calls no other service. Reservations are for the order service only:
+//! they need the service credential (`SERVICE_TOKEN`) and the gateway never
+//! routes them.
 
 pub mod domain;
 pub mod reservations;
 pub mod routes;
 pub mod store;
 
+use shop_common::auth::{service_only, ServiceToken};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{db_ready, standard_router, Service, StartError};
@@ -26,6 +29,8 @@ pub const DEFAULT_PORT: u16 = 8001;
 pub struct Config {
     pub listen: Listen,
     pub db: DbSettings,
+    /// `SERVICE_TOKEN`: required on the reservation endpoints.
+    pub service_token: Option<ServiceToken>,
 }
 
 impl Config {
@@ -33,6 +38,7 @@ impl Config {
         Ok(Config {
             listen: Listen::from_env(env, DEFAULT_PORT)?,
             db: db_settings_from_env(env, NAME)?,
+            service_token: ServiceToken::from_env(env)?,
         })
     }
 }
@@ -81,7 +87,11 @@ pub fn migrations() -> shop_common::db::Migrations {
 pub async fn build(config: &Config) -> Result<Service, StartError> {
     let db = Db::open(&config.db, migrations()).await?;
     let state = AppState { db: db.clone() };
-    let routes = routes::router(state.clone()).merge(reservations::router(state));
+    let reservations = service_only(
+        reservations::router(state.clone()),
+        config.service_token.clone(),
+    );
+    let routes = routes::router(state).merge(reservations);
     let router = standard_router(
         NAME,
         routes,

@@ -9,13 +9,23 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::auth::{ServiceToken, SERVICE_TOKEN_HEADER};
 use crate::config::HttpSettings;
 use crate::error::{ApiError, ErrorBody};
 use crate::telemetry::{current_request_id, REQUEST_ID_HEADER};
 
 /// A connection pool with timeouts, shared by a service's [`ServiceClient`]s.
-pub fn http_client(settings: HttpSettings) -> reqwest::Client {
+/// Every call carries the service credential, when one is configured.
+pub fn http_client(settings: HttpSettings, token: Option<&ServiceToken>) -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    if let Some(token) = token {
+        if let Ok(mut value) = HeaderValue::from_str(token.expose()) {
+            value.set_sensitive(true);
+            headers.insert(HeaderName::from_static(SERVICE_TOKEN_HEADER), value);
+        }
+    }
     reqwest::Client::builder()
+        .default_headers(headers)
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
         .pool_idle_timeout(std::time::Duration::from_secs(60))

@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 400: a business rule is broken.
     #[error("{0}")]
     BadRequest(String),
+    /// 401: the caller lacks the credential the endpoint needs.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 404: the resource does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -56,6 +59,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::StockConflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -67,7 +71,9 @@ impl ApiError {
     }
 
     /// An error with the given status and body, as relayed from another
-    /// service; statuses outside the envelope's set become 502.
+    /// service; statuses outside the envelope's set become 502 (a 401 from
+    /// another service means this one's service credential is wrong: 502
+    /// too, not the caller's fault).
     pub fn from_status(status: StatusCode, body: ErrorBody) -> ApiError {
         let detail = body.detail;
         match status {

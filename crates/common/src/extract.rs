@@ -172,12 +172,23 @@ pub fn page(skip: Option<i64>, limit: Option<i64>) -> Result<(i64, i64), ApiErro
     Ok((skip, limit))
 }
 
-/// Checks a user id: any path segment of 1 to 128 characters, taken
-/// literally (`victim#` is not `victim`).
+/// Checks a user id: 1 to 128 characters, taken literally (`victim#` is
+/// not `victim`), without control characters and without white space at
+/// either end (`"alice "` would be another user who looks the same).
 pub fn check_user_id(user_id: &str) -> Result<(), ApiError> {
     if user_id.is_empty() || user_id.chars().count() > 128 {
         return Err(ApiError::Unprocessable(
             "user_id must be from 1 to 128 characters".to_owned(),
+        ));
+    }
+    if user_id.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable(
+            "user_id must not contain control characters".to_owned(),
+        ));
+    }
+    if user_id.trim() != user_id {
+        return Err(ApiError::Unprocessable(
+            "user_id must not begin or end with white space".to_owned(),
         ));
     }
     Ok(())

@@ -5,12 +5,14 @@
 //! - [`extract`]: `Json`, `Path` and `Query` that reject with the envelope.
 //! - [`money`]: [`Money`], exact integer cents.
 //! - [`db`]: the database (SQLite in WAL mode: one writer, pooled readers).
+//! - [`auth`]: the service credential of service-only endpoints.
 //! - [`client`]: calls to other services with timeouts.
 //! - [`telemetry`]: logs, request ids and request metrics.
 //! - [`service`]: the standard endpoints and layers, and serving.
 //!
 //! Nothing here knows about products, carts, orders or payments.
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod db;

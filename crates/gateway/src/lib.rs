@@ -8,6 +8,7 @@
 //! docs.
 
 pub mod dashboard;
+pub mod internal;
 pub mod proxy;
 
 use std::sync::Arc;
@@ -106,7 +107,7 @@ pub struct ApiDoc;
 
 /// Ready when every service behind it is ready.
 fn upstreams_ready(services: Vec<(&'static str, String)>, http: HttpSettings) -> ReadyCheck {
-    let client = shop_common::client::http_client(http);
+    let client = shop_common::client::http_client(http, None);
     let services = Arc::new(services);
     Arc::new(move || {
         let client = client.clone();

@@ -94,6 +94,9 @@ pub async fn forward(State(proxy): State<Proxy>, mut request: Request) -> Respon
         return error_response(StatusCode::NOT_FOUND, "Not Found");
     };
     let tail = if tail.is_empty() { "/" } else { tail };
+    if crate::internal::is_service_only(service, request.method(), tail) {
+        return error_response(StatusCode::NOT_FOUND, "Not Found");
+    }
     let target = match request.uri().query() {
         Some(query) => format!("{base}{tail}?{query}"),
         None => format!("{base}{tail}"),
@@ -106,6 +109,8 @@ pub async fn forward(State(proxy): State<Proxy>, mut request: Request) -> Respon
     let headers = request.headers_mut();
     strip_hop_by_hop(headers);
     headers.remove(header::HOST);
+    // Clients never speak for a service.
+    headers.remove(shop_common::auth::SERVICE_TOKEN_HEADER);
     if let Some(host) = client_host {
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }

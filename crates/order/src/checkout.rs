@@ -21,6 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shop_common::db::is_unique_violation;
 use shop_common::money::MAX_CENTS;
 use shop_common::{now_rfc3339, ApiError, Money};
 use sqlx::any::AnyRow;
@@ -147,26 +148,67 @@ async fn placed_of_user<'c>(
         .collect()
 }
 
-/// Records a new checkout; false when the key exists already.
-async fn insert<'c>(
+/// How claiming a user's checkout went.
+enum Claim {
+    /// This checkout now holds the user's cart.
+    Claimed,
+    /// A checkout with this key exists already (a racing retry).
+    KeyExists,
+    /// Another checkout of the user is under way.
+    UserBusy,
+}
+
+/// Records a new checkout holding the user's cart, with no lines yet: one
+/// open checkout per user (unique index `checkouts_one_open_per_user`).
+async fn claim<'c>(
     db: impl Executor<'c, Database = Any>,
     key: &str,
     user_id: &str,
-    lines: &[CartLine],
-) -> Result<bool, ApiError> {
-    let items = serde_json::to_string(lines).map_err(|err| ApiError::Internal(err.to_string()))?;
+) -> Result<Claim, ApiError> {
     let now = now_rfc3339();
     let done = sqlx::query(
         "INSERT INTO checkouts (key, user_id, items, total_cents, state, created_at, updated_at) \
-         VALUES ($1, $2, $3, 0, 'reserving', $4, $4) ON CONFLICT (key) DO NOTHING",
+         VALUES ($1, $2, '[]', 0, 'reserving', $3, $3) ON CONFLICT (key) DO NOTHING",
     )
     .bind(key.to_owned())
     .bind(user_id.to_owned())
-    .bind(items)
     .bind(now)
+    .execute(db)
+    .await;
+    match done {
+        Ok(done) if done.rows_affected() > 0 => Ok(Claim::Claimed),
+        Ok(_) => Ok(Claim::KeyExists),
+        Err(err) if is_unique_violation(&err) => Ok(Claim::UserBusy),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Records the cart lines a claimed checkout orders.
+async fn set_lines<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key: &str,
+    lines: &[CartLine],
+) -> Result<bool, ApiError> {
+    let items = serde_json::to_string(lines).map_err(|err| ApiError::Internal(err.to_string()))?;
+    let done = sqlx::query(
+        "UPDATE checkouts SET items = $1, updated_at = $2 WHERE key = $3 AND state = 'reserving'",
+    )
+    .bind(items)
+    .bind(now_rfc3339())
+    .bind(key.to_owned())
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Gives up a claim that took nothing (the cart was empty or unreachable):
+/// the row goes, so a retry with the same key starts afresh.
+async fn unclaim<'c>(db: impl Executor<'c, Database = Any>, key: &str) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM checkouts WHERE key = $1 AND state = 'reserving' AND items = '[]'")
+        .bind(key.to_owned())
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Moves a checkout from `from` to `to`; false when it was not in `from`.
@@ -193,27 +235,50 @@ async fn advance<'c>(
 
 /// Places an order for the user's cart under `key`, resuming the checkout
 /// if one exists under that key.
+///
+/// A new checkout first claims the user's cart (one open checkout per
+/// user, held from before the cart is read until the ordered lines have
+/// left it), so racing checkouts of one cart order it once: the others are
+/// 409 while it is under way, and find the cart empty after.
 pub async fn place_order(state: &AppState, user_id: &str, key: &str) -> Result<Order, ApiError> {
-    let existing = find(&state.db.writer, key).await?;
-    let checkout = match existing {
-        Some(checkout) => checkout,
-        None => {
-            // The user's earlier orders must have left the cart first, or
-            // this checkout would order their lines again.
-            for earlier in placed_of_user(&state.db.writer, user_id).await? {
-                clear_cart(state, &earlier).await?;
-            }
-            let lines = state.cart.lines(user_id).await?;
-            if lines.is_empty() {
-                return Err(ApiError::BadRequest("Cart is empty".to_owned()));
-            }
-            insert(&state.db.writer, key, user_id, &lines).await?;
-            // Ours, or a racing request's with the same key: resume either.
-            find(&state.db.writer, key)
+    if let Some(existing) = find(&state.db.writer, key).await? {
+        return resume(state, existing).await;
+    }
+    // The user's earlier orders must have left the cart first, or this
+    // checkout would order their lines again (and they hold the claim).
+    for earlier in placed_of_user(&state.db.writer, user_id).await? {
+        clear_cart(state, &earlier).await?;
+    }
+    match claim(&state.db.writer, key, user_id).await? {
+        Claim::Claimed => {}
+        Claim::KeyExists => {
+            // A racing request with the same key: resume it.
+            let existing = find(&state.db.writer, key)
                 .await?
-                .ok_or_else(|| ApiError::Internal(format!("checkout {key} vanished")))?
+                .ok_or_else(|| ApiError::Internal(format!("checkout {key} vanished")))?;
+            return resume(state, existing).await;
+        }
+        Claim::UserBusy => {
+            return Err(ApiError::Conflict(
+                "Another checkout of this cart is in progress; try again shortly".to_owned(),
+            ))
+        }
+    }
+    let lines = match state.cart.lines(user_id).await {
+        Ok(lines) if !lines.is_empty() => lines,
+        outcome => {
+            unclaim(&state.db.writer, key).await?;
+            outcome?;
+            return Err(ApiError::BadRequest("Cart is empty".to_owned()));
         }
     };
+    if !set_lines(&state.db.writer, key, &lines).await? {
+        // Recovery abandoned the claim meanwhile (it had no lines).
+        return Err(ApiError::Conflict(ABANDONED.to_owned()));
+    }
+    let checkout = find(&state.db.writer, key)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("checkout {key} vanished")))?;
     resume(state, checkout).await
 }
 
@@ -225,6 +290,14 @@ pub async fn resume(state: &AppState, checkout: Checkout) -> Result<Order, ApiEr
             return Err(ApiError::Conflict(
                 checkout.detail.unwrap_or_else(|| ABANDONED.to_owned()),
             ))
+        }
+        CheckoutState::Reserving if checkout.lines.is_empty() => {
+            // Claimed by a racing request with the same key, which is still
+            // reading the cart: wait for it, then go on with its checkout.
+            return match lines_read(state, key).await? {
+                Some(read) => Box::pin(resume(state, read)).await,
+                None => Err(ApiError::BadRequest("Cart is empty".to_owned())),
+            };
         }
         CheckoutState::Reserving => reserve_and_place(state, &checkout).await?,
         CheckoutState::Placed | CheckoutState::Done => {
@@ -241,6 +314,30 @@ pub async fn resume(state: &AppState, checkout: Checkout) -> Result<Order, ApiEr
         let _ = clear_cart(state, &checkout).await;
     }
     Ok(order)
+}
+
+/// How long a request waits for a racing request with the same key to read
+/// the cart (one call to the cart service, itself bounded by its timeout).
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// The checkout `key` once its claim has read the cart: `None` when the
+/// cart was empty (the claim went away), a 409 when it takes too long.
+async fn lines_read(state: &AppState, key: &str) -> Result<Option<Checkout>, ApiError> {
+    let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+    loop {
+        match find(&state.db.writer, key).await? {
+            None => return Ok(None),
+            Some(read) if read.state != CheckoutState::Reserving || !read.lines.is_empty() => {
+                return Ok(Some(read))
+            }
+            Some(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(ApiError::Conflict(
+                    "This checkout is in progress; try again shortly".to_owned(),
+                ))
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
 }
 
 const ABANDONED: &str = "The checkout could not be completed; nothing was ordered. Try again";

@@ -148,6 +148,20 @@ impl PaymentMethod {
     }
 }
 
+/// The payment attempt that holds an order, as the payment service checks
+/// it (`GET /orders/{order_id}/payment-attempt`, service only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentAttempt {
+    pub order_id: i64,
+    /// What a payment for the order must charge.
+    pub total_amount: Money,
+    pub status: OrderStatus,
+    /// The attempt under way (or the one that paid): the only
+    /// Idempotency-Key a payment for the order may be recorded under.
+    pub key: Option<String>,
+    pub method: PaymentMethod,
+}
+
 /// The body of `POST /orders`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewOrder {

@@ -7,6 +7,7 @@
 //! - [`checkout`]: cart -> reserved stock -> order -> cart cleared, resumable.
 //! - [`paying`]: one charge per order, `paid` only with it.
 //! - [`recovery`]: finishes or undoes what a crash interrupted.
+//! - [`keys`]: keys sent to other services, unguessable from a client's.
 //! - [`events`]: the outbox of order events, `/events` and its stream.
 //! - [`relay`]: publishes the outbox to Kafka.
 //!
@@ -17,12 +18,14 @@ pub mod checkout;
 pub mod client;
 pub mod domain;
 pub mod events;
+pub mod keys;
 pub mod paying;
 pub mod recovery;
 pub mod relay;
 pub mod routes;
 pub mod store;
 
+use shop_common::auth::ServiceToken;
 use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
@@ -39,6 +42,9 @@ pub struct Config {
     pub listen: Listen,
     pub db: DbSettings,
     pub http: HttpSettings,
+    /// `SERVICE_TOKEN`: sent to the other services, required on the
+    /// service-only endpoint.
+    pub service_token: Option<ServiceToken>,
     /// `CART_SERVICE_URL`, default `http://cart-service:8002`.
     pub cart_url: String,
     /// `CATALOG_SERVICE_URL`, default `http://catalog-service:8001`.
@@ -58,6 +64,7 @@ impl Config {
             listen: Listen::from_env(env, DEFAULT_PORT)?,
             db: db_settings_from_env(env, NAME)?,
             http: HttpSettings::from_env(env)?,
+            service_token: ServiceToken::from_env(env)?,
             cart_url: env.url("CART_SERVICE_URL", "http://cart-service:8002")?,
             catalog_url: env.url("CATALOG_SERVICE_URL", "http://catalog-service:8001")?,
             payment_url: env.url("PAYMENT_SERVICE_URL", "http://payment-service:8004")?,
@@ -113,6 +120,8 @@ pub struct AppState {
     pub catalog: client::Catalog,
     pub payments: client::Payments,
     pub feed: events::Feed,
+    pub keys: keys::KeyDeriver,
+    pub service_token: Option<ServiceToken>,
 }
 
 #[derive(OpenApi)]
@@ -128,6 +137,7 @@ pub struct AppState {
         routes::list_user_orders,
         routes::update_status,
         routes::pay_order,
+        routes::payment_attempt,
         events::list_events,
         events::stream_events
     ),
@@ -137,6 +147,8 @@ pub struct AppState {
         domain::OrderStatus,
         domain::NewOrder,
         domain::StatusUpdate,
+        domain::PaymentAttempt,
+        domain::PaymentMethod,
         events::OrderEvent,
         events::EventType
     ))
@@ -146,7 +158,13 @@ pub struct ApiDoc;
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
     let db = Db::open(&config.db, shop_common::migrations!()).await?;
-    let http = http_client(config.http);
+    let http = http_client(config.http, config.service_token.as_ref());
+    let keys = keys::KeyDeriver::load(&db.writer).await.map_err(|source| {
+        shop_common::db::DbError::Open {
+            target: config.db.target.describe(),
+            source,
+        }
+    })?;
     let state = AppState {
         db: db.clone(),
         cart: client::Cart {
@@ -159,6 +177,8 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
             client: ServiceClient::new("payment", &config.payment_url, http),
         },
         feed: events::Feed::default(),
+        keys,
+        service_token: config.service_token.clone(),
     };
     let metrics = HttpMetrics::new(NAME);
     let outbox_metrics = relay::OutboxMetrics::register(&metrics.registry);

@@ -6,21 +6,29 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
+use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{check_user_id, Json, OptionalJson, Path, Query};
 use shop_common::idempotency::Idempotency;
 use shop_common::ApiError;
 
-use crate::domain::{NewOrder, Order, OrderStatus, Page, PaymentMethod, StatusQuery, StatusUpdate};
+use crate::domain::{
+    NewOrder, Order, OrderStatus, Page, PaymentAttempt, PaymentMethod, StatusQuery, StatusUpdate,
+};
 use crate::{checkout, events, paying, store, AppState};
 
 pub fn router(state: AppState) -> Router {
+    let internal = service_only(
+        Router::new().route("/orders/{order_id}/payment-attempt", get(payment_attempt)),
+        state.service_token.clone(),
+    );
     Router::new()
         .route("/orders", get(list_orders).post(create_order))
         .route("/orders/{order_id}", get(get_order))
         .route("/orders/user/{user_id}", get(list_user_orders))
         .route("/orders/{order_id}/status", put(update_status))
         .route("/orders/{order_id}/payment", post(pay_order))
+        .merge(internal)
         .with_state(state)
 }
 
@@ -33,18 +41,6 @@ pub(crate) async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
     store::get(&state.db.writer, id)
         .await?
         .ok_or_else(|| not_found(id))
-}
-
-/// A key derived from the client's Idempotency-Key and what it is for, so
-/// one client key used for two purposes cannot collide (UUID v5).
-fn derived_key(purpose: &str, idem: Option<&Idempotency>) -> String {
-    match idem {
-        Some(idem) => {
-            let name = format!("{}:{purpose}:{}", purpose.len(), idem.key());
-            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
-        }
-        None => uuid::Uuid::new_v4().to_string(),
-    }
 }
 
 /// Answers `result`, recording it under the Idempotency-Key (unless it is a
@@ -85,13 +81,19 @@ pub async fn create_order(
     Json(new): Json<NewOrder>,
 ) -> Result<Response, ApiError> {
     check_user_id(&new.user_id)?;
-    let idem = Idempotency::from_headers(&headers, "POST /orders", &new)?;
+    // A key belongs to the user who sent it: another user's same key is
+    // another key, so it can neither replay nor pre-empt their order.
+    let scope = format!("POST /orders user:{}", new.user_id);
+    let idem = Idempotency::from_headers(&headers, scope, &new)?;
     if let Some(idem) = &idem {
         if let Some(first) = idem.replay(&state.db.writer).await? {
             return Ok(first.into_response());
         }
     }
-    let key = derived_key(&format!("checkout:{}", new.user_id), idem.as_ref());
+    let client_key = idem.as_ref().map(Idempotency::key);
+    let key = state
+        .keys
+        .derive(&format!("checkout:{}", new.user_id), client_key);
     let result = checkout::place_order(&state, &new.user_id, &key).await;
     answer(&state, idem.as_ref(), StatusCode::CREATED, result).await
 }
@@ -263,7 +265,34 @@ pub async fn pay_order(
             return Ok(first.into_response());
         }
     }
-    let key = derived_key(&format!("payment:{id}"), idem.as_ref());
+    let key = state.keys.derive(
+        &format!("payment:{id}"),
+        idem.as_ref().map(Idempotency::key),
+    );
     let result = paying::pay(&state, id, &key, PaymentMethod::Card).await;
     answer(&state, idem.as_ref(), StatusCode::OK, result).await
+}
+
+/// The payment attempt that holds an order (service only: the payment
+/// service asks before it records a payment, so no payment made outside
+/// this service's own flow can exist, let alone block the order).
+#[utoipa::path(get, path = "/orders/{order_id}/payment-attempt", tag = "internal",
+    params(("order_id" = i64, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The order's total, status and current payment attempt", body = PaymentAttempt),
+        (status = 401, description = "Without the service credential", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 422, description = "The order id is not a 64-bit integer", body = ErrorBody)))]
+pub async fn payment_attempt(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<PaymentAttempt>, ApiError> {
+    let order = load(&state, id).await?;
+    Ok(Json(PaymentAttempt {
+        order_id: order.id,
+        total_amount: order.total_amount,
+        status: order.status,
+        key: order.paying_key,
+        method: order.paying_method,
+    }))
 }

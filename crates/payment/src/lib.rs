@@ -3,16 +3,25 @@
 //! - [`domain`]: payments and the [`domain::Decider`] that approves them.
 //! - [`store`]: the SQL.
 //! - [`routes`]: the HTTP handlers.
+//! - [`client`]: the order service, asked before a payment is recorded.
 //!
-//! It calls no other service. Every attempt is stored, declined ones too.
+//! `POST /payments` is for the order service only: it requires the service
+//! credential (when one is configured) and a payment is recorded only for
+//! an existing order, for its exact total, under the key of the payment
+//! attempt that holds the order. So nothing outside the order service's own
+//! flow can make a payment, and none can keep an order from being paid.
+//! Every attempt is stored, declined ones too.
 
+pub mod client;
 pub mod domain;
 pub mod routes;
 pub mod store;
 
 use std::sync::Arc;
 
-use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
+use shop_common::auth::ServiceToken;
+use shop_common::client::{http_client, ServiceClient};
+use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{db_ready, standard_router, Service, StartError};
 use shop_common::telemetry::HttpMetrics;
@@ -26,6 +35,11 @@ pub const DEFAULT_PORT: u16 = 8004;
 pub struct Config {
     pub listen: Listen,
     pub db: DbSettings,
+    pub http: HttpSettings,
+    /// `SERVICE_TOKEN`: required on `POST /payments`, sent to the order service.
+    pub service_token: Option<ServiceToken>,
+    /// `ORDER_SERVICE_URL`, default `http://order-service:8003`.
+    pub order_url: String,
     /// `PAYMENT_SUCCESS_RATE`, from 0 to 1, default 0.9.
     pub success_rate: f64,
 }
@@ -40,6 +54,9 @@ impl Config {
         Ok(Config {
             listen: Listen::from_env(env, DEFAULT_PORT)?,
             db: db_settings_from_env(env, NAME)?,
+            http: HttpSettings::from_env(env)?,
+            service_token: ServiceToken::from_env(env)?,
+            order_url: env.url("ORDER_SERVICE_URL", "http://order-service:8003")?,
             success_rate,
         })
     }
@@ -50,6 +67,8 @@ impl Config {
 pub struct AppState {
     pub db: Db,
     pub decider: Arc<dyn domain::Decider>,
+    pub orders: client::Orders,
+    pub service_token: Option<ServiceToken>,
 }
 
 #[derive(OpenApi)]
@@ -84,9 +103,14 @@ pub async fn build_with(
     decider: Arc<dyn domain::Decider>,
 ) -> Result<Service, StartError> {
     let db = Db::open(&config.db, shop_common::migrations!()).await?;
+    let http = http_client(config.http, config.service_token.as_ref());
     let state = AppState {
         db: db.clone(),
         decider,
+        orders: client::Orders {
+            client: ServiceClient::new("order", &config.order_url, http),
+        },
+        service_token: config.service_token.clone(),
     };
     let router = standard_router(
         NAME,

@@ -3,8 +3,9 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use shop_common::auth::require_service;
 use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{page, Json, Path, Query};
@@ -15,26 +16,36 @@ use crate::domain::{ListQuery, NewPayment, Payment, PaymentMethod, PaymentStatus
 use crate::{store, AppState};
 
 pub fn router(state: AppState) -> Router {
+    let create = post(create_payment).route_layer(axum::middleware::from_fn_with_state(
+        state.service_token.clone(),
+        require_service,
+    ));
     Router::new()
-        .route("/payments", get(list_payments).post(create_payment))
+        .route("/payments", get(list_payments).merge(create))
         .route("/payments/{payment_id}", get(get_payment))
         .route("/payments/order/{order_id}", get(latest_payment_of_order))
         .with_state(state)
 }
 
-/// Create a payment. A `card` payment (the default) succeeds with
+/// Create a payment (the order service only: `POST /orders/{id}/payment`
+/// is how clients pay). A `card` payment (the default) succeeds with
 /// probability `PAYMENT_SUCCESS_RATE`; a `manual` one (money taken outside
-/// Shop) always does.
-/// A declined payment is stored too, with status `failed`. An order is
-/// charged at most once: a payment for an order that already has a
-/// successful one is refused. With an `Idempotency-Key`, a retry returns
-/// the first answer and charges nothing.
+/// Shop) always does. A declined payment is stored too, with status
+/// `failed`. A payment is recorded only for an existing order, for its
+/// exact total, under the Idempotency-Key of the attempt that holds the
+/// order (the payment service asks the order service); an order is charged
+/// at most once. A retry with the same key returns the first answer and
+/// charges nothing.
 #[utoipa::path(post, path = "/payments", tag = "payment", request_body = NewPayment,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, description = "The payment, `success` or `failed`", body = Payment),
-        (status = 409, description = "The order was already paid", body = ErrorBody),
-        (status = 422, description = "Invalid body, or the key was used for another request", body = ErrorBody)))]
+        (status = 400, description = "The order is not payable", body = ErrorBody),
+        (status = 401, description = "Without the service credential", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The order was already paid, or the key is not the order's payment attempt", body = ErrorBody),
+        (status = 422, description = "Invalid body, an amount other than the order's total, or the key was used for another request", body = ErrorBody),
+        (status = 503, description = "The order service is unreachable", body = ErrorBody)))]
 pub async fn create_payment(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -51,6 +62,7 @@ pub async fn create_payment(
             return Ok(first.into_response());
         }
     }
+    check_attempt(&state, &new, idem.as_ref()).await?;
     let db = &state.db.writer;
     let mut tx = db.begin().await?;
     if let Some(paid) = store::success_of(&mut *tx, new.order_id).await? {
@@ -92,6 +104,38 @@ pub async fn create_payment(
         )));
     }
     commit_answer(idem.as_ref(), tx, db, StatusCode::CREATED, &payment).await
+}
+
+/// Refuses a payment that is not the order service's current attempt: for
+/// an order that does not exist (404), another amount than its total
+/// (422), an order that cannot be paid (400), or another key or method than
+/// the attempt's (409). Nothing is recorded then.
+async fn check_attempt(
+    state: &AppState,
+    new: &NewPayment,
+    idem: Option<&Idempotency>,
+) -> Result<(), ApiError> {
+    let attempt = state.orders.attempt(new.order_id).await?;
+    if new.amount != attempt.total_amount {
+        return Err(ApiError::Unprocessable(format!(
+            "amount must be the order's total, {}",
+            attempt.total_amount
+        )));
+    }
+    if !attempt.is_payable() {
+        return Err(ApiError::BadRequest(format!(
+            "Order is not in pending status (it is {})",
+            attempt.status
+        )));
+    }
+    let ours = idem.is_some_and(|idem| attempt.key.as_deref() == Some(idem.key()));
+    if !ours || attempt.method != new.method {
+        return Err(ApiError::Conflict(format!(
+            "Order {} is not being paid under this key; pay it through POST /orders/{}/payment",
+            attempt.order_id, attempt.order_id
+        )));
+    }
+    Ok(())
 }
 
 /// One payment.

@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use shop_common::auth::ServiceToken;
 use shop_common::config::Env;
 use shop_common::db::DbTarget;
 use shop_common::service::{bind, shutdown_on_signals, Service};
@@ -86,6 +87,15 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
             env
         }
     };
+    // The services' shared secret for their service-only endpoints: one
+    // per run unless given.
+    let env = match env.get("SERVICE_TOKEN") {
+        Some(_) => env,
+        None => {
+            let token = ServiceToken::generate();
+            env.with("SERVICE_TOKEN", token.expose())
+        }
+    };
 
     let (catalog_l, catalog_url) = listen("catalog", args.bind, args.catalog_port).await?;
     let (cart_l, cart_url) = listen("cart", args.bind, args.cart_port).await?;
@@ -105,6 +115,7 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
     order.payment_url = payment_url.clone();
     let mut payment = shop_payment::Config::from_env(&env)?;
     payment.db.target = db_file("payment");
+    payment.order_url = order_url.clone();
     let mut gateway = shop_gateway::Config::from_env(&env)?;
     gateway.catalog_url = catalog_url.clone();
     gateway.cart_url = cart_url.clone();

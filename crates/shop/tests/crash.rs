@@ -3,10 +3,11 @@
 //! converges".
 //!
 //! The four services run as separate `shop serve` processes, each with its
-//! own SQLite file. Concurrent shoppers fill carts, check out, pay and
-//! sometimes cancel, retrying with the same `Idempotency-Key` whenever an
-//! answer is lost, as a careful client would. Meanwhile the order, catalog
-//! and payment services are SIGKILLed in turn at random instants and
+//! own SQLite file. Concurrent shoppers fill carts, check out (sometimes
+//! twice at once, under two keys), pay (sometimes twice at once; or staff
+//! mark the order paid) and sometimes cancel, retrying with the same `Idempotency-Key` whenever an
+//! answer is lost, as a careful client would. Meanwhile the order, catalog,
+//! payment and cart services are SIGKILLed in turn at random instants and
 //! restarted on the same port and database. When the shoppers stop, the
 //! system must converge (recovery finishing or undoing what the kills
 //! interrupted) to a state where:
@@ -121,6 +122,8 @@ struct Urls {
 struct Cluster {
     dir: Option<TempDir>,
     ports: BTreeMap<Service, u16>,
+    /// The services' shared `SERVICE_TOKEN`.
+    service_token: String,
     children: BTreeMap<Service, Child>,
     starts: usize,
     http: reqwest::Client,
@@ -156,6 +159,7 @@ impl Cluster {
         let mut cluster = Cluster {
             dir: Some(tempfile::tempdir().expect("temp dir")),
             ports: service_ports(),
+            service_token: format!("crash-{:032x}", rand::random::<u128>()),
             children: BTreeMap::new(),
             starts: 0,
             http: reqwest::Client::builder()
@@ -207,6 +211,8 @@ impl Cluster {
             .env("BIND", "127.0.0.1")
             .env("PORT", self.ports[&service].to_string())
             .env("DB_PATH", self.dir().join(format!("{}.db", service.name())))
+            .env("SERVICE_TOKEN", &self.service_token)
+            .env("ORDER_SERVICE_URL", self.url(Service::Order))
             .env("CATALOG_SERVICE_URL", self.url(Service::Catalog))
             .env("CART_SERVICE_URL", self.url(Service::Cart))
             .env("PAYMENT_SERVICE_URL", self.url(Service::Payment))
@@ -480,9 +486,20 @@ struct Ledger {
     cancellations: Vec<i64>,
     /// Answers no correct service gives (e.g. a 500).
     anomalies: Vec<String>,
+    /// Checkouts sent twice at once, and orders paid by two racing payers.
+    double_checkouts: usize,
+    racing_payments: usize,
 }
 
 impl Ledger {
+    /// Adds what a helper ledger (a racing request's) recorded.
+    fn absorb(&mut self, other: Ledger) {
+        self.payments.extend(other.payments);
+        self.declined += other.declined;
+        self.resent += other.resent;
+        self.anomalies.extend(other.anomalies);
+    }
+
     fn anomaly(&mut self, what: &str, reply: &Reply) {
         self.anomalies
             .push(format!("{what}: unexpected {}", reply.describe()));
@@ -525,25 +542,36 @@ async fn round(shop: &Shop, rng: &mut StdRng, user: &mut UserLedger, ledger: &mu
         // down): no checkout this round.
         return;
     }
-    let Some(order) = check_out(shop, user, ledger).await else {
-        return;
-    };
-    user.ordered += units_in([&order]).values().sum::<i64>();
-    let Some(order_id) = order["id"].as_i64() else {
-        ledger
-            .anomalies
-            .push(format!("order without an id: {order}"));
-        return;
-    };
-    ledger.orders.push(order);
-    if rng.random_bool(0.2) {
-        // Staff mark it paid: a manual payment, one success all the same.
-        mark_paid(shop, order_id, ledger).await;
-    } else if rng.random_bool(0.9) {
-        pay(shop, &user.user, order_id, ledger).await;
-    }
-    if rng.random_bool(0.2) {
-        cancel(shop, order_id, ledger).await;
+    // A careless client sometimes sends the checkout twice at once, under
+    // two keys: the cart must still become at most one order.
+    let twice = rng.random_bool(0.25);
+    for order in check_out(shop, user, ledger, twice).await {
+        user.ordered += units_in([&order]).values().sum::<i64>();
+        let Some(order_id) = order["id"].as_i64() else {
+            ledger
+                .anomalies
+                .push(format!("order without an id: {order}"));
+            continue;
+        };
+        ledger.orders.push(order);
+        if rng.random_bool(0.2) {
+            // Staff mark it paid: a manual payment, one success all the same.
+            mark_paid(shop, order_id, ledger).await;
+        } else if rng.random_bool(0.25) {
+            // Two pay clicks at once, under two keys: one charge at most.
+            let mut other = Ledger::default();
+            futures::join!(
+                pay(shop, &user.user, order_id, ledger, "a"),
+                pay(shop, &user.user, order_id, &mut other, "b"),
+            );
+            ledger.absorb(other);
+            ledger.racing_payments += 1;
+        } else if rng.random_bool(0.9) {
+            pay(shop, &user.user, order_id, ledger, "a").await;
+        }
+        if rng.random_bool(0.2) {
+            cancel(shop, order_id, ledger).await;
+        }
     }
 }
 
@@ -575,54 +603,73 @@ async fn add_to_cart(shop: &Shop, rng: &mut StdRng, user: &mut UserLedger, ledge
     }
 }
 
-/// Checks the cart out under a fresh key, retried with that key until a
-/// final answer. Returns the order when one was placed.
-async fn check_out(shop: &Shop, user: &mut UserLedger, ledger: &mut Ledger) -> Option<Value> {
-    ledger.checkouts += 1;
-    let key = format!("{}-checkout-{}", user.user, ledger.checkouts);
+/// Checks the cart out under a fresh key (`twice`: two at once, under two
+/// keys), each retried with its key until a final answer. Returns the
+/// orders placed.
+async fn check_out(
+    shop: &Shop,
+    user: &mut UserLedger,
+    ledger: &mut Ledger,
+    twice: bool,
+) -> Vec<Value> {
     let url = format!("{}/orders", shop.urls.order);
     let body = json!({"user_id": user.user});
-    let reply = send_retrying(
-        || {
-            shop.http
-                .post(&url)
-                .header("Idempotency-Key", &key)
-                .json(&body)
-        },
-        |status| status == StatusCode::SERVICE_UNAVAILABLE,
-        &mut ledger.resent,
-    )
-    .await;
-    match reply {
-        Reply::Answer(StatusCode::CREATED, order) => Some(order),
-        // Refused: short of stock, or abandoned after a crash. Nothing was
-        // ordered; the cart stays as it was.
-        Reply::Answer(StatusCode::CONFLICT, _) => {
-            ledger.refused += 1;
-            None
-        }
-        // Only after an add without an answer, which added nothing.
-        Reply::Answer(StatusCode::BAD_REQUEST, body) if detail(&body) == "Cart is empty" => {
-            ledger.empty += 1;
-            None
-        }
-        Reply::Answer(StatusCode::SERVICE_UNAVAILABLE, _) | Reply::Lost(_) => {
-            user.retired = true;
-            None
-        }
-        other => {
-            ledger.anomaly(&format!("POST {url} {body} key {key}"), &other);
-            user.retired = true;
-            None
+    let keys: Vec<String> = (0..if twice { 2 } else { 1 })
+        .map(|_| {
+            ledger.checkouts += 1;
+            format!("{}-checkout-{}", user.user, ledger.checkouts)
+        })
+        .collect();
+    let mut resent = vec![0usize; keys.len()];
+    let (url, body) = (&url, &body);
+    let replies =
+        futures::future::join_all(keys.iter().zip(resent.iter_mut()).map(|(key, resent)| {
+            send_retrying(
+                move || {
+                    shop.http
+                        .post(url)
+                        .header("Idempotency-Key", key)
+                        .json(body)
+                },
+                |status| status == StatusCode::SERVICE_UNAVAILABLE,
+                resent,
+            )
+        }))
+        .await;
+    ledger.resent += resent.iter().sum::<usize>();
+    if twice {
+        ledger.double_checkouts += 1;
+    }
+    let mut placed = Vec::new();
+    for (key, reply) in keys.iter().zip(replies) {
+        match reply {
+            Reply::Answer(StatusCode::CREATED, order) => placed.push(order),
+            // Refused: short of stock, abandoned after a crash, or the other
+            // of two racing checkouts in progress. Nothing was ordered.
+            Reply::Answer(StatusCode::CONFLICT, _) => ledger.refused += 1,
+            // After an add without an answer, which added nothing, or the
+            // other of two racing checkouts took the cart.
+            Reply::Answer(StatusCode::BAD_REQUEST, body) if detail(&body) == "Cart is empty" => {
+                ledger.empty += 1;
+            }
+            Reply::Answer(StatusCode::SERVICE_UNAVAILABLE, _) | Reply::Lost(_) => {
+                user.retired = true;
+            }
+            other => {
+                ledger.anomaly(&format!("POST {url} {body} key {key}"), &other);
+                user.retired = true;
+            }
         }
     }
+    placed
 }
 
 /// Pays an order; after a decline, tries once more under a new key.
-async fn pay(shop: &Shop, user: &str, order_id: i64, ledger: &mut Ledger) {
+/// `clicker` tells apart the keys of two payers racing for one order.
+async fn pay(shop: &Shop, user: &str, order_id: i64, ledger: &mut Ledger, clicker: &str) {
     let url = format!("{}/orders/{order_id}/payment", shop.urls.order);
     for attempt in 0..2 {
-        let key = format!("{user}-pay-{order_id}-{attempt}");
+        let key = format!("{user}-pay-{order_id}-{clicker}{attempt}");
         let reply = send_retrying(
             || shop.http.post(&url).header("Idempotency-Key", &key),
             |status| status == StatusCode::SERVICE_UNAVAILABLE,
@@ -644,6 +691,12 @@ async fn pay(shop: &Shop, user: &str, order_id: i64, ledger: &mut Ledger) {
             }
             // Another attempt holds the order; recovery settles it.
             Reply::Answer(StatusCode::CONFLICT, _) => return,
+            // A racing payer paid it first.
+            Reply::Answer(StatusCode::BAD_REQUEST, body)
+                if detail(body).starts_with("Order is not in pending status") =>
+            {
+                return
+            }
             // Outcome unknown: recovery settles it under this key.
             Reply::Answer(StatusCode::SERVICE_UNAVAILABLE, _) | Reply::Lost(_) => return,
             _ => {
@@ -1135,15 +1188,18 @@ async fn kill_nine_during_checkouts_loses_nothing() {
     );
     println!(
         "  checkouts: {} refused (409), {} with an empty cart; {} requests re-sent; \
-         {} paid ({} marked paid), {} declined, {} cancelled; {} users ({} uncertain, {} retired); \
+         {} paid ({} marked paid, {} raced by two payers), {} declined, {} cancelled; \
+         {} checkouts sent twice at once; {} users ({} uncertain, {} retired); \
          {} process starts; {at_first} violations at the first check, {} after {took:?}",
         sum(|l| l.refused),
         sum(|l| l.empty),
         sum(|l| l.resent),
         sum(|l| l.payments.len()),
         sum(|l| l.manual),
+        sum(|l| l.racing_payments),
         sum(|l| l.declined),
         sum(|l| l.cancellations.len()),
+        sum(|l| l.double_checkouts),
         sum(|l| l.users.len()),
         sum(|l| l.users.iter().filter(|u| u.uncertain).count()),
         sum(|l| l.users.iter().filter(|u| u.retired).count()),

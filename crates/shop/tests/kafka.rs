@@ -509,6 +509,7 @@ fn order_env(
         ("BIND", "127.0.0.1".to_owned()),
         ("PORT", port.to_string()),
         ("DB_PATH", dir.path().join("order.db").display().to_string()),
+        ("SERVICE_TOKEN", stack.service_token.clone()),
         ("CART_SERVICE_URL", stack.cart.clone()),
         ("CATALOG_SERVICE_URL", stack.catalog.clone()),
         ("PAYMENT_SERVICE_URL", stack.payment.clone()),
@@ -582,9 +583,14 @@ async fn events_committed_but_unpublished_at_a_kill_are_published_after_it() {
 async fn killing_the_order_service_loses_no_committed_event() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(free_port(), dir.path().join("tansu.log"));
-    let stack = Stack::start().await;
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
+    // The payment service asks this order process about the orders it pays.
+    let stack = Stack::start_with(Options {
+        extra_env: vec![("ORDER_SERVICE_URL", url.clone())],
+        ..Options::default()
+    })
+    .await;
     let mut order = OrderProcess::start(order_env(&stack, &broker, &dir, port), url.clone());
     order.wait_ready(&stack.http).await;
 

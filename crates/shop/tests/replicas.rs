@@ -155,24 +155,31 @@ async fn racing_idempotency_keys_across_replicas() {
     assert_eq!(orders.as_array().unwrap().len(), 1);
     assert_eq!(shop.stock(2, 0).await, 49);
 
-    // Payments and products, racing on both replicas of their service.
-    for (urls, body, list) in [
-        (
-            &shop.payment,
-            json!({"order_id": 77, "amount": 3.5}),
-            "/payments?limit=1000",
-        ),
-        (
-            &shop.catalog,
-            json!({"name": "Once", "price": 1, "stock": 1}),
-            "/products?limit=1000",
-        ),
-    ] {
-        let path = if list.starts_with("/payments") {
-            "/payments"
-        } else {
-            "/products"
-        };
+    // Paying it: one charge for six racing requests with one key, on both
+    // replicas of the order service (and so of the payment service).
+    let order = answers[0].1["id"].as_i64().unwrap();
+    let paid = join_all((0..6).map(|i| {
+        send(
+            shop.http
+                .post(format!("{}/orders/{order}/payment", shop.order[i % 2]))
+                .header("idempotency-key", "same-payment"),
+        )
+    }))
+    .await;
+    for answer in &paid {
+        assert_eq!(answer, &paid[0], "racing retries answer alike");
+    }
+    assert_eq!(paid[0].0, StatusCode::OK, "{paid:?}");
+    let (_, payments) = send(shop.http.get(format!("{}/payments", shop.payment[1]))).await;
+    assert_eq!(payments.as_array().unwrap().len(), 1, "{payments}");
+
+    // Products, racing on both replicas of the catalog.
+    for (urls, body, list) in [(
+        &shop.catalog,
+        json!({"name": "Once", "price": 1, "stock": 1}),
+        "/products?limit=1000",
+    )] {
+        let path = "/products";
         let (_, before) = send(shop.http.get(format!("{}{list}", urls[0]))).await;
         let answers = join_all((0..6).map(|i| {
             send(

@@ -89,7 +89,7 @@ async fn invalid_adds_are_422_and_change_nothing() {
         "[]",
         "null",
     ] {
-        let (status, answer) = stack.send_raw(Method::POST, &url, body).await;
+        let (status, answer) = stack.send_raw_as_service(Method::POST, &url, body).await;
         assert_eq!(
             status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -465,9 +465,10 @@ async fn remove_items_takes_ordered_units_out() {
     stack.add_to_cart("ned", 3, 1).await;
     let url = format!("{}/cart/ned/remove-items", stack.cart);
     let (status, body) = stack
-        .post(
+        .send_as_service(
+            Method::POST,
             &url,
-            json!({"items": [{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 1}]}),
+            Some(json!({"items": [{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 1}]})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -476,9 +477,10 @@ async fn remove_items_takes_ordered_units_out() {
 
     // Taking more than the line holds deletes the line; unknown lines are ignored.
     let (status, _) = stack
-        .post(
+        .send_as_service(
+            Method::POST,
             &url,
-            json!({"items": [{"product_id": 2, "quantity": 5}, {"product_id": 4, "quantity": 1}]}),
+            Some(json!({"items": [{"product_id": 2, "quantity": 5}, {"product_id": 4, "quantity": 1}]})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -493,7 +495,7 @@ async fn remove_items_takes_ordered_units_out() {
         r#"{}"#,
         r#"{"items":"#,
     ] {
-        let (status, answer) = stack.send_raw(Method::POST, &url, body).await;
+        let (status, answer) = stack.send_raw_as_service(Method::POST, &url, body).await;
         assert_eq!(
             status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -535,7 +537,7 @@ async fn json_array_bodies_are_422_and_change_nothing() {
         (Method::POST, "/cart/arr/remove-items", "[[[1, 1]]]"),
     ] {
         let (status, answer) = stack
-            .send_raw(method, &format!("{}{path}", stack.cart), body)
+            .send_raw_as_service(method, &format!("{}{path}", stack.cart), body)
             .await;
         assert_eq!(
             status,

@@ -69,6 +69,11 @@ pub struct Stack {
     pub payment: String,
     pub gateway: String,
     pub http: reqwest::Client,
+    /// A client that speaks for a service: it sends the stack's
+    /// `SERVICE_TOKEN` (for the service-only endpoints).
+    pub service_http: reqwest::Client,
+    /// The stack's `SERVICE_TOKEN`.
+    pub service_token: String,
     pub dir: TempDir,
     shutdown: CancellationToken,
     /// The test's own PostgreSQL database, when the tests run on PostgreSQL.
@@ -148,6 +153,19 @@ impl Drop for Stack {
     }
 }
 
+/// A client that sends `token` as the service credential.
+pub fn service_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        shop_common::auth::SERVICE_TOKEN_HEADER,
+        token.parse().expect("a header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client")
+}
+
 /// A bound listener on 127.0.0.1 and its URL.
 pub async fn listener() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
@@ -197,7 +215,11 @@ impl Stack {
         let (payment_l, payment) = listener().await;
         let (gateway_l, gateway) = listener().await;
 
+        let service_token = shop_common::auth::ServiceToken::generate()
+            .expose()
+            .to_owned();
         let mut base: Vec<(String, String)> = vec![
+            ("SERVICE_TOKEN".into(), service_token.clone()),
             ("CATALOG_SERVICE_URL".into(), catalog.clone()),
             ("CART_SERVICE_URL".into(), cart.clone()),
             ("ORDER_SERVICE_URL".into(), order.clone()),
@@ -257,6 +279,8 @@ impl Stack {
             payment,
             gateway,
             http: reqwest::Client::new(),
+            service_http: service_client(&service_token),
+            service_token,
             dir,
             shutdown,
             database,
@@ -276,6 +300,38 @@ impl Stack {
             request = request.json(&body);
         }
         let response = request.send().await.expect("request sent");
+        read(response).await
+    }
+
+    /// Sends a request as a service (with the service credential).
+    pub async fn send_as_service(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.service_http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends a raw body as a service.
+    pub async fn send_raw_as_service(
+        &self,
+        method: Method,
+        url: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .service_http
+            .request(method, url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
         read(response).await
     }
 
@@ -730,9 +786,12 @@ impl Replicas {
             }
         }
         let mut listeners = listeners.into_iter();
+        let token = shop_common::auth::ServiceToken::generate();
         for replica in &urls {
             let mut env = Env::from_pairs([
                 ("DATABASE_URL", url.clone()),
+                ("SERVICE_TOKEN", token.expose().to_owned()),
+                ("ORDER_SERVICE_URL", replica[ORDER].clone()),
                 ("CATALOG_SERVICE_URL", replica[CATALOG].clone()),
                 ("CART_SERVICE_URL", replica[CART].clone()),
                 ("PAYMENT_SERVICE_URL", replica[PAYMENT].clone()),

@@ -15,6 +15,7 @@ mod cli;
 mod e2e;
 mod events;
 mod gateway;
+mod hostile;
 mod order;
 mod payment;
 mod seed;

@@ -14,12 +14,26 @@ async fn all_payments(stack: &Stack) -> Value {
     )
 }
 
-async fn create(stack: &Stack, body: Value) -> Value {
-    let (status, payment) = stack
-        .post(&format!("{}/payments", stack.payment), body)
+/// An order of `user` for `quantity` keyboards (79.99 each); returns its id.
+async fn order_of(stack: &Stack, user: &str, quantity: i64) -> i64 {
+    stack.add_to_cart(user, 3, quantity).await;
+    stack.place_order(user).await["id"].as_i64().unwrap()
+}
+
+/// Pays order `id` through the order service; returns its latest payment.
+async fn pay(stack: &Stack, id: i64) -> (StatusCode, Value) {
+    let (status, answer) = stack
+        .send(
+            Method::POST,
+            &format!("{}/orders/{id}/payment", stack.order),
+            None,
+        )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{payment}");
-    payment
+    let (found, latest) = stack
+        .get(&format!("{}/payments/order/{id}", stack.payment))
+        .await;
+    assert_eq!(found, StatusCode::OK, "{latest} after {status} {answer}");
+    (status, latest)
 }
 
 fn assert_uuid_v4(id: &str) {
@@ -49,18 +63,14 @@ fn ids(list: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_succeeds_at_rate_one() {
     let stack = Stack::start().await;
-    let (status, payment) = stack
-        .send_raw(
-            Method::POST,
-            &format!("{}/payments", stack.payment),
-            r#"{"order_id": 1, "amount": 10.50}"#,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    let id = order_of(&stack, "pia", 2).await;
+    let (status, payment) = pay(&stack, id).await;
+    assert_eq!(status, StatusCode::OK, "{payment}");
     assert_uuid_v4(payment["id"].as_str().unwrap());
-    assert_eq!(payment["order_id"], 1);
-    assert_eq!(num(&payment["amount"]), "10.50");
+    assert_eq!(payment["order_id"], id);
+    assert_eq!(num(&payment["amount"]), "159.98");
     assert_eq!(payment["status"], "success");
+    assert_eq!(payment["method"], "card");
     let at = payment["created_at"].as_str().unwrap();
     assert!(at.ends_with('Z') || at.ends_with("+00:00"), "{at}");
 
@@ -74,11 +84,13 @@ async fn a_payment_succeeds_at_rate_one() {
     assert_eq!(status, StatusCode::OK, "{stored}");
     assert_eq!(stored, payment);
 
-    // Exact cents both ways.
-    let tiny = create(&stack, json!({"order_id": 2, "amount": 0.1})).await;
-    assert_eq!(num(&tiny["amount"]), "0.10");
-    let other = create(&stack, json!({"order_id": 3, "amount": 3})).await;
-    assert_ne!(other["id"], tiny["id"]);
+    // Exact cents.
+    let tiny = stack.product("Tiny", "0.1", 5).await;
+    stack.add_to_cart("tia", tiny, 3).await;
+    let tiny_order = stack.place_order("tia").await["id"].as_i64().unwrap();
+    let (_, tiny_payment) = pay(&stack, tiny_order).await;
+    assert_eq!(num(&tiny_payment["amount"]), "0.30");
+    assert_ne!(tiny_payment["id"], payment["id"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,21 +100,19 @@ async fn a_payment_fails_at_rate_zero_and_is_recorded() {
         ..Options::default()
     })
     .await;
-    let payment = create(&stack, json!({"order_id": 7, "amount": 10.5})).await;
+    let id = order_of(&stack, "fay", 1).await;
+    let (status, payment) = pay(&stack, id).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(payment["status"], "failed");
     assert_uuid_v4(payment["id"].as_str().unwrap());
-    assert_eq!(num(&payment["amount"]), "10.50");
-    let (status, stored) = stack
-        .get(&format!("{}/payments/order/7", stack.payment))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(stored, payment);
+    assert_eq!(num(&payment["amount"]), "79.99");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_payments_are_422_and_store_nothing() {
     let stack = Stack::start().await;
-    create(&stack, json!({"order_id": 1, "amount": 1})).await;
+    let id = order_of(&stack, "ivy", 1).await;
+    pay(&stack, id).await;
     let before = all_payments(&stack).await;
     for body in [
         r#"{"order_id": 1, "amount": -1}"#,
@@ -121,8 +131,9 @@ async fn invalid_payments_are_422_and_store_nothing() {
         "",
         "[]",
     ] {
+        // Even as the order service: the body is checked first.
         let (status, answer) = stack
-            .send_raw(Method::POST, &format!("{}/payments", stack.payment), body)
+            .send_raw_as_service(Method::POST, &format!("{}/payments", stack.payment), body)
             .await;
         assert_eq!(
             status,
@@ -143,6 +154,17 @@ async fn an_unknown_payment_is_404() {
     }
 }
 
+/// Declined attempts of orders `a` and `b`, interleaved: a, b, a, a, b.
+async fn declined_attempts(stack: &Stack, a: i64, b: i64) -> Vec<Value> {
+    let mut made = Vec::new();
+    for id in [a, b, a, a, b] {
+        let (status, payment) = pay(stack, id).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{payment}");
+        made.push(payment);
+    }
+    made
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_latest_payment_of_an_order() {
     // Several attempts per order: declined ones (an order has one success).
@@ -152,16 +174,15 @@ async fn the_latest_payment_of_an_order() {
     })
     .await;
     let p = &stack.payment;
-    create(&stack, json!({"order_id": 5, "amount": 1})).await;
-    create(&stack, json!({"order_id": 5, "amount": 2})).await;
-    create(&stack, json!({"order_id": 6, "amount": 9})).await;
-    let last = create(&stack, json!({"order_id": 5, "amount": 3})).await;
-    create(&stack, json!({"order_id": 6, "amount": 8})).await;
+    let (five, six) = (
+        order_of(&stack, "lat", 1).await,
+        order_of(&stack, "est", 2).await,
+    );
+    let made = declined_attempts(&stack, five, six).await;
 
-    let (status, latest) = stack.get(&format!("{p}/payments/order/5")).await;
+    let (status, latest) = stack.get(&format!("{p}/payments/order/{five}")).await;
     assert_eq!(status, StatusCode::OK, "{latest}");
-    assert_eq!(latest, last);
-    assert_eq!(num(&latest["amount"]), "3.00");
+    assert_eq!(latest, made[3]);
 
     let (status, body) = stack.get(&format!("{p}/payments/order/42")).await;
     let why = detail(status, &body, StatusCode::NOT_FOUND);
@@ -179,12 +200,14 @@ async fn payments_are_listed_newest_first() {
     })
     .await;
     let p = &stack.payment;
-    let first = create(&stack, json!({"order_id": 9, "amount": 1})).await;
-    let other = create(&stack, json!({"order_id": 10, "amount": 1})).await;
-    let second = create(&stack, json!({"order_id": 9, "amount": 2})).await;
-    let third = create(&stack, json!({"order_id": 9, "amount": 3})).await;
+    let (nine, ten) = (
+        order_of(&stack, "nin", 1).await,
+        order_of(&stack, "ten", 1).await,
+    );
+    let made = declined_attempts(&stack, nine, ten).await;
+    let [first, other, second, third, last] = [0, 1, 2, 3, 4].map(|i| made[i].clone());
 
-    let (status, list) = stack.get(&format!("{p}/payments?order_id=9")).await;
+    let (status, list) = stack.get(&format!("{p}/payments?order_id={nine}")).await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(
         ids(&list),
@@ -194,11 +217,17 @@ async fn payments_are_listed_newest_first() {
     let all = all_payments(&stack).await;
     assert_eq!(
         ids(&all),
-        [&third["id"], &second["id"], &other["id"], &first["id"]]
-            .map(|v| v.as_str().unwrap().to_owned())
+        [
+            &last["id"],
+            &third["id"],
+            &second["id"],
+            &other["id"],
+            &first["id"]
+        ]
+        .map(|v| v.as_str().unwrap().to_owned())
     );
     let (_, page) = stack
-        .get(&format!("{p}/payments?order_id=9&skip=1&limit=1"))
+        .get(&format!("{p}/payments?order_id={nine}&skip=1&limit=1"))
         .await;
     assert_eq!(ids(&page), [second["id"].as_str().unwrap()]);
     let (status, none) = stack.get(&format!("{p}/payments?order_id=11")).await;
@@ -240,7 +269,7 @@ async fn payment_ops_endpoints() {
 async fn a_json_array_body_is_not_a_payment() {
     let stack = Stack::start().await;
     let (status, answer) = stack
-        .send_raw(
+        .send_raw_as_service(
             Method::POST,
             &format!("{}/payments", stack.payment),
             "[1, 10.5]",
@@ -251,48 +280,23 @@ async fn a_json_array_body_is_not_a_payment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retried_payment_with_the_same_idempotency_key_charges_once() {
-    let stack = Stack::start().await;
-    let url = format!("{}/payments", stack.payment);
-    let body = json!({"order_id": 3, "amount": 12.34});
-    let (status, first) = stack
-        .send_with_key(Method::POST, &url, "pay-3", Some(body.clone()))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{first}");
-    let (status, retry) = stack
-        .send_with_key(Method::POST, &url, "pay-3", Some(body))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{retry}");
-    assert_eq!(retry, first);
-    assert_eq!(all_payments(&stack).await.as_array().unwrap().len(), 1);
-
-    let (status, answer) = stack
-        .send_with_key(
-            Method::POST,
-            &url,
-            "pay-3",
-            Some(json!({"order_id": 3, "amount": 99})),
-        )
-        .await;
-    detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(all_payments(&stack).await.as_array().unwrap().len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_is_charged_at_most_once() {
     let stack = Stack::start().await;
-    let first = create(&stack, json!({"order_id": 4, "amount": 5})).await;
-    assert_eq!(first["status"], "success");
+    let id = order_of(&stack, "once", 1).await;
+    let (status, first) = pay(&stack, id).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    // Even the order service itself cannot charge a paid order again.
     let (status, body) = stack
-        .post(
+        .send_as_service(
+            Method::POST,
             &format!("{}/payments", stack.payment),
-            json!({"order_id": 4, "amount": 5}),
+            Some(json!({"order_id": id, "amount": 79.99})),
         )
         .await;
-    let why = detail(status, &body, StatusCode::CONFLICT);
-    assert!(why.contains(first["id"].as_str().unwrap()), "{why}");
+    let why = detail(status, &body, StatusCode::BAD_REQUEST);
+    assert!(why.starts_with("Order is not in pending status"), "{why}");
     let (_, list) = stack
-        .get(&format!("{}/payments?order_id=4", stack.payment))
+        .get(&format!("{}/payments?order_id={id}", stack.payment))
         .await;
     assert_eq!(ids(&list), [first["id"].as_str().unwrap()]);
 }

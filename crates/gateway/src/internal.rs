@@ -1,0 +1,128 @@
+//! Service-only endpoints: what the gateway never routes.
+//!
+//! Some endpoints exist only for another service (stock reservations, the
+//! cart's clean-up after an order, recording a payment, an order's payment
+//! attempt). They also require the service credential on the services' own
+//! ports, which the gateway never holds, so this list is the second of two
+//! locks: with no `SERVICE_TOKEN` configured it is the only one. The path
+//! is compared after percent-decoding, with empty and `.` segments dropped
+//! and `..` applied, so no spelling of a service-only path slips through.
+
+use axum::http::Method;
+
+/// Whether `method` on `path` (the part after `/api/<service>`) of
+/// `service` is a service-only endpoint.
+pub fn is_service_only(service: &str, method: &Method, path: &str) -> bool {
+    let segments = normalized_segments(path);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // A user id may hold an encoded `/`, so the action is looked for in
+    // every segment after the id's first.
+    let after_id = |action: &str| segments.len() >= 3 && segments[2..].contains(&action);
+    match (service, segments.as_slice()) {
+        ("catalog", ["reservations", ..]) => true,
+        ("cart", ["cart", ..]) => after_id("remove-items"),
+        ("order", ["orders", ..]) => after_id("payment-attempt"),
+        ("payment", ["payments"]) => method != Method::GET && method != Method::HEAD,
+        _ => false,
+    }
+}
+
+/// The path's segments, percent-decoded, lowercased, without empty or `.`
+/// segments, `..` applied.
+fn normalized_segments(path: &str) -> Vec<String> {
+    let decoded = percent_decode(path).to_lowercase();
+    let mut out: Vec<String> = Vec::new();
+    // A decoded `/` separates too: `%2F` is as good as `/` to an attacker.
+    for segment in decoded.split(['/', '\\']) {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            other => out.push(other.to_owned()),
+        }
+    }
+    out
+}
+
+/// Percent-decodes repeatedly (a double-encoded `%2572` is `r` to a
+/// lenient server), keeping invalid escapes as they are.
+fn percent_decode(raw: &str) -> String {
+    let mut current = raw.to_owned();
+    for _ in 0..4 {
+        let bytes = current.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' && i + 2 < bytes.len() {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                if let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        let next = String::from_utf8_lossy(&out).into_owned();
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_a_service_only_path_is_caught() {
+        let post = Method::POST;
+        for path in [
+            "/reservations",
+            "/reservations/",
+            "/reservations/k1/release",
+            "//reservations",
+            "/./reservations",
+            "/x/../reservations",
+            "/%72eservations",
+            "/%2572eservations",
+            "/RESERVATIONS",
+            "/%2Freservations%2Fk%2Frelease",
+        ] {
+            assert!(is_service_only("catalog", &post, path), "{path}");
+        }
+        assert!(is_service_only("cart", &post, "/cart/alice/remove-items"));
+        assert!(is_service_only("cart", &post, "/cart/a%2Fb/remove-items/"));
+        assert!(is_service_only(
+            "order",
+            &Method::GET,
+            "/orders/3/payment-attempt"
+        ));
+        assert!(is_service_only("payment", &post, "/payments"));
+        assert!(is_service_only("payment", &post, "/payments/"));
+        assert!(is_service_only("payment", &Method::PUT, "/payments"));
+    }
+
+    #[test]
+    fn public_endpoints_still_route() {
+        assert!(!is_service_only("catalog", &Method::GET, "/products"));
+        assert!(!is_service_only("cart", &Method::GET, "/cart/alice"));
+        assert!(!is_service_only("cart", &Method::POST, "/cart/alice/items"));
+        assert!(!is_service_only(
+            "order",
+            &Method::POST,
+            "/orders/3/payment"
+        ));
+        assert!(!is_service_only("payment", &Method::GET, "/payments"));
+        assert!(!is_service_only(
+            "payment",
+            &Method::GET,
+            "/payments/order/3"
+        ));
+        assert!(!is_service_only("payment", &Method::GET, "/payments/abc"));
+    }
+}

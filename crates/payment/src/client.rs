@@ -1,0 +1,42 @@
+//! The order service, as the payment service asks it before recording a
+//! payment.
+
+use serde::Deserialize;
+use shop_common::client::ServiceClient;
+use shop_common::{ApiError, Money};
+
+use crate::domain::PaymentMethod;
+
+/// What the order service says of an order's payment attempt.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentAttempt {
+    pub order_id: i64,
+    pub total_amount: Money,
+    /// The order's status, e.g. `pending`.
+    pub status: String,
+    /// The attempt under way (or the one that paid).
+    pub key: Option<String>,
+    pub method: PaymentMethod,
+}
+
+impl PaymentAttempt {
+    /// Whether a payment may be taken for the order now.
+    pub fn is_payable(&self) -> bool {
+        matches!(self.status.as_str(), "pending" | "confirmed")
+    }
+}
+
+/// The order service.
+#[derive(Debug, Clone)]
+pub struct Orders {
+    pub client: ServiceClient,
+}
+
+impl Orders {
+    /// The payment attempt of `order_id`; 404 when there is no such order.
+    pub async fn attempt(&self, order_id: i64) -> Result<PaymentAttempt, ApiError> {
+        self.client
+            .get(&format!("/orders/{order_id}/payment-attempt"))
+            .await
+    }
+}

@@ -1,0 +1,528 @@
+//! Hostile and careless clients (docs/security.md): each test performs an
+//! attack that worked before the trust boundaries, and shows it fails.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{detail, service_client, Options, Stack};
+
+async fn stock_of(stack: &Stack, product: i64) -> i64 {
+    let (status, body) = stack
+        .get(&format!("{}/products/{product}", stack.catalog))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["stock"].as_i64().unwrap()
+}
+
+async fn orders_of(stack: &Stack, user: &str) -> Vec<Value> {
+    stack
+        .list(&format!("{}/orders/user/{user}", stack.order))
+        .await
+}
+
+fn units(orders: &[Value]) -> i64 {
+    orders
+        .iter()
+        .flat_map(|o| o["items"].as_array().unwrap().iter())
+        .map(|i| i["quantity"].as_i64().unwrap())
+        .sum()
+}
+
+// ---------------------------------------------------------------------------
+// 1. One cart, several orders.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_checkouts_of_one_cart_make_one_order() {
+    let stack = Arc::new(Stack::start().await);
+    let product = stack.product("Racy", "3.00", 1000).await;
+    for trial in 0..20 {
+        let user = format!("racer{trial}");
+        stack.add_to_cart(&user, product, 2).await;
+        let answers = join_all((0..5).map(|_| {
+            let stack = stack.clone();
+            let user = user.clone();
+            async move {
+                stack
+                    .post(&format!("{}/orders", stack.order), json!({"user_id": user}))
+                    .await
+            }
+        }))
+        .await;
+        let created = answers
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::CREATED)
+            .count();
+        assert_eq!(created, 1, "trial {trial}: {answers:?}");
+        for (status, body) in &answers {
+            match *status {
+                StatusCode::CREATED => {}
+                StatusCode::BAD_REQUEST => {
+                    assert_eq!(detail(*status, body, *status), "Cart is empty")
+                }
+                StatusCode::CONFLICT => {
+                    detail(*status, body, *status);
+                }
+                other => panic!("trial {trial}: {other} {body}"),
+            }
+        }
+        let orders = orders_of(&stack, &user).await;
+        assert_eq!(orders.len(), 1, "trial {trial}");
+        assert_eq!(units(&orders), 2, "trial {trial}: never more than the cart");
+    }
+    assert_eq!(stock_of(&stack, product).await, 1000 - 2 * 20);
+}
+
+// ---------------------------------------------------------------------------
+// 2. Stock released (or held) by anyone.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_never_routes_service_only_endpoints() {
+    let stack = Stack::start().await;
+    let g = &stack.gateway;
+    stack.add_to_cart("held", 1, 2).await;
+    let order = stack.place_order("held").await;
+    let stock = stock_of(&stack, 1).await;
+    stack.add_to_cart("victim", 2, 1).await;
+    let reservation = json!({"key": "made-up", "items": [{"product_id": 1, "quantity": 5}]});
+    let attempts: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::POST,
+            format!("{g}/api/catalog/reservations"),
+            Some(reservation.clone()),
+        ),
+        (
+            Method::POST,
+            format!("{g}/api/catalog//reservations"),
+            Some(reservation.clone()),
+        ),
+        (
+            Method::POST,
+            format!("{g}/api/catalog/%72eservations"),
+            Some(reservation.clone()),
+        ),
+        (
+            Method::POST,
+            format!("{g}/api/catalog/products/../reservations"),
+            Some(reservation),
+        ),
+        (
+            Method::GET,
+            format!("{g}/api/catalog/reservations/any"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{g}/api/catalog/reservations/any/release"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{g}/api/cart/cart/victim/remove-items"),
+            Some(json!({"items": [{"product_id": 2, "quantity": 1}]})),
+        ),
+        (
+            Method::GET,
+            format!("{g}/api/order/orders/{}/payment-attempt", order["id"]),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{g}/api/payment/payments"),
+            Some(json!({"order_id": order["id"], "amount": order["total_amount"]})),
+        ),
+    ];
+    for (method, url, body) in attempts {
+        // Even with the right credential: the gateway does not forward it.
+        let mut request = stack.http.request(method.clone(), &url).header(
+            shop_common::auth::SERVICE_TOKEN_HEADER,
+            &stack.service_token,
+        );
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(
+            matches!(status, StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED),
+            "{method} {url}: {status} {body}"
+        );
+        detail(status, &body, status);
+    }
+    assert_eq!(
+        stock_of(&stack, 1).await,
+        stock,
+        "no stock taken or given back"
+    );
+    let (_, cart) = stack.get(&format!("{}/cart/victim", stack.cart)).await;
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1, "cart untouched");
+    let (_, payments) = stack.get(&format!("{}/payments", stack.payment)).await;
+    assert_eq!(payments, json!([]));
+    // The public routes still work through the gateway.
+    let (status, _) = stack.get(&format!("{g}/api/catalog/products")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = stack.get(&format!("{g}/api/payment/payments")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_only_endpoints_need_the_service_credential() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("own", 1, 2).await;
+    let order = stack.place_order("own").await;
+    let stock = stock_of(&stack, 1).await;
+    stack.add_to_cart("victim", 2, 1).await;
+    let stranger = service_client("a-wrong-token-of-enough-length");
+    let reservation = json!({"key": "squat", "items": [{"product_id": 1, "quantity": 5}]});
+    let targets: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::POST,
+            format!("{}/reservations", stack.catalog),
+            Some(reservation),
+        ),
+        (
+            Method::GET,
+            format!("{}/reservations/squat", stack.catalog),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{}/reservations/squat/release", stack.catalog),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{}/cart/victim/remove-items", stack.cart),
+            Some(json!({"items": [{"product_id": 2, "quantity": 1}]})),
+        ),
+        (
+            Method::GET,
+            format!("{}/orders/{}/payment-attempt", stack.order, order["id"]),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{}/payments", stack.payment),
+            Some(json!({"order_id": order["id"], "amount": order["total_amount"]})),
+        ),
+    ];
+    for client in [&stack.http, &stranger] {
+        for (method, url, body) in &targets {
+            let mut request = client.request(method.clone(), url);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(
+                detail(status, &body, StatusCode::UNAUTHORIZED),
+                "This endpoint is for Shop's services only: it needs the service credential \
+                 (X-Service-Token)",
+                "{method} {url}"
+            );
+        }
+    }
+    assert_eq!(stock_of(&stack, 1).await, stock);
+    let (_, cart) = stack.get(&format!("{}/cart/victim", stack.cart)).await;
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1);
+    let (_, payments) = stack.get(&format!("{}/payments", stack.payment)).await;
+    assert_eq!(payments, json!([]));
+    // With the credential, the service answers (a key never reserved: 404).
+    let (status, _) = stack
+        .send_as_service(
+            Method::GET,
+            &format!("{}/reservations/squat", stack.catalog),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // And the order, whose stock nobody could release, still pays.
+    let (status, paid) = stack
+        .send(
+            Method::POST,
+            &format!("{}/orders/{}/payment", stack.order, order["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservation_keys_cannot_be_derived_from_the_idempotency_key() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("derive", 1, 1).await;
+    let (status, _) = stack
+        .send_with_key(
+            Method::POST,
+            &format!("{}/orders", stack.order),
+            "known-key",
+            Some(json!({"user_id": "derive"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Before, the key was UUID v5 of what the client sent.
+    let name = format!("{}:checkout:derive:known-key", "checkout:derive".len());
+    let guessed = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
+    let (status, _) = stack
+        .send_as_service(
+            Method::GET,
+            &format!("{}/reservations/{guessed}", stack.catalog),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the old derivation finds nothing"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Payment squatting.
+
+/// Payments nobody may make: for orders that do not exist (yet), for
+/// another amount, or outside the order's payment attempt. `as_service`
+/// sends them with the credential, as a compromised neighbour could.
+async fn squat(stack: &Stack, as_service: bool, order: i64, total: &Value) {
+    let url = format!("{}/payments", stack.payment);
+    let send = |body: Value, key: Option<&'static str>| {
+        let client = if as_service {
+            &stack.service_http
+        } else {
+            &stack.http
+        };
+        let mut request = client.post(&url).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // Every future order id, and this one for a cent.
+    for id in order + 1..order + 20 {
+        let (status, body) = send(json!({"order_id": id, "amount": 0.01}), Some("squat")).await;
+        assert_eq!(
+            detail(status, &body, StatusCode::NOT_FOUND),
+            format!("Order {id} not found")
+        );
+    }
+    let (status, body) = send(json!({"order_id": order, "amount": 0.01}), None).await;
+    assert!(
+        detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY).contains("total"),
+        "{body}"
+    );
+    // The exact total, but not the order's own attempt.
+    for key in [None, Some("guess")] {
+        let (status, body) = send(json!({"order_id": order, "amount": total}), key).await;
+        detail(status, &body, StatusCode::CONFLICT);
+        let (status, body) = send(
+            json!({"order_id": order, "amount": total, "method": "manual"}),
+            key,
+        )
+        .await;
+        detail(status, &body, StatusCode::CONFLICT);
+    }
+}
+
+async fn squatting_never_blocks_a_payment(stack: &Stack, as_service: bool) {
+    stack.add_to_cart("squatted", 2, 1).await;
+    let order = stack.place_order("squatted").await;
+    let id = order["id"].as_i64().unwrap();
+    squat(stack, as_service, id, &order["total_amount"]).await;
+    let (_, payments) = stack.get(&format!("{}/payments", stack.payment)).await;
+    assert_eq!(payments, json!([]), "nothing recorded");
+
+    // This order and the next ones pay as usual.
+    let (status, paid) = stack
+        .send(
+            Method::POST,
+            &format!("{}/orders/{id}/payment", stack.order),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    for n in 0..3 {
+        let user = format!("next{n}");
+        stack.add_to_cart(&user, 2, 1).await;
+        let next = stack.place_order(&user).await["id"].as_i64().unwrap();
+        let (status, paid) = stack
+            .send(
+                Method::POST,
+                &format!("{}/orders/{next}/payment", stack.order),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{paid}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_squatting_by_a_service_is_refused_and_blocks_nothing() {
+    let stack = Stack::start().await;
+    squatting_never_blocks_a_payment(&stack, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_squatting_without_a_service_token_configured_is_refused_too() {
+    // No SERVICE_TOKEN: the service-only endpoints are open on their own
+    // ports, and the payment service's check of the order still holds.
+    let stack = Stack::start_with(Options {
+        extra_env: vec![("SERVICE_TOKEN", String::new())],
+        ..Options::default()
+    })
+    .await;
+    squatting_never_blocks_a_payment(&stack, false).await;
+}
+
+// ---------------------------------------------------------------------------
+// 4. Idempotency keys belong to their user.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_idempotency_key_neither_replays_nor_preempts() {
+    let stack = Stack::start().await;
+    let url = format!("{}/orders", stack.order);
+    let (one, two) = (
+        stack.product("Key one", "1.00", 100).await,
+        stack.product("Key two", "2.00", 100).await,
+    );
+    for round in 0..20 {
+        let (alice, bob, eve) = (
+            format!("alice{round}"),
+            format!("bob{round}"),
+            format!("eve{round}"),
+        );
+        let key = format!("shared-{round}");
+        // Eve, with an empty cart, sends the key first.
+        let (status, body) = stack
+            .send_with_key(Method::POST, &url, &key, Some(json!({"user_id": eve})))
+            .await;
+        assert_eq!(
+            detail(status, &body, StatusCode::BAD_REQUEST),
+            "Cart is empty"
+        );
+        // Alice and Bob both order with it: each gets their own order.
+        stack.add_to_cart(&alice, one, 1).await;
+        stack.add_to_cart(&bob, two, 1).await;
+        let (status, a) = stack
+            .send_with_key(Method::POST, &url, &key, Some(json!({"user_id": alice})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{a}");
+        let (status, b) = stack
+            .send_with_key(Method::POST, &url, &key, Some(json!({"user_id": bob})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+        assert_ne!(a["id"], b["id"]);
+        assert_eq!(a["user_id"], alice.as_str());
+        assert_eq!(b["user_id"], bob.as_str());
+        assert_eq!(b["items"][0]["product_id"], two);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 8. Input that should not be stored.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_and_padded_user_ids_are_refused() {
+    let stack = Stack::start().await;
+    let c = &stack.catalog;
+    let before = stack.list(&format!("{c}/products")).await;
+    for name in [
+        "nul\u{0}byte",
+        "esc\u{1b}[31mred",
+        "bell\u{7}",
+        "c1\u{85}",
+        "tab\tname",
+        "two\nlines",
+    ] {
+        let (status, body) = stack
+            .post(&format!("{c}/products"), json!({"name": name, "price": 1}))
+            .await;
+        detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, body) = stack
+            .post(
+                &format!("{c}/products"),
+                json!({"name": "ok", "price": 1, "category": name}),
+            )
+            .await;
+        detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, body) = stack
+            .put(&format!("{c}/products/1"), json!({"name": name}))
+            .await;
+        detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    for description in ["nul\u{0}", "cr\r\nlf", "esc\u{1b}"] {
+        let (status, body) = stack
+            .post(
+                &format!("{c}/products"),
+                json!({"name": "ok", "price": 1, "description": description}),
+            )
+            .await;
+        detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(stack.list(&format!("{c}/products")).await, before);
+
+    // User ids: in paths and in bodies.
+    for user in [
+        "\r\nSet-Cookie: x=1",
+        " ",
+        "alice ",
+        " alice",
+        "a\u{0}b",
+        "tab\t",
+    ] {
+        let (status, body) = stack
+            .post(&format!("{}/orders", stack.order), json!({"user_id": user}))
+            .await;
+        detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        let encoded = shop_order::client::encode(user);
+        let (status, body) = stack
+            .post(
+                &format!("{}/cart/{encoded}/items", stack.cart),
+                json!({"product_id": 1, "quantity": 1}),
+            )
+            .await;
+        detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, body) = stack.get(&format!("{}/cart/{encoded}", stack.cart)).await;
+        detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_names_of_every_script_round_trip_exactly() {
+    let stack = Stack::start().await;
+    let c = &stack.catalog;
+    for name in [
+        "Ñandú de peluche",
+        "東京タワー模型",
+        "שלום\u{200f} עולם",
+        "مرحبا بالعالم",
+        "👩\u{200d}👩\u{200d}👧\u{200d}👦 family pack",
+        "🇫🇷 drapeau",
+        "क्षत्रिय",
+    ] {
+        let description = format!("{name}\nline two\twith a tab");
+        let (status, product) = stack
+            .post(
+                &format!("{c}/products"),
+                json!({"name": name, "price": 1, "description": description, "category": name}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{product}");
+        let (_, stored) = stack.get(&format!("{c}/products/{}", product["id"])).await;
+        assert_eq!(stored["name"], name);
+        assert_eq!(stored["category"], name);
+        assert_eq!(stored["description"], description.as_str());
+    }
+    for user in ["Zoë", "山田太郎", "user\u{200d}name", "אבי"] {
+        stack.add_to_cart(user, 1, 1).await;
+        let order = stack.place_order(user).await;
+        assert_eq!(order["user_id"], user);
+    }
+}
