@@ -7,7 +7,8 @@
 //! - [`db`]: the database (SQLite in WAL mode: one writer, pooled readers).
 //! - [`client`]: calls to other services with timeouts.
 //! - [`telemetry`]: logs, request ids and request metrics.
-//! - [`service`]: the standard endpoints and layers, and serving.
+//! - [`service`]: the standard endpoints and layers.
+//! - [`server`]: serving connections with timeouts and a cap.
 //!
 //! Nothing here knows about products, carts, orders or payments.
 
@@ -19,6 +20,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod money;
 pub mod quantity;
+pub mod server;
 pub mod service;
 pub mod telemetry;
 pub mod text;
