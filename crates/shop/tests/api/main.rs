@@ -17,6 +17,7 @@ mod connections;
 mod e2e;
 mod events;
 mod gateway;
+mod metrics;
 mod order;
 mod payment;
 mod raw;
