@@ -159,6 +159,84 @@ impl Default for HttpSettings {
     }
 }
 
+/// How a service treats the connections of its clients (see
+/// [`crate::server`]). Every listener applies them on its own: one flooded
+/// port cannot starve another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// `SERVER_HEADER_READ_TIMEOUT_MS`, default 10000: a request's line and
+    /// headers must have arrived this long after their first byte (and a
+    /// new connection must have sent its first request this long after it
+    /// opened), else the connection is closed.
+    pub header_read_timeout: Duration,
+    /// `SERVER_IDLE_TIMEOUT_MS`, default 75000: a kept-alive connection
+    /// with no new request for this long is closed. Longer than the
+    /// services' own client pools keep idle connections (60 s), so a call
+    /// between services never races the close.
+    pub idle_timeout: Duration,
+    /// `SERVER_BODY_READ_TIMEOUT_MS`, default 30000: a request's whole
+    /// body must have arrived this long after its headers, else 408.
+    pub body_read_timeout: Duration,
+    /// `SERVER_MAX_CONNECTIONS`, default 2048: open connections per
+    /// listener; one more is answered 503 and closed at once.
+    pub max_connections: usize,
+}
+
+/// File descriptors kept free of client connections: databases, calls to
+/// other services, logs.
+const RESERVED_FILES: u64 = 256;
+
+impl ServerSettings {
+    pub fn from_env(env: &Env) -> Result<ServerSettings, ConfigError> {
+        let max_connections: usize = env.parse(
+            "SERVER_MAX_CONNECTIONS",
+            2048,
+            "a number of connections from 1 to 1000000",
+        )?;
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(env.error(
+                "SERVER_MAX_CONNECTIONS",
+                "a number of connections from 1 to 1000000",
+            ));
+        }
+        Ok(ServerSettings {
+            header_read_timeout: env.millis("SERVER_HEADER_READ_TIMEOUT_MS", 10_000)?,
+            idle_timeout: env.millis("SERVER_IDLE_TIMEOUT_MS", 75_000)?,
+            body_read_timeout: env.millis("SERVER_BODY_READ_TIMEOUT_MS", 30_000)?,
+            max_connections,
+        })
+    }
+
+    /// These settings for `listeners` listeners in a process that may open
+    /// `open_files` files: the connection cap lowered, if need be, so that
+    /// full listeners still leave files for everything else. Returns the
+    /// settings and whether the cap was lowered.
+    pub fn fit_open_files(self, listeners: usize, open_files: u64) -> (ServerSettings, bool) {
+        let listeners = listeners.max(1) as u64;
+        let room = open_files.saturating_sub(RESERVED_FILES) / listeners;
+        let room = usize::try_from(room).unwrap_or(usize::MAX).max(1);
+        if self.max_connections <= room {
+            return (self, false);
+        }
+        let fitted = ServerSettings {
+            max_connections: room,
+            ..self
+        };
+        (fitted, true)
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 2048,
+        }
+    }
+}
+
 /// The database of service `name`: `DATABASE_URL` (a `postgres://` URL:
 /// PostgreSQL, in schema `DB_SCHEMA`, default the service's name) or else
 /// the SQLite file `DB_PATH` (default `./data/<name>.db`); `DB_POOL_SIZE`
@@ -232,6 +310,16 @@ mod tests {
         );
         let zero = Env::from_pairs([("HTTP_CONNECT_TIMEOUT_MS", "0")]);
         assert!(HttpSettings::from_env(&zero).is_err());
+        for (name, value) in [
+            ("SERVER_MAX_CONNECTIONS", "0"),
+            ("SERVER_MAX_CONNECTIONS", "many"),
+            ("SERVER_HEADER_READ_TIMEOUT_MS", "0"),
+            ("SERVER_IDLE_TIMEOUT_MS", "1s"),
+            ("SERVER_BODY_READ_TIMEOUT_MS", "-1"),
+        ] {
+            let err = ServerSettings::from_env(&Env::from_pairs([(name, value)])).unwrap_err();
+            assert_eq!(err.name, name);
+        }
     }
 
     #[test]
@@ -243,10 +331,25 @@ mod tests {
             env.url("X", "http://cart-service:8002/").unwrap(),
             "http://cart-service:8002"
         );
+        assert_eq!(
+            ServerSettings::from_env(&env).unwrap(),
+            ServerSettings::default()
+        );
         let db = db_settings_from_env(&env, "order").unwrap();
         assert_eq!(
             db.target,
             DbTarget::Sqlite(PathBuf::from("./data/order.db"))
         );
+    }
+
+    #[test]
+    fn the_connection_cap_fits_the_open_files_limit() {
+        let settings = ServerSettings::default();
+        assert_eq!(settings.fit_open_files(5, 1_048_576), (settings, false));
+        let (fitted, lowered) = settings.fit_open_files(5, 1024);
+        assert!(lowered);
+        assert_eq!(fitted.max_connections, (1024 - 256) / 5);
+        assert_eq!(fitted.header_read_timeout, settings.header_read_timeout);
+        assert_eq!(settings.fit_open_files(1, 10).0.max_connections, 1);
     }
 }

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 409: not enough stock of one product (named in the body).
     #[error("{detail}")]
     StockConflict { product_id: i64, detail: String },
+    /// 408: the client did not send its request body in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 413: the body is larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::StockConflict { .. } => StatusCode::CONFLICT,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,

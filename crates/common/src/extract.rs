@@ -2,17 +2,21 @@
 //!
 //! axum's own `Json`, `Path` and `Query` answer bad input with plain text
 //! and a mix of 400/415/422; these answer `{"detail": ...}` with 413 for a
-//! body over [`MAX_BODY_BYTES`] and 422 for anything malformed. A JSON body is
+//! body over [`MAX_BODY_BYTES`], 408 for one sent too slowly, 400 for a
+//! broken one and 422 for anything malformed. A JSON body is
 //! accepted with or without a `Content-Type` header, as FastAPI clients send.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use http_body_util::BodyExt;
+
 use crate::error::ApiError;
+use crate::server::BodyTimedOut;
 
 /// The largest request body any service reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -46,16 +50,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     }
 }
 
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "Request body is larger than {MAX_BODY_BYTES} bytes"
-            ))
-        } else {
-            ApiError::BadRequest(format!("Could not read the request body: {rejection}"))
+async fn body_bytes<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, ApiError> {
+    read_body(req.into_body(), MAX_BODY_BYTES).await
+}
+
+/// Reads a whole request body of at most `limit` bytes: 413 when it is
+/// larger (at once when its `Content-Length` says so), 408 when it does not
+/// arrive within the server's body read timeout, 400 when it is malformed
+/// (a broken chunked encoding) or the client hung up.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large =
+        || ApiError::PayloadTooLarge(format!("Request body is larger than {limit} bytes"));
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err.as_ref());
+            while let Some(err) = cause {
+                if err.is::<http_body_util::LengthLimitError>() {
+                    return Err(too_large());
+                }
+                if err.is::<BodyTimedOut>() {
+                    return Err(ApiError::RequestTimeout(
+                        "Request body was not received in time".to_owned(),
+                    ));
+                }
+                cause = err.source();
+            }
+            Err(ApiError::BadRequest(format!(
+                "Could not read the request body: {err}"
+            )))
         }
-    })
+    }
 }
 
 /// Parses a JSON object, naming the offending field in the error. Every

@@ -8,7 +8,8 @@
 //! - [`auth`]: the service credential of service-only endpoints.
 //! - [`client`]: calls to other services with timeouts.
 //! - [`telemetry`]: logs, request ids and request metrics.
-//! - [`service`]: the standard endpoints and layers, and serving.
+//! - [`service`]: the standard endpoints and layers.
+//! - [`server`]: serving connections with timeouts and a cap.
 //!
 //! Nothing here knows about products, carts, orders or payments.
 
@@ -21,6 +22,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod money;
 pub mod quantity;
+pub mod server;
 pub mod service;
 pub mod telemetry;
 pub mod text;

@@ -2,9 +2,8 @@
 //!
 //! [`standard_router`] adds `/health`, `/ready`, `/metrics`, `/openapi.json`
 //! and `/docs`, JSON answers for unknown routes and methods, CORS, the body
-//! limit, panic catching and request observation. [`serve`] runs a router on
-//! a bound listener until the shutdown token fires, then drains in-flight
-//! requests.
+//! limit, limits on the request line and headers, panic catching and
+//! request observation. [`Service::run`] serves it ([`crate::server`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +24,7 @@ use utoipa::openapi::OpenApi;
 use utoipa::ToSchema;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::config::ServerSettings;
 use crate::error::error_response;
 use crate::extract::{Json, MAX_BODY_BYTES};
 use crate::telemetry::{observe, HttpMetrics};
@@ -149,6 +149,7 @@ pub fn standard_router(
             error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limit_head))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
@@ -158,6 +159,40 @@ pub fn standard_router(
             observe,
         ))
         .layer(CorsLayer::permissive())
+}
+
+/// The longest request target (path and query) a service reads.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The most header bytes (names and values) a service reads.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Answers an over-long target `414` and over-large headers `431`, with
+/// the envelope. hyper itself refuses heads over
+/// [`crate::server::MAX_HEAD_BYTES`], with an empty body.
+async fn limit_head(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > MAX_URI_BYTES {
+        return error_response(
+            StatusCode::URI_TOO_LONG,
+            format!("Request target is longer than {MAX_URI_BYTES} bytes"),
+        );
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return error_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("Request headers are larger than {MAX_HEADER_BYTES} bytes"),
+        );
+    }
+    next.run(request).await
 }
 
 /// Binds `addr`, naming the service in the error.
@@ -170,34 +205,7 @@ pub async fn bind(service: &str, addr: SocketAddr) -> Result<TcpListener, std::i
     })
 }
 
-/// How long in-flight requests may take to finish after shutdown starts.
-pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Serves `router` on `listener` until `shutdown` is cancelled, then lets
-/// in-flight requests finish, for at most [`DRAIN_TIMEOUT`] (a client that
-/// never hangs up cannot hold the process).
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let stop = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.cancelled().await });
-    tokio::select! {
-        result = server => result,
-        _ = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(DRAIN_TIMEOUT).await;
-        } => {
-            tracing::warn!("connections still open after the drain timeout; closing them");
-            Ok(())
-        }
-    }
-}
+pub use crate::server::{serve, DRAIN_TIMEOUT};
 
 /// A token cancelled on SIGINT or SIGTERM.
 pub fn shutdown_on_signals() -> CancellationToken {
@@ -284,15 +292,16 @@ impl Service {
         self
     }
 
-    /// Serves until `shutdown` fires, drains requests, stops the background
+    /// Serves with `settings` until `shutdown` fires, drains requests, stops the background
     /// work, then closes the database.
     pub async fn run(
         self,
         listener: TcpListener,
+        settings: ServerSettings,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let worker = self.worker.map(|work| tokio::spawn(work(shutdown.clone())));
-        let result = serve(listener, self.router, shutdown.clone()).await;
+        let result = serve(listener, self.router, settings, shutdown.clone()).await;
         shutdown.cancel();
         if let Some(worker) = worker {
             let _ = worker.await;

@@ -1,19 +1,24 @@
 //! Logs, request ids and request metrics.
 //!
 //! Every request gets one log line (method, path, status, latency) and is
-//! counted in the service's Prometheus registry by route template and
-//! status. Its `x-request-id` (taken from the client or made here) is echoed
+//! counted in the service's Prometheus registry by method, route template
+//! and status. Labels come from closed sets whatever clients send: the
+//! standard methods or `other`, a route of the router or `unmatched`. Its
+//! `x-request-id` (taken from the client or made here) is echoed
 //! in the response and sent along on calls to other services.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::config::{ConfigError, Env};
+
+/// The route label of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
 
 /// The header carrying the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -125,6 +130,23 @@ impl HttpMetrics {
     }
 }
 
+/// The metrics label of a method: made-up methods (any token is valid
+/// HTTP) all count as `other`, so clients cannot grow `/metrics`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 /// Middleware: request id, one log line and the metrics of each request.
 pub async fn observe(
     State((service, metrics)): State<(&'static str, HttpMetrics)>,
@@ -138,7 +160,7 @@ pub async fn observe(
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .unwrap_or_else(|| UNMATCHED.to_owned());
     let request_id = request
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -153,13 +175,14 @@ pub async fn observe(
 
     let status = response.status().as_u16();
     let elapsed = start.elapsed();
+    let label = method_label(&method);
     metrics
         .requests
-        .with_label_values(&[method.as_str(), &route, &status.to_string()])
+        .with_label_values(&[label, &route, &status.to_string()])
         .inc();
     metrics
         .latency
-        .with_label_values(&[method.as_str(), &route])
+        .with_label_values(&[label, &route])
         .observe(elapsed.as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

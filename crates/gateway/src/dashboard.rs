@@ -6,10 +6,15 @@
 //! revalidated. Any other path without a file answers `index.html`, so the
 //! app's own routes survive a reload. A binary built without the dashboard
 //! answers a page saying how to build it, never a blank page.
+//!
+//! Every answer carries [`CONTENT_SECURITY_POLICY`] (scripts, styles and
+//! API calls from this origin only; no inline script; no framing),
+//! `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
+//! `Referrer-Policy: same-origin` ([`security_headers`]).
 
 use axum::body::Body;
 use axum::extract::Path;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use rust_embed::RustEmbed;
 use shop_common::error::error_response;
@@ -29,6 +34,41 @@ npm --prefix dashboard run build
 cargo build --release -p shop</pre>
 <p><code>./shop up</code> from the repository does all of this.</p>
 </body></html>"#;
+
+/// What the dashboard may load: Vite emits one module script and one
+/// stylesheet under `/assets/` and no inline script. React sets the bar
+/// widths through the CSSOM, which `style-src` does not govern; the icon
+/// is a `data:` URL; the API and the event stream are this origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The page of a binary built without the dashboard: no script at all,
+/// its own inline style.
+const NOT_BUILT_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Middleware on the dashboard's routes: the headers that keep other sites
+/// from framing it or making the browser guess content types.
+pub async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
 
 /// `GET /`.
 pub async fn index() -> Response {
@@ -52,7 +92,12 @@ pub async fn asset(Path(path): Path<String>) -> Response {
 
 fn file(path: &str) -> Response {
     let Some(content) = Assets::get(path) else {
-        return (StatusCode::SERVICE_UNAVAILABLE, Html(NOT_BUILT)).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_SECURITY_POLICY, NOT_BUILT_POLICY)],
+            Html(NOT_BUILT),
+        )
+            .into_response();
     };
     let cache = if path.starts_with("assets/") {
         // Vite puts a content hash in these names: they never change.

@@ -148,16 +148,19 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         },
         config.http,
     );
+    let dashboard = Router::new()
+        .route("/", get(dashboard::index))
+        .route(
+            "/{*path}",
+            get(dashboard::asset).layer(CompressionLayer::new()),
+        )
+        .layer(axum::middleware::map_response(dashboard::security_headers));
     let routes = Router::new()
         .route("/api", get(index))
         .route("/api/", get(index))
         .route("/api/{*rest}", any(proxy::forward))
         .with_state(proxy)
-        .route("/", get(dashboard::index))
-        .route(
-            "/{*path}",
-            get(dashboard::asset).layer(CompressionLayer::new()),
-        );
+        .merge(dashboard);
     let router = standard_router(
         NAME,
         routes,

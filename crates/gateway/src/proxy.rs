@@ -1,7 +1,10 @@
 //! The reverse proxy: `/api/<service>/<rest>` -> `<service URL>/<rest>`.
 //!
-//! Bodies stream in both directions (server-sent events pass through as
-//! they are produced). The path is forwarded as the client encoded it, so
+//! The request body is read whole first (at most the services' 64 KiB), so
+//! a client's mistake is answered as the client's: a broken chunked body is
+//! 400, a larger one 413, one sent too slowly 408, and no service is
+//! called. Answers stream back as they are produced (server-sent events
+//! pass through). The path is forwarded as the client encoded it, so
 //! `/api/cart/cart/victim%23` reaches the cart as `/cart/victim%23`. A
 //! service that cannot be reached, or does not start answering within the
 //! request timeout, gives a JSON 503.
@@ -19,6 +22,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use shop_common::config::HttpSettings;
 use shop_common::error::error_response;
+use shop_common::extract::{read_body, MAX_BODY_BYTES};
 
 /// The services behind the gateway, by the prefix that reaches them.
 #[derive(Debug, Clone)]
@@ -88,15 +92,27 @@ fn route<'a>(upstreams: &'a Upstreams, path: &'a str) -> Option<(&'static str, &
 }
 
 /// Forwards one request.
-pub async fn forward(State(proxy): State<Proxy>, mut request: Request) -> Response {
+pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
     let Some((service, base, tail)) = route(&proxy.upstreams, &path) else {
         return error_response(StatusCode::NOT_FOUND, "Not Found");
     };
-    let tail = if tail.is_empty() { "/" } else { tail };
     if crate::internal::is_service_only(service, request.method(), tail) {
         return error_response(StatusCode::NOT_FOUND, "Not Found");
     }
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(err) => return err.into_response(),
+    };
+    let length = body.len();
+    let body = if length == 0 {
+        Body::empty()
+    } else {
+        Body::from(body)
+    };
+    let mut request = Request::from_parts(parts, body);
+    let tail = if tail.is_empty() { "/" } else { tail };
     let target = match request.uri().query() {
         Some(query) => format!("{base}{tail}?{query}"),
         None => format!("{base}{tail}"),
@@ -111,6 +127,10 @@ pub async fn forward(State(proxy): State<Proxy>, mut request: Request) -> Respon
     headers.remove(header::HOST);
     // Clients never speak for a service.
     headers.remove(shop_common::auth::SERVICE_TOKEN_HEADER);
+    headers.remove(header::CONTENT_LENGTH);
+    if length > 0 {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     if let Some(host) = client_host {
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }

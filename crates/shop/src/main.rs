@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use shop_common::config::{ConfigError, Env, Listen};
+use shop_common::config::{ConfigError, Env, Listen, ServerSettings};
 use shop_common::service::{bind, shutdown_on_signals, Service, StartError};
 use shop_common::telemetry::{init_logging, LogFormat};
 
@@ -146,6 +146,7 @@ async fn serve(service: ServiceName, env: Env) -> Result<(), Failure> {
             (config.listen, shop_gateway::build(&config).await?)
         }
     };
+    let server = server_settings(&env, 1)?;
     let listener = bind(built.name, SocketAddr::new(listen.bind, listen.port))
         .await
         .map_err(|err| Failure::Start(err.to_string()))?;
@@ -154,9 +155,38 @@ async fn serve(service: ServiceName, env: Env) -> Result<(), Failure> {
         .map_err(|err| Failure::Start(err.to_string()))?;
     tracing::info!(service = built.name, %addr, "listening");
     built
-        .run(listener, shutdown_on_signals())
+        .run(listener, server, shutdown_on_signals())
         .await
         .map_err(|err| Failure::Start(err.to_string()))
+}
+
+/// The connection settings of `listeners` listeners in this process, after
+/// raising its open-files limit to the hard limit (every client connection
+/// is a file): the connection cap is lowered, with a warning, if full
+/// listeners would leave no files for the rest.
+fn server_settings(env: &Env, listeners: usize) -> Result<ServerSettings, ConfigError> {
+    let settings = ServerSettings::from_env(env)?;
+    let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot raise the open-files limit");
+            match rlimit::Resource::NOFILE.get() {
+                Ok((soft, _)) => soft,
+                Err(_) => return Ok(settings),
+            }
+        }
+    };
+    let (fitted, lowered) = settings.fit_open_files(listeners, open_files);
+    if lowered {
+        tracing::warn!(
+            open_files,
+            max_connections = fitted.max_connections,
+            "SERVER_MAX_CONNECTIONS lowered to fit the open-files limit"
+        );
+    } else {
+        tracing::debug!(open_files, "open-files limit");
+    }
+    Ok(fitted)
 }
 
 async fn check(url: &str, timeout: u64) -> Result<(), Failure> {

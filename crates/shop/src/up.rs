@@ -130,13 +130,14 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
         (shop_gateway::build(&gateway).await?, gateway_l),
     ];
 
+    let server = crate::server_settings(&env, services.len())?;
     let shutdown = shutdown_on_signals();
     let mut running = JoinSet::new();
     for (service, listener) in services {
         let token = shutdown.clone();
         running.spawn(async move {
             let name = service.name;
-            (name, service.run(listener, token).await)
+            (name, service.run(listener, server, token).await)
         });
     }
 

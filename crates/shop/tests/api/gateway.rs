@@ -335,3 +335,38 @@ async fn the_dashboard_is_served_at_the_root_with_its_routes_and_assets() {
         assert_eq!(response.headers()["content-encoding"], "gzip");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_forbids_framing_sniffing_and_foreign_scripts() {
+    let stack = Stack::start().await;
+    let dist =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboard/dist/index.html");
+    let mut paths = vec!["/".to_owned(), "/orders".to_owned(), "/nope.css".to_owned()];
+    if let Ok(index) = std::fs::read_to_string(&dist) {
+        let start = index
+            .find("/assets/")
+            .expect("index.html references /assets/");
+        let end = start + index[start..].find('"').unwrap();
+        paths.push(index[start..end].to_owned());
+    }
+    for path in paths {
+        let response = stack
+            .raw(Method::GET, &format!("{}{path}", stack.gateway))
+            .await;
+        let headers = response.headers();
+        let csp = headers
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("no CSP on {path}"))
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("script-src 'unsafe-inline'"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") || csp.contains("default-src 'none'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+    }
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use shop_common::config::Env;
+use shop_common::config::{Env, ServerSettings};
 use shop_common::service::Service;
 use shop_payment::domain::Decider;
 use tempfile::TempDir;
@@ -193,10 +193,18 @@ pub async fn hung_url() -> String {
     url
 }
 
-fn spawn(service: Service, listener: TcpListener, shutdown: &CancellationToken) {
+fn spawn(
+    service: Service,
+    listener: TcpListener,
+    server: ServerSettings,
+    shutdown: &CancellationToken,
+) {
     let token = shutdown.clone();
     tokio::spawn(async move {
-        service.run(listener, token).await.expect("service runs");
+        service
+            .run(listener, server, token)
+            .await
+            .expect("service runs");
     });
 }
 
@@ -266,11 +274,12 @@ impl Stack {
             shop_gateway::build(&shop_gateway::Config::from_env(&env("gateway")).unwrap())
                 .await
                 .unwrap();
-        spawn(catalog_s, catalog_l, &shutdown);
-        spawn(cart_s, cart_l, &shutdown);
-        spawn(order_s, order_l, &shutdown);
-        spawn(payment_s, payment_l, &shutdown);
-        spawn(gateway_s, gateway_l, &shutdown);
+        let server = ServerSettings::from_env(&env("gateway")).unwrap();
+        spawn(catalog_s, catalog_l, server, &shutdown);
+        spawn(cart_s, cart_l, server, &shutdown);
+        spawn(order_s, order_l, server, &shutdown);
+        spawn(payment_s, payment_l, server, &shutdown);
+        spawn(gateway_s, gateway_l, server, &shutdown);
 
         Stack {
             catalog,
@@ -445,7 +454,8 @@ impl Stack {
         let service = shop_cart::build(&shop_cart::Config::from_env(&env).unwrap())
             .await
             .unwrap();
-        spawn(service, cart_l, &self.shutdown);
+        let server = ServerSettings::from_env(&env).unwrap();
+        spawn(service, cart_l, server, &self.shutdown);
         cart
     }
 
@@ -808,7 +818,13 @@ impl Replicas {
             ];
             for service in built {
                 let listener = listeners.next().expect("a listener per service");
-                spawn(service.expect("service starts"), listener, &shutdown);
+                let server = ServerSettings::from_env(&env).unwrap();
+                spawn(
+                    service.expect("service starts"),
+                    listener,
+                    server,
+                    &shutdown,
+                );
             }
         }
         let pair = |service: usize| [urls[0][service].clone(), urls[1][service].clone()];

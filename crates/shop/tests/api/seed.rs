@@ -203,7 +203,8 @@ async fn a_catalog_seeded_by_an_earlier_release_keeps_its_stock() {
     let (listener, url) = listener().await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let token = shutdown.clone();
-    let served = tokio::spawn(async move { service.run(listener, token).await });
+    let server = shop_common::config::ServerSettings::from_env(&env).unwrap();
+    let served = tokio::spawn(async move { service.run(listener, server, token).await });
     let products: Vec<Value> = reqwest::get(format!("{url}/products"))
         .await
         .unwrap()
