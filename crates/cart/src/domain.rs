@@ -1,26 +1,9 @@
 //! Carts as the API shows them and as clients change them.
 
 use serde::{Deserialize, Serialize};
-use shop_common::extract::check_user_id;
 use shop_common::quantity::MAX_QUANTITY;
 use shop_common::{ApiError, Money, Quantity, Text};
 use utoipa::{IntoParams, ToSchema};
-
-/// A user id: any path segment of 1 to 128 characters, taken literally
-/// (`victim#` is not `victim`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserId(String);
-
-impl UserId {
-    pub fn parse(raw: String) -> Result<UserId, ApiError> {
-        check_user_id(&raw)?;
-        Ok(UserId(raw))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// A line of a cart, with the product's current name and price.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -7,11 +7,11 @@ use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::quantity::MAX_QUANTITY;
-use shop_common::{now_rfc3339, ApiError, Money};
+use shop_common::{now_rfc3339, ApiError, Money, UserId};
 
 use crate::client::CatalogProduct;
 use crate::domain::{
-    new_quantity, AddItem, Cart, CartItem, Message, QuantityQuery, RemoveItems, SetQuantity, UserId,
+    new_quantity, AddItem, Cart, CartItem, Message, QuantityQuery, RemoveItems, SetQuantity,
 };
 use crate::store::{self, StoredItem};
 use crate::AppState;

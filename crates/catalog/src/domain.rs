@@ -4,7 +4,7 @@
 //! hold an empty name, a negative price or a price with three decimals.
 
 use serde::{Deserialize, Serialize};
-use shop_common::{Money, Stock, Text};
+use shop_common::{Money, Quantity, Stock, Text};
 use utoipa::{IntoParams, ToSchema};
 
 /// A product name: 1 to 200 characters.
@@ -144,6 +144,57 @@ impl TryFrom<ListQuery> for ProductFilter {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Message {
     pub message: String,
+}
+
+// ---------------------------------------------------------------------------
+// Reservations: stock held for orders (`crate::reservations`).
+
+/// The most lines one reservation may hold.
+pub const MAX_LINES: usize = 1000;
+
+/// Units of one product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Line {
+    pub product_id: i64,
+    pub quantity: Quantity,
+}
+
+/// The body of `POST /reservations`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewReservation {
+    /// The caller's key; the same key always means the same reservation.
+    pub key: Text<1, 200>,
+    /// At least one line, at most 1000.
+    pub items: Vec<Line>,
+}
+
+/// Whether a reservation still holds its stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReservationState {
+    Held,
+    Released,
+}
+
+/// A reserved line, with the product's name and price when it was reserved:
+/// the price an order built on this reservation charges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReservedLine {
+    pub product_id: i64,
+    pub quantity: Quantity,
+    pub name: String,
+    pub price: Money,
+}
+
+/// A reservation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Reservation {
+    pub key: String,
+    pub state: ReservationState,
+    /// One line per product, by product id.
+    pub items: Vec<ReservedLine>,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 #[cfg(test)]

@@ -70,10 +70,10 @@ pub struct AppState {
         domain::NewProduct,
         domain::ProductUpdate,
         domain::Message,
-        reservations::NewReservation,
-        reservations::Reservation,
-        reservations::ReservedLine,
-        reservations::Line
+        domain::NewReservation,
+        domain::Reservation,
+        domain::ReservedLine,
+        domain::Line
     ))
 )]
 pub struct ApiDoc;

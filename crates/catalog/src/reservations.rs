@@ -1,4 +1,6 @@
-//! Stock reservations: how an order takes stock and gives it back.
+//! Stock reservations: how an order takes stock and gives it back (the
+//! handlers; the types are in [`crate::domain`], the SQL in
+//! [`crate::store::reservations`]).
 //!
 //! A reservation is keyed by its caller (the order service uses one key per
 //! checkout). Reserving takes the stock of every item in one transaction,
@@ -15,63 +17,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::{Deserialize, Serialize};
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path};
-use shop_common::{now_rfc3339, ApiError, Money, Quantity, Text};
-use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
-use utoipa::ToSchema;
+use shop_common::{now_rfc3339, ApiError, Quantity, Text};
 
+use crate::domain::{Line, NewReservation, Reservation, ReservationState, MAX_LINES};
+use crate::store::reservations as store;
 use crate::AppState;
-
-/// The most lines one reservation may hold.
-pub const MAX_LINES: usize = 1000;
-
-/// Units of one product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Line {
-    pub product_id: i64,
-    pub quantity: Quantity,
-}
-
-/// The body of `POST /reservations`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct NewReservation {
-    /// The caller's key; the same key always means the same reservation.
-    pub key: Text<1, 200>,
-    /// At least one line, at most 1000.
-    pub items: Vec<Line>,
-}
-
-/// Whether a reservation still holds its stock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ReservationState {
-    Held,
-    Released,
-}
-
-/// A reserved line, with the product's name and price when it was reserved:
-/// the price an order built on this reservation charges.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ReservedLine {
-    pub product_id: i64,
-    pub quantity: Quantity,
-    pub name: String,
-    pub price: Money,
-}
-
-/// A reservation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Reservation {
-    pub key: String,
-    pub state: ReservationState,
-    /// One line per product, by product id.
-    pub items: Vec<ReservedLine>,
-    pub created_at: String,
-    pub updated_at: String,
-}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -101,104 +53,6 @@ fn merge(lines: &[Line]) -> Result<Vec<Line>, ApiError> {
                 })
         })
         .collect()
-}
-
-fn reservation(row: &AnyRow) -> Result<Reservation, sqlx::Error> {
-    let state: String = row.try_get("state")?;
-    let items: String = row.try_get("items")?;
-    Ok(Reservation {
-        key: row.try_get("key")?,
-        state: if state == "held" {
-            ReservationState::Held
-        } else {
-            ReservationState::Released
-        },
-        items: serde_json::from_str(&items)
-            .map_err(|err| sqlx::Error::Decode(format!("reservation items: {err}").into()))?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-async fn find<'c>(
-    db: impl Executor<'c, Database = Any>,
-    key: &str,
-) -> Result<Option<Reservation>, sqlx::Error> {
-    sqlx::query("SELECT key, state, items, created_at, updated_at FROM reservations WHERE key = $1")
-        .bind(key.to_owned())
-        .fetch_optional(db)
-        .await?
-        .as_ref()
-        .map(reservation)
-        .transpose()
-}
-
-async fn insert(
-    conn: &mut AnyConnection,
-    key: &str,
-    state: ReservationState,
-    items: &[ReservedLine],
-    now: &str,
-) -> Result<bool, ApiError> {
-    let items = serde_json::to_string(items).map_err(|err| ApiError::Internal(err.to_string()))?;
-    let state = match state {
-        ReservationState::Held => "held",
-        ReservationState::Released => "released",
-    };
-    let done = sqlx::query(
-        "INSERT INTO reservations (key, state, items, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(key.to_owned())
-    .bind(state)
-    .bind(items)
-    .bind(now.to_owned())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() > 0)
-}
-
-/// Takes `line`'s units unless the product lacks them; the error names it.
-async fn take(conn: &mut AnyConnection, line: Line, now: &str) -> Result<ReservedLine, ApiError> {
-    let units = line.quantity.get();
-    let taken = sqlx::query(
-        "UPDATE products SET stock = stock - $1, updated_at = $2 WHERE id = $3 AND stock >= $1 \
-         RETURNING name, price_cents",
-    )
-    .bind(units)
-    .bind(now.to_owned())
-    .bind(line.product_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(row) = taken {
-        let cents: i64 = row.try_get("price_cents")?;
-        return Ok(ReservedLine {
-            product_id: line.product_id,
-            quantity: line.quantity,
-            name: row.try_get("name")?,
-            price: Money::from_cents(cents)
-                .ok_or_else(|| ApiError::Internal(format!("negative price {cents}")))?,
-        });
-    }
-    let product = sqlx::query("SELECT name, stock FROM products WHERE id = $1")
-        .bind(line.product_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let detail = match product {
-        None => format!("Product {} no longer exists", line.product_id),
-        Some(row) => {
-            let name: String = row.try_get("name")?;
-            let stock: i64 = row.try_get("stock")?;
-            format!(
-                "Insufficient stock for product {} ({name}): {stock} available, {units} requested",
-                line.product_id
-            )
-        }
-    };
-    Err(ApiError::StockConflict {
-        product_id: line.product_id,
-        detail,
-    })
 }
 
 /// The answer to reserving a key that exists: the reservation while it
@@ -233,21 +87,21 @@ pub async fn create_reservation(
     let key = new.key.as_str();
     let now = now_rfc3339();
     let mut tx = state.db.writer.begin().await?;
-    if let Some(existing) = find(&mut *tx, key).await? {
+    if let Some(existing) = store::find(&mut *tx, key).await? {
         return already(existing);
     }
     let mut items = Vec::with_capacity(lines.len());
     for line in lines {
         // An error drops `tx`, which rolls back every line taken so far.
-        items.push(take(&mut tx, line, &now).await?);
+        items.push(store::take(&mut tx, line, &now).await?);
     }
-    if !insert(&mut tx, key, ReservationState::Held, &items, &now).await? {
+    if !store::insert(&mut tx, key, ReservationState::Held, &items, &now).await? {
         // Another transaction reserved this key first (PostgreSQL replicas):
         // undo ours and answer with theirs.
         tx.rollback().await?;
-        let existing = find(&state.db.writer, key)
+        let existing = store::find(&state.db.writer, key)
             .await?
-            .ok_or_else(|| ApiError::Internal(format!("reservation {key} vanished")))?;
+            .ok_or_else(|| ApiError::internal(format!("reservation {key} vanished")))?;
         return already(existing);
     }
     tx.commit().await?;
@@ -271,7 +125,7 @@ pub async fn get_reservation(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Reservation>, ApiError> {
-    find(&state.db.reader, &key)
+    store::find(&state.db.reader, &key)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("Reservation {key} not found")))
@@ -293,32 +147,11 @@ pub async fn release_reservation(
     let now = now_rfc3339();
     let mut tx = state.db.writer.begin().await?;
     // A tombstone when the key is new; nothing when it exists.
-    insert(&mut tx, &key, ReservationState::Released, &[], &now).await?;
-    let flipped = sqlx::query(
-        "UPDATE reservations SET state = 'released', updated_at = $1 WHERE key = $2 AND state = 'held' \
-         RETURNING items",
-    )
-    .bind(now.clone())
-    .bind(key.clone())
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(row) = flipped {
-        let items: String = row.try_get("items")?;
-        let items: Vec<ReservedLine> = serde_json::from_str(&items)
-            .map_err(|err| ApiError::Internal(format!("reservation items: {err}")))?;
-        for line in items {
-            // A product deleted meanwhile has no stock to return to.
-            sqlx::query("UPDATE products SET stock = stock + $1, updated_at = $2 WHERE id = $3")
-                .bind(line.quantity.get())
-                .bind(now.clone())
-                .bind(line.product_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    let released = find(&mut *tx, &key)
+    store::insert(&mut tx, &key, ReservationState::Released, &[], &now).await?;
+    store::release(&mut tx, &key, &now).await?;
+    let released = store::find(&mut *tx, &key)
         .await?
-        .ok_or_else(|| ApiError::Internal(format!("reservation {key} vanished")))?;
+        .ok_or_else(|| ApiError::internal(format!("reservation {key} vanished")))?;
     tx.commit().await?;
     Ok(Json(released))
 }

@@ -11,7 +11,8 @@ use shop_common::idempotency::{commit_answer, Idempotency};
 use shop_common::{now_rfc3339, ApiError};
 
 use crate::domain::{ListQuery, Message, NewProduct, Product, ProductFilter, ProductUpdate};
-use crate::{store, AppState};
+use crate::store::products as store;
+use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

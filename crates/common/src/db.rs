@@ -118,95 +118,10 @@ impl Db {
     /// Opens (creating if needed) the database and runs the migrations.
     pub async fn open(settings: &DbSettings, migrations: Migrations) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
-        let target = settings.target.describe();
-        let open_err = |source| DbError::Open {
-            target: target.clone(),
-            source,
-        };
-        let migrate_err = |source| DbError::Migrate {
-            target: target.clone(),
-            source,
-        };
         match &settings.target {
-            DbTarget::Sqlite(path) => {
-                ensure_parent_dir(path)?;
-                let url = sqlite_url(path);
-                let writer = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .acquire_timeout(settings.acquire_timeout)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&format!("{url}?mode=rwc"))
-                    .await
-                    .map_err(open_err)?;
-                migrations.sqlite.run(&writer).await.map_err(migrate_err)?;
-                let reader = AnyPoolOptions::new()
-                    .max_connections(settings.pool_size.max(1))
-                    .acquire_timeout(settings.acquire_timeout)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA busy_timeout = 5000;").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&format!("{url}?mode=ro"))
-                    .await
-                    .map_err(open_err)?;
-                Ok(Db { writer, reader })
-            }
+            DbTarget::Sqlite(path) => open_sqlite(path, settings, migrations.sqlite).await,
             DbTarget::Postgres { url, schema } => {
-                // The schema must exist before connections select it.
-                let deadline = tokio::time::Instant::now() + settings.startup_timeout;
-                let setup = loop {
-                    let attempt = AnyPoolOptions::new()
-                        .max_connections(1)
-                        .acquire_timeout(settings.acquire_timeout)
-                        .connect(url)
-                        .await;
-                    match attempt {
-                        Ok(pool) => break pool,
-                        Err(err)
-                            if is_unavailable(&err) && tokio::time::Instant::now() < deadline =>
-                        {
-                            tracing::warn!(database = %target, error = %err, "database not reachable yet; retrying");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                        Err(err) => return Err(open_err(err)),
-                    }
-                };
-                let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                    .execute(&setup)
-                    .await;
-                match created {
-                    // Two replicas starting together: the other one created it.
-                    Err(err) if !is_unique_violation(&err) => return Err(open_err(err)),
-                    _ => {}
-                }
-                setup.close().await;
-                let pool = AnyPoolOptions::new()
-                    .max_connections(settings.pool_size.max(1))
-                    .acquire_timeout(settings.acquire_timeout)
-                    .connect(&with_session_options(
-                        url,
-                        schema,
-                        settings.statement_timeout,
-                    ))
-                    .await
-                    .map_err(open_err)?;
-                migrations.postgres.run(&pool).await.map_err(migrate_err)?;
-                Ok(Db {
-                    writer: pool.clone(),
-                    reader: pool,
-                })
+                open_postgres(url, schema, settings, migrations.postgres).await
             }
         }
     }
@@ -233,6 +148,119 @@ impl Db {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// SQLite in WAL mode: one writer connection (writes never wait on each
+/// other for a lock), migrated, and a pool of read-only connections.
+async fn open_sqlite(
+    path: &Path,
+    settings: &DbSettings,
+    migrator: &Migrator,
+) -> Result<Db, DbError> {
+    let target = settings.target.describe();
+    let open_err = |source| DbError::Open {
+        target: target.clone(),
+        source,
+    };
+    let migrate_err = |source| DbError::Migrate {
+        target: target.clone(),
+        source,
+    };
+
+    ensure_parent_dir(path)?;
+    let url = sqlite_url(path);
+    let writer = AnyPoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(settings.acquire_timeout)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(&format!("{url}?mode=rwc"))
+        .await
+        .map_err(open_err)?;
+    migrator.run(&writer).await.map_err(migrate_err)?;
+    let reader = AnyPoolOptions::new()
+        .max_connections(settings.pool_size.max(1))
+        .acquire_timeout(settings.acquire_timeout)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 5000;").await?;
+                Ok(())
+            })
+        })
+        .connect(&format!("{url}?mode=ro"))
+        .await
+        .map_err(open_err)?;
+    Ok(Db { writer, reader })
+}
+
+/// PostgreSQL: the schema created if needed (waiting for the database at
+/// start-up), then one pool in that schema with a statement timeout.
+async fn open_postgres(
+    url: &str,
+    schema: &str,
+    settings: &DbSettings,
+    migrator: &Migrator,
+) -> Result<Db, DbError> {
+    let target = settings.target.describe();
+    let open_err = |source| DbError::Open {
+        target: target.clone(),
+        source,
+    };
+    let migrate_err = |source| DbError::Migrate {
+        target: target.clone(),
+        source,
+    };
+
+    // The schema must exist before connections select it.
+    let deadline = tokio::time::Instant::now() + settings.startup_timeout;
+    let setup = loop {
+        let attempt = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect(url)
+            .await;
+        match attempt {
+            Ok(pool) => break pool,
+            Err(err) if is_unavailable(&err) && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(database = %target, error = %err, "database not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(err) => return Err(open_err(err)),
+        }
+    };
+    let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        .execute(&setup)
+        .await;
+    match created {
+        // Two replicas starting together: the other one created it.
+        Err(err) if !is_unique_violation(&err) => return Err(open_err(err)),
+        _ => {}
+    }
+    setup.close().await;
+    let pool = AnyPoolOptions::new()
+        .max_connections(settings.pool_size.max(1))
+        .acquire_timeout(settings.acquire_timeout)
+        .connect(&with_session_options(
+            url,
+            schema,
+            settings.statement_timeout,
+        ))
+        .await
+        .map_err(open_err)?;
+    migrator.run(&pool).await.map_err(migrate_err)?;
+    Ok(Db {
+        writer: pool.clone(),
+        reader: pool,
+    })
 }
 
 /// `url` with `search_path` and `statement_timeout` set for every session.

@@ -20,6 +20,9 @@ pub struct ErrorBody {
     pub product_id: Option<i64>,
 }
 
+/// Any error, kept as the cause of an [`ApiError::Internal`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// An error a handler answers with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -53,12 +56,19 @@ pub enum ApiError {
     /// 503: a service or database it depends on is unreachable or timed out.
     #[error("{0}")]
     Unavailable(String),
-    /// 500: a bug. The cause is logged, never sent.
+    /// 500: a bug. The cause, with its chain of sources, is logged where the
+    /// response is made, never sent.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] BoxError),
 }
 
 impl ApiError {
+    /// A 500 caused by `cause` (an error, or a message for a broken
+    /// invariant).
+    pub fn internal(cause: impl Into<BoxError>) -> ApiError {
+        ApiError::Internal(cause.into())
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -114,7 +124,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
+            tracing::error!(cause = %chain(cause.as_ref()), "internal error");
         }
         (self.status(), axum::Json(self.body())).into_response()
     }
@@ -126,9 +136,21 @@ impl From<sqlx::Error> for ApiError {
             tracing::warn!(error = %err, "database unavailable");
             ApiError::Unavailable("Database unavailable, try again".to_owned())
         } else {
-            ApiError::Internal(err.to_string())
+            ApiError::internal(err)
         }
     }
+}
+
+/// `err` and its sources, outermost first: "a: b: c".
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// An error response with the envelope, for places that build responses
@@ -142,4 +164,24 @@ pub fn error_response(status: StatusCode, detail: impl Into<String>) -> Response
         }),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot save the order")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn internal_errors_keep_their_cause_and_never_send_it() {
+        let err = ApiError::internal(Outer(std::io::Error::other("disk full")));
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(err.body().detail, "Internal server error");
+        let ApiError::Internal(cause) = err else {
+            panic!("not an internal error: {err}");
+        };
+        assert_eq!(chain(cause.as_ref()), "cannot save the order: disk full");
+    }
 }

@@ -71,7 +71,7 @@ impl Idempotency {
         // serde_json's maps are sorted, so equal requests give equal text.
         let request = serde_json::to_value(request)
             .and_then(|v| serde_json::to_string(&v))
-            .map_err(|err| ApiError::Internal(err.to_string()))?;
+            .map_err(ApiError::internal)?;
         Ok(Some(Idempotency {
             scope: scope.into(),
             key: key.to_owned(),
@@ -127,8 +127,7 @@ impl Idempotency {
         if status.is_server_error() {
             return Ok(true);
         }
-        let body =
-            serde_json::to_string(body).map_err(|err| ApiError::Internal(err.to_string()))?;
+        let body = serde_json::to_string(body).map_err(ApiError::internal)?;
         let done = sqlx::query(
             "INSERT INTO idempotency_keys (scope, key, request, status, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING",
@@ -163,7 +162,7 @@ pub async fn commit_answer<T: Serialize>(
                 .replay(db)
                 .await?
                 .map(IntoResponse::into_response)
-                .ok_or_else(|| ApiError::Internal("idempotency record vanished".to_owned()));
+                .ok_or_else(|| ApiError::internal("idempotency record vanished"));
         }
     }
     tx.commit().await?;

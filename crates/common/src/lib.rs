@@ -26,11 +26,13 @@ pub mod server;
 pub mod service;
 pub mod telemetry;
 pub mod text;
+pub mod user;
 
 pub use error::ApiError;
 pub use money::Money;
 pub use quantity::{Quantity, Stock};
 pub use text::Text;
+pub use user::UserId;
 
 /// The current time as an RFC 3339 UTC timestamp with microseconds.
 pub fn now_rfc3339() -> String {

@@ -7,14 +7,7 @@ use shop_common::client::ServiceClient;
 use shop_common::idempotency;
 use shop_common::{ApiError, Money};
 
-use crate::domain::PaymentMethod;
-
-/// A cart line as the order service needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CartLine {
-    pub product_id: i64,
-    pub quantity: i64,
-}
+use crate::domain::{CartLine, PaymentMethod};
 
 #[derive(Debug, Clone, Deserialize)]
 struct CartView {
@@ -128,7 +121,16 @@ impl Catalog {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PaymentResult {
     pub id: String,
-    pub status: String,
+    pub status: PaymentOutcome,
+}
+
+/// What the payment service decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentOutcome {
+    Pending,
+    Success,
+    Failed,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,7 +159,7 @@ impl Payments {
     ) -> Result<PaymentResult, ApiError> {
         let mut headers = HeaderMap::new();
         let value = HeaderValue::from_str(key)
-            .map_err(|_| ApiError::Internal(format!("unusable payment key {key}")))?;
+            .map_err(|_| ApiError::internal(format!("unusable payment key {key}")))?;
         headers.insert(HeaderName::from_static(idempotency::HEADER), value);
         self.client
             .call(

@@ -1,6 +1,8 @@
-//! Orders, their status machine, and what clients send.
+//! Orders, their status machine and payments, checkouts, order events,
+//! and what clients send: the order service's types, free of SQL and HTTP.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use shop_common::extract::page;
 use shop_common::{ApiError, Money};
 use utoipa::{IntoParams, ToSchema};
@@ -198,6 +200,120 @@ impl Page {
     pub fn checked(&self) -> Result<(i64, i64), ApiError> {
         page(self.skip, self.limit)
     }
+}
+
+// ---------------------------------------------------------------------------
+// Checkouts: a cart on its way to becoming an order (`crate::workflow::checkout`).
+
+/// A cart line as the order service orders it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartLine {
+    pub product_id: i64,
+    pub quantity: i64,
+}
+
+/// Where a checkout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckoutState {
+    Reserving,
+    Releasing,
+    Placed,
+    Done,
+    Failed,
+}
+
+impl CheckoutState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckoutState::Reserving => "reserving",
+            CheckoutState::Releasing => "releasing",
+            CheckoutState::Placed => "placed",
+            CheckoutState::Done => "done",
+            CheckoutState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<CheckoutState> {
+        [
+            CheckoutState::Reserving,
+            CheckoutState::Releasing,
+            CheckoutState::Placed,
+            CheckoutState::Done,
+            CheckoutState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A checkout as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkout {
+    pub key: String,
+    pub user_id: String,
+    /// The cart lines being ordered.
+    pub lines: Vec<CartLine>,
+    pub state: CheckoutState,
+    pub order_id: Option<i64>,
+    /// Why it failed.
+    pub detail: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Events: what happened to orders (the outbox, `GET /events`, Kafka).
+
+/// What happened to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    OrderCreated,
+    OrderStatusUpdated,
+    OrderPaid,
+    OrderPaymentFailed,
+    OrderCancelled,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::OrderCreated => "order_created",
+            EventType::OrderStatusUpdated => "order_status_updated",
+            EventType::OrderPaid => "order_paid",
+            EventType::OrderPaymentFailed => "order_payment_failed",
+            EventType::OrderCancelled => "order_cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<EventType> {
+        [
+            EventType::OrderCreated,
+            EventType::OrderStatusUpdated,
+            EventType::OrderPaid,
+            EventType::OrderPaymentFailed,
+            EventType::OrderCancelled,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == raw)
+    }
+}
+
+/// An event as published and served: the seed's shape plus `event_id` (for
+/// de-duplication) and `sequence` (the outbox position).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrderEvent {
+    /// UUID v4; a redelivered event keeps its id.
+    pub event_id: String,
+    pub event_type: EventType,
+    /// RFC 3339, UTC: when the change was committed.
+    pub timestamp: String,
+    /// Increases with every event.
+    pub sequence: i64,
+    /// `order_id`, `user_id`, `total_amount`, `status`, and per type:
+    /// `items` (created), `previous_status` (status updated, cancelled),
+    /// `payment_id` (paid, payment failed).
+    #[schema(value_type = Object)]
+    pub data: Value,
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
+
+use crate::store::secrets;
 
 /// Derives keys under this service's secret.
 #[derive(Clone)]
@@ -33,17 +35,7 @@ impl KeyDeriver {
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
-        // Replicas starting together: the first insert wins, all read it.
-        sqlx::query(
-            "INSERT INTO secrets (name, value) VALUES ('derived_keys', $1) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(fresh)
-        .execute(db)
-        .await?;
-        let row = sqlx::query("SELECT value FROM secrets WHERE name = 'derived_keys'")
-            .fetch_one(db)
-            .await?;
-        let secret: String = row.try_get("value")?;
+        let secret = secrets::get_or_create(db, "derived_keys", &fresh).await?;
         Ok(KeyDeriver::new(secret.as_bytes()))
     }
 

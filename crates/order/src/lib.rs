@@ -1,29 +1,29 @@
 //! The order service: orders and their payment (port 8003).
 //!
-//! - [`domain`]: orders and the status machine.
-//! - [`store`]: the SQL.
-//! - [`client`]: the cart, catalog and payment services.
-//! - [`routes`]: the HTTP handlers.
-//! - [`checkout`]: cart -> reserved stock -> order -> cart cleared, resumable.
-//! - [`paying`]: one charge per order, `paid` only with it.
-//! - [`recovery`]: finishes or undoes what a crash interrupted.
-//! - [`keys`]: keys sent to other services, unguessable from a client's.
-//! - [`events`]: the outbox of order events, `/events` and its stream.
-//! - [`relay`]: publishes the outbox to Kafka.
+//! Layers, each using only those below it:
+//!
+//! - [`routes`]: the HTTP handlers (orders; [`routes::events`]: the event
+//!   feed and its stream). Extract, call, map.
+//! - [`workflow`]: checkout, paying, status changes, recovery: the work
+//!   across the store and the other services.
+//! - [`relay`]: publishes the outbox to Kafka (a background worker).
+//! - [`store`]: all SQL, a module per table; [`client`]: the cart, catalog
+//!   and payment services; [`keys`]: keys sent to them, unguessable from a
+//!   client's; [`feed`]: wakes what follows the outbox.
+//! - [`domain`]: the types: orders and the status machine, checkouts,
+//!   events.
 //!
 //! The design, with its failure cases: `docs/checkout.md` and
 //! `docs/events.md`.
 
-pub mod checkout;
 pub mod client;
 pub mod domain;
-pub mod events;
+pub mod feed;
 pub mod keys;
-pub mod paying;
-pub mod recovery;
 pub mod relay;
 pub mod routes;
 pub mod store;
+pub mod workflow;
 
 use shop_common::auth::ServiceToken;
 use shop_common::client::{http_client, ServiceClient};
@@ -53,7 +53,7 @@ pub struct Config {
     pub payment_url: String,
     /// `RECOVERY_INTERVAL_MS` (default 1000) and `RECOVERY_STALE_MS`
     /// (default 15000).
-    pub recovery: recovery::RecoverySettings,
+    pub recovery: workflow::recovery::RecoverySettings,
     /// Kafka (`KAFKA_*`) and retention of the outbox.
     pub outbox: relay::OutboxSettings,
 }
@@ -68,7 +68,7 @@ impl Config {
             cart_url: env.url("CART_SERVICE_URL", "http://cart-service:8002")?,
             catalog_url: env.url("CATALOG_SERVICE_URL", "http://catalog-service:8001")?,
             payment_url: env.url("PAYMENT_SERVICE_URL", "http://payment-service:8004")?,
-            recovery: recovery::RecoverySettings {
+            recovery: workflow::recovery::RecoverySettings {
                 interval: env.millis("RECOVERY_INTERVAL_MS", 1_000)?,
                 stale_after: env.millis("RECOVERY_STALE_MS", 15_000)?,
             },
@@ -119,7 +119,7 @@ pub struct AppState {
     pub cart: client::Cart,
     pub catalog: client::Catalog,
     pub payments: client::Payments,
-    pub feed: events::Feed,
+    pub feed: feed::Feed,
     pub keys: keys::KeyDeriver,
     pub service_token: Option<ServiceToken>,
 }
@@ -138,8 +138,8 @@ pub struct AppState {
         routes::update_status,
         routes::pay_order,
         routes::payment_attempt,
-        events::list_events,
-        events::stream_events
+        routes::events::list_events,
+        routes::events::stream_events
     ),
     components(schemas(
         domain::Order,
@@ -149,8 +149,8 @@ pub struct AppState {
         domain::StatusUpdate,
         domain::PaymentAttempt,
         domain::PaymentMethod,
-        events::OrderEvent,
-        events::EventType
+        domain::OrderEvent,
+        domain::EventType
     ))
 )]
 pub struct ApiDoc;
@@ -176,13 +176,13 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         payments: client::Payments {
             client: ServiceClient::new("payment", &config.payment_url, http),
         },
-        feed: events::Feed::default(),
+        feed: feed::Feed::default(),
         keys,
         service_token: config.service_token.clone(),
     };
     let metrics = HttpMetrics::new(NAME);
     let outbox_metrics = relay::OutboxMetrics::register(&metrics.registry);
-    let routes = routes::router(state.clone()).merge(events::router(state.clone()));
+    let routes = routes::router(state.clone()).merge(routes::events::router(state.clone()));
     let router = standard_router(
         NAME,
         routes,
@@ -204,7 +204,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
                 });
                 let feed = state.feed.clone();
                 tokio::join!(
-                    recovery::run(state, recovery_settings, shutdown.clone()),
+                    workflow::recovery::run(state, recovery_settings, shutdown.clone()),
                     relay::run(db, outbox, outbox_metrics, feed, shutdown),
                 );
             })

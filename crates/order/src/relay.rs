@@ -21,7 +21,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use shop_common::db::Db;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{self, Feed};
+use crate::feed::Feed;
+use crate::store::outbox::{self, Leadership};
 
 /// Where and how events are published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +144,7 @@ impl Publisher {
         if !self.topic_ready {
             self.ensure_topic().await?;
         }
-        let batch = events::next_to_publish(&db.writer, 500)
+        let batch = outbox::next_to_publish(&db.writer, 500)
             .await
             .map_err(|err| format!("cannot read the outbox: {err}"))?;
         if batch.is_empty() {
@@ -174,7 +175,7 @@ impl Publisher {
                 }
             }
         }
-        events::mark_published(&db.writer, &delivered)
+        outbox::mark_published(&db.writer, &delivered)
             .await
             .map_err(|err| format!("cannot mark events published: {err}"))?;
         metrics.published.inc_by(delivered.len() as u64);
@@ -190,7 +191,7 @@ impl Publisher {
 }
 
 async fn refresh_gauges(db: &Db, metrics: &OutboxMetrics) {
-    if let Ok((count, oldest)) = events::backlog(&db.reader).await {
+    if let Ok((count, oldest)) = outbox::backlog(&db.reader).await {
         metrics.backlog.set(count);
         let age = oldest
             .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
@@ -209,122 +210,146 @@ pub async fn run(
     feed: Feed,
     shutdown: CancellationToken,
 ) {
-    let mut publisher = None;
-    let mut backoff = Duration::from_millis(200);
-    let mut last_prune = tokio::time::Instant::now() - Duration::from_secs(3600);
-    // The gauges stay current even while a send waits on a dead broker.
-    let gauges = {
-        let (db, metrics, shutdown) = (db.clone(), metrics.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            loop {
-                refresh_gauges(&db, &metrics).await;
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                }
-            }
-        })
+    let gauges = tokio::spawn(keep_gauges(db.clone(), metrics.clone(), shutdown.clone()));
+    let mut relay = Relay {
+        db,
+        settings,
+        metrics,
+        publisher: None,
+        backoff: MIN_BACKOFF,
+        last_prune: None,
+        leadership: Leadership::default(),
     };
-    let mut leadership = Leadership::default();
     loop {
-        if settings.kafka.is_some() && db.is_postgres() && !leadership.held(&db).await {
+        let pause = if relay.leads().await {
+            relay.prune_when_due().await;
+            match relay.round().await {
+                Next::Again => continue,
+                Next::Wait(pause) => pause,
+            }
+        } else {
             // Another replica relays; check again shortly.
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-            }
-        }
-        if last_prune.elapsed() > Duration::from_secs(60) {
-            last_prune = tokio::time::Instant::now();
-            let before = chrono::Utc::now()
-                - chrono::Duration::from_std(settings.retention)
-                    .unwrap_or(chrono::Duration::days(7));
-            let before = before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-            match events::prune(&db.writer, &before).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(pruned = n, "pruned published events"),
-                Err(err) => tracing::warn!(error = %err, "cannot prune the outbox"),
-            }
-        }
-
-        let round = match (&settings.kafka, &mut publisher) {
-            (None, _) => Ok(0),
-            (Some(kafka), None) => match Publisher::new(kafka.clone()) {
-                Ok(created) => {
-                    publisher = Some(created);
-                    continue;
-                }
-                Err(err) => Err(format!("cannot create the Kafka producer: {err}")),
-            },
-            (Some(_), Some(publisher)) => publisher.publish_round(&db, &metrics).await,
+            Pause::Fixed(Duration::from_secs(1))
         };
-        let healthy = round.is_ok();
-        let pause = match round {
-            Ok(0) => {
-                backoff = Duration::from_millis(200);
-                Duration::from_millis(500)
-            }
-            Ok(_) => {
-                backoff = Duration::from_millis(200);
-                continue;
-            }
-            Err(err) => {
-                // Start over with a new producer: after a broker restart the
-                // old one's idempotence state (producer id, sequences) may be
-                // unknown to the broker, and the topic may be gone.
-                publisher = None;
-                tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "event relay");
-                let pause = backoff;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                pause
-            }
+        let wake_on_events = matches!(pause, Pause::UntilEvents(_));
+        let pause = match pause {
+            Pause::UntilEvents(pause) | Pause::Fixed(pause) => pause,
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,
             // New events wake a healthy relay at once; a failing one backs off.
-            _ = feed.written.notified(), if healthy && settings.kafka.is_some() => {}
+            _ = feed.written.notified(), if wake_on_events => {}
             _ = tokio::time::sleep(pause) => {}
         }
     }
     let _ = gauges.await;
 }
 
-/// The PostgreSQL advisory lock of the one replica that relays.
-const RELAY_LOCK: i64 = 0x5348_4f50_0002;
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often published events past the retention period are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// With PostgreSQL, replicas share the outbox: one of them relays, holding
-/// a session advisory lock on a connection of its own (released when that
-/// connection or process dies, so another replica takes over), which keeps
-/// each order's events in order on the topic.
-#[derive(Default)]
-struct Leadership {
-    connection: Option<sqlx::AnyConnection>,
+/// The gauges stay current even while a send waits on a dead broker.
+async fn keep_gauges(db: Db, metrics: OutboxMetrics, shutdown: CancellationToken) {
+    loop {
+        refresh_gauges(&db, &metrics).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
 }
 
-impl Leadership {
-    async fn held(&mut self, db: &Db) -> bool {
-        if let Some(conn) = self.connection.as_mut() {
-            if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
-                return true;
-            }
-            // The connection broke: the lock went with it.
-            self.connection = None;
+/// What to do after a round.
+enum Next {
+    /// Events were published: look for more at once.
+    Again,
+    Wait(Pause),
+}
+
+/// How long to wait before the next round.
+enum Pause {
+    /// Up to this long, or until new events are written.
+    UntilEvents(Duration),
+    /// This long (backing off after a failure).
+    Fixed(Duration),
+}
+
+/// The relay's state between rounds.
+struct Relay {
+    db: Db,
+    settings: OutboxSettings,
+    metrics: OutboxMetrics,
+    /// Made on first use, and anew after any failure.
+    publisher: Option<Publisher>,
+    backoff: Duration,
+    last_prune: Option<tokio::time::Instant>,
+    leadership: Leadership,
+}
+
+impl Relay {
+    /// Whether this replica relays: always on SQLite or without Kafka; on
+    /// PostgreSQL with Kafka, the one replica holding the relay lock.
+    async fn leads(&mut self) -> bool {
+        self.settings.kafka.is_none()
+            || !self.db.is_postgres()
+            || self.leadership.held(&self.db).await
+    }
+
+    /// Deletes published events past the retention period, once a minute.
+    async fn prune_when_due(&mut self) {
+        if self.last_prune.is_some_and(|at| at.elapsed() < PRUNE_EVERY) {
+            return;
         }
-        let Ok(conn) = db.writer.acquire().await else {
-            return false;
+        self.last_prune = Some(tokio::time::Instant::now());
+        let retention = chrono::Duration::from_std(self.settings.retention)
+            .unwrap_or(chrono::Duration::days(7));
+        let before =
+            (chrono::Utc::now() - retention).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        match outbox::prune(&self.db.writer, &before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruned published events"),
+            Err(err) => tracing::warn!(error = %err, "cannot prune the outbox"),
+        }
+    }
+
+    /// Publishes one batch (making the producer first when there is none).
+    async fn round(&mut self) -> Next {
+        let Some(kafka) = self.settings.kafka.clone() else {
+            return Next::Wait(Pause::Fixed(Duration::from_millis(500)));
         };
-        let mut conn = conn.detach();
-        let got = sqlx::query("SELECT pg_try_advisory_lock($1) AS got")
-            .bind(RELAY_LOCK)
-            .fetch_one(&mut conn)
-            .await
-            .and_then(|row| sqlx::Row::try_get::<bool, _>(&row, "got"));
-        if matches!(got, Ok(true)) {
-            tracing::info!("this replica relays the outbox");
-            self.connection = Some(conn);
-            true
-        } else {
-            false
+        let published = match &mut self.publisher {
+            None => match Publisher::new(kafka) {
+                Ok(created) => {
+                    self.publisher = Some(created);
+                    return Next::Again;
+                }
+                Err(err) => Err(format!("cannot create the Kafka producer: {err}")),
+            },
+            Some(publisher) => publisher.publish_round(&self.db, &self.metrics).await,
+        };
+        match published {
+            Ok(0) => {
+                self.backoff = MIN_BACKOFF;
+                Next::Wait(Pause::UntilEvents(Duration::from_millis(500)))
+            }
+            Ok(_) => {
+                self.backoff = MIN_BACKOFF;
+                Next::Again
+            }
+            Err(err) => Next::Wait(Pause::Fixed(self.failed(&err))),
         }
+    }
+
+    /// After a failure: start over with a new producer (after a broker
+    /// restart the old one's idempotence state may be unknown to the
+    /// broker, and the topic may be gone) after a growing pause.
+    fn failed(&mut self, err: &str) -> Duration {
+        self.publisher = None;
+        tracing::warn!(error = %err, retry_in_ms = self.backoff.as_millis() as u64, "event relay");
+        let pause = self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        pause
     }
 }

@@ -1,5 +1,8 @@
-//! Order HTTP handlers. The multi-service work lives in [`crate::checkout`]
-//! and [`crate::paying`]; handlers extract, call and map.
+//! Order HTTP handlers: extract, call a workflow or the store, map the
+//! answer. The work itself is in [`crate::workflow`]; the event feed's
+//! handlers are in [`events`].
+
+pub mod events;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -8,14 +11,16 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
-use shop_common::extract::{check_user_id, Json, OptionalJson, Path, Query};
+use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::idempotency::Idempotency;
-use shop_common::ApiError;
+use shop_common::{ApiError, UserId};
 
 use crate::domain::{
-    NewOrder, Order, OrderStatus, Page, PaymentAttempt, PaymentMethod, StatusQuery, StatusUpdate,
+    NewOrder, Order, Page, PaymentAttempt, PaymentMethod, StatusQuery, StatusUpdate,
 };
-use crate::{checkout, events, paying, store, AppState};
+use crate::store::orders;
+use crate::workflow::{checkout, load, not_found, paying, status};
+use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
     let internal = service_only(
@@ -30,17 +35,6 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{order_id}/payment", post(pay_order))
         .merge(internal)
         .with_state(state)
-}
-
-fn not_found(id: i64) -> ApiError {
-    ApiError::NotFound(format!("Order {id} not found"))
-}
-
-/// The order, or 404.
-pub(crate) async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
-    store::get(&state.db.writer, id)
-        .await?
-        .ok_or_else(|| not_found(id))
 }
 
 /// Answers `result`, recording it under the Idempotency-Key (unless it is a
@@ -80,10 +74,10 @@ pub async fn create_order(
     headers: HeaderMap,
     Json(new): Json<NewOrder>,
 ) -> Result<Response, ApiError> {
-    check_user_id(&new.user_id)?;
+    let user = UserId::parse(new.user_id.as_str())?;
     // A key belongs to the user who sent it: another user's same key is
     // another key, so it can neither replay nor pre-empt their order.
-    let scope = format!("POST /orders user:{}", new.user_id);
+    let scope = format!("POST /orders user:{user}");
     let idem = Idempotency::from_headers(&headers, scope, &new)?;
     if let Some(idem) = &idem {
         if let Some(first) = idem.replay(&state.db.writer).await? {
@@ -91,10 +85,8 @@ pub async fn create_order(
         }
     }
     let client_key = idem.as_ref().map(Idempotency::key);
-    let key = state
-        .keys
-        .derive(&format!("checkout:{}", new.user_id), client_key);
-    let result = checkout::place_order(&state, &new.user_id, &key).await;
+    let key = state.keys.derive(&format!("checkout:{user}"), client_key);
+    let result = checkout::place_order(&state, &user, &key).await;
     answer(&state, idem.as_ref(), StatusCode::CREATED, result).await
 }
 
@@ -109,7 +101,7 @@ pub async fn list_orders(
 ) -> Result<Json<Vec<Order>>, ApiError> {
     let (skip, limit) = page.checked()?;
     Ok(Json(
-        store::list(&state.db.reader, None, skip, limit).await?,
+        orders::list(&state.db.reader, None, skip, limit).await?,
     ))
 }
 
@@ -124,7 +116,7 @@ pub async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Order>, ApiError> {
-    store::get(&state.db.reader, id)
+    orders::get(&state.db.reader, id)
         .await?
         .map(Json)
         .ok_or_else(|| not_found(id))
@@ -141,10 +133,10 @@ pub async fn list_user_orders(
     Path(user_id): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<Order>>, ApiError> {
-    check_user_id(&user_id)?;
+    let user = UserId::parse(user_id)?;
     let (skip, limit) = page.checked()?;
     Ok(Json(
-        store::list(&state.db.reader, Some(&user_id), skip, limit).await?,
+        orders::list(&state.db.reader, Some(user.as_str()), skip, limit).await?,
     ))
 }
 
@@ -172,72 +164,7 @@ pub async fn update_status(
         .map(|b| b.status)
         .or(query.status)
         .ok_or_else(|| ApiError::Unprocessable("status is required".to_owned()))?;
-    let order = load(&state, id).await?;
-    if order.status == next {
-        return Ok(Json(order));
-    }
-    if !order.status.can_become(next) {
-        return Err(ApiError::BadRequest(format!(
-            "Cannot change order {id} from {} to {}",
-            order.status.as_str(),
-            next.as_str()
-        )));
-    }
-    if next == OrderStatus::Paid {
-        // "Mark as paid": a manual payment for the total, by the same one
-        // attempt at a time as a card payment, so racing both ends with
-        // exactly one successful payment.
-        let key = uuid::Uuid::new_v4().to_string();
-        return paying::pay(&state, id, &key, PaymentMethod::Manual)
-            .await
-            .map(Json);
-    }
-    // The change and its event commit together.
-    let mut tx = state.db.writer.begin().await?;
-    let changed = if next == OrderStatus::Cancelled {
-        store::cancel(&mut *tx, id, order.status).await?
-    } else {
-        store::transition(&mut *tx, id, order.status, next).await?
-    };
-    if let Some(changed) = &changed {
-        events::record_status_change(&mut tx, changed, order.status).await?;
-    }
-    tx.commit().await?;
-    let Some(changed) = changed else {
-        let now = load(&state, id).await?;
-        if now.status == next {
-            // A racing request made the same change.
-            return Ok(Json(now));
-        }
-        if now.status.is_payable() && now.paying_key.is_some() {
-            return Err(ApiError::Conflict(format!(
-                "A payment for order {id} is in progress; try again shortly"
-            )));
-        }
-        return Err(ApiError::Conflict(format!(
-            "Order {id} changed meanwhile (now {}); reload it and try again",
-            now.status.as_str()
-        )));
-    };
-    state.feed.written.notify_waiters();
-    if changed.status == OrderStatus::Cancelled {
-        release_stock(&state, &changed).await;
-    }
-    Ok(Json(changed))
-}
-
-/// Gives a cancelled order's stock back (exactly once: the catalog releases
-/// a key once). When the catalog does not answer, recovery retries.
-pub async fn release_stock(state: &AppState, order: &Order) {
-    if let Some(key) = order.reservation_key.as_deref() {
-        if let Err(err) = state.catalog.release(key).await {
-            tracing::warn!(order_id = order.id, error = %err, "stock release left to recovery");
-            return;
-        }
-    }
-    if let Err(err) = store::mark_stock_released(&state.db.writer, order.id).await {
-        tracing::warn!(order_id = order.id, error = %err, "cannot record stock release");
-    }
+    status::change(&state, id, next).await.map(Json)
 }
 
 /// Pay an order through the payment service: charged at most once, `paid`

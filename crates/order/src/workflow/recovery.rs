@@ -16,8 +16,10 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::checkout::{self, CheckoutState};
-use crate::{store, AppState};
+use crate::domain::CheckoutState;
+use crate::store::{checkouts, orders};
+use crate::workflow::{checkout, paying, status};
+use crate::AppState;
 
 /// How often and after how long recovery steps in.
 #[derive(Debug, Clone, Copy)]
@@ -46,25 +48,25 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
     const BATCH: i64 = 100;
 
     for state_to_fix in [CheckoutState::Reserving, CheckoutState::Releasing] {
-        for stuck in checkout::stale(&state.db.writer, state_to_fix, &before, BATCH).await? {
+        for stuck in checkouts::stale(&state.db.writer, state_to_fix, &before, BATCH).await? {
             tracing::info!(key = stuck.key, "recovery: abandoning checkout");
             checkout::abandon(state, &stuck).await;
         }
     }
-    for placed in checkout::stale(&state.db.writer, CheckoutState::Placed, &before, BATCH).await? {
+    for placed in checkouts::stale(&state.db.writer, CheckoutState::Placed, &before, BATCH).await? {
         tracing::info!(
             key = placed.key,
             "recovery: clearing ordered items from the cart"
         );
         let _ = checkout::clear_cart(state, &placed).await;
     }
-    for cancelled in store::unreleased_cancellations(&state.db.writer, BATCH).await? {
-        crate::routes::release_stock(state, &cancelled).await;
+    for cancelled in orders::unreleased_cancellations(&state.db.writer, BATCH).await? {
+        status::release_stock(state, &cancelled).await;
     }
-    for order in store::stale_payments(&state.db.writer, &before, BATCH).await? {
+    for order in orders::stale_payments(&state.db.writer, &before, BATCH).await? {
         if let Some(key) = order.paying_key.as_deref() {
             tracing::info!(order_id = order.id, "recovery: settling payment attempt");
-            if let Err(err) = crate::paying::settle(state, &order, key).await {
+            if let Err(err) = paying::settle(state, &order, key).await {
                 tracing::info!(order_id = order.id, error = %err, "recovery: payment attempt");
             }
         }

@@ -3,7 +3,7 @@
 //! An attempt first claims the order under its key (`paying_key`): one
 //! attempt at a time, so concurrent pay calls cannot each charge. The key is
 //! sent to the payment service as the Idempotency-Key, so asking again with
-//! it (a retry, or [`crate::recovery`] after a crash) gets the same answer
+//! it (a retry, or [`crate::workflow::recovery`] after a crash) gets the same answer
 //! instead of a second charge. Success marks the order `paid` with the
 //! payment's id; a decline frees the order for another attempt. While an
 //! attempt holds the order it cannot be cancelled.
@@ -11,10 +11,11 @@
 use serde_json::json;
 use shop_common::ApiError;
 
-use crate::domain::{Order, PaymentMethod};
-use crate::events::{self, EventType};
-use crate::routes::load;
-use crate::{store, AppState};
+use crate::client::PaymentOutcome;
+use crate::domain::{EventType, Order, PaymentMethod};
+use crate::store::{orders, outbox};
+use crate::workflow::load;
+use crate::AppState;
 
 /// The seed's answer, naming the status.
 fn not_payable(order: &Order) -> ApiError {
@@ -41,7 +42,7 @@ pub async fn pay(
     if !order.status.is_payable() {
         return Err(not_payable(&order));
     }
-    let Some(claimed) = store::claim_payment(&state.db.writer, id, key, method).await? else {
+    let Some(claimed) = orders::claim_payment(&state.db.writer, id, key, method).await? else {
         let now = load(state, id).await?;
         return if paid_by(&now, key) {
             // A racing request with the same key paid it.
@@ -80,15 +81,15 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
         Err(err @ ApiError::Conflict(_)) => {
             // Already charged outside this attempt (e.g. the payment service
             // called directly): nothing more may be charged.
-            store::release_payment_claim(&state.db.writer, id, key).await?;
+            orders::release_payment_claim(&state.db.writer, id, key).await?;
             return Err(err);
         }
         Err(err) => return Err(err),
     };
-    if payment.status == "success" {
+    if payment.status == PaymentOutcome::Success {
         let mut tx = state.db.writer.begin().await?;
-        if let Some(paid) = store::mark_paid(&mut *tx, id, key, &payment.id).await? {
-            events::record(
+        if let Some(paid) = orders::mark_paid(&mut *tx, id, key, &payment.id).await? {
+            outbox::record(
                 &mut tx,
                 EventType::OrderPaid,
                 &paid,
@@ -105,16 +106,16 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
         if now.payment_id.as_deref() == Some(payment.id.as_str()) {
             return Ok(now);
         }
-        return Err(ApiError::Internal(format!(
+        return Err(ApiError::internal(format!(
             "payment {} succeeded for order {id}, which is {}",
             payment.id,
             now.status.as_str()
         )));
     }
     let mut tx = state.db.writer.begin().await?;
-    if let Some(payable) = store::release_payment_claim(&mut *tx, id, key).await? {
+    if let Some(payable) = orders::release_payment_claim(&mut *tx, id, key).await? {
         let failed = json!({"payment_id": payment.id, "reason": "Payment failed"});
-        events::record(&mut tx, EventType::OrderPaymentFailed, &payable, failed).await?;
+        outbox::record(&mut tx, EventType::OrderPaymentFailed, &payable, failed).await?;
     }
     tx.commit().await?;
     state.feed.written.notify_waiters();

@@ -1,0 +1,186 @@
+//! SQL for checkouts: each checkout's progress, written before each call
+//! to another service (see `crate::workflow::checkout`).
+
+use shop_common::db::is_unique_violation;
+use shop_common::now_rfc3339;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+use crate::domain::{CartLine, Checkout, CheckoutState};
+
+const COLUMNS: &str = "key, user_id, items, state, order_id, detail";
+
+fn checkout(row: &AnyRow) -> Result<Checkout, sqlx::Error> {
+    let items: String = row.try_get("items")?;
+    let state: String = row.try_get("state")?;
+    Ok(Checkout {
+        key: row.try_get("key")?,
+        user_id: row.try_get("user_id")?,
+        lines: serde_json::from_str(&items)
+            .map_err(|err| sqlx::Error::Decode(format!("checkout items: {err}").into()))?,
+        state: CheckoutState::parse(&state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("checkout state {state}").into()))?,
+        order_id: row.try_get("order_id")?,
+        detail: row.try_get("detail")?,
+    })
+}
+
+pub async fn find<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key: &str,
+) -> Result<Option<Checkout>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM checkouts WHERE key = $1");
+    sqlx::query(&sql)
+        .bind(key.to_owned())
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(checkout)
+        .transpose()
+}
+
+/// Checkouts in `state` not touched since `before` (oldest first).
+pub async fn stale<'c>(
+    db: impl Executor<'c, Database = Any>,
+    state: CheckoutState,
+    before: &str,
+    limit: i64,
+) -> Result<Vec<Checkout>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM checkouts WHERE state = $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3"
+    );
+    sqlx::query(&sql)
+        .bind(state.as_str())
+        .bind(before.to_owned())
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(checkout)
+        .collect()
+}
+
+/// A user's checkouts whose order exists but whose items may still be in
+/// the cart.
+pub async fn placed_of_user<'c>(
+    db: impl Executor<'c, Database = Any>,
+    user_id: &str,
+) -> Result<Vec<Checkout>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM checkouts WHERE user_id = $1 AND state = 'placed'");
+    sqlx::query(&sql)
+        .bind(user_id.to_owned())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(checkout)
+        .collect()
+}
+
+/// How claiming a user's checkout went.
+pub enum Claim {
+    /// This checkout now holds the user's cart.
+    Claimed,
+    /// A checkout with this key exists already (a racing retry).
+    KeyExists,
+    /// Another checkout of the user is under way.
+    UserBusy,
+}
+
+/// Records a new checkout holding the user's cart, with no lines yet: one
+/// open checkout per user (unique index `checkouts_one_open_per_user`).
+pub async fn claim<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key: &str,
+    user_id: &str,
+) -> Result<Claim, sqlx::Error> {
+    let now = now_rfc3339();
+    let done = sqlx::query(
+        "INSERT INTO checkouts (key, user_id, items, total_cents, state, created_at, updated_at) \
+         VALUES ($1, $2, '[]', 0, 'reserving', $3, $3) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key.to_owned())
+    .bind(user_id.to_owned())
+    .bind(now)
+    .execute(db)
+    .await;
+    match done {
+        Ok(done) if done.rows_affected() > 0 => Ok(Claim::Claimed),
+        Ok(_) => Ok(Claim::KeyExists),
+        Err(err) if is_unique_violation(&err) => Ok(Claim::UserBusy),
+        Err(err) => Err(err),
+    }
+}
+
+/// Records the cart lines a claimed checkout orders.
+pub async fn set_lines<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key: &str,
+    lines: &[CartLine],
+) -> Result<bool, sqlx::Error> {
+    let items = serde_json::to_string(lines).map_err(|err| sqlx::Error::Encode(err.into()))?;
+    let done = sqlx::query(
+        "UPDATE checkouts SET items = $1, updated_at = $2 WHERE key = $3 AND state = 'reserving'",
+    )
+    .bind(items)
+    .bind(now_rfc3339())
+    .bind(key.to_owned())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Gives up a claim that took nothing (the cart was empty or unreachable):
+/// the row goes, so a retry with the same key starts afresh.
+pub async fn unclaim<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM checkouts WHERE key = $1 AND state = 'reserving' AND items = '[]'")
+        .bind(key.to_owned())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves a checkout from `from` to `to`; false when it was not in `from`.
+pub async fn advance<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key: &str,
+    from: CheckoutState,
+    to: CheckoutState,
+    detail: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE checkouts SET state = $1, detail = COALESCE($2, detail), updated_at = $3 \
+         WHERE key = $4 AND state = $5",
+    )
+    .bind(to.as_str())
+    .bind(detail.map(str::to_owned))
+    .bind(now_rfc3339())
+    .bind(key.to_owned())
+    .bind(from.as_str())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Step 2 of a checkout, in the transaction that stores its order: marks it
+/// placed with `order_id`, if it is still `reserving`.
+pub async fn mark_placed<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key: &str,
+    order_id: i64,
+    total_cents: i64,
+) -> Result<bool, sqlx::Error> {
+    let placed = sqlx::query(
+        "UPDATE checkouts SET state = 'placed', order_id = $1, total_cents = $2, updated_at = $3 \
+         WHERE key = $4 AND state = 'reserving'",
+    )
+    .bind(order_id)
+    .bind(total_cents)
+    .bind(now_rfc3339())
+    .bind(key.to_owned())
+    .execute(db)
+    .await?;
+    Ok(placed.rows_affected() > 0)
+}

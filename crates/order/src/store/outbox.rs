@@ -1,0 +1,233 @@
+//! SQL for the outbox of order events: written in the same transaction as
+//! the change it describes, read by the feed and the relay, pruned once
+//! published.
+
+use serde_json::{json, Value};
+use shop_common::now_rfc3339;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+use shop_common::db::Db;
+
+use crate::domain::{EventType, Order, OrderEvent, OrderStatus};
+
+/// The PostgreSQL advisory lock that orders outbox writers.
+const OUTBOX_WRITE_LOCK: i64 = 0x5348_4f50_0001;
+
+/// Writes the event of a change to `order`, in the caller's transaction.
+pub async fn record(
+    conn: &mut AnyConnection,
+    event_type: EventType,
+    order: &Order,
+    extra: Value,
+) -> Result<(), sqlx::Error> {
+    let mut data = json!({
+        "order_id": order.id,
+        "user_id": order.user_id,
+        "total_amount": order.total_amount,
+        "status": order.status,
+    });
+    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    if conn.backend_name() == "PostgreSQL" {
+        // Sequences are handed out at insert but become visible at commit;
+        // one writer at a time (until its commit) makes them visible in
+        // order, so a reader following `after=N` never skips an event.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(OUTBOX_WRITE_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO outbox (event_id, order_id, event_type, data, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(order.id)
+    .bind(event_type.as_str())
+    .bind(data.to_string())
+    .bind(now_rfc3339())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The event of a status change from `previous` to `order.status`.
+pub async fn record_status_change(
+    conn: &mut AnyConnection,
+    order: &Order,
+    previous: OrderStatus,
+) -> Result<(), sqlx::Error> {
+    let event_type = if order.status == OrderStatus::Cancelled {
+        EventType::OrderCancelled
+    } else {
+        EventType::OrderStatusUpdated
+    };
+    record(
+        conn,
+        event_type,
+        order,
+        json!({"previous_status": previous}),
+    )
+    .await
+}
+
+const COLUMNS: &str = "seq, event_id, order_id, event_type, data, created_at";
+
+/// An outbox row: the event and the order it is keyed by.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub order_id: i64,
+    pub event: OrderEvent,
+}
+
+fn stored(row: &AnyRow) -> Result<Stored, sqlx::Error> {
+    let data: String = row.try_get("data")?;
+    let event_type: String = row.try_get("event_type")?;
+    Ok(Stored {
+        order_id: row.try_get("order_id")?,
+        event: OrderEvent {
+            event_id: row.try_get("event_id")?,
+            event_type: EventType::parse(&event_type)
+                .ok_or_else(|| sqlx::Error::Decode(format!("event type {event_type}").into()))?,
+            timestamp: row.try_get("created_at")?,
+            sequence: row.try_get("seq")?,
+            data: serde_json::from_str(&data)
+                .map_err(|err| sqlx::Error::Decode(format!("event data: {err}").into()))?,
+        },
+    })
+}
+
+/// Events after `sequence`, in order.
+pub async fn after<'c>(
+    db: impl Executor<'c, Database = Any>,
+    sequence: i64,
+    limit: i64,
+) -> Result<Vec<Stored>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2");
+    sqlx::query(&sql)
+        .bind(sequence)
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+}
+
+/// The last sequence written (0 when none).
+pub async fn last_sequence<'c>(db: impl Executor<'c, Database = Any>) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM outbox")
+        .fetch_one(db)
+        .await?;
+    row.try_get("last")
+}
+
+/// The next events to publish: the oldest unpublished event of each order
+/// (so two events of one order are never in flight at once, and Kafka gets
+/// them in order), oldest first.
+pub async fn next_to_publish<'c>(
+    db: impl Executor<'c, Database = Any>,
+    limit: i64,
+) -> Result<Vec<Stored>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM outbox WHERE seq IN (SELECT MIN(seq) FROM outbox \
+         WHERE published_at IS NULL GROUP BY order_id) ORDER BY seq LIMIT $1"
+    );
+    sqlx::query(&sql)
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+}
+
+/// Marks events published.
+pub async fn mark_published<'c>(
+    db: impl Executor<'c, Database = Any>,
+    sequences: &[i64],
+) -> Result<(), sqlx::Error> {
+    if sequences.is_empty() {
+        return Ok(());
+    }
+    let marks: Vec<String> = (0..sequences.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let sql = format!(
+        "UPDATE outbox SET published_at = $1 WHERE seq IN ({})",
+        marks.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(now_rfc3339());
+    for seq in sequences {
+        query = query.bind(*seq);
+    }
+    query.execute(db).await?;
+    Ok(())
+}
+
+/// Deletes events published before `before`; never an unpublished one.
+pub async fn prune<'c>(
+    db: impl Executor<'c, Database = Any>,
+    before: &str,
+) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+            .bind(before.to_owned())
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected())
+}
+
+/// How many events await publication, and when the oldest was written.
+pub async fn backlog<'c>(
+    db: impl Executor<'c, Database = Any>,
+) -> Result<(i64, Option<String>), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL",
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("oldest")?))
+}
+
+/// The PostgreSQL advisory lock of the one replica that relays.
+const RELAY_LOCK: i64 = 0x5348_4f50_0002;
+
+/// With PostgreSQL, replicas share the outbox: one of them relays, holding
+/// a session advisory lock on a connection of its own (released when that
+/// connection or process dies, so another replica takes over), which keeps
+/// each order's events in order on the topic.
+#[derive(Default)]
+pub struct Leadership {
+    connection: Option<sqlx::AnyConnection>,
+}
+
+impl Leadership {
+    /// Whether this replica holds (or now takes) the relay's lock.
+    pub async fn held(&mut self, db: &Db) -> bool {
+        if let Some(conn) = self.connection.as_mut() {
+            if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
+                return true;
+            }
+            // The connection broke: the lock went with it.
+            self.connection = None;
+        }
+        let Ok(conn) = db.writer.acquire().await else {
+            return false;
+        };
+        let mut conn = conn.detach();
+        let got = sqlx::query("SELECT pg_try_advisory_lock($1) AS got")
+            .bind(RELAY_LOCK)
+            .fetch_one(&mut conn)
+            .await
+            .and_then(|row| sqlx::Row::try_get::<bool, _>(&row, "got"));
+        if matches!(got, Ok(true)) {
+            tracing::info!("this replica relays the outbox");
+            self.connection = Some(conn);
+            true
+        } else {
+            false
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The order service's workflows: what a request (or recovery) does across
+//! the store and the other services. Below [`crate::routes`], never
+//! importing it; above [`crate::store`] and [`crate::client`].
+//!
+//! - [`checkout`]: cart -> reserved stock -> order -> cart cleared, resumable.
+//! - [`paying`]: one charge per order, `paid` only with it (card or manual).
+//! - [`status`]: status changes; cancelling gives the stock back once.
+//! - [`recovery`]: finishes or undoes what a crash interrupted.
+
+pub mod checkout;
+pub mod paying;
+pub mod recovery;
+pub mod status;
+
+use shop_common::ApiError;
+
+use crate::domain::Order;
+use crate::store::orders;
+use crate::AppState;
+
+/// The 404 of a missing order.
+pub fn not_found(id: i64) -> ApiError {
+    ApiError::NotFound(format!("Order {id} not found"))
+}
+
+/// The order, or 404 (read from the writer: what the workflow just wrote).
+pub async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
+    orders::get(&state.db.writer, id)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
