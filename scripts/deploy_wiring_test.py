@@ -5,7 +5,10 @@ For docker-compose.yml and for the rendered kind overlay of k8s/, this test
 reads every Shop container's command, environment and ports from the files
 (and, for what the files leave to the image, from the Dockerfile target the
 image is built from), then runs each container as a local `shop` process on
-the loopback interface. Only what cannot exist here is rewritten:
+the loopback interface. The environment is assembled as the platform would:
+Compose's env_file entries (later files winning, `environment:` over them),
+Kubernetes' ConfigMap and Secret references (so SERVICE_TOKEN is the
+Secret's value). Only what cannot exist here is rewritten:
 
 - service host names and ports (catalog-service:8001, ...) become
   127.0.0.1 and a free port; PORT becomes that free port; BIND=127.0.0.1;
@@ -20,10 +23,14 @@ naming no service, a port no container listens on, a database password
 that is not PostgreSQL's) fails the test, as it would fail the deployment.
 Kubernetes replicas run as that many processes behind a local round-robin
 balancer standing for their Service, on one database. Then the test waits
-for every /ready, buys and pays through the gateway, and checks that the
-order's events reached the order service's /events and the Kafka topic.
-It also checks the probes, health checks, published ports, dependency
-order, the network policies and the Argo CD application.
+for every /ready, checks that each service-only endpoint answers 401
+without the service token, admits it with the token and is not routed by
+the gateway, buys and pays through the gateway (order -> payment ->
+order), and checks that the order's events reached the order service's
+/events and the Kafka topic. It also checks that catalog, cart, order and
+payment share one valid SERVICE_TOKEN and the gateway has none, the
+probes, health checks, published ports, dependency order, the network
+policies and the Argo CD application.
 
 Environment: SHOP_BIN (default target/debug/shop, built when missing),
 KUBECTL (default: kubectl on PATH), TANSU_BIN (default ~/.cargo/bin/tansu),
@@ -59,6 +66,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOP_IN_IMAGE = "/usr/local/bin/shop"
 NAMESPACE = "ecommerce"
 SERVICES = ("catalog", "cart", "order", "payment", "gateway")
+# The services' shared secret: at least this many visible ASCII characters.
+MIN_TOKEN_CHARS = 16
+# One service-only endpoint per service (method, path, body), asked in a way
+# that changes nothing: what does not exist, or a body that is rejected.
+SERVICE_ONLY = {
+    "catalog": ("GET", "/reservations/wiring-probe", None),
+    "cart": ("POST", "/cart/wiring-probe/remove-items", {}),
+    "order": ("GET", "/orders/999999999/payment-attempt", None),
+    "payment": ("POST", "/payments", {}),
+}
 
 
 # --------------------------------------------------------------------------
@@ -276,6 +293,62 @@ def health_argv(test: list[str] | str) -> list[str] | None:
     return list(test)
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """A Compose env file (`env_file:`) as Compose reads it: KEY=VALUE lines,
+    `#` comments and blank lines ignored, an optional `export `, values
+    unquoted (an inline ` #` starts a comment) or in single or double
+    quotes. A bare KEY takes the variable from the shell running Compose."""
+    out: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not key or any(c.isspace() for c in key):
+            raise WiringError(f"{path.name}:{number}: not KEY=VALUE: {raw!r}")
+        if not sep:
+            if key in os.environ:
+                out[key] = os.environ[key]
+            continue
+        value = value.strip()
+        quote = value[:1]
+        if quote in ("'", '"') and len(value) >= 2 and value[-1] == quote:
+            value = value[1:-1]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        if "$" in value:
+            raise WiringError(f"{path.name}:{number}: {key} uses interpolation, which this test does not do")
+        out[key] = value
+    return out
+
+
+def compose_env_files(base: Path, name: str, spec) -> dict[str, str]:
+    """The variables a service's env_file entries give, later files winning;
+    a missing file is an error unless the entry says `required: false`."""
+    if spec is None:
+        return {}
+    entries = [spec] if isinstance(spec, str) else list(spec)
+    env: dict[str, str] = {}
+    for entry in entries:
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        path = base / entry["path"]
+        required = entry.get("required", True)
+        if isinstance(required, str):
+            required = required.lower() not in ("false", "0", "no")
+        if not path.is_file():
+            if required:
+                raise WiringError(f"compose {name}: env_file {entry['path']} does not exist")
+            continue
+        env.update(read_env_file(path))
+    return env
+
+
 def load_compose(checks: Checks) -> Deployment:
     path = ROOT / "docker-compose.yml"
     doc = yaml.safe_load(path.read_text())
@@ -296,7 +369,9 @@ def load_compose(checks: Checks) -> Deployment:
         raw_env = svc.get("environment") or {}
         if isinstance(raw_env, list):
             raw_env = dict(item.partition("=")[::2] for item in raw_env)
-        env = {k: "" if v is None else str(v) for k, v in raw_env.items()}
+        # As Compose: the env files first, `environment:` over them.
+        env = compose_env_files(path.parent, name, svc.get("env_file"))
+        env.update({k: "" if v is None else str(v) for k, v in raw_env.items()})
         if image.startswith("postgres:"):
             user = env.get("POSTGRES_USER", "postgres")
             database = Database(names, 5432, user, env.get("POSTGRES_PASSWORD", ""),
@@ -362,10 +437,40 @@ def load_compose(checks: Checks) -> Deployment:
     return Deployment("compose", containers, endpoints, database, kafka, advertised, entry)
 
 
+# (caller, callee) services where the caller calls the callee only while the
+# callee is itself calling the caller: the payment service asks the order
+# service about an order only while that order service's payment call is in
+# flight. The caller needs no depends_on on the callee, and cannot have one:
+# the callee depends on the caller, and Compose refuses a cycle.
+CALLBACKS = {("payment", "order")}
+
+
+def _depends_on(svc: dict) -> dict:
+    depends = svc.get("depends_on") or {}
+    if isinstance(depends, list):
+        depends = {d: {"condition": "service_started"} for d in depends}
+    return depends
+
+
 def _check_compose_order(checks, services, containers, database, kafka) -> None:
     """Each container starts after what it calls is healthy."""
     by_name = {c.name: c for c in containers}
     kafka_services = {h for h, _ in kafka}
+    # Compose refuses a depends_on cycle: find one before it does.
+    cycle: list[str] = []
+
+    def visit(name: str, path: list[str]) -> None:
+        if cycle:
+            return
+        if name in path:
+            cycle.extend(path[path.index(name):] + [name])
+            return
+        for dep in _depends_on(services.get(name) or {}):
+            visit(dep, path + [name])
+
+    for name in services:
+        visit(name, [])
+    checks.check("compose: depends_on has no cycle", not cycle, " -> ".join(cycle))
     for c in containers:
         needs = set()
         for key, value in c.env.items():
@@ -375,14 +480,21 @@ def _check_compose_order(checks, services, containers, database, kafka) -> None:
                 needs.add(urllib.parse.urlsplit(value).hostname)
             elif key == "KAFKA_BOOTSTRAP_SERVERS":
                 needs |= {host_port(a, 9092)[0] for a in value.split(",")}
-        depends = services[c.name].get("depends_on") or {}
-        if isinstance(depends, list):
-            depends = {d: {"condition": "service_started"} for d in depends}
+        depends = _depends_on(services[c.name])
         missing = []
+        callbacks = []
         for need in sorted(n for n in needs if n):
             target = need if need in services else None
             if target is None and need in kafka_services:
                 target = next((n for n in services if n == need), None)
+            if target in by_name and (c.service, by_name[target].service) in CALLBACKS:
+                # Called back only: the callee must start after the caller instead.
+                back = (_depends_on(services[target]).get(c.name) or {}).get("condition")
+                checks.check(f"compose: {target} starts after {c.name} is healthy "
+                             f"({c.name} calls {target} only while {target} calls it)",
+                             back == "service_healthy", f"{target}'s depends_on {c.name}: condition {back}")
+                callbacks.append(need)
+                continue
             condition = (depends.get(target) or {}).get("condition") if target else None
             if condition != "service_healthy":
                 missing.append(f"{need} (condition {condition})")
@@ -390,6 +502,7 @@ def _check_compose_order(checks, services, containers, database, kafka) -> None:
                 missing.append(f"{need} has no healthcheck")
             elif target not in by_name and not (services[target].get("healthcheck") or {}).get("test"):
                 missing.append(f"{need} has no healthcheck")
+        needs -= set(callbacks)
         checks.check(
             f"compose: {c.name} starts after {', '.join(sorted(n for n in needs if n)) or 'nothing'} is healthy",
             not missing,
@@ -824,10 +937,12 @@ class Balancer:
         self.sock.close()
 
 
-def http(method: str, url: str, body=None, timeout: float = 10.0) -> tuple[int, object]:
+def http(method: str, url: str, body=None, timeout: float = 10.0,
+         headers: dict[str, str] | None = None) -> tuple[int, object]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"content-type": "application/json"} if data else {})
+    all_headers = {"content-type": "application/json"} if data else {}
+    all_headers.update(headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
@@ -1074,6 +1189,27 @@ class Run:
                                 timeout=30)
         self.checks.check(name, result.returncode == 0, result.stderr.strip())
 
+    def check_service_only(self) -> None:
+        """The service-only endpoints: 401 on a service's own port without
+        the token, admitted with it, never routed by the gateway."""
+        src = self.d.source
+        gw = self.gateway_url()
+        for c in self.d.containers:
+            if c.service not in SERVICE_ONLY:
+                continue
+            method, path, body = SERVICE_ONLY[c.service]
+            url = f"http://127.0.0.1:{self.replica_ports[c.name][0]}{path}"
+            status, answer = http(method, url, body)
+            self.checks.check(f"{src}: {c.name} {method} {path} without X-Service-Token is 401",
+                              status == 401, f"{status} {answer}")
+            token = c.env.get("SERVICE_TOKEN", "").strip()
+            status, answer = http(method, url, body, headers={"X-Service-Token": token})
+            self.checks.check(f"{src}: {c.name} {method} {path} with its SERVICE_TOKEN is admitted",
+                              status not in (401, 403) and status < 500, f"{status} {answer}")
+            status, answer = http(method, f"{gw}/api/{c.service}{path}", body, headers={"X-Service-Token": token})
+            self.checks.check(f"{src}: the gateway does not route {method} /api/{c.service}{path}",
+                              status == 404, f"{status} {answer}")
+
     def gateway_url(self) -> str:
         gateways = [c for c in self.d.containers if c.service == "gateway"]
         if not gateways:
@@ -1101,7 +1237,10 @@ class Run:
             return None
         order_id = order["id"]
         status, paid = http("POST", f"{gw}/api/order/orders/{order_id}/payment")
-        if not self.checks.check(f"{src}: POST /api/order/orders/{order_id}/payment is paid (order -> payment)",
+        # The order service calls the payment service, which asks the order
+        # service about the order before it records the payment.
+        if not self.checks.check(f"{src}: POST /api/order/orders/{order_id}/payment is paid "
+                                 "(order -> payment -> order)",
                                  status == 200 and isinstance(paid, dict) and paid.get("status") == "paid",
                                  f"{status} {paid}"):
             return None
@@ -1180,15 +1319,39 @@ class Run:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def check_service_token(checks: Checks, deployment: Deployment) -> None:
+    """catalog, cart, order and payment share one valid SERVICE_TOKEN (as the
+    platform hands it to them: env file, Secret); the gateway has none."""
+    src = deployment.source
+    tokens = {}
+    for c in deployment.containers:
+        if c.service == "gateway":
+            checks.check(f"{src}: {c.name} does not get SERVICE_TOKEN (it never calls a service-only endpoint)",
+                         "SERVICE_TOKEN" not in c.env)
+            continue
+        token = c.env.get("SERVICE_TOKEN")
+        if not checks.check(f"{src}: {c.name} gets SERVICE_TOKEN", token is not None):
+            continue
+        token = token.strip()
+        checks.check(f"{src}: {c.name}'s SERVICE_TOKEN is at least {MIN_TOKEN_CHARS} visible ASCII characters",
+                     len(token) >= MIN_TOKEN_CHARS and all(33 <= ord(ch) <= 126 for ch in token),
+                     f"{len(token)} characters")
+        tokens[c.name] = token
+    checks.check(f"{src}: {', '.join(sorted(tokens))} share one SERVICE_TOKEN", len(set(tokens.values())) == 1,
+                 f"{len(set(tokens.values()))} different values")
+
+
 def exercise(deployment: Deployment, checks: Checks, binary: Path) -> None:
     services = sorted(c.service for c in deployment.containers)
     checks.check(f"{deployment.source}: runs catalog, cart, order, payment and gateway",
                  services == sorted(SERVICES), f"runs {services}")
+    check_service_token(checks, deployment)
     run = Run(deployment, checks, binary)
     try:
         run.start()
         if run.wait_ready():
             run.check_probes()
+            run.check_service_only()
             order_id = run.purchase()
             if order_id is not None:
                 run.check_events(order_id)
