@@ -157,15 +157,7 @@ async fn open_sqlite(
     settings: &DbSettings,
     migrator: &Migrator,
 ) -> Result<Db, DbError> {
-    let target = settings.target.describe();
-    let open_err = |source| DbError::Open {
-        target: target.clone(),
-        source,
-    };
-    let migrate_err = |source| DbError::Migrate {
-        target: target.clone(),
-        source,
-    };
+    let (open_err, migrate_err) = (&open_error(settings), migrate_error(settings));
 
     ensure_parent_dir(path)?;
     let url = sqlite_url(path);
@@ -210,15 +202,7 @@ async fn open_postgres(
     settings: &DbSettings,
     migrator: &Migrator,
 ) -> Result<Db, DbError> {
-    let target = settings.target.describe();
-    let open_err = |source| DbError::Open {
-        target: target.clone(),
-        source,
-    };
-    let migrate_err = |source| DbError::Migrate {
-        target: target.clone(),
-        source,
-    };
+    let (open_err, migrate_err) = (&open_error(settings), migrate_error(settings));
 
     // The schema must exist before connections select it.
     let deadline = tokio::time::Instant::now() + settings.startup_timeout;
@@ -231,7 +215,7 @@ async fn open_postgres(
         match attempt {
             Ok(pool) => break pool,
             Err(err) if is_unavailable(&err) && tokio::time::Instant::now() < deadline => {
-                tracing::warn!(database = %target, error = %err, "database not reachable yet; retrying");
+                tracing::warn!(database = %settings.target.describe(), error = %err, "database not reachable yet; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(err) => return Err(open_err(err)),
@@ -261,6 +245,22 @@ async fn open_postgres(
         writer: pool.clone(),
         reader: pool,
     })
+}
+
+/// A failure to open `settings`'s database, naming it.
+fn open_error(settings: &DbSettings) -> impl Fn(sqlx::Error) -> DbError + '_ {
+    move |source| DbError::Open {
+        target: settings.target.describe(),
+        source,
+    }
+}
+
+/// A failure to migrate `settings`'s database, naming it.
+fn migrate_error(settings: &DbSettings) -> impl Fn(sqlx::migrate::MigrateError) -> DbError + '_ {
+    move |source| DbError::Migrate {
+        target: settings.target.describe(),
+        source,
+    }
 }
 
 /// `url` with `search_path` and `statement_timeout` set for every session.

@@ -11,7 +11,10 @@
 //! - [`service`]: the standard endpoints and layers.
 //! - [`server`]: serving connections with timeouts and a cap.
 //!
-//! Nothing here knows about products, carts, orders or payments.
+//! - [`user`], [`payment_method`]: the two domain types two services share
+//!   (a user id; how a payment is taken).
+//!
+//! Nothing else here knows about products, carts, orders or payments.
 
 pub mod auth;
 pub mod client;
@@ -21,6 +24,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod money;
+pub mod payment_method;
 pub mod quantity;
 pub mod server;
 pub mod service;
@@ -30,6 +34,7 @@ pub mod user;
 
 pub use error::ApiError;
 pub use money::Money;
+pub use payment_method::PaymentMethod;
 pub use quantity::{Quantity, Stock};
 pub use text::Text;
 pub use user::UserId;

@@ -7,7 +7,9 @@ use shop_common::client::ServiceClient;
 use shop_common::idempotency;
 use shop_common::{ApiError, Money};
 
-use crate::domain::{CartLine, PaymentMethod};
+use shop_common::PaymentMethod;
+
+use crate::domain::CartLine;
 
 #[derive(Debug, Clone, Deserialize)]
 struct CartView {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shop_common::extract::page;
-use shop_common::{ApiError, Money};
+use shop_common::{ApiError, Money, PaymentMethod};
 use utoipa::{IntoParams, ToSchema};
 
 /// Where an order is in its life.
@@ -119,35 +119,6 @@ pub struct Order {
     /// How that attempt is paid (internal).
     #[serde(skip)]
     pub paying_method: PaymentMethod,
-}
-
-/// How an order is paid.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PaymentMethod {
-    /// Charged through the payment service: `POST /orders/{id}/payment`.
-    #[default]
-    Card,
-    /// Taken outside Shop and recorded by staff: `PUT /orders/{id}/status`
-    /// to `paid` ("mark as paid").
-    Manual,
-}
-
-impl PaymentMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentMethod::Card => "card",
-            PaymentMethod::Manual => "manual",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<PaymentMethod> {
-        match raw {
-            "card" => Some(PaymentMethod::Card),
-            "manual" => Some(PaymentMethod::Manual),
-            _ => None,
-        }
-    }
 }
 
 /// The payment attempt that holds an order, as the payment service checks

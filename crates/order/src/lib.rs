@@ -148,7 +148,7 @@ pub struct AppState {
         domain::NewOrder,
         domain::StatusUpdate,
         domain::PaymentAttempt,
-        domain::PaymentMethod,
+        shop_common::PaymentMethod,
         domain::OrderEvent,
         domain::EventType
     ))

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use shop_common::client::ServiceClient;
 use shop_common::{ApiError, Money};
 
-use crate::domain::PaymentMethod;
+use shop_common::PaymentMethod;
 
 /// What the order service says of an order's payment attempt.
 #[derive(Debug, Clone, Deserialize)]

@@ -1,7 +1,7 @@
 //! Payments as the API shows them, and how a payment is decided.
 
 use serde::{Deserialize, Serialize};
-use shop_common::Money;
+use shop_common::{Money, PaymentMethod};
 use utoipa::{IntoParams, ToSchema};
 
 /// A payment attempt.
@@ -17,35 +17,6 @@ pub struct Payment {
     pub method: PaymentMethod,
     /// RFC 3339, UTC.
     pub created_at: String,
-}
-
-/// How a payment was taken.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PaymentMethod {
-    /// Charged through Shop; approved with probability `PAYMENT_SUCCESS_RATE`.
-    #[default]
-    Card,
-    /// Taken outside Shop (cash, bank transfer) and recorded by staff
-    /// ("mark as paid"); always succeeds.
-    Manual,
-}
-
-impl PaymentMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentMethod::Card => "card",
-            PaymentMethod::Manual => "manual",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<PaymentMethod> {
-        match raw {
-            "card" => Some(PaymentMethod::Card),
-            "manual" => Some(PaymentMethod::Manual),
-            _ => None,
-        }
-    }
 }
 
 /// The outcome of a payment.

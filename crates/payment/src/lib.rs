@@ -83,7 +83,7 @@ pub struct AppState {
     components(schemas(
         domain::Payment,
         domain::PaymentStatus,
-        domain::PaymentMethod,
+        shop_common::PaymentMethod,
         domain::NewPayment
     ))
 )]

@@ -12,7 +12,9 @@ use shop_common::extract::{page, Json, Path, Query};
 use shop_common::idempotency::{commit_answer, Idempotency};
 use shop_common::{now_rfc3339, ApiError};
 
-use crate::domain::{ListQuery, NewPayment, Payment, PaymentMethod, PaymentStatus};
+use shop_common::PaymentMethod;
+
+use crate::domain::{ListQuery, NewPayment, Payment, PaymentStatus};
 use crate::{store, AppState};
 
 pub fn router(state: AppState) -> Router {

@@ -4,7 +4,9 @@ use shop_common::Money;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use crate::domain::{Payment, PaymentMethod, PaymentStatus};
+use shop_common::PaymentMethod;
+
+use crate::domain::{Payment, PaymentStatus};
 
 const COLUMNS: &str = "id, order_id, amount_cents, status, method, created_at";
 

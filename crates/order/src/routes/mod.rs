@@ -13,11 +13,9 @@ use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::idempotency::Idempotency;
-use shop_common::{ApiError, UserId};
+use shop_common::{ApiError, PaymentMethod, UserId};
 
-use crate::domain::{
-    NewOrder, Order, Page, PaymentAttempt, PaymentMethod, StatusQuery, StatusUpdate,
-};
+use crate::domain::{NewOrder, Order, Page, PaymentAttempt, StatusQuery, StatusUpdate};
 use crate::store::orders;
 use crate::workflow::{checkout, load, not_found, paying, status};
 use crate::AppState;

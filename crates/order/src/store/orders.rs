@@ -4,7 +4,9 @@ use shop_common::{now_rfc3339, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use crate::domain::{Order, OrderItem, OrderStatus, PaymentMethod};
+use shop_common::PaymentMethod;
+
+use crate::domain::{Order, OrderItem, OrderStatus};
 
 const COLUMNS: &str =
     "id, user_id, status, total_cents, items, payment_id, created_at, updated_at, \

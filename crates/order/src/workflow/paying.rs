@@ -12,7 +12,9 @@ use serde_json::json;
 use shop_common::ApiError;
 
 use crate::client::PaymentOutcome;
-use crate::domain::{EventType, Order, PaymentMethod};
+use shop_common::PaymentMethod;
+
+use crate::domain::{EventType, Order};
 use crate::store::{orders, outbox};
 use crate::workflow::load;
 use crate::AppState;

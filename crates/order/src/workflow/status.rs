@@ -4,7 +4,9 @@
 
 use shop_common::ApiError;
 
-use crate::domain::{Order, OrderStatus, PaymentMethod};
+use shop_common::PaymentMethod;
+
+use crate::domain::{Order, OrderStatus};
 use crate::store::{orders, outbox};
 use crate::workflow::{load, paying};
 use crate::AppState;

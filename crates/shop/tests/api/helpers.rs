@@ -304,12 +304,7 @@ impl Stack {
         url: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        read(response).await
+        send_json(&self.http, method, url, body).await
     }
 
     /// Sends a request as a service (with the service credential).
@@ -319,29 +314,7 @@ impl Stack {
         url: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.service_http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        read(request.send().await.expect("request sent")).await
-    }
-
-    /// Sends a raw body as a service.
-    pub async fn send_raw_as_service(
-        &self,
-        method: Method,
-        url: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> (StatusCode, Value) {
-        let response = self
-            .service_http
-            .request(method, url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request sent");
-        read(response).await
+        send_json(&self.service_http, method, url, body).await
     }
 
     /// Sends a raw body (for malformed JSON and oversized bodies).
@@ -351,15 +324,17 @@ impl Stack {
         url: &str,
         body: impl Into<reqwest::Body>,
     ) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .request(method, url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request sent");
-        read(response).await
+        send_body(&self.http, method, url, body).await
+    }
+
+    /// Sends a raw body as a service.
+    pub async fn send_raw_as_service(
+        &self,
+        method: Method,
+        url: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        send_body(&self.service_http, method, url, body).await
     }
 
     pub async fn get(&self, url: &str) -> (StatusCode, Value) {
@@ -481,6 +456,19 @@ impl Stack {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
+    /// `POST /orders/{id}/payment` (no key).
+    pub async fn pay(&self, id: i64) -> (StatusCode, Value) {
+        let url = format!("{}/orders/{id}/payment", self.order);
+        self.send(Method::POST, &url, None).await
+    }
+
+    /// `PUT /orders/{id}/status` with `{"status": status}`.
+    pub async fn set_status(&self, id: i64, status: &str) -> (StatusCode, Value) {
+        let url = format!("{}/orders/{id}/status", self.order);
+        self.put(&url, serde_json::json!({ "status": status }))
+            .await
+    }
+
     /// Places an order from `user`'s cart and returns it.
     pub async fn place_order(&self, user: &str) -> Value {
         let (status, order) = self
@@ -492,6 +480,37 @@ impl Stack {
         assert_eq!(status, StatusCode::CREATED, "{order}");
         order
     }
+}
+
+/// Sends a request with an optional JSON body through `client`.
+async fn send_json(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    read(request.send().await.expect("request sent")).await
+}
+
+/// Sends a raw JSON body through `client`.
+async fn send_body(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, Value) {
+    let response = client
+        .request(method, url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("request sent");
+    read(response).await
 }
 
 async fn read(response: reqwest::Response) -> (StatusCode, Value) {

@@ -40,25 +40,6 @@ async fn pending_order(stack: &Stack, user: &str) -> i64 {
     stack.place_order(user).await["id"].as_i64().unwrap()
 }
 
-async fn set_status(stack: &Stack, id: i64, status: &str) -> (StatusCode, Value) {
-    stack
-        .put(
-            &format!("{}/orders/{id}/status", stack.order),
-            json!({"status": status}),
-        )
-        .await
-}
-
-async fn pay(stack: &Stack, id: i64) -> (StatusCode, Value) {
-    stack
-        .send(
-            Method::POST,
-            &format!("{}/orders/{id}/payment", stack.order),
-            None,
-        )
-        .await
-}
-
 async fn payments_of(stack: &Stack, id: i64) -> Value {
     let (status, payments) = stack
         .get(&format!("{}/payments?order_id={id}", stack.payment))
@@ -297,7 +278,7 @@ async fn status_changes_by_body_or_query() {
     let id = pending_order(&stack, "walt").await;
     let before = order_of(&stack, id).await;
 
-    let (status, order) = set_status(&stack, id, "confirmed").await;
+    let (status, order) = stack.set_status(id, "confirmed").await;
     assert_eq!(status, StatusCode::OK, "{order}");
     assert_eq!(order["status"], "confirmed");
     assert_eq!(order["id"], id);
@@ -329,9 +310,9 @@ async fn status_changes_by_body_or_query() {
 async fn setting_the_same_status_again_is_a_no_op() {
     let stack = Stack::start().await;
     let id = pending_order(&stack, "xena").await;
-    let (status, confirmed) = set_status(&stack, id, "confirmed").await;
+    let (status, confirmed) = stack.set_status(id, "confirmed").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, again) = set_status(&stack, id, "confirmed").await;
+    let (status, again) = stack.set_status(id, "confirmed").await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again, confirmed);
     assert_eq!(again["updated_at"], confirmed["updated_at"]);
@@ -339,7 +320,7 @@ async fn setting_the_same_status_again_is_a_no_op() {
 
     let fresh = pending_order(&stack, "xena").await;
     let before = order_of(&stack, fresh).await;
-    let (status, same) = set_status(&stack, fresh, "pending").await;
+    let (status, same) = stack.set_status(fresh, "pending").await;
     assert_eq!(status, StatusCode::OK, "{same}");
     assert_eq!(same, before);
 }
@@ -350,16 +331,16 @@ async fn illegal_transitions_are_400_naming_both_states() {
     let id = pending_order(&stack, "yuri").await;
     let before = order_of(&stack, id).await;
     for next in ["shipped", "processing", "delivered"] {
-        let (status, body) = set_status(&stack, id, next).await;
+        let (status, body) = stack.set_status(id, next).await;
         let why = detail(status, &body, StatusCode::BAD_REQUEST);
         assert!(why.contains("pending") && why.contains(next), "{why}");
     }
     assert_eq!(order_of(&stack, id).await, before);
 
     // Confirmed cannot go back to pending.
-    set_status(&stack, id, "confirmed").await;
+    stack.set_status(id, "confirmed").await;
     let confirmed = order_of(&stack, id).await;
-    let (status, body) = set_status(&stack, id, "pending").await;
+    let (status, body) = stack.set_status(id, "pending").await;
     let why = detail(status, &body, StatusCode::BAD_REQUEST);
     assert!(
         why.contains("confirmed") && why.contains("pending"),
@@ -368,9 +349,9 @@ async fn illegal_transitions_are_400_naming_both_states() {
     assert_eq!(order_of(&stack, id).await, confirmed);
 
     // Paid (by hand) only from pending or confirmed.
-    set_status(&stack, id, "cancelled").await;
+    stack.set_status(id, "cancelled").await;
     let cancelled = order_of(&stack, id).await;
-    let (status, body) = set_status(&stack, id, "paid").await;
+    let (status, body) = stack.set_status(id, "paid").await;
     let why = detail(status, &body, StatusCode::BAD_REQUEST);
     assert!(why.contains("cancelled") && why.contains("paid"), "{why}");
     assert_eq!(order_of(&stack, id).await, cancelled);
@@ -402,7 +383,7 @@ async fn bad_status_requests_are_422_or_404() {
     }
     assert_eq!(order_of(&stack, id).await, before);
 
-    let (status, body) = set_status(&stack, 999, "confirmed").await;
+    let (status, body) = stack.set_status(999, "confirmed").await;
     detail(status, &body, StatusCode::NOT_FOUND);
     let (status, body) = stack
         .put(
@@ -418,27 +399,27 @@ async fn bad_status_requests_are_422_or_404() {
 async fn cancelled_and_delivered_are_final() {
     let stack = Stack::start().await;
     let cancelled = pending_order(&stack, "amy").await;
-    let (status, _) = set_status(&stack, cancelled, "cancelled").await;
+    let (status, _) = stack.set_status(cancelled, "cancelled").await;
     assert_eq!(status, StatusCode::OK);
     let before = order_of(&stack, cancelled).await;
     for next in ["pending", "confirmed", "processing", "shipped", "delivered"] {
-        let (status, body) = set_status(&stack, cancelled, next).await;
+        let (status, body) = stack.set_status(cancelled, next).await;
         let why = detail(status, &body, StatusCode::BAD_REQUEST);
         assert!(why.contains("cancelled") && why.contains(next), "{why}");
     }
     assert_eq!(order_of(&stack, cancelled).await, before);
 
     let delivered = pending_order(&stack, "amy").await;
-    let (status, paid) = pay(&stack, delivered).await;
+    let (status, paid) = stack.pay(delivered).await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     for next in ["processing", "shipped", "delivered"] {
-        let (status, order) = set_status(&stack, delivered, next).await;
+        let (status, order) = stack.set_status(delivered, next).await;
         assert_eq!(status, StatusCode::OK, "{next}: {order}");
         assert_eq!(order["status"], next);
     }
     let before = order_of(&stack, delivered).await;
     for next in ["pending", "confirmed", "processing", "shipped", "cancelled"] {
-        let (status, body) = set_status(&stack, delivered, next).await;
+        let (status, body) = stack.set_status(delivered, next).await;
         let why = detail(status, &body, StatusCode::BAD_REQUEST);
         assert!(why.contains("delivered") && why.contains(next), "{why}");
     }
@@ -449,14 +430,14 @@ async fn cancelled_and_delivered_are_final() {
 async fn shipped_orders_cannot_be_cancelled() {
     let stack = Stack::start().await;
     let id = pending_order(&stack, "ben").await;
-    let (status, _) = pay(&stack, id).await;
+    let (status, _) = stack.pay(id).await;
     assert_eq!(status, StatusCode::OK);
     for next in ["processing", "shipped"] {
-        let (status, _) = set_status(&stack, id, next).await;
+        let (status, _) = stack.set_status(id, next).await;
         assert_eq!(status, StatusCode::OK);
     }
     let before = order_of(&stack, id).await;
-    let (status, body) = set_status(&stack, id, "cancelled").await;
+    let (status, body) = stack.set_status(id, "cancelled").await;
     let why = detail(status, &body, StatusCode::BAD_REQUEST);
     assert!(
         why.contains("shipped") && why.contains("cancelled"),
@@ -466,9 +447,9 @@ async fn shipped_orders_cannot_be_cancelled() {
 
     // A paid order can still be cancelled.
     let other = pending_order(&stack, "ben").await;
-    let (status, _) = pay(&stack, other).await;
+    let (status, _) = stack.pay(other).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, order) = set_status(&stack, other, "cancelled").await;
+    let (status, order) = stack.set_status(other, "cancelled").await;
     assert_eq!(status, StatusCode::OK, "{order}");
     assert_eq!(order["status"], "cancelled");
 }
@@ -477,7 +458,7 @@ async fn shipped_orders_cannot_be_cancelled() {
 async fn paying_marks_the_order_paid_with_the_payment_id() {
     let stack = Stack::start().await;
     let id = pending_order(&stack, "cleo").await;
-    let (status, paid) = pay(&stack, id).await;
+    let (status, paid) = stack.pay(id).await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     assert_eq!(paid["status"], "paid");
     assert_eq!(paid["id"], id);
@@ -494,7 +475,7 @@ async fn paying_marks_the_order_paid_with_the_payment_id() {
     assert_eq!(num(&payment["amount"]), "29.99");
 
     // Paying again: 400, no second payment, order unchanged.
-    let (status, body) = pay(&stack, id).await;
+    let (status, body) = stack.pay(id).await;
     let why = detail(status, &body, StatusCode::BAD_REQUEST);
     assert!(why.contains("paid"), "{why}");
     assert_eq!(payments_of(&stack, id).await.as_array().unwrap().len(), 1);
@@ -505,8 +486,8 @@ async fn paying_marks_the_order_paid_with_the_payment_id() {
 async fn a_confirmed_order_can_be_paid() {
     let stack = Stack::start().await;
     let id = pending_order(&stack, "dan").await;
-    set_status(&stack, id, "confirmed").await;
-    let (status, paid) = pay(&stack, id).await;
+    stack.set_status(id, "confirmed").await;
+    let (status, paid) = stack.pay(id).await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     assert_eq!(paid["status"], "paid");
 }
@@ -520,7 +501,7 @@ async fn a_declined_payment_is_400_and_the_order_stays_pending() {
     .await;
     let id = pending_order(&stack, "eli").await;
     let before = order_of(&stack, id).await;
-    let (status, body) = pay(&stack, id).await;
+    let (status, body) = stack.pay(id).await;
     assert_eq!(
         detail(status, &body, StatusCode::BAD_REQUEST),
         "Payment failed"
@@ -542,18 +523,18 @@ async fn a_declined_payment_is_400_and_the_order_stays_pending() {
 async fn unpayable_and_missing_orders() {
     let stack = Stack::start().await;
     let id = pending_order(&stack, "fay").await;
-    set_status(&stack, id, "cancelled").await;
+    stack.set_status(id, "cancelled").await;
     let before = order_of(&stack, id).await;
-    let (status, body) = pay(&stack, id).await;
+    let (status, body) = stack.pay(id).await;
     let why = detail(status, &body, StatusCode::BAD_REQUEST);
     assert!(why.contains("cancelled"), "{why}");
     assert_eq!(order_of(&stack, id).await, before);
     assert_eq!(payments_of(&stack, id).await, json!([]));
 
-    let (status, body) = pay(&stack, 999).await;
+    let (status, body) = stack.pay(999).await;
     detail(status, &body, StatusCode::NOT_FOUND);
     assert_eq!(payments_of(&stack, 999).await, json!([]));
-    let (status, body) = pay(&stack, -1).await;
+    let (status, body) = stack.pay(-1).await;
     detail(status, &body, StatusCode::NOT_FOUND);
     let (status, body) = stack
         .send(
@@ -574,7 +555,7 @@ async fn payment_service_down_is_503_and_the_order_stays_pending() {
     .await;
     let id = pending_order(&stack, "gus").await;
     let before = order_of(&stack, id).await;
-    let (status, body) = pay(&stack, id).await;
+    let (status, body) = stack.pay(id).await;
     detail(status, &body, StatusCode::SERVICE_UNAVAILABLE);
     let after = order_of(&stack, id).await;
     assert_eq!(after, before);
@@ -681,11 +662,11 @@ async fn checkout_reserves_stock_and_cancelling_returns_it() {
     let order = stack.place_order("hal").await;
     assert_eq!(stock_of(&stack, pen).await, 2);
     let id = order["id"].as_i64().unwrap();
-    let (status, _) = set_status(&stack, id, "cancelled").await;
+    let (status, _) = stack.set_status(id, "cancelled").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(stock_of(&stack, pen).await, 5);
     // Exactly once.
-    let (status, _) = set_status(&stack, id, "cancelled").await;
+    let (status, _) = stack.set_status(id, "cancelled").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(stock_of(&stack, pen).await, 5);
 }
@@ -751,7 +732,7 @@ async fn concurrent_checkouts_never_oversell() {
 async fn concurrent_payments_charge_once() {
     let stack = Stack::start().await;
     let id = pending_order(&stack, "jon").await;
-    let answers = futures::future::join_all((0..8).map(|_| pay(&stack, id))).await;
+    let answers = futures::future::join_all((0..8).map(|_| stack.pay(id))).await;
     let paid: Vec<_> = answers
         .iter()
         .filter(|(status, _)| *status == StatusCode::OK)
@@ -841,7 +822,7 @@ async fn a_payment_service_that_hangs_is_503_and_the_order_stays_pending() {
     let id = pending_order(&stack, "hung").await;
     let before = order_of(&stack, id).await;
     let started = std::time::Instant::now();
-    let (status, body) = pay(&stack, id).await;
+    let (status, body) = stack.pay(id).await;
     detail(status, &body, StatusCode::SERVICE_UNAVAILABLE);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(order_of(&stack, id).await, before);

@@ -29,25 +29,6 @@ async fn payments_of(stack: &Stack, order: i64) -> Vec<Value> {
         .await
 }
 
-async fn mark_paid(stack: &Stack, id: i64) -> (StatusCode, Value) {
-    stack
-        .put(
-            &format!("{}/orders/{id}/status", stack.order),
-            json!({"status": "paid"}),
-        )
-        .await
-}
-
-async fn pay(stack: &Stack, id: i64) -> (StatusCode, Value) {
-    stack
-        .send(
-            Method::POST,
-            &format!("{}/orders/{id}/payment", stack.order),
-            None,
-        )
-        .await
-}
-
 /// A pending order of `user` for two mice; returns it.
 async fn pending_order(stack: &Stack, user: &str) -> Value {
     stack.add_to_cart(user, 2, 2).await;
@@ -220,7 +201,7 @@ async fn a_catalog_seeded_by_an_earlier_release_keeps_its_stock() {
 async fn paying_an_unpayable_order_begins_with_the_seeds_detail() {
     let stack = Stack::start().await;
     let paid = pending_order(&stack, "ruth").await["id"].as_i64().unwrap();
-    let (status, body) = pay(&stack, paid).await;
+    let (status, body) = stack.pay(paid).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let cancelled = pending_order(&stack, "saul").await["id"].as_i64().unwrap();
     stack
@@ -230,7 +211,7 @@ async fn paying_an_unpayable_order_begins_with_the_seeds_detail() {
         )
         .await;
     let shipped = pending_order(&stack, "tess").await["id"].as_i64().unwrap();
-    pay(&stack, shipped).await;
+    stack.pay(shipped).await;
     for next in ["processing", "shipped"] {
         let (status, body) = stack
             .put(
@@ -246,7 +227,7 @@ async fn paying_an_unpayable_order_begins_with_the_seeds_detail() {
         (shipped, "shipped"),
     ] {
         let attempts = payments_of(&stack, id).await.len();
-        let (status, body) = pay(&stack, id).await;
+        let (status, body) = stack.pay(id).await;
         assert_eq!(
             detail(status, &body, StatusCode::BAD_REQUEST),
             format!("Order is not in pending status (it is {status_now})")
@@ -280,7 +261,7 @@ async fn marking_a_pending_or_confirmed_order_paid_records_one_manual_payment() 
 
     for order in [pending, confirmed] {
         let id = order["id"].as_i64().unwrap();
-        let (status, paid) = mark_paid(&stack, id).await;
+        let (status, paid) = stack.set_status(id, "paid").await;
         assert_eq!(status, StatusCode::OK, "{paid}");
         assert_eq!(paid["status"], "paid");
         let payment_id = paid["payment_id"]
@@ -300,10 +281,10 @@ async fn marking_a_pending_or_confirmed_order_paid_records_one_manual_payment() 
         assert_eq!(payments_of(&stack, id).await.len(), 1);
 
         // Marking it paid again is a no-op; paying it is the seed's 400.
-        let (status, again) = mark_paid(&stack, id).await;
+        let (status, again) = stack.set_status(id, "paid").await;
         assert_eq!(status, StatusCode::OK, "{again}");
         assert_eq!(again, paid);
-        let (status, body) = pay(&stack, id).await;
+        let (status, body) = stack.pay(id).await;
         assert!(detail(status, &body, StatusCode::BAD_REQUEST)
             .starts_with("Order is not in pending status"));
         assert_eq!(payments_of(&stack, id).await.len(), 1, "no second payment");
@@ -312,7 +293,7 @@ async fn marking_a_pending_or_confirmed_order_paid_records_one_manual_payment() 
     // Card payments through the order service say so.
     let stack = Stack::start().await;
     let id = pending_order(&stack, "walt").await["id"].as_i64().unwrap();
-    let (status, paid) = pay(&stack, id).await;
+    let (status, paid) = stack.pay(id).await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     let (_, latest) = stack
         .get(&format!("{}/payments/order/{id}", stack.payment))
@@ -324,7 +305,7 @@ async fn marking_a_pending_or_confirmed_order_paid_records_one_manual_payment() 
 async fn mark_as_paid_publishes_order_paid_with_its_method() {
     let stack = Stack::start().await;
     let id = pending_order(&stack, "xavi").await["id"].as_i64().unwrap();
-    let (status, paid) = mark_paid(&stack, id).await;
+    let (status, paid) = stack.set_status(id, "paid").await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     let events = stack.list(&format!("{}/events?after=0", stack.order)).await;
     let schemas = crate::helpers::event_schemas();
@@ -350,9 +331,9 @@ async fn racing_card_and_manual_payments_end_with_one_successful_payment() {
                 let stack = stack.clone();
                 tokio::spawn(async move {
                     if i % 2 == 0 {
-                        pay(&stack, id).await
+                        stack.pay(id).await
                     } else {
-                        mark_paid(&stack, id).await
+                        stack.set_status(id, "paid").await
                     }
                 })
             })
