@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
-use shop_common::idempotency::{commit_answer, Idempotency};
+use shop_common::idempotency::{begin, commit_answer, Keyed};
 use shop_common::{now_rfc3339, ApiError};
 
 use crate::domain::{ListQuery, Message, NewProduct, Product, ProductFilter, ProductUpdate};
@@ -70,12 +70,10 @@ pub async fn create_product(
     headers: HeaderMap,
     Json(new): Json<NewProduct>,
 ) -> Result<Response, ApiError> {
-    let idem = Idempotency::from_headers(&headers, "POST /products", &new)?;
-    if let Some(idem) = &idem {
-        if let Some(first) = idem.replay(&state.db.writer).await? {
-            return Ok(first.into_response());
-        }
-    }
+    let idem = match begin(&headers, "POST /products", &new, &state.db.writer).await? {
+        Keyed::Replay(first) => return Ok(first),
+        Keyed::Proceed(idem) => idem,
+    };
     // The product and the record of the answer commit together.
     let mut tx = state.db.writer.begin().await?;
     let product = store::insert(&mut *tx, &new, &now_rfc3339()).await?;

@@ -9,7 +9,7 @@ use shop_common::auth::require_service;
 use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{page, Json, Path, Query};
-use shop_common::idempotency::{commit_answer, Idempotency};
+use shop_common::idempotency::{begin, commit_answer, Idempotency, Keyed};
 use shop_common::{now_rfc3339, ApiError};
 
 use crate::domain::{ListQuery, NewPayment, Payment, PaymentMethod, PaymentStatus};
@@ -56,12 +56,10 @@ pub async fn create_payment(
             "order_id must be at least 1".to_owned(),
         ));
     }
-    let idem = Idempotency::from_headers(&headers, "POST /payments", &new)?;
-    if let Some(idem) = &idem {
-        if let Some(first) = idem.replay(&state.db.writer).await? {
-            return Ok(first.into_response());
-        }
-    }
+    let idem = match begin(&headers, "POST /payments", &new, &state.db.writer).await? {
+        Keyed::Replay(first) => return Ok(first),
+        Keyed::Proceed(idem) => idem,
+    };
     check_attempt(&state, &new, idem.as_ref()).await?;
     let db = &state.db.writer;
     let mut tx = db.begin().await?;
