@@ -3,23 +3,21 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Keyed};
 use shop_common::{now_rfc3339, ApiError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::{ListQuery, Message, NewProduct, Product, ProductFilter, ProductUpdate};
 use crate::{store, AppState};
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/products", get(list_products).post(create_product))
-        .route(
-            "/products/{product_id}",
-            get(get_product).put(update_product).delete(delete_product),
-        )
+/// The product routes, each declared once for the router and the document.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product, update_product, delete_product))
         .with_state(state)
 }
 

@@ -3,27 +3,26 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use shop_common::auth::require_service;
+use shop_common::auth::service_only;
 use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{page, Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Idempotency, Keyed};
 use shop_common::{now_rfc3339, ApiError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::{ListQuery, NewPayment, Payment, PaymentMethod, PaymentStatus};
 use crate::{store, AppState};
 
-pub fn router(state: AppState) -> Router {
-    let create = post(create_payment).route_layer(axum::middleware::from_fn_with_state(
-        state.service_token.clone(),
-        require_service,
-    ));
-    Router::new()
-        .route("/payments", get(list_payments).merge(create))
-        .route("/payments/{payment_id}", get(get_payment))
-        .route("/payments/order/{order_id}", get(latest_payment_of_order))
+/// The payment routes, each declared once for the router and the document.
+pub fn router(state: AppState) -> OpenApiRouter {
+    let create = service_only(routes!(create_payment), state.service_token.clone());
+    OpenApiRouter::new()
+        .routes(routes!(list_payments))
+        .routes(create)
+        .routes(routes!(get_payment))
+        .routes(routes!(latest_payment_of_order))
         .with_state(state)
 }
 
