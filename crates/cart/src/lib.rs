@@ -17,8 +17,7 @@ use shop_common::auth::ServiceToken;
 use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
-use shop_common::service::{db_ready, standard_router, Service, StartError};
-use shop_common::telemetry::HttpMetrics;
+use shop_common::service::{Service, StartError};
 use utoipa::OpenApi;
 
 pub const NAME: &str = "cart";
@@ -56,19 +55,13 @@ pub struct AppState {
     pub service_token: Option<ServiceToken>,
 }
 
+/// The document's title and schemas; the paths come with their routes
+/// ([`routes::router`]).
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Shop cart service",
         description = "Users' carts, priced by the catalog."
-    ),
-    paths(
-        routes::get_cart,
-        routes::add_item,
-        routes::update_item,
-        routes::remove_item,
-        routes::clear_cart,
-        routes::remove_items
     ),
     components(schemas(
         domain::Cart,
@@ -84,19 +77,12 @@ pub struct ApiDoc;
 
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
-    let db = Db::open(&config.db, shop_common::migrations!()).await?;
+    let service = Service::with_database(NAME, &config.db, shop_common::migrations!()).await?;
     let http = http_client(config.http, config.service_token.as_ref());
     let state = AppState {
-        db: db.clone(),
+        db: service.db.clone(),
         catalog: client::Catalog::new(ServiceClient::new("catalog", &config.catalog_url, http)),
         service_token: config.service_token.clone(),
     };
-    let router = standard_router(
-        NAME,
-        routes::router(state),
-        ApiDoc::openapi(),
-        db_ready(db.clone()),
-        HttpMetrics::new(NAME),
-    );
-    Ok(Service::new(NAME, router, Some(db)))
+    Ok(service.serve(ApiDoc::openapi(), routes::router(state)))
 }

@@ -1,13 +1,13 @@
 //! Cart HTTP handlers.
 
 use axum::extract::State;
-use axum::routing::{get, post, put};
-use axum::Router;
 use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::quantity::MAX_QUANTITY;
 use shop_common::{now_rfc3339, ApiError, Money, UserId};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::client::CatalogProduct;
 use crate::domain::{
@@ -16,18 +16,16 @@ use crate::domain::{
 use crate::store::{self, StoredItem};
 use crate::AppState;
 
-pub fn router(state: AppState) -> Router {
+/// The cart routes, each declared once for the router and the document.
+pub fn router(state: AppState) -> OpenApiRouter {
     let internal = service_only(
-        Router::new().route("/cart/{user_id}/remove-items", post(remove_items)),
+        OpenApiRouter::new().routes(routes!(remove_items)),
         state.service_token.clone(),
     );
-    Router::new()
-        .route("/cart/{user_id}", get(get_cart).delete(clear_cart))
-        .route("/cart/{user_id}/items", post(add_item))
-        .route(
-            "/cart/{user_id}/items/{product_id}",
-            put(update_item).delete(remove_item),
-        )
+    OpenApiRouter::new()
+        .routes(routes!(get_cart, clear_cart))
+        .routes(routes!(add_item))
+        .routes(routes!(update_item, remove_item))
         .merge(internal)
         .with_state(state)
 }

@@ -17,9 +17,9 @@ pub mod store;
 use shop_common::auth::{service_only, ServiceToken};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
 use shop_common::db::{Db, DbSettings};
-use shop_common::service::{db_ready, standard_router, Service, StartError};
-use shop_common::telemetry::HttpMetrics;
+use shop_common::service::{Service, StartError};
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 pub const NAME: &str = "catalog";
 pub const DEFAULT_PORT: u16 = 8001;
@@ -49,6 +49,9 @@ pub struct AppState {
     pub db: Db,
 }
 
+/// The document's title and schemas; the product paths come with their
+/// routes ([`routes::router`]). The reservation paths are still listed here
+/// beside [`reservations::router`].
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -56,11 +59,6 @@ pub struct AppState {
         description = "Products and their stock."
     ),
     paths(
-        routes::list_products,
-        routes::get_product,
-        routes::create_product,
-        routes::update_product,
-        routes::delete_product,
         reservations::create_reservation,
         reservations::get_reservation,
         reservations::release_reservation
@@ -85,19 +83,14 @@ pub fn migrations() -> shop_common::db::Migrations {
 
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
-    let db = Db::open(&config.db, migrations()).await?;
-    let state = AppState { db: db.clone() };
+    let service = Service::with_database(NAME, &config.db, migrations()).await?;
+    let state = AppState {
+        db: service.db.clone(),
+    };
     let reservations = service_only(
         reservations::router(state.clone()),
         config.service_token.clone(),
     );
-    let routes = routes::router(state).merge(reservations);
-    let router = standard_router(
-        NAME,
-        routes,
-        ApiDoc::openapi(),
-        db_ready(db.clone()),
-        HttpMetrics::new(NAME),
-    );
-    Ok(Service::new(NAME, router, Some(db)))
+    let routes = routes::router(state).merge(OpenApiRouter::from(reservations));
+    Ok(service.serve(ApiDoc::openapi(), routes))
 }

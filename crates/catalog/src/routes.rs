@@ -2,25 +2,23 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::response::Response;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
-use shop_common::idempotency::{commit_answer, Idempotency};
+use shop_common::idempotency::{begin, commit_answer, Keyed};
 use shop_common::{now_rfc3339, ApiError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::{ListQuery, Message, NewProduct, Product, ProductFilter, ProductUpdate};
 use crate::store::products as store;
 use crate::AppState;
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/products", get(list_products).post(create_product))
-        .route(
-            "/products/{product_id}",
-            get(get_product).put(update_product).delete(delete_product),
-        )
+/// The product routes, each declared once for the router and the document.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product, update_product, delete_product))
         .with_state(state)
 }
 
@@ -71,12 +69,10 @@ pub async fn create_product(
     headers: HeaderMap,
     Json(new): Json<NewProduct>,
 ) -> Result<Response, ApiError> {
-    let idem = Idempotency::from_headers(&headers, "POST /products", &new)?;
-    if let Some(idem) = &idem {
-        if let Some(first) = idem.replay(&state.db.writer).await? {
-            return Ok(first.into_response());
-        }
-    }
+    let idem = match begin(&headers, "POST /products", &new, &state.db.writer).await? {
+        Keyed::Replay(first) => return Ok(first),
+        Keyed::Proceed(idem) => idem,
+    };
     // The product and the record of the answer commit together.
     let mut tx = state.db.writer.begin().await?;
     let product = store::insert(&mut *tx, &new, &now_rfc3339()).await?;

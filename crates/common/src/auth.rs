@@ -98,12 +98,38 @@ pub async fn require_service(
     }
 }
 
-/// Wraps the service-only `routes` with [`require_service`].
-pub fn service_only<S: Clone + Send + Sync + 'static>(
-    routes: axum::Router<S>,
-    token: Option<ServiceToken>,
-) -> axum::Router<S> {
-    routes.route_layer(axum::middleware::from_fn_with_state(token, require_service))
+/// Wraps the service-only `routes` with [`require_service`]: an axum
+/// `Router`, a utoipa-axum `OpenApiRouter` or the method router of one
+/// `utoipa_axum::routes!`.
+pub fn service_only<R: ServiceOnly>(routes: R, token: Option<ServiceToken>) -> R {
+    routes.require_service(token)
+}
+
+/// Routes that [`service_only`] can put behind the service credential (as a
+/// route layer: a request for a method or path they lack is not theirs).
+pub trait ServiceOnly {
+    fn require_service(self, token: Option<ServiceToken>) -> Self;
+}
+
+impl<S: Clone + Send + Sync + 'static> ServiceOnly for axum::Router<S> {
+    fn require_service(self, token: Option<ServiceToken>) -> Self {
+        self.route_layer(axum::middleware::from_fn_with_state(token, require_service))
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> ServiceOnly for utoipa_axum::router::OpenApiRouter<S> {
+    fn require_service(self, token: Option<ServiceToken>) -> Self {
+        self.route_layer(axum::middleware::from_fn_with_state(token, require_service))
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> ServiceOnly for utoipa_axum::router::UtoipaMethodRouter<S> {
+    fn require_service(self, token: Option<ServiceToken>) -> Self {
+        let (schemas, paths, methods) = self;
+        let methods =
+            methods.route_layer(axum::middleware::from_fn_with_state(token, require_service));
+        (schemas, paths, methods)
+    }
 }
 
 #[cfg(test)]

@@ -144,6 +144,32 @@ impl Idempotency {
     }
 }
 
+/// What a request that may carry an `Idempotency-Key` does first.
+#[derive(Debug)]
+pub enum Keyed {
+    /// A retry: answer what the first request with this key answered.
+    Replay(Response),
+    /// Run the request, recording its answer under the key if it has one.
+    Proceed(Option<Idempotency>),
+}
+
+/// Reads the request's key (see [`Idempotency::from_headers`]) and looks up
+/// an earlier answer under it in `db`: the preamble of every keyed handler.
+pub async fn begin<'c>(
+    headers: &HeaderMap,
+    scope: impl Into<String>,
+    request: &impl Serialize,
+    db: impl Executor<'c, Database = Any>,
+) -> Result<Keyed, ApiError> {
+    let idem = Idempotency::from_headers(headers, scope, request)?;
+    if let Some(idem) = &idem {
+        if let Some(first) = idem.replay(db).await? {
+            return Ok(Keyed::Replay(first.into_response()));
+        }
+    }
+    Ok(Keyed::Proceed(idem))
+}
+
 /// Commits `tx` together with the record of its answer under `idem`, and
 /// answers `status` and `body`. When another request with the same key
 /// recorded first, rolls `tx` back (undoing this request's effect) and

@@ -3,7 +3,12 @@
 //! [`standard_router`] adds `/health`, `/ready`, `/metrics`, `/openapi.json`
 //! and `/docs`, JSON answers for unknown routes and methods, CORS, the body
 //! limit, limits on the request line and headers, panic catching and
-//! request observation. [`Service::run`] serves it ([`crate::server`]).
+//! request observation. [`Service::with_database`] opens a service's
+//! database and puts its routes inside all that; [`Service::run`] serves it
+//! ([`crate::server`]).
+//!
+//! Routes are declared once, for both the router and the OpenAPI document:
+//! services hand in an [`OpenApiRouter`] filled with `utoipa_axum::routes!`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,9 +27,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use utoipa::openapi::OpenApi;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::ServerSettings;
+use crate::db::{Db, DbSettings, Migrations};
 use crate::error::error_response;
 use crate::extract::{Json, MAX_BODY_BYTES};
 use crate::telemetry::{observe, HttpMetrics};
@@ -104,45 +112,47 @@ async fn get_metrics(State(ops): State<Ops>) -> Response {
         .into_response()
 }
 
+/// Schemas every service's document carries (the error envelope among them).
 #[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(get_health, get_ready, get_metrics),
-    components(schemas(Health, Readiness, crate::error::ErrorBody))
-)]
+#[openapi(components(schemas(Health, Readiness, crate::error::ErrorBody)))]
 struct OpsApi;
 
 /// Wraps a service's own routes with the standard endpoints and layers.
 ///
-/// `metrics` is the service's registry; a service registers its own
-/// metrics in it too, and `/metrics` serves them all.
+/// `api` is the service's document (its title and schemas), completed by
+/// the paths of `routes`. `metrics` is the service's registry; a service
+/// registers its own metrics in it too, and `/metrics` serves them all.
 pub fn standard_router(
     service: &'static str,
-    routes: Router,
-    mut openapi: OpenApi,
+    api: OpenApi,
+    routes: OpenApiRouter,
     ready: ReadyCheck,
     metrics: HttpMetrics,
 ) -> Router {
-    openapi.merge(<OpsApi as utoipa::OpenApi>::openapi());
-    // Relative to the document, so "Try it out" works both on the service's
-    // own port and behind the gateway's /api/<service>/ prefix.
-    openapi.servers = Some(vec![utoipa::openapi::Server::new(".")]);
-    let openapi = Arc::new(openapi);
     let ops = Ops {
         service,
         metrics: metrics.clone(),
         ready,
     };
-    let ops_routes = Router::new()
+    let (routes, mut openapi) = OpenApiRouter::with_openapi(api)
+        .merge(routes)
+        .merge(
+            OpenApiRouter::with_openapi(<OpsApi as utoipa::OpenApi>::openapi())
+                .routes(routes!(get_health))
+                .routes(routes!(get_ready))
+                .routes(routes!(get_metrics))
+                .with_state(ops),
+        )
+        .split_for_parts();
+    // Relative to the document, so "Try it out" works both on the service's
+    // own port and behind the gateway's /api/<service>/ prefix.
+    openapi.servers = Some(vec![utoipa::openapi::Server::new(".")]);
+    let openapi = Arc::new(openapi);
+    routes
         .route(
             "/openapi.json",
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
-        .route("/health", get(get_health))
-        .route("/ready", get(get_ready))
-        .route("/metrics", get(get_metrics))
-        .with_state(ops);
-    routes
-        .merge(ops_routes)
         .merge(SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::new(["../openapi.json"])))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "Not Found") })
         .method_not_allowed_fallback(|| async {
@@ -267,6 +277,32 @@ pub enum StartError {
 pub type Worker =
     Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
+/// A service with its own database, before its routes: what
+/// [`Service::with_database`] opened for the service's state.
+pub struct ServiceBuilder {
+    name: &'static str,
+    /// The service's database, migrated.
+    pub db: Db,
+    /// The service's metrics registry (to register its own metrics in).
+    pub metrics: HttpMetrics,
+}
+
+impl ServiceBuilder {
+    /// The service serving `routes` with the standard endpoints and layers
+    /// ([`standard_router`]), documented by `api` and ready while its
+    /// database answers.
+    pub fn serve(self, api: OpenApi, routes: OpenApiRouter) -> Service {
+        let router = standard_router(
+            self.name,
+            api,
+            routes,
+            db_ready(self.db.clone()),
+            self.metrics,
+        );
+        Service::new(self.name, router, Some(self.db))
+    }
+}
+
 /// A service ready to be served: its full router, its background work and
 /// what to close after.
 pub struct Service {
@@ -284,6 +320,21 @@ impl Service {
             db,
             worker: None,
         }
+    }
+
+    /// Opens the database of service `name` with `settings`, running its
+    /// `migrations`; the service's state is made from it, then
+    /// [`ServiceBuilder::serve`].
+    pub async fn with_database(
+        name: &'static str,
+        settings: &DbSettings,
+        migrations: Migrations,
+    ) -> Result<ServiceBuilder, StartError> {
+        Ok(ServiceBuilder {
+            name,
+            db: Db::open(settings, migrations).await?,
+            metrics: HttpMetrics::new(name),
+        })
     }
 
     /// Adds background work that runs while the service serves.

@@ -23,6 +23,8 @@ use shop_common::service::{standard_router, ReadyCheck, Service, StartError};
 use shop_common::telemetry::HttpMetrics;
 use tower_http::compression::CompressionLayer;
 use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::proxy::{Proxy, Upstreams};
 
@@ -94,13 +96,13 @@ async fn index(State(proxy): State<Proxy>) -> Json<Index> {
     })
 }
 
+/// The document's title and schemas; the paths come with their routes.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Shop gateway",
         description = "Proxies /api/{catalog,cart,order,payment}/* to the services."
     ),
-    paths(index),
     components(schemas(Index, ApiEntry))
 )]
 pub struct ApiDoc;
@@ -155,16 +157,16 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
             get(dashboard::asset).layer(CompressionLayer::new()),
         )
         .layer(axum::middleware::map_response(dashboard::security_headers));
-    let routes = Router::new()
-        .route("/api", get(index))
+    let routes = OpenApiRouter::new()
+        .routes(routes!(index))
         .route("/api/", get(index))
         .route("/api/{*rest}", any(proxy::forward))
         .with_state(proxy)
-        .merge(dashboard);
+        .merge(dashboard.into());
     let router = standard_router(
         NAME,
-        routes,
         ApiDoc::openapi(),
+        routes,
         upstreams_ready(services, config.http),
         HttpMetrics::new(NAME),
     );

@@ -29,8 +29,7 @@ use shop_common::auth::ServiceToken;
 use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
-use shop_common::service::{db_ready, standard_router, Service, StartError};
-use shop_common::telemetry::HttpMetrics;
+use shop_common::service::{Service, StartError};
 use utoipa::OpenApi;
 
 pub const NAME: &str = "order";
@@ -157,7 +156,8 @@ pub struct ApiDoc;
 
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
-    let db = Db::open(&config.db, shop_common::migrations!()).await?;
+    let service = Service::with_database(NAME, &config.db, shop_common::migrations!()).await?;
+    let db = service.db.clone();
     let http = http_client(config.http, config.service_token.as_ref());
     let keys = keys::KeyDeriver::load(&db.writer).await.map_err(|source| {
         shop_common::db::DbError::Open {
@@ -180,19 +180,13 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         keys,
         service_token: config.service_token.clone(),
     };
-    let metrics = HttpMetrics::new(NAME);
-    let outbox_metrics = relay::OutboxMetrics::register(&metrics.registry);
+    let outbox_metrics = relay::OutboxMetrics::register(&service.metrics.registry);
+    // The order routes are still listed in `ApiDoc` beside their routers.
     let routes = routes::router(state.clone()).merge(routes::events::router(state.clone()));
-    let router = standard_router(
-        NAME,
-        routes,
-        ApiDoc::openapi(),
-        db_ready(db.clone()),
-        metrics,
-    );
     let (recovery_settings, outbox) = (config.recovery, config.outbox.clone());
-    Ok(
-        Service::new(NAME, router, Some(db.clone())).with_worker(Box::new(move |shutdown| {
+    Ok(service
+        .serve(ApiDoc::openapi(), routes.into())
+        .with_worker(Box::new(move |shutdown| {
             Box::pin(async move {
                 // Streams end when the service stops, so draining does not wait
                 // for clients that never hang up.
@@ -208,6 +202,5 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
                     relay::run(db, outbox, outbox_metrics, feed, shutdown),
                 );
             })
-        })),
-    )
+        })))
 }

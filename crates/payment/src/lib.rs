@@ -23,8 +23,7 @@ use shop_common::auth::ServiceToken;
 use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
-use shop_common::service::{db_ready, standard_router, Service, StartError};
-use shop_common::telemetry::HttpMetrics;
+use shop_common::service::{Service, StartError};
 use utoipa::OpenApi;
 
 pub const NAME: &str = "payment";
@@ -71,15 +70,11 @@ pub struct AppState {
     pub service_token: Option<ServiceToken>,
 }
 
+/// The document's title and schemas; the paths come with their routes
+/// ([`routes::router`]).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Shop payment service", description = "Simulated payments."),
-    paths(
-        routes::create_payment,
-        routes::get_payment,
-        routes::latest_payment_of_order,
-        routes::list_payments
-    ),
     components(schemas(
         domain::Payment,
         domain::PaymentStatus,
@@ -102,22 +97,15 @@ pub async fn build_with(
     config: &Config,
     decider: Arc<dyn domain::Decider>,
 ) -> Result<Service, StartError> {
-    let db = Db::open(&config.db, shop_common::migrations!()).await?;
+    let service = Service::with_database(NAME, &config.db, shop_common::migrations!()).await?;
     let http = http_client(config.http, config.service_token.as_ref());
     let state = AppState {
-        db: db.clone(),
+        db: service.db.clone(),
         decider,
         orders: client::Orders {
             client: ServiceClient::new("order", &config.order_url, http),
         },
         service_token: config.service_token.clone(),
     };
-    let router = standard_router(
-        NAME,
-        routes::router(state),
-        ApiDoc::openapi(),
-        db_ready(db.clone()),
-        HttpMetrics::new(NAME),
-    );
-    Ok(Service::new(NAME, router, Some(db)))
+    Ok(service.serve(ApiDoc::openapi(), routes::router(state)))
 }

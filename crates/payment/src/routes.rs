@@ -3,29 +3,28 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use shop_common::auth::require_service;
+use shop_common::auth::service_only;
 use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{page, Json, Path, Query};
-use shop_common::idempotency::{commit_answer, Idempotency};
+use shop_common::idempotency::{begin, commit_answer, Idempotency, Keyed};
 use shop_common::{now_rfc3339, ApiError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use shop_common::PaymentMethod;
 
 use crate::domain::{ListQuery, NewPayment, Payment, PaymentStatus};
 use crate::{store, AppState};
 
-pub fn router(state: AppState) -> Router {
-    let create = post(create_payment).route_layer(axum::middleware::from_fn_with_state(
-        state.service_token.clone(),
-        require_service,
-    ));
-    Router::new()
-        .route("/payments", get(list_payments).merge(create))
-        .route("/payments/{payment_id}", get(get_payment))
-        .route("/payments/order/{order_id}", get(latest_payment_of_order))
+/// The payment routes, each declared once for the router and the document.
+pub fn router(state: AppState) -> OpenApiRouter {
+    let create = service_only(routes!(create_payment), state.service_token.clone());
+    OpenApiRouter::new()
+        .routes(routes!(list_payments))
+        .routes(create)
+        .routes(routes!(get_payment))
+        .routes(routes!(latest_payment_of_order))
         .with_state(state)
 }
 
@@ -58,13 +57,21 @@ pub async fn create_payment(
             "order_id must be at least 1".to_owned(),
         ));
     }
-    let idem = Idempotency::from_headers(&headers, "POST /payments", &new)?;
-    if let Some(idem) = &idem {
-        if let Some(first) = idem.replay(&state.db.writer).await? {
-            return Ok(first.into_response());
+    let idem = match begin(&headers, "POST /payments", &new, &state.db.writer).await? {
+        Keyed::Replay(first) => return Ok(first),
+        Keyed::Proceed(idem) => idem,
+    };
+    if let Err(refused) = check_attempt(&state, &new, idem.as_ref()).await {
+        // A racing request with the same key may have recorded its payment
+        // (and the order service marked the order paid with it) meanwhile:
+        // its answer is this request's answer too.
+        if let Some(idem) = &idem {
+            if let Some(first) = idem.replay(&state.db.writer).await? {
+                return Ok(first.into_response());
+            }
         }
+        return Err(refused);
     }
-    check_attempt(&state, &new, idem.as_ref()).await?;
     let db = &state.db.writer;
     let mut tx = db.begin().await?;
     if let Some(paid) = store::success_of(&mut *tx, new.order_id).await? {

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use shop_common::auth::ServiceToken;
 use shop_common::config::Env;
-use shop_common::db::DbTarget;
 use shop_common::service::{bind, shutdown_on_signals, Service};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::services::{build_all, BuildOptions, DataHome, Peers, ServiceName};
 use crate::{default_data_dir, reachable, Failure};
 
 #[derive(Debug, Args)]
@@ -41,6 +41,18 @@ pub struct UpArgs {
     order_port: u16,
     #[arg(long, default_value_t = shop_payment::DEFAULT_PORT)]
     payment_port: u16,
+}
+
+impl UpArgs {
+    fn port(&self, service: ServiceName) -> u16 {
+        match service {
+            ServiceName::Catalog => self.catalog_port,
+            ServiceName::Cart => self.cart_port,
+            ServiceName::Order => self.order_port,
+            ServiceName::Payment => self.payment_port,
+            ServiceName::Gateway => self.gateway_port,
+        }
+    }
 }
 
 fn check_data_dir(dir: &Path) -> Result<(), Failure> {
@@ -72,21 +84,15 @@ async fn listen(name: &str, bind_ip: IpAddr, port: u16) -> Result<(TcpListener, 
 }
 
 pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
-    let db_file = |name: &str| match &args.database_url {
-        Some(url) => DbTarget::Postgres {
-            url: url.clone(),
-            schema: name.to_owned(),
-        },
-        None => DbTarget::Sqlite(args.data_dir.join(format!("{name}.db"))),
-    };
-    let env = match &args.database_url {
-        // Checked like every service's DATABASE_URL, then applied per schema.
-        Some(url) => env.with("DATABASE_URL", url.clone()),
+    let data = match &args.database_url {
+        Some(url) => DataHome::Postgres(url.clone()),
         None => {
             check_data_dir(&args.data_dir)?;
-            env
+            DataHome::Dir(args.data_dir.clone())
         }
     };
+    // DATABASE_URL is checked like every service's, then applied per schema.
+    let env = data.env(env);
     // The services' shared secret for their service-only endpoints: one
     // per run unless given.
     let env = match env.get("SERVICE_TOKEN") {
@@ -97,38 +103,30 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
         }
     };
 
-    let (catalog_l, catalog_url) = listen("catalog", args.bind, args.catalog_port).await?;
-    let (cart_l, cart_url) = listen("cart", args.bind, args.cart_port).await?;
-    let (order_l, order_url) = listen("order", args.bind, args.order_port).await?;
-    let (payment_l, payment_url) = listen("payment", args.bind, args.payment_port).await?;
-    let (gateway_l, gateway_url) = listen("gateway", args.bind, args.gateway_port).await?;
-
-    let mut catalog = shop_catalog::Config::from_env(&env)?;
-    catalog.db.target = db_file("catalog");
-    let mut cart = shop_cart::Config::from_env(&env)?;
-    cart.db.target = db_file("cart");
-    cart.catalog_url = catalog_url.clone();
-    let mut order = shop_order::Config::from_env(&env)?;
-    order.db.target = db_file("order");
-    order.cart_url = cart_url.clone();
-    order.catalog_url = catalog_url.clone();
-    order.payment_url = payment_url.clone();
-    let mut payment = shop_payment::Config::from_env(&env)?;
-    payment.db.target = db_file("payment");
-    payment.order_url = order_url.clone();
-    let mut gateway = shop_gateway::Config::from_env(&env)?;
-    gateway.catalog_url = catalog_url.clone();
-    gateway.cart_url = cart_url.clone();
-    gateway.order_url = order_url.clone();
-    gateway.payment_url = payment_url.clone();
-
-    let services: Vec<(Service, TcpListener)> = vec![
-        (shop_catalog::build(&catalog).await?, catalog_l),
-        (shop_cart::build(&cart).await?, cart_l),
-        (shop_order::build(&order).await?, order_l),
-        (shop_payment::build(&payment).await?, payment_l),
-        (shop_gateway::build(&gateway).await?, gateway_l),
-    ];
+    let mut listeners = Vec::new();
+    let mut urls = Vec::new();
+    for service in ServiceName::ALL {
+        let (listener, url) = listen(service.name(), args.bind, args.port(service)).await?;
+        listeners.push(listener);
+        urls.push(url);
+    }
+    let [catalog, cart, order, payment, gateway_url] = <[String; 5]>::try_from(urls.clone())
+        .unwrap_or_else(|_| unreachable!("one URL per service"));
+    let peers = Peers {
+        catalog,
+        cart,
+        order,
+        payment,
+    };
+    let built = build_all(
+        &ServiceName::ALL,
+        &env,
+        &peers,
+        &data,
+        &BuildOptions::default(),
+    )
+    .await?;
+    let services: Vec<(Service, TcpListener)> = built.into_iter().zip(listeners).collect();
 
     let server = crate::server_settings(&env, services.len())?;
     let shutdown = shutdown_on_signals();
@@ -141,20 +139,11 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
         });
     }
 
-    let data = match &args.database_url {
-        Some(_) => catalog
-            .db
-            .target
-            .describe()
-            .replace("schema catalog", "one schema per service"),
-        None => args.data_dir.display().to_string(),
-    };
-    println!("Shop is up (data in {data}):");
+    println!("Shop is up (data in {}):", data.describe());
     println!("  gateway   {gateway_url}/   (API under /api/<service>/)");
-    println!("  catalog   {catalog_url}   docs: {catalog_url}/docs/");
-    println!("  cart      {cart_url}   docs: {cart_url}/docs/");
-    println!("  order     {order_url}   docs: {order_url}/docs/");
-    println!("  payment   {payment_url}   docs: {payment_url}/docs/");
+    for (service, url) in ServiceName::BACKENDS.iter().zip(&urls) {
+        println!("  {:<10}{url}   docs: {url}/docs/", service.name());
+    }
     println!("Press Ctrl+C to stop.");
 
     let mut failure = None;

@@ -12,7 +12,7 @@ use axum::Router;
 use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
-use shop_common::idempotency::Idempotency;
+use shop_common::idempotency::{begin, Idempotency, Keyed};
 use shop_common::{ApiError, PaymentMethod, UserId};
 
 use crate::domain::{NewOrder, Order, Page, PaymentAttempt, StatusQuery, StatusUpdate};
@@ -76,12 +76,10 @@ pub async fn create_order(
     // A key belongs to the user who sent it: another user's same key is
     // another key, so it can neither replay nor pre-empt their order.
     let scope = format!("POST /orders user:{user}");
-    let idem = Idempotency::from_headers(&headers, scope, &new)?;
-    if let Some(idem) = &idem {
-        if let Some(first) = idem.replay(&state.db.writer).await? {
-            return Ok(first.into_response());
-        }
-    }
+    let idem = match begin(&headers, scope, &new, &state.db.writer).await? {
+        Keyed::Replay(first) => return Ok(first),
+        Keyed::Proceed(idem) => idem,
+    };
     let client_key = idem.as_ref().map(Idempotency::key);
     let key = state.keys.derive(&format!("checkout:{user}"), client_key);
     let result = checkout::place_order(&state, &user, &key).await;
@@ -184,12 +182,11 @@ pub async fn pay_order(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let idem = Idempotency::from_headers(&headers, format!("POST /orders/{id}/payment"), &())?;
-    if let Some(idem) = &idem {
-        if let Some(first) = idem.replay(&state.db.writer).await? {
-            return Ok(first.into_response());
-        }
-    }
+    let scope = format!("POST /orders/{id}/payment");
+    let idem = match begin(&headers, scope, &(), &state.db.writer).await? {
+        Keyed::Replay(first) => return Ok(first),
+        Keyed::Proceed(idem) => idem,
+    };
     let key = state.keys.derive(
         &format!("payment:{id}"),
         idem.as_ref().map(Idempotency::key),

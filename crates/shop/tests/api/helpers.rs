@@ -1,9 +1,9 @@
 //! The test harness: real services on port 0 with temporary databases.
 //!
 //! [`Stack::start`] runs catalog, cart, order, payment and the gateway in
-//! this process, each on its own listener, wired over HTTP exactly as
-//! `shop up` wires them. Every test starts its own stack, so tests share no
-//! data, port or directory.
+//! this process, each on its own listener, wired over HTTP by the same
+//! description `shop up` uses ([`shop::services`]). Every test starts its
+//! own stack, so tests share no data, port or directory.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use shop::services::{build_all, BuildOptions, DataHome, Peers, ServiceName};
 use shop_common::config::{Env, ServerSettings};
 use shop_common::service::Service;
 use shop_payment::domain::Decider;
@@ -143,6 +144,15 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Where a test's services keep their data: its PostgreSQL database when
+/// the tests run on PostgreSQL, else SQLite files in its directory.
+fn data_home(dir: &TempDir, database: Option<&TestDatabase>) -> DataHome {
+    match database {
+        Some(database) => DataHome::Postgres(database.url.clone()),
+        None => DataHome::Dir(dir.path().to_owned()),
+    }
+}
+
 fn uuid_simple() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -208,6 +218,35 @@ fn spawn(
     });
 }
 
+/// `peers`, except the URLs `env` sets (a test's dead or hung service).
+fn peers_unless_set(mut peers: Peers, env: &Env) -> Peers {
+    for service in ServiceName::BACKENDS {
+        if let (Some(var), Some(url)) = (service.url_var(), peers.get_mut(service)) {
+            *url = env.url(var, url).expect("a valid URL");
+        }
+    }
+    peers
+}
+
+/// Builds `services` as `shop up` does (with `options`) and serves each on
+/// its listener until `shutdown`.
+async fn start_services(
+    services: &[ServiceName],
+    listeners: Vec<TcpListener>,
+    (env, peers, data): (&Env, &Peers, &DataHome),
+    options: &BuildOptions,
+    shutdown: &CancellationToken,
+) {
+    let peers = peers_unless_set(peers.clone(), env);
+    let built = build_all(services, env, &peers, data, options)
+        .await
+        .expect("services start");
+    let server = ServerSettings::from_env(env).unwrap();
+    for (service, listener) in built.into_iter().zip(listeners) {
+        spawn(service, listener, server, shutdown);
+    }
+}
+
 impl Stack {
     /// Every service with the default options (payments always succeed).
     pub async fn start() -> Stack {
@@ -217,69 +256,48 @@ impl Stack {
     pub async fn start_with(options: Options) -> Stack {
         let dir = tempfile::tempdir().expect("temp dir");
         let shutdown = CancellationToken::new();
-        let (catalog_l, catalog) = listener().await;
-        let (cart_l, cart) = listener().await;
-        let (order_l, order) = listener().await;
-        let (payment_l, payment) = listener().await;
-        let (gateway_l, gateway) = listener().await;
+        let mut listeners = Vec::new();
+        let mut urls = Vec::new();
+        for _ in ServiceName::ALL {
+            let (l, url) = listener().await;
+            listeners.push(l);
+            urls.push(url);
+        }
+        let [catalog, cart, order, payment, gateway] = <[String; 5]>::try_from(urls).unwrap();
 
         let service_token = shop_common::auth::ServiceToken::generate()
             .expose()
             .to_owned();
-        let mut base: Vec<(String, String)> = vec![
-            ("SERVICE_TOKEN".into(), service_token.clone()),
-            ("CATALOG_SERVICE_URL".into(), catalog.clone()),
-            ("CART_SERVICE_URL".into(), cart.clone()),
-            ("ORDER_SERVICE_URL".into(), order.clone()),
-            ("PAYMENT_SERVICE_URL".into(), payment.clone()),
+        let mut env = Env::from_pairs([
+            ("SERVICE_TOKEN", service_token.clone()),
             (
-                "PAYMENT_SUCCESS_RATE".into(),
+                "PAYMENT_SUCCESS_RATE",
                 options.payment_success_rate.to_string(),
             ),
-        ];
-        base.extend(
-            options
-                .extra_env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone())),
-        );
+        ]);
+        for (name, value) in &options.extra_env {
+            env = env.with(name, value.clone());
+        }
         let database = TestDatabase::for_this_run().await;
-        if let Some(database) = &database {
-            base.push(("DATABASE_URL".into(), database.url.clone()));
-        }
-        let env = |name: &str| {
-            Env::from_pairs(base.clone()).with(
-                "DB_PATH",
-                dir.path().join(format!("{name}.db")).display().to_string(),
-            )
+        let data = data_home(&dir, database.as_ref());
+        let env = data.env(env);
+        let peers = Peers {
+            catalog: catalog.clone(),
+            cart: cart.clone(),
+            order: order.clone(),
+            payment: payment.clone(),
         };
-
-        let catalog_s =
-            shop_catalog::build(&shop_catalog::Config::from_env(&env("catalog")).unwrap())
-                .await
-                .unwrap();
-        let cart_s = shop_cart::build(&shop_cart::Config::from_env(&env("cart")).unwrap())
-            .await
-            .unwrap();
-        let order_s = shop_order::build(&shop_order::Config::from_env(&env("order")).unwrap())
-            .await
-            .unwrap();
-        let payment_config = shop_payment::Config::from_env(&env("payment")).unwrap();
-        let payment_s = match &options.payment_decider {
-            Some(decider) => shop_payment::build_with(&payment_config, decider.clone()).await,
-            None => shop_payment::build(&payment_config).await,
-        }
-        .unwrap();
-        let gateway_s =
-            shop_gateway::build(&shop_gateway::Config::from_env(&env("gateway")).unwrap())
-                .await
-                .unwrap();
-        let server = ServerSettings::from_env(&env("gateway")).unwrap();
-        spawn(catalog_s, catalog_l, server, &shutdown);
-        spawn(cart_s, cart_l, server, &shutdown);
-        spawn(order_s, order_l, server, &shutdown);
-        spawn(payment_s, payment_l, server, &shutdown);
-        spawn(gateway_s, gateway_l, server, &shutdown);
+        let options = BuildOptions {
+            payment_decider: options.payment_decider.clone(),
+        };
+        start_services(
+            &ServiceName::ALL,
+            listeners,
+            (&env, &peers, &data),
+            &options,
+            &shutdown,
+        )
+        .await;
 
         Stack {
             catalog,
@@ -293,6 +311,16 @@ impl Stack {
             dir,
             shutdown,
             database,
+        }
+    }
+
+    /// Where the services reach each other.
+    pub fn peers(&self) -> Peers {
+        Peers {
+            catalog: self.catalog.clone(),
+            cart: self.cart.clone(),
+            order: self.order.clone(),
+            payment: self.payment.clone(),
         }
     }
 
@@ -413,24 +441,20 @@ impl Stack {
     /// it stops with the stack.
     pub async fn cart_with(&self, extra_env: &[(&str, String)]) -> String {
         let (cart_l, cart) = listener().await;
-        let mut env = Env::from_pairs([
-            ("CATALOG_SERVICE_URL", self.catalog.clone()),
-            (
-                "DB_PATH",
-                self.dir.path().join("cart.db").display().to_string(),
-            ),
-        ]);
-        if let Some(database) = &self.database {
-            env = env.with("DATABASE_URL", database.url.clone());
-        }
+        let mut env = Env::default();
         for (name, value) in extra_env {
             env = env.with(name, value.clone());
         }
-        let service = shop_cart::build(&shop_cart::Config::from_env(&env).unwrap())
-            .await
-            .unwrap();
-        let server = ServerSettings::from_env(&env).unwrap();
-        spawn(service, cart_l, server, &self.shutdown);
+        let data = data_home(&self.dir, self.database.as_ref());
+        let env = data.env(env);
+        start_services(
+            &[ServiceName::Cart],
+            vec![cart_l],
+            (&env, &self.peers(), &data),
+            &BuildOptions::default(),
+            &self.shutdown,
+        )
+        .await;
         cart
     }
 
@@ -816,35 +840,30 @@ impl Replicas {
         }
         let mut listeners = listeners.into_iter();
         let token = shop_common::auth::ServiceToken::generate();
+        let data = DataHome::Postgres(url);
         for replica in &urls {
             let mut env = Env::from_pairs([
-                ("DATABASE_URL", url.clone()),
                 ("SERVICE_TOKEN", token.expose().to_owned()),
-                ("ORDER_SERVICE_URL", replica[ORDER].clone()),
-                ("CATALOG_SERVICE_URL", replica[CATALOG].clone()),
-                ("CART_SERVICE_URL", replica[CART].clone()),
-                ("PAYMENT_SERVICE_URL", replica[PAYMENT].clone()),
                 ("PAYMENT_SUCCESS_RATE", "1".to_owned()),
             ]);
             for (name, value) in extra_env {
                 env = env.with(name, value.clone());
             }
-            let built = [
-                shop_catalog::build(&shop_catalog::Config::from_env(&env).unwrap()).await,
-                shop_cart::build(&shop_cart::Config::from_env(&env).unwrap()).await,
-                shop_order::build(&shop_order::Config::from_env(&env).unwrap()).await,
-                shop_payment::build(&shop_payment::Config::from_env(&env).unwrap()).await,
-            ];
-            for service in built {
-                let listener = listeners.next().expect("a listener per service");
-                let server = ServerSettings::from_env(&env).unwrap();
-                spawn(
-                    service.expect("service starts"),
-                    listener,
-                    server,
-                    &shutdown,
-                );
-            }
+            let env = data.env(env);
+            let peers = Peers {
+                catalog: replica[CATALOG].clone(),
+                cart: replica[CART].clone(),
+                order: replica[ORDER].clone(),
+                payment: replica[PAYMENT].clone(),
+            };
+            start_services(
+                &ServiceName::BACKENDS,
+                listeners.by_ref().take(4).collect(),
+                (&env, &peers, &data),
+                &BuildOptions::default(),
+                &shutdown,
+            )
+            .await;
         }
         let pair = |service: usize| [urls[0][service].clone(), urls[1][service].clone()];
         Replicas {
