@@ -129,17 +129,6 @@ pub struct AppState {
         title = "Shop order service",
         description = "Orders from carts, and their payment."
     ),
-    paths(
-        routes::create_order,
-        routes::list_orders,
-        routes::get_order,
-        routes::list_user_orders,
-        routes::update_status,
-        routes::pay_order,
-        routes::payment_attempt,
-        routes::events::list_events,
-        routes::events::stream_events
-    ),
     components(schemas(
         domain::Order,
         domain::OrderItem,
@@ -181,11 +170,10 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         service_token: config.service_token.clone(),
     };
     let outbox_metrics = relay::OutboxMetrics::register(&service.metrics.registry);
-    // The order routes are still listed in `ApiDoc` beside their routers.
     let routes = routes::router(state.clone()).merge(routes::events::router(state.clone()));
     let (recovery_settings, outbox) = (config.recovery, config.outbox.clone());
     Ok(service
-        .serve(ApiDoc::openapi(), routes.into())
+        .serve(ApiDoc::openapi(), routes)
         .with_worker(Box::new(move |shutdown| {
             Box::pin(async move {
                 // Streams end when the service stops, so draining does not wait

@@ -13,23 +13,24 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::routing::get;
-use axum::Router;
 use futures::Stream;
 use serde::Deserialize;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Query};
 use shop_common::ApiError;
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::OrderEvent;
 use crate::store::outbox::{self, Stored};
 use crate::AppState;
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/events", get(list_events))
-        .route("/events/stream", get(stream_events))
+/// The event routes, each declared once for the router and the document.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(stream_events))
         .with_state(state)
 }
 

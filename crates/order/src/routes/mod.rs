@@ -7,31 +7,30 @@ pub mod events;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::Router;
 use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::idempotency::{begin, Idempotency, Keyed};
 use shop_common::{ApiError, PaymentMethod, UserId};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::domain::{NewOrder, Order, Page, PaymentAttempt, StatusQuery, StatusUpdate};
 use crate::store::orders;
 use crate::workflow::{checkout, load, not_found, paying, status};
 use crate::AppState;
 
-pub fn router(state: AppState) -> Router {
-    let internal = service_only(
-        Router::new().route("/orders/{order_id}/payment-attempt", get(payment_attempt)),
-        state.service_token.clone(),
-    );
-    Router::new()
-        .route("/orders", get(list_orders).post(create_order))
-        .route("/orders/{order_id}", get(get_order))
-        .route("/orders/user/{user_id}", get(list_user_orders))
-        .route("/orders/{order_id}/status", put(update_status))
-        .route("/orders/{order_id}/payment", post(pay_order))
-        .merge(internal)
+/// The order routes, each declared once for the router and the document.
+pub fn router(state: AppState) -> OpenApiRouter {
+    let token = state.service_token.clone();
+    OpenApiRouter::new()
+        .routes(routes!(list_orders, create_order))
+        .routes(routes!(get_order))
+        .routes(routes!(list_user_orders))
+        .routes(routes!(update_status))
+        .routes(routes!(pay_order))
+        .routes(service_only(routes!(payment_attempt), token))
         .with_state(state)
 }
 
