@@ -206,13 +206,7 @@ async fn twenty_concurrent_payments_charge_once() {
     assert_eq!(ok[0].1["payment_id"], payments[0]["id"]);
 
     // Paying a paid order: 400 and no payment.
-    let (status, body) = stack
-        .send(
-            Method::POST,
-            &format!("{}/orders/{id}/payment", stack.order),
-            None,
-        )
-        .await;
+    let (status, body) = stack.pay(id).await;
     assert!(detail(status, &body, StatusCode::BAD_REQUEST).contains("paid"));
     assert_eq!(payments_of(&stack, id).await.len(), 1);
 }
@@ -278,13 +272,7 @@ async fn shipped_orders_keep_their_stock() {
     stack.add_to_cart("shipper", pen, 3).await;
     let id = stack.place_order("shipper").await["id"].as_i64().unwrap();
     let status_url = format!("{}/orders/{id}/status", stack.order);
-    let (status, _) = stack
-        .send(
-            Method::POST,
-            &format!("{}/orders/{id}/payment", stack.order),
-            None,
-        )
-        .await;
+    let (status, _) = stack.pay(id).await;
     assert_eq!(status, StatusCode::OK);
     for next in ["processing", "shipped"] {
         let (status, body) = stack.put(&status_url, json!({"status": next})).await;

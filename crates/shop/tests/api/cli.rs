@@ -1,14 +1,12 @@
 //! The `shop` binary as a user runs it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::num;
+use crate::helpers::{num, printed_urls, Running};
 
 fn shop() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
@@ -125,16 +123,6 @@ fn an_unreachable_database_is_retried_then_named() {
     assert!(err.contains("retrying"), "{err}");
 }
 
-/// Kills the child if the test fails before it stopped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -157,31 +145,10 @@ async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     let mut running = Running(child);
-    let stdout = running.0.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut gateway = None;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(100)) else {
-            continue;
-        };
-        if let Some(rest) = line.trim().strip_prefix("gateway") {
-            gateway = rest
-                .split_whitespace()
-                .next()
-                .map(|u| u.trim_end_matches('/').to_owned());
-        }
-        if line.contains("Press Ctrl+C") {
-            break;
-        }
-    }
+    let gateway = printed_urls(&mut running)
+        .into_iter()
+        .find(|(name, _)| name == "gateway")
+        .map(|(_, url)| url);
     let gateway = gateway.expect("shop up printed the gateway URL");
     for db in ["catalog.db", "cart.db", "order.db", "payment.db"] {
         assert!(dir.path().join(db).exists(), "{db} created");

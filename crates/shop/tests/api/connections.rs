@@ -1,26 +1,14 @@
 //! Clients that hold connections: idle floods, slowloris, a full listener.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::helpers::{Options, Stack};
+use crate::helpers::{printed_urls, Options, Running, Stack};
 use crate::raw::{addr, closed_by_server, connect, exchange, read_response};
-
-/// Kills `shop up` if the test fails before it stopped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `shop up` on free ports with its soft open-files limit lowered
 /// to 1024, as a default shell gives it; returns the five base URLs
@@ -51,31 +39,7 @@ fn shop_up(dir: &std::path::Path, env: &[(&str, &str)]) -> (Running, Vec<(String
         command.env(name, value);
     }
     let mut running = Running(command.spawn().expect("shop up starts"));
-    let stdout = running.0.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut urls = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(100)) else {
-            continue;
-        };
-        let mut words = line.split_whitespace();
-        if let (Some(name), Some(url)) = (words.next(), words.next()) {
-            if url.starts_with("http://") {
-                urls.push((name.to_owned(), url.trim_end_matches('/').to_owned()));
-            }
-        }
-        if line.contains("Press Ctrl+C") {
-            break;
-        }
-    }
+    let urls = printed_urls(&mut running);
     assert_eq!(urls.len(), 5, "shop up printed its five URLs: {urls:?}");
     (running, urls)
 }

@@ -924,3 +924,46 @@ impl TcpProxy {
         self.enabled.store(true, Ordering::SeqCst);
     }
 }
+
+/// A child process (e.g. `shop up`) killed and reaped when the test ends,
+/// whether it passed or not.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `(service, base URL)` lines `shop up` prints at start (gateway
+/// first), read from its piped stdout until it says it is up (30 s at most).
+pub fn printed_urls(running: &mut Running) -> Vec<(String, String)> {
+    use std::io::{BufRead, BufReader};
+    let stdout = running.0.stdout.take().expect("stdout piped");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut urls = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        let mut words = line.split_whitespace();
+        if let (Some(name), Some(url)) = (words.next(), words.next()) {
+            if url.starts_with("http://") {
+                urls.push((name.to_owned(), url.trim_end_matches('/').to_owned()));
+            }
+        }
+        if line.contains("Press Ctrl+C") {
+            break;
+        }
+    }
+    urls
+}

@@ -241,13 +241,7 @@ async fn service_only_endpoints_need_the_service_credential() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // And the order, whose stock nobody could release, still pays.
-    let (status, paid) = stack
-        .send(
-            Method::POST,
-            &format!("{}/orders/{}/payment", stack.order, order["id"]),
-            None,
-        )
-        .await;
+    let (status, paid) = stack.pay(order["id"].as_i64().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{paid}");
 }
 
@@ -340,25 +334,13 @@ async fn squatting_never_blocks_a_payment(stack: &Stack, as_service: bool) {
     assert_eq!(payments, json!([]), "nothing recorded");
 
     // This order and the next ones pay as usual.
-    let (status, paid) = stack
-        .send(
-            Method::POST,
-            &format!("{}/orders/{id}/payment", stack.order),
-            None,
-        )
-        .await;
+    let (status, paid) = stack.pay(id).await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     for n in 0..3 {
         let user = format!("next{n}");
         stack.add_to_cart(&user, 2, 1).await;
         let next = stack.place_order(&user).await["id"].as_i64().unwrap();
-        let (status, paid) = stack
-            .send(
-                Method::POST,
-                &format!("{}/orders/{next}/payment", stack.order),
-                None,
-            )
-            .await;
+        let (status, paid) = stack.pay(next).await;
         assert_eq!(status, StatusCode::OK, "{paid}");
     }
 }

@@ -22,13 +22,7 @@ async fn order_of(stack: &Stack, user: &str, quantity: i64) -> i64 {
 
 /// Pays order `id` through the order service; returns its latest payment.
 async fn pay(stack: &Stack, id: i64) -> (StatusCode, Value) {
-    let (status, answer) = stack
-        .send(
-            Method::POST,
-            &format!("{}/orders/{id}/payment", stack.order),
-            None,
-        )
-        .await;
+    let (status, answer) = stack.pay(id).await;
     let (found, latest) = stack
         .get(&format!("{}/payments/order/{id}", stack.payment))
         .await;
