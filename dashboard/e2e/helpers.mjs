@@ -46,10 +46,11 @@ export async function until(check, { ms = 10_000, every = 100, what = 'condition
 }
 
 /**
- * Starts `shop up` on free ports with a fresh data directory. Resolves when
+ * Starts `shop up` on free ports with a fresh data directory (and `env` over
+ * the process's environment). Resolves when
  * it printed its gateway URL and the gateway serves the dashboard.
  */
-export async function startShop({ paymentSuccessRate = 1, startMs = 30_000 } = {}) {
+export async function startShop({ paymentSuccessRate = 1, startMs = 30_000, env = {} } = {}) {
   if (!existsSync(shopBin)) {
     throw new Error(
       `no shop binary at ${shopBin}: run \`cargo build -p shop\` in the repository (or set SHOP_BIN)`,
@@ -74,7 +75,12 @@ export async function startShop({ paymentSuccessRate = 1, startMs = 30_000 } = {
       '0',
     ],
     {
-      env: { ...process.env, PAYMENT_SUCCESS_RATE: String(paymentSuccessRate), RUST_LOG: 'warn' },
+      env: {
+        ...process.env,
+        PAYMENT_SUCCESS_RATE: String(paymentSuccessRate),
+        RUST_LOG: 'warn',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

@@ -10,6 +10,7 @@
 //! - [`telemetry`]: logs, request ids and request metrics.
 //! - [`service`]: the standard endpoints and layers.
 //! - [`server`]: serving connections with timeouts and a cap.
+//! - [`streams`]: caps and lifetime of event streams; client addresses.
 //!
 //! - [`user`], [`payment_method`]: the two domain types two services share
 //!   (a user id; how a payment is taken).
@@ -28,6 +29,7 @@ pub mod payment_method;
 pub mod quantity;
 pub mod server;
 pub mod service;
+pub mod streams;
 pub mod telemetry;
 pub mod text;
 pub mod user;

@@ -29,7 +29,7 @@ pub fn is_service_only(service: &str, method: &Method, path: &str) -> bool {
 
 /// The path's segments, percent-decoded, lowercased, without empty or `.`
 /// segments, `..` applied.
-fn normalized_segments(path: &str) -> Vec<String> {
+pub(crate) fn normalized_segments(path: &str) -> Vec<String> {
     let decoded = percent_decode(path).to_lowercase();
     let mut out: Vec<String> = Vec::new();
     // A decoded `/` separates too: `%2F` is as good as `/` to an attacker.

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use shop_common::config::{ConfigError, Env, HttpSettings, Listen};
 use shop_common::extract::Json;
 use shop_common::service::{standard_router, ReadyCheck, Service, StartError};
+use shop_common::streams::{StreamGate, StreamSettings, TrustedProxies};
 use shop_common::telemetry::HttpMetrics;
 use tower_http::compression::CompressionLayer;
 use utoipa::{OpenApi, ToSchema};
@@ -40,6 +41,16 @@ pub struct Config {
     pub cart_url: String,
     pub order_url: String,
     pub payment_url: String,
+    /// `UPSTREAM_MAX_REQUESTS`, default 1024: requests in flight to one
+    /// service (each holds a connection to it). Keep it below the
+    /// services' `SERVER_MAX_CONNECTIONS` (default 2048), so that calls
+    /// between services always find a connection.
+    pub upstream_max_requests: usize,
+    /// `EVENT_STREAMS_*`: event streams through the gateway.
+    pub streams: StreamSettings,
+    /// `TRUSTED_PROXIES` (default none: the gateway is the edge): proxies
+    /// in front of the gateway whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -51,7 +62,20 @@ impl Config {
             cart_url: env.url("CART_SERVICE_URL", "http://cart-service:8002")?,
             order_url: env.url("ORDER_SERVICE_URL", "http://order-service:8003")?,
             payment_url: env.url("PAYMENT_SERVICE_URL", "http://payment-service:8004")?,
+            upstream_max_requests: upstream_max_requests(env)?,
+            streams: StreamSettings::from_env(env)?,
+            trusted_proxies: TrustedProxies::from_env(env, "none")?,
         })
+    }
+}
+
+fn upstream_max_requests(env: &Env) -> Result<usize, ConfigError> {
+    let expected = "a number of requests from 1 to 1000000";
+    let max: usize = env.parse("UPSTREAM_MAX_REQUESTS", 1024, expected)?;
+    if (1..=1_000_000).contains(&max) {
+        Ok(max)
+    } else {
+        Err(env.error("UPSTREAM_MAX_REQUESTS", expected))
     }
 }
 
@@ -149,6 +173,8 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
             services: services.clone(),
         },
         config.http,
+        config.upstream_max_requests,
+        StreamGate::new(config.streams, config.trusted_proxies.clone()),
     );
     let dashboard = Router::new()
         .route("/", get(dashboard::index))

@@ -8,21 +8,36 @@
 //! `/api/cart/cart/victim%23` reaches the cart as `/cart/victim%23`. A
 //! service that cannot be reached, or does not start answering within the
 //! request timeout, gives a JSON 503.
+//!
+//! No kind of traffic can take a service's connections from the rest: at
+//! most `UPSTREAM_MAX_REQUESTS` requests are in flight to one service (a
+//! connection each; below the service's own `SERVER_MAX_CONNECTIONS`, so
+//! calls between services always find room), and event streams, which last,
+//! are admitted by the gateway's own [`StreamGate`] (`EVENT_STREAMS_*`, per
+//! client address) before they take one of those places.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderName};
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use shop_common::config::HttpSettings;
 use shop_common::error::error_response;
 use shop_common::extract::{read_body, MAX_BODY_BYTES};
+use shop_common::streams::{StreamGate, StreamPermit, FORWARDED_FOR};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The services behind the gateway, by the prefix that reaches them.
 #[derive(Debug, Clone)]
@@ -37,20 +52,37 @@ pub struct Proxy {
     client: Client<HttpConnector, Body>,
     upstreams: Arc<Upstreams>,
     request_timeout: Duration,
+    /// Places for requests in flight, per service.
+    in_flight: Arc<HashMap<&'static str, Arc<Semaphore>>>,
+    streams: StreamGate,
 }
 
 impl Proxy {
-    pub fn new(upstreams: Upstreams, http: HttpSettings) -> Proxy {
+    /// A proxy to `upstreams` with at most `max_in_flight` requests in
+    /// flight to each, and event streams admitted by `streams`.
+    pub fn new(
+        upstreams: Upstreams,
+        http: HttpSettings,
+        max_in_flight: usize,
+        streams: StreamGate,
+    ) -> Proxy {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(http.connect_timeout));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
+        let in_flight = upstreams
+            .services
+            .iter()
+            .map(|(name, _)| (*name, Arc::new(Semaphore::new(max_in_flight))))
+            .collect();
         Proxy {
             client,
             upstreams: Arc::new(upstreams),
             request_timeout: http.request_timeout,
+            in_flight: Arc::new(in_flight),
+            streams,
         }
     }
 
@@ -71,11 +103,61 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-fn strip_hop_by_hop(headers: &mut axum::http::HeaderMap) {
+/// Removes the standard hop-by-hop headers and every header the message
+/// names in `Connection` (RFC 9110 section 7.6.1).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
+
+/// Whether the request opens an event stream (which lasts, unlike every
+/// other request, bounded by the request timeout).
+fn is_event_stream(service: &str, method: &Method, path: &str) -> bool {
+    service == "order"
+        && method == Method::GET
+        && crate::internal::normalized_segments(path) == ["events", "stream"]
+}
+
+/// An answer's body that holds the places its request took until it ends.
+struct Holding {
+    body: Incoming,
+    _in_flight: OwnedSemaphorePermit,
+    _stream: Option<StreamPermit>,
+}
+
+impl HttpBody for Holding {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// How long a client refused for a busy service should wait.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 /// Splits `/api/<service>/<rest>` into the service's base URL and `/<rest>`.
 fn route<'a>(upstreams: &'a Upstreams, path: &'a str) -> Option<(&'static str, &'a str, &'a str)> {
@@ -92,7 +174,11 @@ fn route<'a>(upstreams: &'a Upstreams, path: &'a str) -> Option<(&'static str, &
 }
 
 /// Forwards one request.
-pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
+pub async fn forward(
+    State(proxy): State<Proxy>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     let path = request.uri().path().to_owned();
     let Some((service, base, tail)) = route(&proxy.upstreams, &path) else {
         return error_response(StatusCode::NOT_FOUND, "Not Found");
@@ -100,6 +186,31 @@ pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     if crate::internal::is_service_only(service, request.method(), tail) {
         return error_response(StatusCode::NOT_FOUND, "Not Found");
     }
+    let client = proxy.streams.trusted.client(peer, request.headers());
+    let stream = if is_event_stream(service, request.method(), tail) {
+        match proxy.streams.admit(peer, request.headers()) {
+            Ok(permit) => Some(permit),
+            Err(busy) => return busy.into_response(),
+        }
+    } else {
+        None
+    };
+    let Some(in_flight) = proxy
+        .in_flight
+        .get(service)
+        .and_then(|places| places.clone().try_acquire_owned().ok())
+    else {
+        tracing::warn!(service, "too many requests in flight to the service");
+        let mut busy = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{service} service is busy, try again"),
+        );
+        busy.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+        );
+        return busy;
+    };
     let (parts, body) = request.into_parts();
     let body = match read_body(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
@@ -127,6 +238,11 @@ pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     headers.remove(header::HOST);
     // Clients never speak for a service.
     headers.remove(shop_common::auth::SERVICE_TOKEN_HEADER);
+    // The client as the gateway knows it, not as it claims to be.
+    headers.remove(FORWARDED_FOR);
+    if let Ok(client) = HeaderValue::from_str(&client.to_string()) {
+        headers.insert(HeaderName::from_static(FORWARDED_FOR), client);
+    }
     headers.remove(header::CONTENT_LENGTH);
     if length > 0 {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
@@ -157,6 +273,11 @@ pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
             for name in cors {
                 parts.headers.remove(name);
             }
+            let body = Holding {
+                body,
+                _in_flight: in_flight,
+                _stream: stream,
+            };
             Response::from_parts(parts, Body::new(body)).into_response()
         }
         Ok(Err(err)) => {

@@ -30,6 +30,7 @@ use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{Service, StartError};
+use shop_common::streams::{StreamGate, StreamSettings, TrustedProxies, PRIVATE_NETWORKS};
 use utoipa::OpenApi;
 
 pub const NAME: &str = "order";
@@ -55,6 +56,11 @@ pub struct Config {
     pub recovery: workflow::recovery::RecoverySettings,
     /// Kafka (`KAFKA_*`) and retention of the outbox.
     pub outbox: relay::OutboxSettings,
+    /// `EVENT_STREAMS_*`: how many event streams, for how long.
+    pub streams: StreamSettings,
+    /// `TRUSTED_PROXIES` (default: loopback and private networks): whose
+    /// `X-Forwarded-For` names the client of a stream.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -72,6 +78,8 @@ impl Config {
                 stale_after: env.millis("RECOVERY_STALE_MS", 15_000)?,
             },
             outbox: outbox_settings(env)?,
+            streams: StreamSettings::from_env(env)?,
+            trusted_proxies: TrustedProxies::from_env(env, PRIVATE_NETWORKS)?,
         })
     }
 }
@@ -119,6 +127,8 @@ pub struct AppState {
     pub catalog: client::Catalog,
     pub payments: client::Payments,
     pub feed: feed::Feed,
+    /// Admits event streams.
+    pub streams: StreamGate,
     pub keys: keys::KeyDeriver,
     pub service_token: Option<ServiceToken>,
 }
@@ -166,6 +176,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
             client: ServiceClient::new("payment", &config.payment_url, http),
         },
         feed: feed::Feed::default(),
+        streams: StreamGate::new(config.streams, config.trusted_proxies.clone()),
         keys,
         service_token: config.service_token.clone(),
     };
@@ -186,6 +197,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
                 });
                 let feed = state.feed.clone();
                 tokio::join!(
+                    feed.clone().run_tail(db.reader.clone()),
                     workflow::recovery::run(state, recovery_settings, shutdown.clone()),
                     relay::run(db, outbox, outbox_metrics, feed, shutdown),
                 );

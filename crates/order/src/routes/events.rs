@@ -5,25 +5,36 @@
 //! exactly when its change does. The relay ([`crate::relay`]) publishes the
 //! outbox to Kafka when a broker is configured; with or without one,
 //! `GET /events` pages through it and `GET /events/stream` follows it as
-//! server-sent events, resuming from `Last-Event-ID`.
+//! server-sent events, resuming from `Last-Event-ID`: each stream catches
+//! up from the outbox, then takes new events from the process's one tail
+//! ([`crate::feed`]), so open streams cost no queries of their own.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures::Stream;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde::Deserialize;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Query};
+use shop_common::streams::StreamPermit;
 use shop_common::ApiError;
+use sqlx::AnyPool;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::OrderEvent;
-use crate::store::outbox::{self, Stored};
+use crate::feed::{Line, TAIL_POLL};
+use crate::store::outbox;
 use crate::AppState;
 
 /// The event routes, each declared once for the router and the document.
@@ -66,17 +77,21 @@ pub async fn list_events(
 }
 
 /// Order events as server-sent events (`id` = sequence, `data` = the event).
-/// Reconnecting clients resume after their `Last-Event-ID`.
+/// Reconnecting clients resume after their `Last-Event-ID`. A stream ends
+/// after `EVENT_STREAM_MAX_LIFETIME_MS`; at most `EVENT_STREAMS_MAX` are
+/// open, `EVENT_STREAMS_PER_CLIENT` per client address (503 beyond).
 #[utoipa::path(get, path = "/events/stream", tag = "events",
     params(EventsQuery, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this sequence")),
     responses(
         (status = 200, description = "text/event-stream of OrderEvent", content_type = "text/event-stream"),
-        (status = 422, description = "Bad query or Last-Event-ID", body = ErrorBody)))]
+        (status = 422, description = "Bad query or Last-Event-ID", body = ErrorBody),
+        (status = 503, description = "Too many streams open (Retry-After)", body = ErrorBody)))]
 pub async fn stream_events(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let resume = match headers.get("last-event-id") {
         None => None,
         Some(value) => Some(
@@ -90,44 +105,107 @@ pub async fn stream_events(
                 })?,
         ),
     };
-    let start = match resume.or(query.after) {
-        Some(after) if after >= 0 => after,
-        Some(_) => {
-            return Err(ApiError::Unprocessable(
-                "after must not be negative".to_owned(),
-            ))
-        }
+    if query.after.is_some_and(|after| after < 0) {
+        return Err(ApiError::Unprocessable(
+            "after must not be negative".to_owned(),
+        ));
+    }
+    let permit = match state.streams.admit(peer, &headers) {
+        Ok(permit) => permit,
+        Err(busy) => return Ok(busy.into_response()),
+    };
+    // Subscribed before reading the outbox: nothing committed from now on
+    // can fall between the catch-up and the live events.
+    let live = state.feed.subscribe();
+    let last = match resume.or(query.after) {
+        Some(after) => after,
         None => outbox::last_sequence(&state.db.reader).await?,
     };
-    let stream = futures::stream::unfold(
-        (state, start, Vec::<Stored>::new()),
-        |(state, mut last, mut pending)| async move {
-            loop {
-                if !pending.is_empty() {
-                    let next = pending.remove(0);
-                    last = next.event.sequence;
-                    let event = SseEvent::default()
-                        .id(last.to_string())
-                        .json_data(&next.event)
-                        .unwrap_or_else(|_| SseEvent::default().comment("unencodable event"));
-                    return Some((Ok(event), (state, last, pending)));
-                }
-                match outbox::after(&state.db.reader, last, 100).await {
-                    Ok(batch) if !batch.is_empty() => {
-                        pending = batch;
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "event stream cannot read the outbox"),
-                }
-                let woken = state.feed.written.notified();
-                tokio::select! {
-                    _ = state.feed.stopping.cancelled() => return None,
-                    _ = woken => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+    let follow = Follow {
+        reader: state.db.reader.clone(),
+        stopping: state.feed.stopping.clone(),
+        ends_at: tokio::time::Instant::now() + state.streams.limiter.settings().max_lifetime,
+        live,
+        last,
+        catching_up: true,
+        pending: VecDeque::new(),
+        _permit: permit,
+    };
+    let hint = SseEvent::default().retry(RECONNECT_AFTER);
+    let events = futures::stream::once(async move { Ok(hint) }).chain(futures::stream::unfold(
+        follow,
+        |mut follow| async move {
+            let line = follow.next().await?;
+            let event = SseEvent::default()
+                .id(line.sequence.to_string())
+                .data(line.json.as_str());
+            Some((Ok::<_, Infallible>(event), follow))
+        },
+    ));
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// How long a client waits before it reconnects after a stream ended (the
+/// `retry` field sent first).
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+/// Events the stream reads per query while it catches up.
+const CATCH_UP_BATCH: i64 = 100;
+
+/// One stream: catches up from the outbox, then follows the feed's tail.
+struct Follow {
+    reader: AnyPool,
+    stopping: CancellationToken,
+    ends_at: tokio::time::Instant,
+    live: broadcast::Receiver<Arc<Line>>,
+    /// The last sequence sent.
+    last: i64,
+    /// Reading the outbox rather than the tail.
+    catching_up: bool,
+    pending: VecDeque<Arc<Line>>,
+    _permit: StreamPermit,
+}
+
+impl Follow {
+    /// The next event after `last`, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<Arc<Line>> {
+        loop {
+            while let Some(line) = self.pending.pop_front() {
+                if line.sequence > self.last {
+                    self.last = line.sequence;
+                    return Some(line);
                 }
             }
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+            if self.catching_up {
+                match outbox::after(&self.reader, self.last, CATCH_UP_BATCH).await {
+                    Ok(batch) => {
+                        self.catching_up = batch.len() as i64 == CATCH_UP_BATCH;
+                        self.pending
+                            .extend(batch.iter().map(|stored| Arc::new(Line::of(stored))));
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "event stream cannot read the outbox");
+                        tokio::select! {
+                            _ = self.stopping.cancelled() => return None,
+                            _ = tokio::time::sleep_until(self.ends_at) => return None,
+                            _ = tokio::time::sleep(TAIL_POLL) => continue,
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.stopping.cancelled() => return None,
+                _ = tokio::time::sleep_until(self.ends_at) => return None,
+                received = self.live.recv() => match received {
+                    Ok(line) => self.pending.push_back(line),
+                    // Fell behind the tail: read what was missed.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
 }

@@ -249,7 +249,7 @@ async fn place(
     )
     .await?;
     tx.commit().await?;
-    state.feed.written.notify_waiters();
+    state.feed.wrote();
     Ok(order)
 }
 

@@ -99,7 +99,7 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
             )
             .await?;
             tx.commit().await?;
-            state.feed.written.notify_waiters();
+            state.feed.wrote();
             return Ok(paid);
         }
         tx.rollback().await?;
@@ -120,6 +120,6 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
         outbox::record(&mut tx, EventType::OrderPaymentFailed, &payable, failed).await?;
     }
     tx.commit().await?;
-    state.feed.written.notify_waiters();
+    state.feed.wrote();
     Err(ApiError::BadRequest("Payment failed".to_owned()))
 }

@@ -34,7 +34,7 @@ pub async fn change(state: &AppState, id: i64, next: OrderStatus) -> Result<Orde
     let Some(changed) = apply(state, &order, next).await? else {
         return lost_race(state, id, next).await;
     };
-    state.feed.written.notify_waiters();
+    state.feed.wrote();
     if changed.status == OrderStatus::Cancelled {
         release_stock(state, &changed).await;
     }

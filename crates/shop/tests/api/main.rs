@@ -23,3 +23,4 @@ mod order;
 mod payment;
 mod raw;
 mod seed;
+mod streams;
