@@ -77,11 +77,18 @@ pub struct ListQuery {
     pub limit: Option<i64>,
     /// Only this category (case-insensitive).
     pub category: Option<String>,
-    /// Case-insensitive substring of the name or description.
+    /// Case-insensitive substring of the name or description, at most 100
+    /// characters.
     pub search: Option<String>,
     /// Only these ids, comma-separated (at most 1000): `ids=1,2,3`.
     pub ids: Option<String>,
 }
+
+/// The longest `search` text (422 beyond).
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+/// The longest `category` filter (422 beyond).
+pub const MAX_CATEGORY_CHARS: usize = 200;
 
 /// The most products one `GET /products` returns.
 pub const MAX_LIMIT: i64 = 1000;
@@ -123,9 +130,9 @@ impl TryFrom<ListQuery> for ProductFilter {
         if !(0..=MAX_LIMIT).contains(&limit) {
             return Err(format!("limit must be from 0 to {MAX_LIMIT}"));
         }
-        let bounded = |name: &str, value: Option<String>| match value {
-            Some(v) if v.chars().count() > 200 => {
-                Err(format!("{name} must be at most 200 characters"))
+        let bounded = |name: &str, value: Option<String>, max: usize| match value {
+            Some(v) if v.chars().count() > max => {
+                Err(format!("{name} must be at most {max} characters"))
             }
             Some(v) if v.trim().is_empty() => Ok(None),
             other => Ok(other.map(|v| v.trim().to_owned())),
@@ -133,8 +140,8 @@ impl TryFrom<ListQuery> for ProductFilter {
         Ok(ProductFilter {
             skip,
             limit,
-            category: bounded("category", q.category)?,
-            search: bounded("search", q.search)?,
+            category: bounded("category", q.category, MAX_CATEGORY_CHARS)?,
+            search: bounded("search", q.search, MAX_SEARCH_CHARS)?,
             ids,
         })
     }

@@ -14,10 +14,13 @@ pub mod reservations;
 pub mod routes;
 pub mod store;
 
+use std::sync::Arc;
+
 use shop_common::auth::{service_only, ServiceToken};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{Service, StartError};
+use tokio::sync::Semaphore;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -31,6 +34,10 @@ pub struct Config {
     pub db: DbSettings,
     /// `SERVICE_TOKEN`: required on the reservation endpoints.
     pub service_token: Option<ServiceToken>,
+    /// `SEARCH_CONCURRENCY`, default 2: product searches running at once
+    /// (each bounded by `DB_STATEMENT_TIMEOUT_MS`); one more waits up to a
+    /// second for its turn, then is answered 503.
+    pub search_concurrency: usize,
 }
 
 impl Config {
@@ -39,14 +46,30 @@ impl Config {
             listen: Listen::from_env(env, DEFAULT_PORT)?,
             db: db_settings_from_env(env, NAME)?,
             service_token: ServiceToken::from_env(env)?,
+            search_concurrency: search_concurrency(env)?,
         })
     }
 }
 
 /// What handlers share.
+fn search_concurrency(env: &Env) -> Result<usize, ConfigError> {
+    let expected = "a number of searches from 1 to 1000";
+    let searches: usize = env.parse("SEARCH_CONCURRENCY", 2, expected)?;
+    if (1..=1000).contains(&searches) {
+        Ok(searches)
+    } else {
+        Err(env.error("SEARCH_CONCURRENCY", expected))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Db,
+    /// The database's settings (a search's time is its statement timeout).
+    pub db_settings: DbSettings,
+    /// Turns of product searches (`SEARCH_CONCURRENCY`), so searches never
+    /// hold every reader that cart pricing and checkouts need.
+    pub searches: Arc<Semaphore>,
 }
 
 /// The document's title and schemas; the product paths come with their
@@ -86,6 +109,8 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
     let service = Service::with_database(NAME, &config.db, migrations()).await?;
     let state = AppState {
         db: service.db.clone(),
+        db_settings: config.db.clone(),
+        searches: Arc::new(Semaphore::new(config.search_concurrency)),
     };
     let reservations = service_only(
         reservations::router(state.clone()),

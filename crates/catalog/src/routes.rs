@@ -1,9 +1,11 @@
 //! Catalog HTTP handlers: extract, call the store, map.
 
+use std::time::Duration;
+
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use shop_common::error::ErrorBody;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use shop_common::error::{error_response, ErrorBody};
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Keyed};
 use shop_common::{now_rfc3339, ApiError};
@@ -30,13 +32,38 @@ fn not_found(id: i64) -> ApiError {
 #[utoipa::path(get, path = "/products", tag = "catalog", params(ListQuery),
     responses(
         (status = 200, description = "Products by id", body = [Product]),
-        (status = 422, description = "Bad query", body = ErrorBody)))]
+        (status = 422, description = "Bad query", body = ErrorBody),
+        (status = 503, description = "Too many searches at once, or a search ran out of time", body = ErrorBody)))]
 pub async fn list_products(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<Product>>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = ProductFilter::try_from(query).map_err(ApiError::Unprocessable)?;
-    Ok(Json(store::list(&state.db.reader, &filter).await?))
+    let Some(needle) = filter.search.as_deref() else {
+        return Ok(Json(store::list(&state.db.reader, &filter).await?).into_response());
+    };
+    let Ok(Ok(_permit)) =
+        tokio::time::timeout(SEARCH_QUEUE_WAIT, state.searches.clone().acquire_owned()).await
+    else {
+        return Ok(busy("Too many searches at once, try again"));
+    };
+    let deadline = tokio::time::Instant::now() + state.db_settings.statement_timeout;
+    match store::search(&state.db.reader, &filter, needle, deadline).await? {
+        Some(products) => Ok(Json(products).into_response()),
+        None => Ok(busy("The search took too long, try a more specific one")),
+    }
+}
+
+/// How long a search waits for its turn (`SEARCH_CONCURRENCY`).
+const SEARCH_QUEUE_WAIT: Duration = Duration::from_secs(1);
+
+/// 503 with `Retry-After: 1`.
+fn busy(detail: &str) -> Response {
+    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, detail);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(1));
+    response
 }
 
 /// One product.

@@ -25,62 +25,118 @@ fn product(row: &AnyRow) -> Result<Product, sqlx::Error> {
     })
 }
 
-/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
-fn like_pattern(needle: &str) -> String {
-    let mut out = String::with_capacity(needle.len() + 2);
-    out.push('%');
-    for c in needle.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
+/// Rows one statement of a search reads: a range of the primary key.
+pub const SEARCH_CHUNK: i64 = 256;
 
-/// Products matching `filter`, by id.
-pub async fn list<'c>(
-    db: impl Executor<'c, Database = Any>,
-    filter: &ProductFilter,
-) -> Result<Vec<Product>, sqlx::Error> {
-    let mut sql = format!("SELECT {COLUMNS} FROM products WHERE 1 = 1");
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
+/// The `WHERE` clause of `filter`'s category and ids (`$n` from `first`),
+/// and whether the ids leave nothing to find.
+fn conditions(filter: &ProductFilter, first: usize) -> (String, usize) {
+    let mut sql = String::from("WHERE 1 = 1");
+    let mut n = first;
     if filter.category.is_some() {
-        sql += &format!(" AND LOWER(category) = LOWER({})", next());
-    }
-    let pattern = filter.search.as_deref().map(like_pattern);
-    if pattern.is_some() {
-        let p = next();
-        sql += &format!(
-            " AND (LOWER(name) LIKE {p} ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE {p} ESCAPE '\\')"
-        );
+        sql += &format!(" AND LOWER(category) = LOWER(${n})");
+        n += 1;
     }
     if let Some(ids) = &filter.ids {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let marks: Vec<String> = ids.iter().map(|_| next()).collect();
+        let marks: Vec<String> = (n..n + ids.len()).map(|i| format!("${i}")).collect();
         sql += &format!(" AND id IN ({})", marks.join(", "));
+        n += ids.len();
     }
-    sql += &format!(" ORDER BY id LIMIT {} OFFSET {}", next(), next());
+    (sql, n)
+}
 
-    let mut query = sqlx::query(&sql);
+/// `query` with `filter`'s category and ids bound, in [`conditions`] order.
+fn bind_conditions<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    filter: &ProductFilter,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
     if let Some(category) = &filter.category {
         query = query.bind(category.clone());
-    }
-    if let Some(pattern) = pattern {
-        query = query.bind(pattern);
     }
     for id in filter.ids.iter().flatten() {
         query = query.bind(*id);
     }
-    query = query.bind(filter.limit).bind(filter.skip);
+    query
+}
+
+/// Products matching `filter`'s category and ids, by id (its `search` is
+/// [`search`]'s).
+pub async fn list<'c>(
+    db: impl Executor<'c, Database = Any>,
+    filter: &ProductFilter,
+) -> Result<Vec<Product>, sqlx::Error> {
+    if filter.ids.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let (conditions, n) = conditions(filter, 1);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM products {conditions} ORDER BY id LIMIT ${n} OFFSET ${}",
+        n + 1
+    );
+    let query = bind_conditions(sqlx::query(&sql), filter)
+        .bind(filter.limit)
+        .bind(filter.skip);
     query.fetch_all(db).await?.iter().map(product).collect()
+}
+
+/// Whether `product`'s name or description holds `needle` (lowercase),
+/// ignoring case. Linear in the text and the needle (`str::contains` is
+/// the two-way algorithm), unlike SQL `LIKE`, whose cost a crafted pattern
+/// makes grow with their product.
+pub fn matches(product: &Product, needle: &str) -> bool {
+    let holds = |text: &str| text.to_lowercase().contains(needle);
+    holds(&product.name) || product.description.as_deref().is_some_and(holds)
+}
+
+/// Products matching `filter` with its search text `needle`, by id: read
+/// [`SEARCH_CHUNK`] rows per statement along the primary key (no statement
+/// does unbounded work, and a search holds a reader only one statement at a
+/// time), matched with [`matches`]. `None` when `deadline` passed first.
+pub async fn search(
+    db: &sqlx::AnyPool,
+    filter: &ProductFilter,
+    needle: &str,
+    deadline: tokio::time::Instant,
+) -> Result<Option<Vec<Product>>, sqlx::Error> {
+    if filter.ids.as_ref().is_some_and(Vec::is_empty) || filter.limit == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let needle = needle.to_lowercase();
+    let (conditions, n) = conditions(filter, 2);
+    let sql =
+        format!("SELECT {COLUMNS} FROM products {conditions} AND id > $1 ORDER BY id LIMIT ${n}");
+    let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+    let mut to_skip = filter.skip;
+    let mut page = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let query = bind_conditions(sqlx::query(&sql).bind(after), filter).bind(SEARCH_CHUNK);
+        let rows = match tokio::time::timeout_at(deadline, query.fetch_all(db)).await {
+            Ok(rows) => rows?,
+            Err(_) => return Ok(None),
+        };
+        for row in &rows {
+            let product = product(row)?;
+            after = product.id;
+            if !matches(&product, &needle) {
+                continue;
+            }
+            if to_skip > 0 {
+                to_skip -= 1;
+                continue;
+            }
+            page.push(product);
+            if page.len() >= limit {
+                return Ok(Some(page));
+            }
+        }
+        if (rows.len() as i64) < SEARCH_CHUNK {
+            return Ok(Some(page));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+    }
 }
 
 /// One product.
@@ -161,10 +217,28 @@ pub async fn delete<'c>(
 
 #[cfg(test)]
 mod tests {
-    use super::like_pattern;
+    use super::*;
+
+    fn product(name: &str, description: Option<&str>) -> Product {
+        Product {
+            id: 1,
+            name: name.to_owned(),
+            description: description.map(str::to_owned),
+            price: Money::from_cents(100).unwrap(),
+            stock: 1,
+            category: None,
+            created_at: String::new(),
+        }
+    }
 
     #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("50%_Off\\"), "%50\\%\\_off\\\\%");
+    fn search_matches_name_or_description_ignoring_case_and_wildcards() {
+        let mouse = product("Wireless MOUSE", Some("50%_off, Ärger-frei"));
+        assert!(matches(&mouse, "mouse"));
+        assert!(matches(&mouse, "50%_off"));
+        assert!(matches(&mouse, "ärger"));
+        assert!(!matches(&mouse, "50%off"));
+        assert!(!matches(&mouse, "keyboard"));
+        assert!(!matches(&product("Mouse", None), "wireless"));
     }
 }

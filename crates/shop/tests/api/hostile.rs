@@ -508,3 +508,138 @@ async fn real_names_of_every_script_round_trip_exactly() {
         assert_eq!(order["user_id"], user);
     }
 }
+
+/// Issue 23, hole 2: with 2,000 products of 2,000-character descriptions, a
+/// crafted search of the longest allowed pattern, 24 at a time, used to
+/// hold every reader of the catalog for seconds: product reads, carts and
+/// checkouts took 4-5 s or answered 503. Now searches take turns, match in
+/// linear time and read a bounded range per statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_crafted_searches_leaves_checkouts_completing() {
+    let stack = Stack::start_with(Options {
+        extra_env: vec![("HTTP_REQUEST_TIMEOUT_MS", "2000".into())],
+        ..Options::default()
+    })
+    .await;
+    let stack = Arc::new(stack);
+    let description = "a".repeat(2000);
+    for batch in 0..100 {
+        let creates = (0..20).map(|i| {
+            let body = json!({
+                "name": format!("Product {batch}-{i}"),
+                "description": description,
+                "price": 1.0,
+                "stock": 100,
+            });
+            let url = format!("{}/products", stack.catalog);
+            let stack = stack.clone();
+            async move { stack.post(&url, body).await }
+        });
+        for (status, body) in join_all(creates).await {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    }
+    let pattern = format!("{}b", "a".repeat(99));
+    let too_long = format!("{pattern}b");
+    let (status, body) = stack
+        .get(&format!("{}/products?search={too_long}", stack.catalog))
+        .await;
+    detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // 24 clients searching without pause while customers check out.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let searchers: Vec<_> = (0..24)
+        .map(|_| {
+            let (stack, stop, pattern) = (stack.clone(), stop.clone(), pattern.clone());
+            tokio::spawn(async move {
+                let url = format!(
+                    "{}/api/catalog/products?limit=1&search={pattern}",
+                    stack.gateway
+                );
+                let mut answered = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let (status, body) = stack.get(&url).await;
+                    assert!(
+                        status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE,
+                        "{status} {body}"
+                    );
+                    if status == StatusCode::OK {
+                        assert_eq!(body, json!([]));
+                    }
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    let product = stack.product("Cable", "3.00", 100).await;
+    let gateway = &stack.gateway;
+    for i in 0..5 {
+        let user = format!("buyer{i}");
+        let (status, body) = stack
+            .get(&format!("{gateway}/api/catalog/products/{product}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = stack
+            .post(
+                &format!("{gateway}/api/cart/cart/{user}/items"),
+                json!({"product_id": product, "quantity": 1}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = stack.get(&format!("{gateway}/api/cart/cart/{user}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, order) = stack
+            .post(
+                &format!("{gateway}/api/order/orders"),
+                json!({"user_id": user}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        let id = order["id"].as_i64().unwrap();
+        let (status, paid) = stack
+            .send(
+                Method::POST,
+                &format!("{gateway}/api/order/orders/{id}/payment"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{paid}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut searches = 0;
+    for searcher in searchers {
+        searches += searcher.await.unwrap();
+    }
+    assert!(searches >= 24, "the searchers ran ({searches} answers)");
+    assert_eq!(stock_of(&stack, product).await, 95);
+}
+
+/// Issue 23, hole 5: a header the client names in `Connection` is
+/// hop-by-hop (RFC 9110 section 7.6.1); the gateway used to pass it on, so
+/// `Connection: keep-alive, Idempotency-Key` still replayed by key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_named_in_connection_stop_at_the_gateway() {
+    let stack = Stack::start().await;
+    let product = stack.product("Lamp", "8.00", 10).await;
+    let url = format!("{}/api/order/orders", stack.gateway);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        stack.add_to_cart("hopper", product, 1).await;
+        let response = stack
+            .http
+            .post(&url)
+            .header("connection", "keep-alive, Idempotency-Key")
+            .header("idempotency-key", "hop-by-hop-1")
+            .json(&json!({"user_id": "hopper"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let order: Value = response.json().await.unwrap();
+        answers.push(order["id"].as_i64().unwrap());
+    }
+    // Without the key, the second request is a checkout of its own.
+    assert_ne!(answers[0], answers[1]);
+    assert_eq!(orders_of(&stack, "hopper").await.len(), 2);
+}
