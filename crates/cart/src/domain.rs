@@ -26,8 +26,79 @@ pub struct Cart {
     pub user_id: String,
     pub items: Vec<CartItem>,
     /// Sum of price x quantity over the items whose product exists.
-    pub total: Money,
+    pub total: Total,
 }
+
+/// A cart's total: the exact sum of price x quantity, however large it
+/// grows (a price raised after the units were added can take it past what
+/// one order may cost, and the cart is still shown). On the wire, like
+/// [`Money`]: a JSON number with two decimals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Total(i128);
+
+impl Total {
+    /// Adds `quantity` units at `price`.
+    pub fn add(&mut self, price: Money, quantity: i64) {
+        let line = i128::from(price.cents()).saturating_mul(i128::from(quantity));
+        self.0 = self.0.saturating_add(line);
+    }
+
+    pub fn cents(self) -> i128 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Total {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+impl Serialize for Total {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let number: serde_json::Number = self
+            .to_string()
+            .parse()
+            .map_err(serde::ser::Error::custom)?;
+        number.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Total {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = serde_json::Number::deserialize(deserializer)?.to_string();
+        let (units, cents) = text.split_once('.').unwrap_or((&text, "0"));
+        let cents = format!("{cents:0<2}");
+        let parsed = match (units.parse::<i128>(), cents.parse::<i128>()) {
+            (Ok(units), Ok(cents)) if cents < 100 && units >= 0 => {
+                units.checked_mul(100).and_then(|u| u.checked_add(cents))
+            }
+            _ => None,
+        };
+        parsed.map(Total).ok_or_else(|| {
+            serde::de::Error::custom(
+                "a total must be a non-negative amount with at most two decimals",
+            )
+        })
+    }
+}
+
+impl utoipa::PartialSchema for Total {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Number))
+            .minimum(Some(0.0))
+            .multiple_of(Some(0.01))
+            .description(Some(
+                "A total: a JSON number with two decimals, as large as the cart's lines make it",
+            ))
+            .examples([serde_json::json!(2029.97)])
+            .into()
+    }
+}
+
+impl ToSchema for Total {}
 
 /// The body of `POST /cart/{user_id}/items`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -5,15 +5,15 @@ use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::quantity::MAX_QUANTITY;
-use shop_common::{now_rfc3339, ApiError, Money, UserId};
+use shop_common::{now_rfc3339, ApiError, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::client::CatalogProduct;
 use crate::domain::{
-    new_quantity, AddItem, Cart, CartItem, Message, QuantityQuery, RemoveItems, SetQuantity,
+    new_quantity, AddItem, Cart, CartItem, Message, QuantityQuery, RemoveItems, SetQuantity, Total,
 };
-use crate::store::{self, StoredItem};
+use crate::store::{self, Refusal, StoredItem, MAX_LINES};
 use crate::AppState;
 
 /// The cart routes, each declared once for the router and the document.
@@ -65,16 +65,12 @@ pub async fn get_cart(
     let stored = store::items(&state.db.reader, user.as_str()).await?;
     let ids: Vec<i64> = stored.iter().map(|i| i.product_id).collect();
     let products = state.catalog.products(&ids).await?;
-    let mut total = Money::ZERO;
+    let mut total = Total::default();
     let mut items = Vec::with_capacity(stored.len());
     for line in stored {
         let product = products.get(&line.product_id);
         if let Some(p) = product {
-            total = p
-                .price
-                .times(line.quantity)
-                .and_then(|sum| total.plus(sum))
-                .ok_or_else(|| ApiError::Unprocessable("Cart total is too large".to_owned()))?;
+            total.add(p.price, line.quantity);
         }
         items.push(cart_item(line, product));
     }
@@ -92,7 +88,7 @@ pub async fn get_cart(
         (status = 200, description = "The cart line after the add", body = CartItem),
         (status = 400, description = "Insufficient stock", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
-        (status = 422, description = "Invalid body, or a bad user id", body = ErrorBody),
+        (status = 422, description = "Invalid body, a bad user id, or a new product for a cart of 1000 products", body = ErrorBody),
         (status = 503, description = "Catalog unreachable", body = ErrorBody)))]
 pub async fn add_item(
     State(state): State<AppState>,
@@ -110,9 +106,16 @@ pub async fn add_item(
         limit,
         &now_rfc3339(),
     )
-    .await?
-    .ok_or_else(insufficient_stock)?;
-    Ok(Json(cart_item(stored, Some(&product))))
+    .await?;
+    match stored {
+        Some(stored) => Ok(Json(cart_item(stored, Some(&product)))),
+        None => match store::refusal(&state.db.writer, user.as_str(), product.id).await? {
+            Refusal::Limit => Err(insufficient_stock()),
+            Refusal::Full => Err(ApiError::Unprocessable(format!(
+                "A cart holds at most {MAX_LINES} different products"
+            ))),
+        },
+    }
 }
 
 /// Set a line's quantity (`?quantity=n` or `{"quantity": n}`).

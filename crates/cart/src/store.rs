@@ -40,9 +40,14 @@ pub async fn items<'c>(
         .collect()
 }
 
-/// Adds `quantity` to the user's line of `product_id` (creating it) unless
-/// the line would then exceed `limit`; `None` when it would. One statement,
-/// so two concurrent adds cannot both pass the check.
+/// The most different products one cart holds (what one order can
+/// reserve, and one catalog read can price).
+pub const MAX_LINES: i64 = 1000;
+
+/// Adds `quantity` to the user's line of `product_id` unless the line would
+/// then exceed `limit`, creating the line only while the cart holds fewer
+/// than [`MAX_LINES`]; `None` when refused ([`refusal`] says why). One
+/// statement, so two concurrent adds cannot both pass a check.
 pub async fn add<'c>(
     db: impl Executor<'c, Database = Any>,
     user_id: &str,
@@ -55,7 +60,9 @@ pub async fn add<'c>(
         return Ok(None);
     }
     let sql = format!(
-        "INSERT INTO cart_items (user_id, product_id, quantity, created_at) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO cart_items (user_id, product_id, quantity, created_at) SELECT $1, $2, $3, $4 \
+         WHERE (SELECT COUNT(*) FROM cart_items WHERE user_id = $1) < $6 \
+         OR EXISTS (SELECT 1 FROM cart_items WHERE user_id = $1 AND product_id = $2) \
          ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
          WHERE cart_items.quantity + excluded.quantity <= $5 RETURNING {COLUMNS}"
     );
@@ -65,11 +72,45 @@ pub async fn add<'c>(
         .bind(quantity)
         .bind(now.to_owned())
         .bind(limit)
+        .bind(MAX_LINES)
         .fetch_optional(db)
         .await?
         .as_ref()
         .map(item)
         .transpose()
+}
+
+/// Why [`add`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The line would exceed its limit (the stock).
+    Limit,
+    /// A new line, and the cart holds [`MAX_LINES`] already.
+    Full,
+}
+
+/// Why [`add`] refused `product_id` for `user_id`.
+pub async fn refusal<'c>(
+    db: impl Executor<'c, Database = Any>,
+    user_id: &str,
+    product_id: i64,
+) -> Result<Refusal, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS lines, \
+         COALESCE(SUM(CASE WHEN product_id = $2 THEN 1 ELSE 0 END), 0) AS has_line \
+         FROM cart_items WHERE user_id = $1",
+    )
+    .bind(user_id.to_owned())
+    .bind(product_id)
+    .fetch_one(db)
+    .await?;
+    let lines: i64 = row.try_get("lines")?;
+    let has_line: i64 = row.try_get("has_line")?;
+    Ok(if has_line == 0 && lines >= MAX_LINES {
+        Refusal::Full
+    } else {
+        Refusal::Limit
+    })
 }
 
 /// Sets the quantity of an existing line; false when there is no such line.

@@ -219,5 +219,12 @@ pub fn check_user_id(user_id: &str) -> Result<(), ApiError> {
             "user_id must not begin or end with white space".to_owned(),
         ));
     }
+    // A URL path cannot carry them: clients and proxies resolve them as
+    // "this" and "the parent" segment before the request leaves.
+    if user_id == "." || user_id == ".." {
+        return Err(ApiError::Unprocessable(
+            "user_id must not be \".\" or \"..\"".to_owned(),
+        ));
+    }
     Ok(())
 }

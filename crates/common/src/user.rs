@@ -4,7 +4,8 @@ use crate::error::ApiError;
 use crate::extract::check_user_id;
 
 /// A user id: 1 to 128 characters, taken literally (`victim#` is not
-/// `victim`), without control characters or white space at either end.
+/// `victim`), without control characters or white space at either end,
+/// and neither `.` nor `..` (which no URL path can carry).
 /// The cart and order services both parse path and body ids into it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UserId(String);
@@ -34,6 +35,8 @@ mod tests {
     #[test]
     fn user_ids_are_taken_literally_but_never_padded_or_controlled() {
         assert_eq!(UserId::parse("victim#").unwrap().as_str(), "victim#");
+        assert_eq!(UserId::parse("...").unwrap().as_str(), "...");
+        assert_eq!(UserId::parse(".alice").unwrap().as_str(), ".alice");
         assert_eq!(UserId::parse("Zoë 山田").unwrap().to_string(), "Zoë 山田");
         for bad in [
             "",
@@ -42,6 +45,8 @@ mod tests {
             " alice",
             "a\r\nb",
             "a\u{0}",
+            ".",
+            "..",
             &"x".repeat(129),
         ] {
             assert!(UserId::parse(bad).is_err(), "{bad:?}");

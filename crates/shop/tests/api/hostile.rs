@@ -643,3 +643,193 @@ async fn headers_named_in_connection_stop_at_the_gateway() {
     assert_ne!(answers[0], answers[1]);
     assert_eq!(orders_of(&stack, "hopper").await.len(), 2);
 }
+
+/// Issue 23, hole 4: user ids `.` and `..` (also percent-encoded) filled a
+/// cart that could never check out, because a URL path cannot carry them.
+/// Every route that takes a user id refuses them, on the services' ports
+/// and through the gateway, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_user_ids_are_refused_on_every_route() {
+    use crate::raw::exchange;
+    let stack = Stack::start().await;
+    let product = stack.product("Pen", "1.00", 10).await;
+    let token = stack.service_token.clone();
+    let add = format!(r#"{{"product_id": {product}, "quantity": 1}}"#);
+    let remove = format!(r#"{{"items": [{{"product_id": {product}, "quantity": 1}}]}}"#);
+    for user in [".", "..", "%2E", "%2e", "%2E%2E", ".%2e"] {
+        // (method, base URL, path, body, as a service)
+        let routes: Vec<(&str, &str, String, Option<&str>, bool)> = vec![
+            ("GET", &stack.cart, format!("/cart/{user}"), None, false),
+            ("DELETE", &stack.cart, format!("/cart/{user}"), None, false),
+            (
+                "POST",
+                &stack.cart,
+                format!("/cart/{user}/items"),
+                Some(&add),
+                false,
+            ),
+            (
+                "PUT",
+                &stack.cart,
+                format!("/cart/{user}/items/{product}?quantity=1"),
+                None,
+                false,
+            ),
+            (
+                "DELETE",
+                &stack.cart,
+                format!("/cart/{user}/items/{product}"),
+                None,
+                false,
+            ),
+            (
+                "POST",
+                &stack.cart,
+                format!("/cart/{user}/remove-items"),
+                Some(&remove),
+                true,
+            ),
+            (
+                "GET",
+                &stack.order,
+                format!("/orders/user/{user}"),
+                None,
+                false,
+            ),
+            (
+                "GET",
+                &stack.gateway,
+                format!("/api/cart/cart/{user}"),
+                None,
+                false,
+            ),
+            (
+                "POST",
+                &stack.gateway,
+                format!("/api/cart/cart/{user}/items"),
+                Some(&add),
+                false,
+            ),
+            (
+                "GET",
+                &stack.gateway,
+                format!("/api/order/orders/user/{user}"),
+                None,
+                false,
+            ),
+        ];
+        for (method, base, path, body, as_service) in routes {
+            let body = body.unwrap_or("");
+            let host = base.trim_start_matches("http://");
+            let service = if as_service {
+                format!("x-service-token: {token}\r\n")
+            } else {
+                String::new()
+            };
+            let request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{service}content-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let response = exchange(base, request.as_bytes()).await;
+            let detail = response.detail(422);
+            assert!(detail.contains("user_id"), "{method} {path}: {detail}");
+        }
+    }
+    for user in [".", ".."] {
+        for base in [&stack.order, &format!("{}/api/order", stack.gateway)] {
+            let (status, body) = stack
+                .post(&format!("{base}/orders"), json!({ "user_id": user }))
+                .await;
+            detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    }
+    assert_eq!(stock_of(&stack, product).await, 10);
+    // Ids that merely hold dots are ids like any other.
+    stack.add_to_cart("...", product, 1).await;
+    stack.add_to_cart(".alice", product, 1).await;
+    let order = stack.place_order("...").await;
+    assert_eq!(order["user_id"], "...");
+}
+
+/// Issue 23, hole 3: a cart that accepted every add became unreadable
+/// (1,001 products: "ids may name at most 1000 products"; a huge total:
+/// "Cart total is too large"), so it could be neither shown nor ordered.
+/// Now the add that would make the 1,001st line is the one refused, and a
+/// total past what an order may cost is still shown exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cart_refuses_its_1001st_product_and_stays_usable() {
+    let stack = Arc::new(Stack::start().await);
+    let mut products = Vec::new();
+    for batch in 0..51 {
+        let creates = (0..20).map(|i| {
+            let stack = stack.clone();
+            async move { stack.product(&format!("Bolt {batch}-{i}"), "0.01", 5).await }
+        });
+        products.extend(join_all(creates).await);
+    }
+    let (first, rest) = products.split_at(1000);
+    for chunk in first.chunks(50) {
+        let adds = chunk.iter().map(|&p| {
+            let stack = stack.clone();
+            async move { stack.add_to_cart("hoarder", p, 1).await }
+        });
+        join_all(adds).await;
+    }
+    let add = |product: i64| {
+        let stack = stack.clone();
+        async move {
+            stack
+                .post(
+                    &format!("{}/cart/hoarder/items", stack.cart),
+                    json!({"product_id": product, "quantity": 1}),
+                )
+                .await
+        }
+    };
+    let (status, body) = add(rest[0]).await;
+    let message = detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message.contains("1000"), "{message}");
+    // A product already in the cart can still be added to.
+    let (status, body) = add(first[0]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, cart) = stack.get(&format!("{}/cart/hoarder", stack.cart)).await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1000);
+    assert_eq!(cart["total"].to_string(), "10.01");
+    let order = stack.place_order("hoarder").await;
+    assert_eq!(order["items"].as_array().unwrap().len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cart_past_the_largest_order_total_is_shown_exactly_and_cleared() {
+    let stack = Stack::start().await;
+    let mut added = Vec::new();
+    for i in 0..93 {
+        let product = stack
+            .product(&format!("Yacht {i}"), "1000000000", 1_000_000)
+            .await;
+        stack.add_to_cart("whale", product, 1_000_000).await;
+        added.push(product);
+    }
+    for base in [stack.cart.clone(), format!("{}/api/cart", stack.gateway)] {
+        let (status, cart) = stack.get(&format!("{base}/cart/whale")).await;
+        assert_eq!(status, StatusCode::OK, "{cart}");
+        assert_eq!(cart["total"].to_string(), "93000000000000000.00");
+    }
+    let (status, body) = stack
+        .post(
+            &format!("{}/orders", stack.order),
+            json!({"user_id": "whale"}),
+        )
+        .await;
+    let message = detail(status, &body, StatusCode::BAD_REQUEST);
+    assert!(message.contains("maximum"), "{message}");
+    let (status, body) = stack.delete(&format!("{}/cart/whale", stack.cart)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, cart) = stack.get(&format!("{}/cart/whale", stack.cart)).await;
+    assert_eq!(cart["items"], json!([]));
+    for product in added {
+        assert_eq!(stock_of(&stack, product).await, 1_000_000);
+    }
+}
