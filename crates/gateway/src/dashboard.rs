@@ -3,7 +3,10 @@
 //! builds read it from disk).
 //!
 //! Hashed files under `assets/` are cached for a year; everything else is
-//! revalidated. Any other path without a file answers `index.html`, so the
+//! revalidated. Text files are gzipped once, at start-up ([`precompress`];
+//! again only if a debug build's file changed on disk), and served gzipped
+//! to clients that accept it (`Vary: Accept-Encoding`): no request pays for
+//! compression. Any other path without a file answers `index.html`, so the
 //! app's own routes survive a reload. A binary built without the dashboard
 //! answers a page saying how to build it, never a blank page.
 //!
@@ -12,11 +15,17 @@
 //! `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
 //! `Referrer-Policy: same-origin` ([`security_headers`]).
 
-use axum::body::Body;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+use axum::body::{Body, Bytes};
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use rust_embed::RustEmbed;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use rust_embed::{EmbeddedFile, RustEmbed};
 use shop_common::error::error_response;
 
 #[derive(RustEmbed)]
@@ -71,14 +80,14 @@ pub async fn security_headers(mut response: Response) -> Response {
 }
 
 /// `GET /`.
-pub async fn index() -> Response {
-    file("index.html")
+pub async fn index(headers: HeaderMap) -> Response {
+    file("index.html", &headers)
 }
 
 /// `GET /{path}`: a file of the dashboard, or the app for its own routes.
-pub async fn asset(Path(path): Path<String>) -> Response {
+pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     if Assets::get(&path).is_some() {
-        return file(&path);
+        return file(&path, &headers);
     }
     let looks_like_a_file = path
         .rsplit('/')
@@ -87,10 +96,10 @@ pub async fn asset(Path(path): Path<String>) -> Response {
     if looks_like_a_file {
         return error_response(StatusCode::NOT_FOUND, "Not Found");
     }
-    file("index.html")
+    file("index.html", &headers)
 }
 
-fn file(path: &str) -> Response {
+fn file(path: &str, request: &HeaderMap) -> Response {
     let Some(content) = Assets::get(path) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -105,11 +114,125 @@ fn file(path: &str) -> Response {
     } else {
         "no-cache"
     };
-    Response::builder()
+    let mut response = Response::builder()
         .header(header::CONTENT_TYPE, content.metadata.mimetype())
-        .header(header::CACHE_CONTROL, cache)
-        .body(Body::from(content.data.into_owned()))
-        .unwrap_or_else(|_| {
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
-        })
+        .header(header::CACHE_CONTROL, cache);
+    let body = match gzipped(path, &content) {
+        None => Body::from(content.data.into_owned()),
+        Some(gzipped) => {
+            response = response.header(header::VARY, "accept-encoding");
+            if accepts_gzip(request) {
+                response = response.header(header::CONTENT_ENCODING, "gzip");
+                Body::from(gzipped)
+            } else {
+                Body::from(content.data.into_owned())
+            }
+        }
+    };
+    response.body(body).unwrap_or_else(|_| {
+        error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    })
+}
+
+/// Files smaller than this are sent as they are.
+const MIN_GZIP_BYTES: usize = 1024;
+
+/// A file gzipped, with the hash of the content it was made from.
+struct Gzipped {
+    made_from: [u8; 32],
+    body: Bytes,
+}
+
+/// Each text file gzipped, by path.
+static GZIPPED: OnceLock<Mutex<HashMap<String, Gzipped>>> = OnceLock::new();
+
+/// Gzips every text file of the dashboard (at start-up, off the runtime's
+/// threads: about 20 ms for the 255 KB script).
+pub fn precompress() {
+    for path in Assets::iter() {
+        if let Some(content) = Assets::get(&path) {
+            gzipped(&path, &content);
+        }
+    }
+}
+
+/// The gzipped `content` of `path`, when it is text worth compressing:
+/// made once per content (the lock is held while it is made, so two
+/// requests never both make it).
+fn gzipped(path: &str, content: &EmbeddedFile) -> Option<Bytes> {
+    let mime = content.metadata.mimetype();
+    let text = mime.starts_with("text/")
+        || ["javascript", "json", "xml", "svg"]
+            .iter()
+            .any(|kind| mime.contains(kind));
+    if !text || content.data.len() < MIN_GZIP_BYTES {
+        return None;
+    }
+    let hash = content.metadata.sha256_hash();
+    let mut cache = GZIPPED
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(gzipped) = cache.get(path) {
+        if gzipped.made_from == hash {
+            return Some(gzipped.body.clone());
+        }
+    }
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&content.data).ok()?;
+    let body = Bytes::from(encoder.finish().ok()?);
+    let gzipped = Gzipped {
+        made_from: hash,
+        body: body.clone(),
+    };
+    cache.insert(path.to_owned(), gzipped);
+    Some(body)
+}
+
+/// Whether `Accept-Encoding` allows gzip (by name or `*`, with a quality
+/// above zero; `gzip;q=0` refuses it).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    let mut gzip = None;
+    let mut any = None;
+    for value in request.get_all(header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for entry in value.split(',') {
+            let mut parts = entry.split(';');
+            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .filter_map(|q| q.trim().parse::<f32>().ok())
+                .next()
+                .unwrap_or(1.0);
+            match name.as_str() {
+                "gzip" | "x-gzip" => gzip = Some(quality > 0.0),
+                "*" => any = Some(quality > 0.0),
+                _ => {}
+            }
+        }
+    }
+    gzip.or(any).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, value.parse().unwrap());
+        accepts_gzip(&headers)
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_clients_that_accept_it() {
+        assert!(accept("gzip"));
+        assert!(accept("br, GZIP;q=0.5"));
+        assert!(accept("deflate, *"));
+        assert!(!accept("gzip;q=0"));
+        assert!(!accept("gzip;q=0, *"));
+        assert!(!accept("identity"));
+        assert!(!accept("br"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

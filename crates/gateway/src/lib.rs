@@ -22,7 +22,6 @@ use shop_common::extract::Json;
 use shop_common::service::{standard_router, ReadyCheck, Service, StartError};
 use shop_common::streams::{StreamGate, StreamSettings, TrustedProxies};
 use shop_common::telemetry::HttpMetrics;
-use tower_http::compression::CompressionLayer;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -176,12 +175,10 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         config.upstream_max_requests,
         StreamGate::new(config.streams, config.trusted_proxies.clone()),
     );
+    tokio::task::spawn_blocking(dashboard::precompress);
     let dashboard = Router::new()
         .route("/", get(dashboard::index))
-        .route(
-            "/{*path}",
-            get(dashboard::asset).layer(CompressionLayer::new()),
-        )
+        .route("/{*path}", get(dashboard::asset))
         .layer(axum::middleware::map_response(dashboard::security_headers));
     let routes = OpenApiRouter::new()
         .routes(routes!(index))

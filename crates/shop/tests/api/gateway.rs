@@ -333,6 +333,38 @@ async fn the_dashboard_is_served_at_the_root_with_its_routes_and_assets() {
             "public, max-age=31536000, immutable"
         );
         assert_eq!(response.headers()["content-encoding"], "gzip");
+        assert_eq!(response.headers()["vary"], "accept-encoding");
+        // Gzipped once, not per request: a stored body with its length
+        // (compressing on the fly streams it chunked, without one).
+        let length = response.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let gzipped = response.bytes().await.unwrap();
+        assert_eq!(length, gzipped.len().to_string());
+        let mut original = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&gzipped[..]),
+            &mut original,
+        )
+        .unwrap();
+        let on_disk = dist.parent().unwrap().join(asset.trim_start_matches('/'));
+        assert_eq!(original, std::fs::read(on_disk).unwrap());
+        // A client that does not accept gzip gets the file as it is.
+        for accept in ["identity", "gzip;q=0", "br"] {
+            let plain = stack
+                .http
+                .get(format!("{}{asset}", stack.gateway))
+                .header("accept-encoding", accept)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                plain.headers().get("content-encoding").is_none(),
+                "{accept}"
+            );
+            assert_eq!(plain.bytes().await.unwrap(), original, "{accept}");
+        }
     }
 }
 
