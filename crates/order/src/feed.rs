@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use sqlx::AnyPool;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -32,16 +33,19 @@ const TAIL_BATCH: i64 = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub sequence: i64,
-    /// The event as JSON.
-    pub json: String,
+    /// The server-sent event: `id: <sequence>`, `data: <the event as
+    /// JSON, on one line>`, a blank line.
+    pub frame: Bytes,
 }
 
 impl Line {
     pub fn of(stored: &Stored) -> Line {
+        let sequence = stored.event.sequence;
+        let json = serde_json::to_string(&stored.event)
+            .unwrap_or_else(|_| format!("{{\"sequence\":{sequence}}}"));
         Line {
-            sequence: stored.event.sequence,
-            json: serde_json::to_string(&stored.event)
-                .unwrap_or_else(|_| format!("{{\"sequence\":{}}}", stored.event.sequence)),
+            sequence,
+            frame: Bytes::from(format!("id: {sequence}\ndata: {json}\n\n")),
         }
     }
 }

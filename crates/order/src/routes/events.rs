@@ -9,15 +9,14 @@
 //! up from the outbox, then takes new events from the process's one tail
 //! ([`crate::feed`]), so open streams cost no queries of their own.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -128,22 +127,22 @@ pub async fn stream_events(
         live,
         last,
         catching_up: true,
-        pending: VecDeque::new(),
         _permit: permit,
     };
-    let hint = SseEvent::default().retry(RECONNECT_AFTER);
-    let events = futures::stream::once(async move { Ok(hint) }).chain(futures::stream::unfold(
-        follow,
-        |mut follow| async move {
-            let line = follow.next().await?;
-            let event = SseEvent::default()
-                .id(line.sequence.to_string())
-                .data(line.json.as_str());
-            Some((Ok::<_, Infallible>(event), follow))
-        },
-    ));
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::default())
+    let hint = Bytes::from(format!("retry: {}\n\n", RECONNECT_AFTER.as_millis()));
+    let frames = futures::stream::once(async move { Ok::<_, Infallible>(hint) }).chain(
+        futures::stream::unfold(follow, |mut follow| async move {
+            let frames = follow.next().await?;
+            Some((Ok(frames), follow))
+        }),
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(frames),
+    )
         .into_response())
 }
 
@@ -153,6 +152,15 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// Events the stream reads per query while it catches up.
 const CATCH_UP_BATCH: i64 = 100;
+
+/// After a new event, how long a stream gathers more before it writes them
+/// all at once: with many streams open, a burst of events costs each
+/// stream one write, not one per event.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// A comment sent when nothing happened for this long, so proxies and
+/// clients see the stream is alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// One stream: catches up from the outbox, then follows the feed's tail.
 struct Follow {
@@ -164,48 +172,85 @@ struct Follow {
     last: i64,
     /// Reading the outbox rather than the tail.
     catching_up: bool,
-    pending: VecDeque<Arc<Line>>,
     _permit: StreamPermit,
 }
 
 impl Follow {
-    /// The next event after `last`, or `None` when the stream ends.
-    async fn next(&mut self) -> Option<Arc<Line>> {
+    /// The next bytes to send: events after `last` (each an SSE message
+    /// encoded once, by the tail), or a keep-alive comment; `None` when
+    /// the stream ends.
+    async fn next(&mut self) -> Option<Bytes> {
         loop {
-            while let Some(line) = self.pending.pop_front() {
-                if line.sequence > self.last {
-                    self.last = line.sequence;
-                    return Some(line);
-                }
-            }
             if self.catching_up {
                 match outbox::after(&self.reader, self.last, CATCH_UP_BATCH).await {
                     Ok(batch) => {
                         self.catching_up = batch.len() as i64 == CATCH_UP_BATCH;
-                        self.pending
-                            .extend(batch.iter().map(|stored| Arc::new(Line::of(stored))));
+                        let lines: Vec<Arc<Line>> = batch
+                            .iter()
+                            .map(|stored| Arc::new(Line::of(stored)))
+                            .collect();
+                        if let Some(frames) = self.frames(&lines) {
+                            return Some(frames);
+                        }
                         continue;
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "event stream cannot read the outbox");
-                        tokio::select! {
-                            _ = self.stopping.cancelled() => return None,
-                            _ = tokio::time::sleep_until(self.ends_at) => return None,
-                            _ = tokio::time::sleep(TAIL_POLL) => continue,
-                        }
+                        self.pause(TAIL_POLL).await?;
+                        continue;
                     }
                 }
             }
-            tokio::select! {
+            let first = tokio::select! {
                 _ = self.stopping.cancelled() => return None,
                 _ = tokio::time::sleep_until(self.ends_at) => return None,
-                received = self.live.recv() => match received {
-                    Ok(line) => self.pending.push_back(line),
-                    // Fell behind the tail: read what was missed.
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
+                _ = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b":\n\n")),
+                received = self.live.recv() => received,
+            };
+            let mut lines = match first {
+                Ok(line) => vec![line],
+                // Fell behind the tail: read what was missed.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    self.catching_up = true;
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            self.pause(GATHER).await?;
+            loop {
+                match self.live.try_recv() {
+                    Ok(line) => lines.push(line),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                        self.catching_up = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
             }
+            if let Some(frames) = self.frames(&lines) {
+                return Some(frames);
+            }
+        }
+    }
+
+    /// The messages of `lines` after `last`, in one buffer; `last` moves on.
+    fn frames(&mut self, lines: &[Arc<Line>]) -> Option<Bytes> {
+        let mut frames = Vec::new();
+        for line in lines {
+            if line.sequence > self.last {
+                self.last = line.sequence;
+                frames.extend_from_slice(&line.frame);
+            }
+        }
+        (!frames.is_empty()).then(|| Bytes::from(frames))
+    }
+
+    /// Waits `wait`; `None` when the stream must end first.
+    async fn pause(&self, wait: Duration) -> Option<()> {
+        tokio::select! {
+            _ = self.stopping.cancelled() => None,
+            _ = tokio::time::sleep_until(self.ends_at) => None,
+            _ = tokio::time::sleep(wait) => Some(()),
         }
     }
 }
