@@ -34,7 +34,7 @@ import time
 def start_shop(binary, env):
     data = tempfile.mkdtemp(prefix="shop-bench-")
     ports = []
-    for name in ("gateway", "catalog", "cart", "order", "payment"):
+    for name in ("gateway", "catalog", "cart", "order", "payment", "identity"):
         ports += [f"--{name}-port", "0"]
     child = subprocess.Popen(
         [binary, "up", "--data-dir", data, *ports],

@@ -19,7 +19,7 @@ trap cleanup EXIT
 # Starts shop up with the given extra arguments; sets $catalog $cart $gateway.
 start() {
     RUST_LOG=warn "$bin" up --data-dir "$work/data-$1" --gateway-port 0 --catalog-port 0 \
-        --cart-port 0 --order-port 0 --payment-port 0 "${@:2}" > "$work/up-$1.log" 2>&1 &
+        --cart-port 0 --order-port 0 --payment-port 0 --identity-port 0 "${@:2}" > "$work/up-$1.log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do grep -q "Press Ctrl+C" "$work/up-$1.log" 2>/dev/null && break; sleep 0.1; done
     url() { awk -v s="$1" '$1 == s { sub(/\/$/, "", $2); print $2 }' "$work/up-$2.log"; }

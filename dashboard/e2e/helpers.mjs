@@ -73,6 +73,8 @@ export async function startShop({ paymentSuccessRate = 1, startMs = 30_000, env 
       '0',
       '--payment-port',
       '0',
+      '--identity-port',
+      '0',
     ],
     {
       env: {

@@ -32,6 +32,10 @@ pub enum ApiError {
     /// 401: the caller lacks the credential the endpoint needs.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: the caller is known but may not do this (a role or owner
+    /// mismatch).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: the resource does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -73,6 +77,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::StockConflict { .. } => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,

@@ -40,6 +40,9 @@ pub struct Config {
     pub cart_url: String,
     pub order_url: String,
     pub payment_url: String,
+    /// `IDENTITY_SERVICE_URL`: the identity service, routed under
+    /// `/api/identity/` when set.
+    pub identity_url: Option<String>,
     /// `UPSTREAM_MAX_REQUESTS`, default 1024: requests in flight to one
     /// service (each holds a connection to it). Keep it below the
     /// services' `SERVER_MAX_CONNECTIONS` (default 2048), so that calls
@@ -61,6 +64,10 @@ impl Config {
             cart_url: env.url("CART_SERVICE_URL", "http://cart-service:8002")?,
             order_url: env.url("ORDER_SERVICE_URL", "http://order-service:8003")?,
             payment_url: env.url("PAYMENT_SERVICE_URL", "http://payment-service:8004")?,
+            identity_url: match env.get("IDENTITY_SERVICE_URL") {
+                Some(_) => Some(env.url("IDENTITY_SERVICE_URL", "")?),
+                None => None,
+            },
             upstream_max_requests: upstream_max_requests(env)?,
             streams: StreamSettings::from_env(env)?,
             trusted_proxies: TrustedProxies::from_env(env, "none")?,
@@ -161,12 +168,15 @@ fn upstreams_ready(services: Vec<(&'static str, String)>, http: HttpSettings) ->
 
 /// Builds the gateway.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
-    let services = vec![
+    let mut services = vec![
         ("catalog", config.catalog_url.clone()),
         ("cart", config.cart_url.clone()),
         ("order", config.order_url.clone()),
         ("payment", config.payment_url.clone()),
     ];
+    if let Some(identity) = &config.identity_url {
+        services.push(("identity", identity.clone()));
+    }
     let proxy = Proxy::new(
         Upstreams {
             services: services.clone(),

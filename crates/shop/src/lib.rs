@@ -5,14 +5,16 @@
 //! over HTTP as separate processes would; `shop serve <service>` runs one,
 //! configured by the environment (what containers run).
 //!
-//! - [`services`]: the five services described once (name, port, settings,
+//! - [`services`]: the six services described once (name, port, settings,
 //!   wiring, build), for `serve`, `up` and the tests.
 //! - [`up`]: `shop up`.
 //! - [`events`]: `shop events tail`.
+//! - [`accounts`]: `shop accounts create-staff`.
 //!
 //! This crate parses the command line, wires the services and reports
 //! start-up errors; the services live in their own crates.
 
+pub mod accounts;
 pub mod events;
 pub mod services;
 pub mod up;
@@ -62,6 +64,18 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Accounts of the identity service.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountsCommand {
+    /// Make a staff account (staff may do everything: every user's orders,
+    /// product writes, status changes).
+    CreateStaff(accounts::CreateStaffArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +135,9 @@ async fn run(cli: Cli, env: Env) -> Result<(), Failure> {
         Command::Events {
             command: EventsCommand::Tail(args),
         } => events::tail(args).await,
+        Command::Accounts {
+            command: AccountsCommand::CreateStaff(args),
+        } => accounts::create_staff(args, env).await,
     }
 }
 

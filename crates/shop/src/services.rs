@@ -1,4 +1,4 @@
-//! The five services, described once.
+//! The six services, described once.
 //!
 //! What `shop serve <service>`, `shop up` and the tests all start from:
 //! each service's name and default port ([`ServiceName`]), how it is
@@ -23,20 +23,24 @@ pub enum ServiceName {
     Cart,
     Order,
     Payment,
+    Identity,
     Gateway,
 }
 
 impl ServiceName {
     /// Every service, in the order they are configured, built and listed.
-    pub const ALL: [ServiceName; 5] = [
+    pub const ALL: [ServiceName; 6] = [
         ServiceName::Catalog,
         ServiceName::Cart,
         ServiceName::Order,
         ServiceName::Payment,
+        ServiceName::Identity,
         ServiceName::Gateway,
     ];
 
-    /// The services behind the gateway, each with its own database.
+    /// The shop's services behind the gateway, each with its own database
+    /// (the identity service, which has one too, is not among them: nothing
+    /// of the shop calls it).
     pub const BACKENDS: [ServiceName; 4] = [
         ServiceName::Catalog,
         ServiceName::Cart,
@@ -51,6 +55,7 @@ impl ServiceName {
             ServiceName::Cart => shop_cart::NAME,
             ServiceName::Order => shop_order::NAME,
             ServiceName::Payment => shop_payment::NAME,
+            ServiceName::Identity => shop_identity::NAME,
             ServiceName::Gateway => shop_gateway::NAME,
         }
     }
@@ -62,6 +67,7 @@ impl ServiceName {
             ServiceName::Cart => shop_cart::DEFAULT_PORT,
             ServiceName::Order => shop_order::DEFAULT_PORT,
             ServiceName::Payment => shop_payment::DEFAULT_PORT,
+            ServiceName::Identity => shop_identity::DEFAULT_PORT,
             ServiceName::Gateway => shop_gateway::DEFAULT_PORT,
         }
     }
@@ -74,6 +80,7 @@ impl ServiceName {
             ServiceName::Cart => Some("CART_SERVICE_URL"),
             ServiceName::Order => Some("ORDER_SERVICE_URL"),
             ServiceName::Payment => Some("PAYMENT_SERVICE_URL"),
+            ServiceName::Identity => Some("IDENTITY_SERVICE_URL"),
             ServiceName::Gateway => None,
         }
     }
@@ -85,6 +92,7 @@ impl ServiceName {
             ServiceName::Cart => ServiceConfig::Cart(shop_cart::Config::from_env(env)?),
             ServiceName::Order => ServiceConfig::Order(shop_order::Config::from_env(env)?),
             ServiceName::Payment => ServiceConfig::Payment(shop_payment::Config::from_env(env)?),
+            ServiceName::Identity => ServiceConfig::Identity(shop_identity::Config::from_env(env)?),
             ServiceName::Gateway => ServiceConfig::Gateway(shop_gateway::Config::from_env(env)?),
         })
     }
@@ -97,6 +105,9 @@ pub struct Peers {
     pub cart: String,
     pub order: String,
     pub payment: String,
+    /// The identity service, when one runs (the gateway routes
+    /// `/api/identity/` to it).
+    pub identity: Option<String>,
 }
 
 impl Peers {
@@ -107,6 +118,7 @@ impl Peers {
             ServiceName::Cart => Some(&mut self.cart),
             ServiceName::Order => Some(&mut self.order),
             ServiceName::Payment => Some(&mut self.payment),
+            ServiceName::Identity => self.identity.as_mut(),
             ServiceName::Gateway => None,
         }
     }
@@ -167,6 +179,7 @@ pub enum ServiceConfig {
     Cart(shop_cart::Config),
     Order(shop_order::Config),
     Payment(shop_payment::Config),
+    Identity(shop_identity::Config),
     Gateway(shop_gateway::Config),
 }
 
@@ -178,6 +191,7 @@ impl ServiceConfig {
             ServiceConfig::Cart(config) => config.listen,
             ServiceConfig::Order(config) => config.listen,
             ServiceConfig::Payment(config) => config.listen,
+            ServiceConfig::Identity(config) => config.listen,
             ServiceConfig::Gateway(config) => config.listen,
         }
     }
@@ -185,7 +199,7 @@ impl ServiceConfig {
     /// Points it at the services it calls.
     pub fn wire(&mut self, peers: &Peers) {
         match self {
-            ServiceConfig::Catalog(_) => {}
+            ServiceConfig::Catalog(_) | ServiceConfig::Identity(_) => {}
             ServiceConfig::Cart(config) => config.catalog_url = peers.catalog.clone(),
             ServiceConfig::Order(config) => {
                 config.cart_url = peers.cart.clone();
@@ -198,6 +212,7 @@ impl ServiceConfig {
                 config.cart_url = peers.cart.clone();
                 config.order_url = peers.order.clone();
                 config.payment_url = peers.payment.clone();
+                config.identity_url = peers.identity.clone();
             }
         }
     }
@@ -210,6 +225,7 @@ impl ServiceConfig {
             ServiceConfig::Cart(config) => &mut config.db,
             ServiceConfig::Order(config) => &mut config.db,
             ServiceConfig::Payment(config) => &mut config.db,
+            ServiceConfig::Identity(config) => &mut config.db,
             ServiceConfig::Gateway(_) => return,
         };
         db.target = data.target(name);
@@ -222,6 +238,7 @@ impl ServiceConfig {
             ServiceConfig::Cart(_) => ServiceName::Cart,
             ServiceConfig::Order(_) => ServiceName::Order,
             ServiceConfig::Payment(_) => ServiceName::Payment,
+            ServiceConfig::Identity(_) => ServiceName::Identity,
             ServiceConfig::Gateway(_) => ServiceName::Gateway,
         }
     }
@@ -236,6 +253,7 @@ impl ServiceConfig {
                 Some(decider) => shop_payment::build_with(config, decider.clone()).await,
                 None => shop_payment::build(config).await,
             },
+            ServiceConfig::Identity(config) => shop_identity::build(config).await,
             ServiceConfig::Gateway(config) => shop_gateway::build(config).await,
         }
     }

@@ -41,6 +41,8 @@ pub struct UpArgs {
     order_port: u16,
     #[arg(long, default_value_t = shop_payment::DEFAULT_PORT)]
     payment_port: u16,
+    #[arg(long, default_value_t = shop_identity::DEFAULT_PORT)]
+    identity_port: u16,
 }
 
 impl UpArgs {
@@ -50,6 +52,7 @@ impl UpArgs {
             ServiceName::Cart => self.cart_port,
             ServiceName::Order => self.order_port,
             ServiceName::Payment => self.payment_port,
+            ServiceName::Identity => self.identity_port,
             ServiceName::Gateway => self.gateway_port,
         }
     }
@@ -110,13 +113,15 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
         listeners.push(listener);
         urls.push(url);
     }
-    let [catalog, cart, order, payment, gateway_url] = <[String; 5]>::try_from(urls.clone())
-        .unwrap_or_else(|_| unreachable!("one URL per service"));
+    let [catalog, cart, order, payment, identity, gateway_url] =
+        <[String; 6]>::try_from(urls.clone())
+            .unwrap_or_else(|_| unreachable!("one URL per service"));
     let peers = Peers {
         catalog,
         cart,
         order,
         payment,
+        identity: Some(identity.clone()),
     };
     let built = build_all(
         &ServiceName::ALL,
@@ -144,6 +149,10 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
     for (service, url) in ServiceName::BACKENDS.iter().zip(&urls) {
         println!("  {:<10}{url}   docs: {url}/docs/", service.name());
     }
+    println!(
+        "  {:<10}{identity}   docs: {identity}/docs/",
+        shop_identity::NAME
+    );
     println!("Press Ctrl+C to stop.");
 
     let mut failure = None;

@@ -137,7 +137,14 @@ async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
             "--cart-port",
             "0",
         ])
-        .args(["--order-port", "0", "--payment-port", "0"])
+        .args([
+            "--order-port",
+            "0",
+            "--payment-port",
+            "0",
+            "--identity-port",
+            "0",
+        ])
         .env("PAYMENT_SUCCESS_RATE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -150,7 +157,13 @@ async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
         .find(|(name, _)| name == "gateway")
         .map(|(_, url)| url);
     let gateway = gateway.expect("shop up printed the gateway URL");
-    for db in ["catalog.db", "cart.db", "order.db", "payment.db"] {
+    for db in [
+        "catalog.db",
+        "cart.db",
+        "order.db",
+        "payment.db",
+        "identity.db",
+    ] {
         assert!(dir.path().join(db).exists(), "{db} created");
     }
 

@@ -11,7 +11,7 @@ use crate::helpers::{printed_urls, Options, Running, Stack};
 use crate::raw::{addr, closed_by_server, connect, exchange, read_response};
 
 /// Starts `shop up` on free ports with its soft open-files limit lowered
-/// to 1024, as a default shell gives it; returns the five base URLs
+/// to 1024, as a default shell gives it; returns the six base URLs
 /// (gateway first) once it printed them.
 fn shop_up(dir: &std::path::Path, env: &[(&str, &str)]) -> (Running, Vec<(String, String)>) {
     let mut command = Command::new("sh");
@@ -29,7 +29,14 @@ fn shop_up(dir: &std::path::Path, env: &[(&str, &str)]) -> (Running, Vec<(String
             "--cart-port",
             "0",
         ])
-        .args(["--order-port", "0", "--payment-port", "0"])
+        .args([
+            "--order-port",
+            "0",
+            "--payment-port",
+            "0",
+            "--identity-port",
+            "0",
+        ])
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -40,7 +47,7 @@ fn shop_up(dir: &std::path::Path, env: &[(&str, &str)]) -> (Running, Vec<(String
     }
     let mut running = Running(command.spawn().expect("shop up starts"));
     let urls = printed_urls(&mut running);
-    assert_eq!(urls.len(), 5, "shop up printed its five URLs: {urls:?}");
+    assert_eq!(urls.len(), 6, "shop up printed its six URLs: {urls:?}");
     (running, urls)
 }
 
@@ -113,7 +120,7 @@ async fn five_thousand_idle_connections_and_slowloris_leave_every_health_answeri
         .map(|(_, url)| tokio::spawn(slowloris(url.clone(), Duration::from_secs(90))))
         .collect();
 
-    // 1,000 idle connections on each of the five ports: 5,000 file
+    // About 830 idle connections on each of the six ports: 5,000 file
     // descriptors, five times what the process was started with.
     let targets: Vec<String> = (0..IDLE).map(|i| addr(&urls[i % urls.len()].1)).collect();
     let opening = futures::stream::iter(targets)
@@ -131,7 +138,7 @@ async fn five_thousand_idle_connections_and_slowloris_leave_every_health_answeri
     let started = Instant::now();
     every_health_answers(&urls).await;
     println!(
-        "{} idle connections and 5 slowloris clients open: /health of all five answered in {:?}",
+        "{} idle connections and 6 slowloris clients open: /health of all six answered in {:?}",
         idle.len(),
         started.elapsed()
     );

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::helpers::{check_ops, dead_url, detail, hung_url, num, Options, Stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_index_names_the_four_apis() {
+async fn the_index_names_the_five_apis() {
     let stack = Stack::start().await;
     let (status, index) = stack.get(&format!("{}/api", stack.gateway)).await;
     assert_eq!(status, StatusCode::OK, "{index}");
@@ -30,6 +30,7 @@ async fn the_index_names_the_four_apis() {
         [
             ("cart", "/api/cart/"),
             ("catalog", "/api/catalog/"),
+            ("identity", "/api/identity/"),
             ("order", "/api/order/"),
             ("payment", "/api/payment/"),
         ]

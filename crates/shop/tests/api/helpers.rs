@@ -68,6 +68,7 @@ pub struct Stack {
     pub cart: String,
     pub order: String,
     pub payment: String,
+    pub identity: String,
     pub gateway: String,
     pub http: reqwest::Client,
     /// A client that speaks for a service: it sends the stack's
@@ -263,7 +264,8 @@ impl Stack {
             listeners.push(l);
             urls.push(url);
         }
-        let [catalog, cart, order, payment, gateway] = <[String; 5]>::try_from(urls).unwrap();
+        let [catalog, cart, order, payment, identity, gateway] =
+            <[String; 6]>::try_from(urls).unwrap();
 
         let service_token = shop_common::auth::ServiceToken::generate()
             .expose()
@@ -286,6 +288,7 @@ impl Stack {
             cart: cart.clone(),
             order: order.clone(),
             payment: payment.clone(),
+            identity: Some(identity.clone()),
         };
         let options = BuildOptions {
             payment_decider: options.payment_decider.clone(),
@@ -304,6 +307,7 @@ impl Stack {
             cart,
             order,
             payment,
+            identity,
             gateway,
             http: reqwest::Client::new(),
             service_http: service_client(&service_token),
@@ -321,6 +325,7 @@ impl Stack {
             cart: self.cart.clone(),
             order: self.order.clone(),
             payment: self.payment.clone(),
+            identity: Some(self.identity.clone()),
         }
     }
 
@@ -855,6 +860,7 @@ impl Replicas {
                 cart: replica[CART].clone(),
                 order: replica[ORDER].clone(),
                 payment: replica[PAYMENT].clone(),
+                identity: None,
             };
             start_services(
                 &ServiceName::BACKENDS,

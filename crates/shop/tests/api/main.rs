@@ -18,6 +18,7 @@ mod e2e;
 mod events;
 mod gateway;
 mod hostile;
+mod identity;
 mod metrics;
 mod order;
 mod payment;

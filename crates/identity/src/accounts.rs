@@ -1,0 +1,145 @@
+//! The work behind the routes (and `shop accounts`): making accounts,
+//! signing in, rotating refresh tokens, signing out.
+
+use chrono::{SecondsFormat, Utc};
+use shop_common::db::Db;
+use shop_common::{now_rfc3339, ApiError};
+
+use crate::domain::{check_password, normalize_email, Account, NewAccount, Role, Tokens};
+use crate::keys::Keys;
+use crate::passwords::Hasher;
+use crate::store::{accounts, refresh_tokens};
+use crate::tokens::{self, TokenSettings};
+
+/// What the work needs.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub db: Db,
+    pub hasher: Hasher,
+    pub keys: Keys,
+    pub tokens: TokenSettings,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::Unauthorized("Invalid email or password".to_owned())
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::Unauthorized(
+        "The refresh token is invalid, expired or revoked; log in again".to_owned(),
+    )
+}
+
+impl Identity {
+    /// Makes an account with `role`: 409 when the email (in any case) has
+    /// one, 422 for a bad email or a weak password.
+    pub async fn create_account(&self, new: NewAccount, role: Role) -> Result<Account, ApiError> {
+        let email = normalize_email(&new.email)?;
+        check_password(&new.password, &email)?;
+        if accounts::by_email(&self.db.reader, &email).await?.is_some() {
+            return Err(taken());
+        }
+        let hash = self.hasher.hash(&new.password).await?;
+        let account = Account {
+            id: uuid::Uuid::new_v4().to_string(),
+            email,
+            name: new.name.into_string(),
+            role,
+            created_at: now_rfc3339(),
+        };
+        if !accounts::create(&self.db.writer, &account, &hash).await? {
+            return Err(taken());
+        }
+        tracing::info!(account = %account.id, role = role.as_str(), "account created");
+        Ok(account)
+    }
+
+    /// Tokens for the account of `email` and `password`; 401 otherwise
+    /// (the same answer, and about the same time, for an unknown email).
+    pub async fn login(&self, email: &str, password: &str) -> Result<Tokens, ApiError> {
+        let email = normalize_email(email).map_err(|_| invalid_credentials())?;
+        let found = accounts::by_email(&self.db.reader, &email).await?;
+        let hash = found.as_ref().map(|(_, hash)| hash.as_str());
+        if !self.hasher.verify(password, hash).await? {
+            return Err(invalid_credentials());
+        }
+        let (account, _) = found.ok_or_else(invalid_credentials)?;
+        let family = uuid::Uuid::new_v4().to_string();
+        self.tokens_for(account, &family).await
+    }
+
+    /// New tokens for a refresh token, which is then used up. A used or
+    /// revoked one revokes its whole family (someone replayed it): 401.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, ApiError> {
+        let hash = tokens::refresh_token_hash(refresh_token);
+        let stored = refresh_tokens::get(&self.db.writer, &hash)
+            .await?
+            .ok_or_else(invalid_refresh)?;
+        let now = now_rfc3339();
+        if stored.used || stored.revoked {
+            refresh_tokens::revoke_family(&self.db.writer, &stored.family, &now).await?;
+            tracing::warn!(family = %stored.family, "refresh token replayed: family revoked");
+            return Err(invalid_refresh());
+        }
+        if stored.expires_at <= now {
+            return Err(invalid_refresh());
+        }
+        let mut tx = self.db.writer.begin().await?;
+        if !refresh_tokens::use_up(&mut tx, &hash, &now).await? {
+            // Used by a racing refresh a moment ago: a replay too.
+            tx.rollback().await?;
+            refresh_tokens::revoke_family(&self.db.writer, &stored.family, &now).await?;
+            return Err(invalid_refresh());
+        }
+        tx.commit().await?;
+        let account = accounts::by_id(&self.db.reader, &stored.account_id)
+            .await?
+            .ok_or_else(invalid_refresh)?;
+        self.tokens_for(account, &stored.family).await
+    }
+
+    /// Revokes the family of `refresh_token` (nothing when it is unknown).
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), ApiError> {
+        let hash = tokens::refresh_token_hash(refresh_token);
+        if let Some(stored) = refresh_tokens::get(&self.db.writer, &hash).await? {
+            refresh_tokens::revoke_family(&self.db.writer, &stored.family, &now_rfc3339()).await?;
+        }
+        Ok(())
+    }
+
+    /// The account of a valid access token.
+    pub async fn account_of(&self, access_token: &str) -> Result<Account, ApiError> {
+        let claims = tokens::verify(&self.keys, &self.tokens.issuer, access_token)?;
+        accounts::by_id(&self.db.reader, &claims.sub)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("The account no longer exists".to_owned()))
+    }
+
+    async fn tokens_for(&self, account: Account, family: &str) -> Result<Tokens, ApiError> {
+        let access_token = tokens::issue(&self.keys, &self.tokens, &account)?;
+        let refresh_token = tokens::new_refresh_token();
+        let ttl =
+            chrono::Duration::from_std(self.tokens.refresh_ttl).map_err(ApiError::internal)?;
+        let expires_at = (Utc::now() + ttl).to_rfc3339_opts(SecondsFormat::Micros, true);
+        refresh_tokens::insert(
+            &self.db.writer,
+            &tokens::refresh_token_hash(&refresh_token),
+            family,
+            &account.id,
+            &expires_at,
+            &now_rfc3339(),
+        )
+        .await?;
+        Ok(Tokens {
+            access_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: self.tokens.access_ttl.as_secs(),
+            refresh_token,
+            account,
+        })
+    }
+}
+
+fn taken() -> ApiError {
+    ApiError::Conflict("An account with this email already exists".to_owned())
+}

@@ -1,0 +1,162 @@
+//! The identity service: accounts and tokens (port 8005).
+//!
+//! - [`domain`]: accounts, roles, the rules for emails and passwords.
+//! - [`routes`]: the HTTP handlers; [`accounts`]: the work behind them
+//!   (also used by `shop accounts`).
+//! - [`passwords`]: argon2id hashes, off the async runtime.
+//! - [`keys`]: the Ed25519 signing key and its public key set;
+//!   [`tokens`]: access tokens (EdDSA JWTs) and refresh tokens.
+//! - [`store`]: all SQL.
+//!
+//! A login gives a short-lived access token, which every service checks
+//! against the public key set at `/.well-known/jwks.json`, and a refresh
+//! token, stored only hashed, used once: each refresh replaces it, and a
+//! used one presented again revokes every token of that login.
+
+pub mod accounts;
+pub mod domain;
+pub mod keys;
+pub mod passwords;
+pub mod routes;
+pub mod store;
+pub mod tokens;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
+use shop_common::db::{Db, DbSettings};
+use shop_common::now_rfc3339;
+use shop_common::service::{Service, StartError};
+use utoipa::OpenApi;
+
+use crate::accounts::Identity;
+use crate::keys::Keys;
+use crate::passwords::Hasher;
+use crate::tokens::TokenSettings;
+
+pub const NAME: &str = "identity";
+pub const DEFAULT_PORT: u16 = 8005;
+
+/// Settings of the identity service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Listen,
+    pub db: DbSettings,
+    pub tokens: TokenSettings,
+    /// `IDENTITY_SIGNING_KEY_FILE`: an Ed25519 private key (PKCS#8 PEM);
+    /// unset, the key is made on first start and kept in the database.
+    pub signing_key_file: Option<PathBuf>,
+    /// `PASSWORD_HASH_CONCURRENCY`, default 2: password hashes computed at
+    /// once (each about 20 ms of one core).
+    pub hash_concurrency: usize,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        let secs = |name: &str, default: u64| -> Result<Duration, ConfigError> {
+            let expected = "a whole number of seconds, at least 1";
+            let secs: u64 = env.parse(name, default, expected)?;
+            if secs == 0 {
+                return Err(env.error(name, expected));
+            }
+            Ok(Duration::from_secs(secs))
+        };
+        let hash_concurrency: usize = env.parse(
+            "PASSWORD_HASH_CONCURRENCY",
+            2,
+            "a number of hashes from 1 to 64",
+        )?;
+        if !(1..=64).contains(&hash_concurrency) {
+            return Err(env.error(
+                "PASSWORD_HASH_CONCURRENCY",
+                "a number of hashes from 1 to 64",
+            ));
+        }
+        Ok(Config {
+            listen: Listen::from_env(env, DEFAULT_PORT)?,
+            db: db_settings_from_env(env, NAME)?,
+            tokens: TokenSettings {
+                issuer: env.string("AUTH_ISSUER", "shop"),
+                access_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
+                refresh_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            },
+            signing_key_file: env.get("IDENTITY_SIGNING_KEY_FILE").map(PathBuf::from),
+            hash_concurrency,
+        })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Shop identity service",
+        description = "Customer and staff accounts, access and refresh tokens, and the key set that checks them."
+    ),
+    components(schemas(
+        domain::Account,
+        domain::Role,
+        domain::NewAccount,
+        domain::Credentials,
+        domain::RefreshRequest,
+        domain::Tokens,
+        domain::Message,
+        keys::JwkSet,
+        keys::Jwk
+    ))
+)]
+pub struct ApiDoc;
+
+pub fn migrations() -> shop_common::db::Migrations {
+    shop_common::migrations!()
+}
+
+/// Why the signing key could not be had.
+fn key_error(config: &Config, reason: String) -> StartError {
+    let from = config
+        .signing_key_file
+        .as_ref()
+        .map_or_else(|| config.db.target.describe(), |f| f.display().to_string());
+    StartError::Io(std::io::Error::other(format!(
+        "signing key ({from}): {reason}"
+    )))
+}
+
+/// The signing key: from the file when one is set, else the database's
+/// (made on first start).
+pub async fn signing_keys(config: &Config, db: &Db) -> Result<Keys, StartError> {
+    if let Some(file) = &config.signing_key_file {
+        let pem = std::fs::read_to_string(file)
+            .map_err(|err| key_error(config, format!("cannot read the signing key: {err}")))?;
+        return Keys::from_pem(&pem).map_err(|err| key_error(config, err.to_string()));
+    }
+    let candidate = keys::new_seed();
+    let kid = Keys::from_seed(&candidate)
+        .map_err(|err| key_error(config, err.to_string()))?
+        .kid;
+    let hex: String = candidate.iter().map(|b| format!("{b:02x}")).collect();
+    let stored = store::signing_keys::current_or_create(&db.writer, &kid, &hex, &now_rfc3339())
+        .await
+        .map_err(|err| key_error(config, err.to_string()))?;
+    let seed: Vec<u8> = (0..stored.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(stored.get(i..i + 2)?, 16).ok())
+        .collect();
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| key_error(config, "the stored signing key is damaged".to_owned()))?;
+    Keys::from_seed(&seed).map_err(|err| key_error(config, err.to_string()))
+}
+
+/// Opens the database, loads the signing key and builds the service.
+pub async fn build(config: &Config) -> Result<Service, StartError> {
+    let service = Service::with_database(NAME, &config.db, migrations()).await?;
+    let identity = Identity {
+        db: service.db.clone(),
+        hasher: Hasher::new(config.hash_concurrency),
+        keys: signing_keys(config, &service.db).await?,
+        tokens: config.tokens.clone(),
+    };
+    let routes = routes::router(identity);
+    Ok(service.serve(ApiDoc::openapi(), routes))
+}

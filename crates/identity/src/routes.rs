@@ -1,0 +1,143 @@
+//! Identity HTTP handlers: extract, call [`Identity`], map.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use shop_common::error::ErrorBody;
+use shop_common::extract::Json;
+use shop_common::ApiError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::Identity;
+use crate::domain::{Account, Credentials, Message, NewAccount, RefreshRequest, Role, Tokens};
+use crate::keys::JwkSet;
+
+/// The routes, each declared once for the router and the document.
+pub fn router(identity: Identity) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(create_staff))
+        .routes(routes!(jwks))
+        .with_state(identity)
+}
+
+/// The token of `Authorization: Bearer <token>`; 401 without one.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("Send an access token: Authorization: Bearer <token>".to_owned())
+        })
+}
+
+/// Register a customer account (anyone).
+#[utoipa::path(post, path = "/auth/register", tag = "identity", request_body = NewAccount,
+    responses(
+        (status = 201, description = "The new customer account", body = Account),
+        (status = 409, description = "The email has an account", body = ErrorBody),
+        (status = 422, description = "Bad email, weak password or bad name", body = ErrorBody)))]
+pub async fn register(
+    State(identity): State<Identity>,
+    Json(new): Json<NewAccount>,
+) -> Result<impl IntoResponse, ApiError> {
+    let account = identity.create_account(new, Role::Customer).await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// Log in: an access token and a refresh token (anyone).
+#[utoipa::path(post, path = "/auth/login", tag = "identity", request_body = Credentials,
+    responses(
+        (status = 200, description = "Tokens and the account", body = Tokens),
+        (status = 401, description = "Invalid email or password", body = ErrorBody)))]
+pub async fn login(
+    State(identity): State<Identity>,
+    Json(credentials): Json<Credentials>,
+) -> Result<Json<Tokens>, ApiError> {
+    Ok(Json(
+        identity
+            .login(&credentials.email, &credentials.password)
+            .await?,
+    ))
+}
+
+/// Exchange a refresh token (used up) for new tokens (its holder).
+#[utoipa::path(post, path = "/auth/refresh", tag = "identity", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = Tokens),
+        (status = 401, description = "Invalid, expired, used or revoked refresh token (a used one revokes its whole family)", body = ErrorBody)))]
+pub async fn refresh(
+    State(identity): State<Identity>,
+    Json(request): Json<RefreshRequest>,
+) -> Result<Json<Tokens>, ApiError> {
+    Ok(Json(identity.refresh(&request.refresh_token).await?))
+}
+
+/// Log out: revoke the refresh token and every token refreshed from the
+/// same login (its holder).
+#[utoipa::path(post, path = "/auth/logout", tag = "identity", request_body = RefreshRequest,
+    responses((status = 200, description = "Logged out", body = Message)))]
+pub async fn logout(
+    State(identity): State<Identity>,
+    Json(request): Json<RefreshRequest>,
+) -> Result<Json<Message>, ApiError> {
+    identity.logout(&request.refresh_token).await?;
+    Ok(Json(Message {
+        message: "Logged out".to_owned(),
+    }))
+}
+
+/// The account of the access token (its owner).
+#[utoipa::path(get, path = "/auth/me", tag = "identity",
+    responses(
+        (status = 200, description = "The account", body = Account),
+        (status = 401, description = "No valid access token", body = ErrorBody)))]
+pub async fn me(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+) -> Result<Json<Account>, ApiError> {
+    Ok(Json(identity.account_of(bearer(&headers)?).await?))
+}
+
+/// Make a staff account (staff only).
+#[utoipa::path(post, path = "/auth/staff", tag = "identity", request_body = NewAccount,
+    responses(
+        (status = 201, description = "The new staff account", body = Account),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "The caller is not staff", body = ErrorBody),
+        (status = 409, description = "The email has an account", body = ErrorBody),
+        (status = 422, description = "Bad email, weak password or bad name", body = ErrorBody)))]
+pub async fn create_staff(
+    State(identity): State<Identity>,
+    headers: HeaderMap,
+    Json(new): Json<NewAccount>,
+) -> Result<impl IntoResponse, ApiError> {
+    let caller = identity.account_of(bearer(&headers)?).await?;
+    if caller.role != Role::Staff {
+        return Err(ApiError::Forbidden(
+            "Only staff may make staff accounts".to_owned(),
+        ));
+    }
+    let account = identity.create_account(new, Role::Staff).await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// The public keys that sign access tokens (anyone).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "identity",
+    responses((status = 200, description = "The key set (RFC 7517)", body = JwkSet)))]
+pub async fn jwks(State(identity): State<Identity>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(identity.keys.jwks()),
+    )
+}
