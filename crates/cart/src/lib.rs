@@ -13,6 +13,7 @@ pub mod domain;
 pub mod routes;
 pub mod store;
 
+use shop_common::access::{Access, AuthSettings};
 use shop_common::auth::ServiceToken;
 use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
@@ -33,6 +34,9 @@ pub struct Config {
     pub service_token: Option<ServiceToken>,
     /// `CATALOG_SERVICE_URL`, default `http://catalog-service:8001`.
     pub catalog_url: String,
+    /// `AUTH` (and where the keys are): with auth on, a cart is its owner's
+    /// (and staff's).
+    pub auth: AuthSettings,
 }
 
 impl Config {
@@ -43,6 +47,7 @@ impl Config {
             http: HttpSettings::from_env(env)?,
             service_token: ServiceToken::from_env(env)?,
             catalog_url: env.url("CATALOG_SERVICE_URL", "http://catalog-service:8001")?,
+            auth: AuthSettings::from_env(env)?,
         })
     }
 }
@@ -84,5 +89,11 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         catalog: client::Catalog::new(ServiceClient::new("catalog", &config.catalog_url, http)),
         service_token: config.service_token.clone(),
     };
-    Ok(service.serve(ApiDoc::openapi(), routes::router(state)))
+    Ok(service
+        .serve(ApiDoc::openapi(), routes::router(state))
+        .with_access(Access::new(
+            &config.auth,
+            config.http,
+            config.service_token.clone(),
+        )))
 }

@@ -1,6 +1,10 @@
 //! Cart HTTP handlers.
 
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::State;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use shop_common::access::Caller;
 use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
@@ -30,6 +34,31 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .with_state(state)
 }
 
+/// The user whose cart a request names, once the caller may act for them:
+/// 401 for an anonymous caller, 422 for a bad user id, 403 for another
+/// customer, all before the body is read (auth off: anyone, as the seed).
+pub struct Owner(pub UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Owner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Owner, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.signed_in()?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|err: RawPathParamsRejection| ApiError::Unprocessable(err.body_text()))?;
+        let raw = params
+            .iter()
+            .find(|(name, _)| *name == "user_id")
+            .map(|(_, value)| value)
+            .ok_or_else(|| ApiError::internal("a cart route without {user_id}"))?;
+        let user = UserId::parse(raw)?;
+        caller.act_for(user.as_str())?;
+        Ok(Owner(user))
+    }
+}
+
 fn insufficient_stock() -> ApiError {
     ApiError::BadRequest("Insufficient stock".to_owned())
 }
@@ -54,14 +83,15 @@ fn cart_item(stored: StoredItem, product: Option<&CatalogProduct>) -> CartItem {
 #[utoipa::path(get, path = "/cart/{user_id}", tag = "cart",
     params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: the cart's owner or staff", body = ErrorBody),
         (status = 200, description = "The cart (empty when the user has none)", body = Cart),
         (status = 503, description = "Catalog unreachable", body = ErrorBody),
         (status = 422, description = "User id is not 1 to 128 characters", body = ErrorBody)))]
 pub async fn get_cart(
+    Owner(user): Owner,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
 ) -> Result<Json<Cart>, ApiError> {
-    let user = UserId::parse(user_id)?;
     let stored = store::items(&state.db.reader, user.as_str()).await?;
     let ids: Vec<i64> = stored.iter().map(|i| i.product_id).collect();
     let products = state.catalog.products(&ids).await?;
@@ -85,17 +115,18 @@ pub async fn get_cart(
 #[utoipa::path(post, path = "/cart/{user_id}/items", tag = "cart", request_body = AddItem,
     params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: the cart's owner or staff", body = ErrorBody),
         (status = 200, description = "The cart line after the add", body = CartItem),
         (status = 400, description = "Insufficient stock", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 422, description = "Invalid body, a bad user id, or a new product for a cart of 1000 products", body = ErrorBody),
         (status = 503, description = "Catalog unreachable", body = ErrorBody)))]
 pub async fn add_item(
+    Owner(user): Owner,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
     Json(add): Json<AddItem>,
 ) -> Result<Json<CartItem>, ApiError> {
-    let user = UserId::parse(user_id)?;
     let product = state.catalog.product(add.product_id).await?;
     let limit = product.stock.min(MAX_QUANTITY);
     let stored = store::add(
@@ -126,17 +157,19 @@ pub async fn add_item(
         ("product_id" = i64, Path, description = "Product id"),
         QuantityQuery),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: the cart's owner or staff", body = ErrorBody),
         (status = 200, description = "Updated", body = Message),
         (status = 400, description = "Quantity must be positive, or insufficient stock", body = ErrorBody),
         (status = 404, description = "Not in the cart, or no such product", body = ErrorBody),
         (status = 422, description = "Missing, non-integer or too large quantity, or a product id that is not a 64-bit integer", body = ErrorBody)))]
 pub async fn update_item(
+    Owner(user): Owner,
     State(state): State<AppState>,
-    Path((user_id, product_id)): Path<(String, i64)>,
+    Path((_user_id, product_id)): Path<(String, i64)>,
     Query(query): Query<QuantityQuery>,
     OptionalJson(body): OptionalJson<SetQuantity>,
 ) -> Result<Json<Message>, ApiError> {
-    let user = UserId::parse(user_id)?;
     let quantity = query
         .quantity
         .or(body.map(|b| b.quantity))
@@ -159,14 +192,16 @@ pub async fn update_item(
         ("user_id" = String, Path, description = "Any user id, percent-encoded"),
         ("product_id" = i64, Path, description = "Product id")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: the cart's owner or staff", body = ErrorBody),
         (status = 200, description = "Removed", body = Message),
         (status = 404, description = "Not in the cart", body = ErrorBody),
         (status = 422, description = "Bad user id, or a product id that is not a 64-bit integer", body = ErrorBody)))]
 pub async fn remove_item(
+    Owner(user): Owner,
     State(state): State<AppState>,
-    Path((user_id, product_id)): Path<(String, i64)>,
+    Path((_user_id, product_id)): Path<(String, i64)>,
 ) -> Result<Json<Message>, ApiError> {
-    let user = UserId::parse(user_id)?;
     if store::remove(&state.db.writer, user.as_str(), product_id).await? {
         Ok(Json(Message::new("Item removed from cart")))
     } else {
@@ -177,13 +212,14 @@ pub async fn remove_item(
 /// Empty a cart.
 #[utoipa::path(delete, path = "/cart/{user_id}", tag = "cart",
     params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
-    responses((status = 200, description = "Cleared", body = Message),
+    responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: the cart's owner or staff", body = ErrorBody),(status = 200, description = "Cleared", body = Message),
         (status = 422, description = "User id is not 1 to 128 characters", body = ErrorBody)))]
 pub async fn clear_cart(
+    Owner(user): Owner,
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
 ) -> Result<Json<Message>, ApiError> {
-    let user = UserId::parse(user_id)?;
     store::clear(&state.db.writer, user.as_str()).await?;
     Ok(Json(Message::new("Cart cleared")))
 }

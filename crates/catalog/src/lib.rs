@@ -16,8 +16,9 @@ pub mod store;
 
 use std::sync::Arc;
 
+use shop_common::access::{Access, AuthSettings};
 use shop_common::auth::{service_only, ServiceToken};
-use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
+use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{Service, StartError};
 use tokio::sync::Semaphore;
@@ -38,6 +39,10 @@ pub struct Config {
     /// (each bounded by `DB_STATEMENT_TIMEOUT_MS`); one more waits up to a
     /// second for its turn, then is answered 503.
     pub search_concurrency: usize,
+    pub http: HttpSettings,
+    /// `AUTH` (and where the keys are): with auth on, product writes are
+    /// staff's.
+    pub auth: AuthSettings,
 }
 
 impl Config {
@@ -47,6 +52,8 @@ impl Config {
             db: db_settings_from_env(env, NAME)?,
             service_token: ServiceToken::from_env(env)?,
             search_concurrency: search_concurrency(env)?,
+            http: HttpSettings::from_env(env)?,
+            auth: AuthSettings::from_env(env)?,
         })
     }
 }
@@ -117,5 +124,11 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         config.service_token.clone(),
     );
     let routes = routes::router(state).merge(OpenApiRouter::from(reservations));
-    Ok(service.serve(ApiDoc::openapi(), routes))
+    Ok(service
+        .serve(ApiDoc::openapi(), routes)
+        .with_access(Access::new(
+            &config.auth,
+            config.http,
+            config.service_token.clone(),
+        )))
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use shop_common::access::Staff;
 use shop_common::error::{error_response, ErrorBody};
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Keyed};
@@ -88,10 +89,13 @@ pub async fn get_product(
 #[utoipa::path(post, path = "/products", tag = "catalog", request_body = NewProduct,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: staff only", body = ErrorBody),
         (status = 201, description = "Created", body = Product),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Invalid product, or the key was used for another request", body = ErrorBody)))]
 pub async fn create_product(
+    _staff: Staff,
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(new): Json<NewProduct>,
@@ -118,11 +122,14 @@ pub async fn create_product(
 #[utoipa::path(put, path = "/products/{product_id}", tag = "catalog", request_body = ProductUpdate,
     params(("product_id" = i64, Path, description = "Product id")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: staff only", body = ErrorBody),
         (status = 200, description = "The updated product", body = Product),
         (status = 400, description = "No fields to update", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 422, description = "Invalid fields, or a product id that is not a 64-bit integer", body = ErrorBody)))]
 pub async fn update_product(
+    _staff: Staff,
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Json(change): Json<ProductUpdate>,
@@ -144,10 +151,13 @@ pub async fn update_product(
 #[utoipa::path(delete, path = "/products/{product_id}", tag = "catalog",
     params(("product_id" = i64, Path, description = "Product id")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: staff only", body = ErrorBody),
         (status = 200, description = "Deleted", body = Message),
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 422, description = "The product id is not a 64-bit integer", body = ErrorBody)))]
 pub async fn delete_product(
+    _staff: Staff,
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Message>, ApiError> {

@@ -5,7 +5,8 @@
 //! - [`extract`]: `Json`, `Path` and `Query` that reject with the envelope.
 //! - [`money`]: [`Money`], exact integer cents.
 //! - [`db`]: the database (SQLite in WAL mode: one writer, pooled readers).
-//! - [`auth`]: the service credential of service-only endpoints.
+//! - [`auth`]: the service credential of service-only endpoints;
+//!   [`access`]: callers' access tokens and who may do what.
 //! - [`client`]: calls to other services with timeouts.
 //! - [`telemetry`]: logs, request ids and request metrics.
 //! - [`service`]: the standard endpoints and layers.
@@ -17,6 +18,7 @@
 //!
 //! Nothing else here knows about products, carts, orders or payments.
 
+pub mod access;
 pub mod auth;
 pub mod client;
 pub mod config;

@@ -337,6 +337,12 @@ impl Service {
         })
     }
 
+    /// Lets its handlers know their [`crate::access::Caller`] by `access`.
+    pub fn with_access(mut self, access: crate::access::Access) -> Service {
+        self.router = self.router.layer(axum::Extension(access));
+        self
+    }
+
     /// Adds background work that runs while the service serves.
     pub fn with_worker(mut self, worker: Worker) -> Service {
         self.worker = Some(worker);

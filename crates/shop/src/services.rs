@@ -199,8 +199,18 @@ impl ServiceConfig {
     /// Points it at the services it calls.
     pub fn wire(&mut self, peers: &Peers) {
         match self {
-            ServiceConfig::Catalog(_) | ServiceConfig::Identity(_) => {}
-            ServiceConfig::Cart(config) => config.catalog_url = peers.catalog.clone(),
+            ServiceConfig::Identity(_) => {}
+            ServiceConfig::Catalog(config) => {
+                if let Some(identity) = &peers.identity {
+                    config.auth.use_identity(identity);
+                }
+            }
+            ServiceConfig::Cart(config) => {
+                config.catalog_url = peers.catalog.clone();
+                if let Some(identity) = &peers.identity {
+                    config.auth.use_identity(identity);
+                }
+            }
             ServiceConfig::Order(config) => {
                 config.cart_url = peers.cart.clone();
                 config.catalog_url = peers.catalog.clone();

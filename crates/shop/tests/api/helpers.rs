@@ -498,6 +498,49 @@ impl Stack {
             .await
     }
 
+    /// `shop accounts create-staff` on the stack's identity database;
+    /// what it printed.
+    pub fn create_staff(&self, email: &str, password: Option<&str>) -> String {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shop"));
+        command
+            .args(["accounts", "create-staff", "--email", email])
+            .env_remove("DATABASE_URL")
+            .env_remove("SHOP_ADMIN_PASSWORD");
+        match &self.database {
+            Some(database) => command.args(["--database-url", &database.url]),
+            None => command.arg("--data-dir").arg(self.dir.path()),
+        };
+        if let Some(password) = password {
+            command.args(["--password", password]);
+        }
+        let output = command.output().expect("shop runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    /// Registers a customer (unless `email` has an account) and logs in:
+    /// the login's answer (tokens and account).
+    pub async fn log_in(&self, email: &str, password: &str) -> Value {
+        self.post(
+            &format!("{}/auth/register", self.identity),
+            serde_json::json!({"email": email, "password": password, "name": "Test"}),
+        )
+        .await;
+        let (status, tokens) = self
+            .post(
+                &format!("{}/auth/login", self.identity),
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        tokens
+    }
+
     /// Places an order from `user`'s cart and returns it.
     pub async fn place_order(&self, user: &str) -> Value {
         let (status, order) = self

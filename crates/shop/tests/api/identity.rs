@@ -1,7 +1,6 @@
 //! The identity service: accounts, logins, refresh-token rotation, staff
 //! accounts and the key set, over HTTP (and `shop accounts create-staff`).
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -244,34 +243,10 @@ async fn access_tokens_verify_with_the_published_key_and_nothing_else_passes() {
     .await;
 }
 
-/// `shop accounts create-staff` on the stack's identity database.
-fn create_staff(stack: &Stack, email: &str, password: Option<&str>) -> String {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
-    command
-        .args(["accounts", "create-staff", "--email", email])
-        .env_remove("DATABASE_URL")
-        .env_remove("SHOP_ADMIN_PASSWORD");
-    match &stack.database {
-        Some(database) => command.args(["--database-url", &database.url]),
-        None => command.arg("--data-dir").arg(stack.dir.path()),
-    };
-    if let Some(password) = password {
-        command.args(["--password", password]);
-    }
-    let output = command.output().expect("shop runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_accounts_come_from_the_command_line_or_from_staff() {
     let stack = Stack::start().await;
-    let printed = create_staff(&stack, "boss@example.com", None);
+    let printed = stack.create_staff("boss@example.com", None);
     let password = printed
         .lines()
         .find_map(|line| line.strip_prefix("Password (shown once): "))
@@ -311,7 +286,7 @@ async fn staff_accounts_come_from_the_command_line_or_from_staff() {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // A given password is kept; a taken email fails.
-    let printed = create_staff(&stack, "third@example.com", Some("another passphrase"));
+    let printed = stack.create_staff("third@example.com", Some("another passphrase"));
     assert!(!printed.contains("Password"), "{printed}");
     let (status, _) = login(&stack, "third@example.com", "another passphrase").await;
     assert_eq!(status, StatusCode::OK);

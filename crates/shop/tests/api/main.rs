@@ -8,6 +8,7 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod access;
 mod cart;
 mod catalog;
 mod checkout;

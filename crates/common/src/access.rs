@@ -1,0 +1,395 @@
+//! Who is calling, and what they may do: the access tokens of the identity
+//! service, checked by each service itself.
+//!
+//! `AUTH=off` (the default until the dashboard can sign in) keeps the seed's
+//! open API: every caller is [`Caller::Open`] and may do anything. With
+//! `AUTH=on` a request's `Authorization: Bearer <token>` is checked against
+//! the identity service's public keys (`/.well-known/jwks.json`, fetched
+//! once and cached; a token naming a key not in the cache makes one
+//! refetch, at most once a second): signature (EdDSA only, `none` never),
+//! issuer (`AUTH_ISSUER`), audience `shop` and expiry. A request without a
+//! token is [`Caller::Anonymous`]; a bad token is 401 at once.
+//!
+//! Routes say who may call them with [`Caller`]'s methods: the owner of a
+//! user id ([`Caller::act_for`]), staff ([`Caller::staff`]), or anyone;
+//! another customer's order is hidden as 404 ([`Caller::sees`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::auth::ServiceToken;
+use crate::config::{ConfigError, Env, HttpSettings};
+use crate::error::ApiError;
+
+/// The audience of Shop's access tokens.
+pub const AUDIENCE: &str = "shop";
+
+/// How often, at most, the key set is fetched again for an unknown key.
+const REFETCH_EVERY: Duration = Duration::from_secs(1);
+
+/// `AUTH`, and where the keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSettings {
+    /// `AUTH=off`: the seed's open API.
+    Off,
+    /// `AUTH=on`.
+    On {
+        /// `AUTH_JWKS_URL`, default `IDENTITY_SERVICE_URL` (default
+        /// `http://identity-service:8005`) + `/.well-known/jwks.json`.
+        jwks_url: String,
+        /// `AUTH_ISSUER`, default `shop`.
+        issuer: String,
+    },
+}
+
+impl AuthSettings {
+    /// With auth on, takes the key set from the identity service at
+    /// `identity_url` (what `shop up` and the tests wire).
+    pub fn use_identity(&mut self, identity_url: &str) {
+        if let AuthSettings::On { jwks_url, .. } = self {
+            *jwks_url = format!("{identity_url}/.well-known/jwks.json");
+        }
+    }
+
+    pub fn from_env(env: &Env) -> Result<AuthSettings, ConfigError> {
+        let on = match env.get("AUTH").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("off") | Some("false") | Some("0") => false,
+            Some("on") | Some("true") | Some("1") => true,
+            Some(_) => return Err(env.error("AUTH", "on or off")),
+        };
+        if !on {
+            return Ok(AuthSettings::Off);
+        }
+        let jwks_url = match env.get("AUTH_JWKS_URL") {
+            Some(_) => env.url("AUTH_JWKS_URL", "")?,
+            None => format!(
+                "{}/.well-known/jwks.json",
+                env.url("IDENTITY_SERVICE_URL", "http://identity-service:8005")?
+            ),
+        };
+        Ok(AuthSettings::On {
+            jwks_url,
+            issuer: env.string("AUTH_ISSUER", "shop"),
+        })
+    }
+}
+
+/// What the caller of a request is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// `AUTH=off`: anyone may do anything, as in the seed.
+    Open,
+    /// No token.
+    Anonymous,
+    /// A customer: their own cart, orders, payments and events.
+    Customer(String),
+    /// Staff: everything.
+    Staff(String),
+    /// Another of Shop's services (the service credential): everything,
+    /// as staff.
+    Service,
+}
+
+fn sign_in() -> ApiError {
+    ApiError::Unauthorized("Sign in first: send Authorization: Bearer <access token>".to_owned())
+}
+
+impl Caller {
+    /// May act for the user `user_id` (their cart, their checkout): the
+    /// user themselves or staff; 401 anonymous, 403 another customer.
+    pub fn act_for(&self, user_id: &str) -> Result<(), ApiError> {
+        match self {
+            Caller::Open | Caller::Staff(_) | Caller::Service => Ok(()),
+            Caller::Customer(id) if id == user_id => Ok(()),
+            Caller::Customer(_) => Err(ApiError::Forbidden(
+                "This belongs to another user".to_owned(),
+            )),
+            Caller::Anonymous => Err(sign_in()),
+        }
+    }
+
+    /// Staff only: 401 anonymous, 403 a customer.
+    pub fn staff(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Open | Caller::Staff(_) | Caller::Service => Ok(()),
+            Caller::Customer(_) => Err(ApiError::Forbidden("Only staff may do this".to_owned())),
+            Caller::Anonymous => Err(sign_in()),
+        }
+    }
+
+    /// Signed in (or auth off): 401 otherwise.
+    pub fn signed_in(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Anonymous => Err(sign_in()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether what belongs to `owner` exists for this caller (another
+    /// customer's order is answered 404, not 403: its existence is not
+    /// told).
+    pub fn sees(&self, owner: &str) -> bool {
+        match self {
+            Caller::Open | Caller::Staff(_) | Caller::Service => true,
+            Caller::Customer(id) => id == owner,
+            Caller::Anonymous => false,
+        }
+    }
+
+    /// The one user whose rows a list may hold (`None`: everyone's).
+    pub fn only_user(&self) -> Option<&str> {
+        match self {
+            Caller::Customer(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// The claims of Shop's access tokens that the services read.
+#[derive(Debug, Clone, Deserialize)]
+struct Claims {
+    sub: String,
+    role: String,
+}
+
+/// Checks access tokens; one per service, shared by its handlers.
+#[derive(Debug, Clone)]
+pub struct Access {
+    inner: Option<Arc<Verifier>>,
+    /// Requests that carry it are [`Caller::Service`].
+    service_token: Option<ServiceToken>,
+}
+
+#[derive(Debug)]
+struct Verifier {
+    jwks_url: String,
+    issuer: String,
+    http: reqwest::Client,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    fetched_at: Mutex<Option<Instant>>,
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::Unauthorized("The access token is invalid or expired; sign in again".to_owned())
+}
+
+impl Access {
+    /// Checks tokens as `settings` say; requests with `service_token`
+    /// (`SERVICE_TOKEN`; with auth on, the services need it to call each
+    /// other) are the service's peers.
+    pub fn new(
+        settings: &AuthSettings,
+        http: HttpSettings,
+        service_token: Option<ServiceToken>,
+    ) -> Access {
+        match settings {
+            AuthSettings::Off => Access {
+                inner: None,
+                service_token,
+            },
+            AuthSettings::On { jwks_url, issuer } => Access {
+                service_token,
+                inner: Some(Arc::new(Verifier {
+                    jwks_url: jwks_url.clone(),
+                    issuer: issuer.clone(),
+                    http: crate::client::http_client(http, None),
+                    keys: RwLock::new(HashMap::new()),
+                    fetched_at: Mutex::new(None),
+                })),
+            },
+        }
+    }
+
+    /// Whether tokens are checked (`AUTH=on`).
+    pub fn is_on(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// The caller of a request with `headers`.
+    pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let Some(verifier) = &self.inner else {
+            return Ok(Caller::Open);
+        };
+        if self
+            .service_token
+            .as_ref()
+            .is_some_and(|token| token.admits(headers))
+        {
+            return Ok(Caller::Service);
+        }
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Ok(Caller::Anonymous);
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or_else(invalid_token)?;
+        let claims = verifier.verify(token).await?;
+        match claims.role.as_str() {
+            "staff" => Ok(Caller::Staff(claims.sub)),
+            "customer" => Ok(Caller::Customer(claims.sub)),
+            _ => Err(invalid_token()),
+        }
+    }
+}
+
+impl Verifier {
+    async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token())?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(invalid_token());
+        }
+        let kid = header.kid.ok_or_else(invalid_token)?;
+        let key = self.key(&kid).await?.ok_or_else(invalid_token)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| invalid_token())
+    }
+
+    /// The key `kid`, fetching the key set when it is not known yet (at
+    /// most every [`REFETCH_EVERY`], so made-up key ids cannot hammer the
+    /// identity service).
+    async fn key(&self, kid: &str) -> Result<Option<DecodingKey>, ApiError> {
+        if let Some(key) = self.read_keys().get(kid) {
+            return Ok(Some(key.clone()));
+        }
+        {
+            let mut fetched_at = self.fetched_at.lock().unwrap_or_else(|e| e.into_inner());
+            if fetched_at.is_some_and(|at| at.elapsed() < REFETCH_EVERY) {
+                return Ok(None);
+            }
+            *fetched_at = Some(Instant::now());
+        }
+        let set: JwkSet = self
+            .http
+            .get(&self.jwks_url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|err| {
+                tracing::warn!(error = %err, url = %self.jwks_url, "cannot fetch the key set");
+                ApiError::Unavailable("The identity service is unavailable, try again".to_owned())
+            })?
+            .json()
+            .await
+            .map_err(|err| ApiError::BadGateway(format!("The key set is not valid: {err}")))?;
+        let keys: HashMap<String, DecodingKey> = set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+            })
+            .collect();
+        let found = keys.get(kid).cloned();
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        Ok(found)
+    }
+
+    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, DecodingKey>> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    /// The caller, by the service's [`Access`] (an extension every
+    /// service's router carries; without one, [`Caller::Open`]).
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, ApiError> {
+        match parts.extensions.get::<Access>() {
+            Some(access) => access.clone().caller(&parts.headers).await,
+            None => Ok(Caller::Open),
+        }
+    }
+}
+
+/// A caller who is signed in (or auth is off): anonymous requests are 401
+/// before anything else of the request is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<SignedIn, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.signed_in()?;
+        Ok(SignedIn(caller))
+    }
+}
+
+/// A staff caller (or auth is off): 401 anonymous, 403 a customer, before
+/// anything else of the request is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staff(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Staff, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.staff()?;
+        Ok(Staff(caller))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_is_off_unless_turned_on() {
+        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
+        assert_eq!(
+            AuthSettings::from_env(&env(&[])).unwrap(),
+            AuthSettings::Off
+        );
+        assert_eq!(
+            AuthSettings::from_env(&env(&[
+                ("AUTH", "on"),
+                ("IDENTITY_SERVICE_URL", "http://id:1")
+            ]))
+            .unwrap(),
+            AuthSettings::On {
+                jwks_url: "http://id:1/.well-known/jwks.json".into(),
+                issuer: "shop".into()
+            }
+        );
+        assert!(AuthSettings::from_env(&env(&[("AUTH", "maybe")])).is_err());
+    }
+
+    #[test]
+    fn owners_staff_and_strangers() {
+        let ada = Caller::Customer("ada".into());
+        assert!(ada.act_for("ada").is_ok());
+        assert!(matches!(ada.act_for("bob"), Err(ApiError::Forbidden(_))));
+        assert!(matches!(ada.staff(), Err(ApiError::Forbidden(_))));
+        assert!(matches!(
+            Caller::Anonymous.act_for("ada"),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(Caller::Staff("s".into()).act_for("bob").is_ok());
+        assert!(Caller::Open.staff().is_ok());
+        assert!(ada.sees("ada") && !ada.sees("bob") && !Caller::Anonymous.sees("ada"));
+        assert_eq!(ada.only_user(), Some("ada"));
+        assert_eq!(Caller::Staff("s".into()).only_user(), None);
+    }
+}
