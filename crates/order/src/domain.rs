@@ -126,6 +126,9 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PaymentAttempt {
     pub order_id: i64,
+    /// Whose order it is (the payment service shows a customer only the
+    /// payments of their own orders).
+    pub user_id: String,
     /// What a payment for the order must charge.
     pub total_amount: Money,
     pub status: OrderStatus,

@@ -33,6 +33,9 @@ const TAIL_BATCH: i64 = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub sequence: i64,
+    /// The user whose order the event is about (a customer's stream holds
+    /// only theirs).
+    pub user_id: Option<String>,
     /// The server-sent event: `id: <sequence>`, `data: <the event as
     /// JSON, on one line>`, a blank line.
     pub frame: Bytes,
@@ -45,6 +48,7 @@ impl Line {
             .unwrap_or_else(|_| format!("{{\"sequence\":{sequence}}}"));
         Line {
             sequence,
+            user_id: stored.event.data["user_id"].as_str().map(str::to_owned),
             frame: Bytes::from(format!("id: {sequence}\ndata: {json}\n\n")),
         }
     }

@@ -25,6 +25,7 @@ pub mod routes;
 pub mod store;
 pub mod workflow;
 
+use shop_common::access::{Access, AuthSettings};
 use shop_common::auth::ServiceToken;
 use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
@@ -61,6 +62,9 @@ pub struct Config {
     /// `TRUSTED_PROXIES` (default: loopback and private networks): whose
     /// `X-Forwarded-For` names the client of a stream.
     pub trusted_proxies: TrustedProxies,
+    /// `AUTH` (and where the keys are): with auth on, a customer's orders,
+    /// payments and events are theirs.
+    pub auth: AuthSettings,
 }
 
 impl Config {
@@ -80,6 +84,7 @@ impl Config {
             outbox: outbox_settings(env)?,
             streams: StreamSettings::from_env(env)?,
             trusted_proxies: TrustedProxies::from_env(env, PRIVATE_NETWORKS)?,
+            auth: AuthSettings::from_env(env)?,
         })
     }
 }
@@ -183,8 +188,10 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
     let outbox_metrics = relay::OutboxMetrics::register(&service.metrics.registry);
     let routes = routes::router(state.clone()).merge(routes::events::router(state.clone()));
     let (recovery_settings, outbox) = (config.recovery, config.outbox.clone());
+    let access = Access::new(&config.auth, config.http, config.service_token.clone());
     Ok(service
         .serve(ApiDoc::openapi(), routes)
+        .with_access(access)
         .with_worker(Box::new(move |shutdown| {
             Box::pin(async move {
                 // Streams end when the service stops, so draining does not wait

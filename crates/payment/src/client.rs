@@ -2,6 +2,7 @@
 //! payment.
 
 use serde::Deserialize;
+use shop_common::access::Caller;
 use shop_common::client::ServiceClient;
 use shop_common::{ApiError, Money};
 
@@ -11,6 +12,8 @@ use shop_common::PaymentMethod;
 #[derive(Debug, Clone, Deserialize)]
 pub struct PaymentAttempt {
     pub order_id: i64,
+    /// Whose order it is.
+    pub user_id: String,
     pub total_amount: Money,
     /// The order's status, e.g. `pending`.
     pub status: String,
@@ -38,5 +41,18 @@ impl Orders {
         self.client
             .get(&format!("/orders/{order_id}/payment-attempt"))
             .await
+    }
+
+    /// Whether `caller` may see the payments of `order_id` (their own
+    /// order, or staff); a customer's question costs one call.
+    pub async fn visible(&self, caller: &Caller, order_id: i64) -> Result<bool, ApiError> {
+        if caller.only_user().is_none() {
+            return Ok(caller.sees(""));
+        }
+        match self.attempt(order_id).await {
+            Ok(attempt) => Ok(caller.sees(&attempt.user_id)),
+            Err(ApiError::NotFound(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use shop_common::access::{Access, AuthSettings};
 use shop_common::auth::ServiceToken;
 use shop_common::client::{http_client, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
@@ -41,6 +42,9 @@ pub struct Config {
     pub order_url: String,
     /// `PAYMENT_SUCCESS_RATE`, from 0 to 1, default 0.9.
     pub success_rate: f64,
+    /// `AUTH` (and where the keys are): with auth on, a customer sees the
+    /// payments of their own orders.
+    pub auth: AuthSettings,
 }
 
 impl Config {
@@ -57,6 +61,7 @@ impl Config {
             service_token: ServiceToken::from_env(env)?,
             order_url: env.url("ORDER_SERVICE_URL", "http://order-service:8003")?,
             success_rate,
+            auth: AuthSettings::from_env(env)?,
         })
     }
 }
@@ -107,5 +112,8 @@ pub async fn build_with(
         },
         service_token: config.service_token.clone(),
     };
-    Ok(service.serve(ApiDoc::openapi(), routes::router(state)))
+    let access = Access::new(&config.auth, config.http, config.service_token.clone());
+    Ok(service
+        .serve(ApiDoc::openapi(), routes::router(state))
+        .with_access(access))
 }

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use shop_common::access::SignedIn;
 use shop_common::auth::service_only;
 use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
@@ -151,47 +152,74 @@ async fn check_attempt(
 #[utoipa::path(get, path = "/payments/{payment_id}", tag = "payment",
     params(("payment_id" = String, Path, description = "Payment UUID")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
         (status = 200, description = "The payment", body = Payment),
         (status = 404, description = "No such payment", body = ErrorBody)))]
 pub async fn get_payment(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Payment>, ApiError> {
-    store::get(&state.db.reader, &id)
+    let missing = || ApiError::NotFound(format!("Payment {id} not found"));
+    let payment = store::get(&state.db.reader, &id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("Payment {id} not found")))
+        .ok_or_else(missing)?;
+    // Another customer's payment is as if it did not exist.
+    if !state.orders.visible(&caller, payment.order_id).await? {
+        return Err(missing());
+    }
+    Ok(Json(payment))
 }
 
 /// The most recent payment of an order.
 #[utoipa::path(get, path = "/payments/order/{order_id}", tag = "payment",
     params(("order_id" = i64, Path, description = "Order id")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
         (status = 200, description = "The order's latest payment", body = Payment),
         (status = 404, description = "The order has no payment", body = ErrorBody),
         (status = 422, description = "The order id is not a 64-bit integer", body = ErrorBody)))]
 pub async fn latest_payment_of_order(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Path(order_id): Path<i64>,
 ) -> Result<Json<Payment>, ApiError> {
+    let missing = || ApiError::NotFound(format!("No payment found for order {order_id}"));
+    if !state.orders.visible(&caller, order_id).await? {
+        return Err(missing());
+    }
     store::list(&state.db.reader, Some(order_id), 0, 1)
         .await?
         .into_iter()
         .next()
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("No payment found for order {order_id}")))
+        .ok_or_else(missing)
 }
 
 /// Payments, newest first; `order_id` lists one order's attempts.
 #[utoipa::path(get, path = "/payments", tag = "payment", params(ListQuery),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: a customer without ?order_id=", body = ErrorBody),
         (status = 200, description = "Payments, newest first", body = [Payment]),
         (status = 422, description = "Bad query", body = ErrorBody)))]
 pub async fn list_payments(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<Payment>>, ApiError> {
     let (skip, limit) = page(query.skip, query.limit)?;
+    if caller.only_user().is_some() {
+        // A customer lists the payments of one of their own orders.
+        let Some(order_id) = query.order_id else {
+            return Err(ApiError::Forbidden(
+                "Customers list the payments of one of their orders: ?order_id=".to_owned(),
+            ));
+        };
+        if !state.orders.visible(&caller, order_id).await? {
+            return Ok(Json(Vec::new()));
+        }
+    }
     Ok(Json(
         store::list(&state.db.reader, query.order_id, skip, limit).await?,
     ))

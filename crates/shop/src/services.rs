@@ -90,7 +90,9 @@ impl ServiceName {
         Ok(match self {
             ServiceName::Catalog => ServiceConfig::Catalog(shop_catalog::Config::from_env(env)?),
             ServiceName::Cart => ServiceConfig::Cart(shop_cart::Config::from_env(env)?),
-            ServiceName::Order => ServiceConfig::Order(shop_order::Config::from_env(env)?),
+            ServiceName::Order => {
+                ServiceConfig::Order(Box::new(shop_order::Config::from_env(env)?))
+            }
             ServiceName::Payment => ServiceConfig::Payment(shop_payment::Config::from_env(env)?),
             ServiceName::Identity => ServiceConfig::Identity(shop_identity::Config::from_env(env)?),
             ServiceName::Gateway => ServiceConfig::Gateway(shop_gateway::Config::from_env(env)?),
@@ -111,6 +113,13 @@ pub struct Peers {
 }
 
 impl Peers {
+    /// Points `auth` at the identity service's key set, when one runs.
+    pub fn keys_for(&self, auth: &mut shop_common::access::AuthSettings) {
+        if let Some(identity) = &self.identity {
+            auth.use_identity(identity);
+        }
+    }
+
     /// The URL of `service` (`None` for the gateway, which none calls).
     pub fn get_mut(&mut self, service: ServiceName) -> Option<&mut String> {
         match service {
@@ -177,7 +186,8 @@ pub struct BuildOptions {
 pub enum ServiceConfig {
     Catalog(shop_catalog::Config),
     Cart(shop_cart::Config),
-    Order(shop_order::Config),
+    /// Boxed: by far the largest.
+    Order(Box<shop_order::Config>),
     Payment(shop_payment::Config),
     Identity(shop_identity::Config),
     Gateway(shop_gateway::Config),
@@ -201,22 +211,22 @@ impl ServiceConfig {
         match self {
             ServiceConfig::Identity(_) => {}
             ServiceConfig::Catalog(config) => {
-                if let Some(identity) = &peers.identity {
-                    config.auth.use_identity(identity);
-                }
+                peers.keys_for(&mut config.auth);
             }
             ServiceConfig::Cart(config) => {
                 config.catalog_url = peers.catalog.clone();
-                if let Some(identity) = &peers.identity {
-                    config.auth.use_identity(identity);
-                }
+                peers.keys_for(&mut config.auth);
             }
             ServiceConfig::Order(config) => {
                 config.cart_url = peers.cart.clone();
                 config.catalog_url = peers.catalog.clone();
                 config.payment_url = peers.payment.clone();
+                peers.keys_for(&mut config.auth);
             }
-            ServiceConfig::Payment(config) => config.order_url = peers.order.clone(),
+            ServiceConfig::Payment(config) => {
+                config.order_url = peers.order.clone();
+                peers.keys_for(&mut config.auth);
+            }
             ServiceConfig::Gateway(config) => {
                 config.catalog_url = peers.catalog.clone();
                 config.cart_url = peers.cart.clone();

@@ -20,6 +20,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
+use shop_common::access::SignedIn;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Query};
 use shop_common::streams::StreamPermit;
@@ -61,6 +62,7 @@ pub struct EventsQuery {
         (status = 200, description = "Events, oldest first", body = [OrderEvent]),
         (status = 422, description = "Bad query", body = ErrorBody)))]
 pub async fn list_events(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<Vec<OrderEvent>>, ApiError> {
@@ -71,8 +73,29 @@ pub async fn list_events(
             "after must not be negative and limit must be from 1 to 1000".to_owned(),
         ));
     }
-    let events = outbox::after(&state.db.reader, after, limit).await?;
-    Ok(Json(events.into_iter().map(|s| s.event).collect()))
+    let Some(user) = caller.only_user() else {
+        let events = outbox::after(&state.db.reader, after, limit).await?;
+        return Ok(Json(events.into_iter().map(|s| s.event).collect()));
+    };
+    // A customer's events only: read on until `limit` of theirs or the end.
+    let mut mine = Vec::new();
+    let mut from = after;
+    loop {
+        let batch = outbox::after(&state.db.reader, from, 1000).await?;
+        let full = batch.len() == 1000;
+        for stored in batch {
+            from = stored.event.sequence;
+            if stored.event.data["user_id"].as_str() == Some(user) {
+                mine.push(stored.event);
+                if mine.len() as i64 == limit {
+                    return Ok(Json(mine));
+                }
+            }
+        }
+        if !full {
+            return Ok(Json(mine));
+        }
+    }
 }
 
 /// Order events as server-sent events (`id` = sequence, `data` = the event).
@@ -86,6 +109,7 @@ pub async fn list_events(
         (status = 422, description = "Bad query or Last-Event-ID", body = ErrorBody),
         (status = 503, description = "Too many streams open (Retry-After)", body = ErrorBody)))]
 pub async fn stream_events(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -127,6 +151,7 @@ pub async fn stream_events(
         live,
         last,
         catching_up: true,
+        only_user: caller.only_user().map(str::to_owned),
         _permit: permit,
     };
     let hint = Bytes::from(format!("retry: {}\n\n", RECONNECT_AFTER.as_millis()));
@@ -172,6 +197,8 @@ struct Follow {
     last: i64,
     /// Reading the outbox rather than the tail.
     catching_up: bool,
+    /// A customer's stream: only their orders' events.
+    only_user: Option<String>,
     _permit: StreamPermit,
 }
 
@@ -239,7 +266,9 @@ impl Follow {
         for line in lines {
             if line.sequence > self.last {
                 self.last = line.sequence;
-                frames.extend_from_slice(&line.frame);
+                if self.only_user.is_none() || line.user_id == self.only_user {
+                    frames.extend_from_slice(&line.frame);
+                }
             }
         }
         (!frames.is_empty()).then(|| Bytes::from(frames))

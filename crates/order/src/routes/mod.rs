@@ -7,6 +7,7 @@ pub mod events;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use shop_common::access::{Caller, SignedIn};
 use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
@@ -16,7 +17,9 @@ use shop_common::{ApiError, PaymentMethod, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::{NewOrder, Order, Page, PaymentAttempt, StatusQuery, StatusUpdate};
+use crate::domain::{
+    NewOrder, Order, OrderStatus, Page, PaymentAttempt, StatusQuery, StatusUpdate,
+};
 use crate::store::orders;
 use crate::workflow::{checkout, load, not_found, paying, status};
 use crate::AppState;
@@ -61,17 +64,21 @@ async fn answer(
 #[utoipa::path(post, path = "/orders", tag = "order", request_body = NewOrder,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: for another user", body = ErrorBody),
         (status = 201, description = "The new order", body = Order),
         (status = 400, description = "Cart is empty", body = ErrorBody),
         (status = 409, description = "Not enough stock (the body names the product) or a product no longer exists; nothing changed", body = ErrorBody),
         (status = 422, description = "Invalid body, or the key was used for another request", body = ErrorBody),
         (status = 503, description = "Cart or catalog unreachable", body = ErrorBody)))]
 pub async fn create_order(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(new): Json<NewOrder>,
 ) -> Result<Response, ApiError> {
     let user = UserId::parse(new.user_id.as_str())?;
+    caller.act_for(user.as_str())?;
     // A key belongs to the user who sent it: another user's same key is
     // another key, so it can neither replay nor pre-empt their order.
     let scope = format!("POST /orders user:{user}");
@@ -88,15 +95,18 @@ pub async fn create_order(
 /// All orders, newest first.
 #[utoipa::path(get, path = "/orders", tag = "order", params(Page),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
         (status = 200, description = "Orders, newest first", body = [Order]),
         (status = 422, description = "Bad paging", body = ErrorBody)))]
 pub async fn list_orders(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<Order>>, ApiError> {
     let (skip, limit) = page.checked()?;
+    // A customer's list holds only their own orders.
     Ok(Json(
-        orders::list(&state.db.reader, None, skip, limit).await?,
+        orders::list(&state.db.reader, caller.only_user(), skip, limit).await?,
     ))
 }
 
@@ -104,31 +114,49 @@ pub async fn list_orders(
 #[utoipa::path(get, path = "/orders/{order_id}", tag = "order",
     params(("order_id" = i64, Path, description = "Order id")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
         (status = 200, description = "The order", body = Order),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 422, description = "The order id is not a 64-bit integer", body = ErrorBody)))]
 pub async fn get_order(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Order>, ApiError> {
     orders::get(&state.db.reader, id)
         .await?
+        .filter(|order| caller.sees(&order.user_id))
         .map(Json)
         .ok_or_else(|| not_found(id))
+}
+
+/// The order `id` if `caller` may see it; another customer's is 404, as if
+/// it did not exist.
+async fn own_order(state: &AppState, caller: &Caller, id: i64) -> Result<Order, ApiError> {
+    let order = load(state, id).await?;
+    if caller.sees(&order.user_id) {
+        Ok(order)
+    } else {
+        Err(not_found(id))
+    }
 }
 
 /// A user's orders, newest first (ties broken by id).
 #[utoipa::path(get, path = "/orders/user/{user_id}", tag = "order",
     params(("user_id" = String, Path, description = "Any user id, percent-encoded"), Page),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: another user's orders", body = ErrorBody),
         (status = 200, description = "The user's orders, newest first", body = [Order]),
         (status = 422, description = "Bad user id or paging", body = ErrorBody)))]
 pub async fn list_user_orders(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<Order>>, ApiError> {
     let user = UserId::parse(user_id)?;
+    caller.act_for(user.as_str())?;
     let (skip, limit) = page.checked()?;
     Ok(Json(
         orders::list(&state.db.reader, Some(user.as_str()), skip, limit).await?,
@@ -143,6 +171,8 @@ pub async fn list_user_orders(
     request_body(content = Option<StatusUpdate>, description = "Or ?status="),
     params(("order_id" = i64, Path, description = "Order id"), StatusQuery),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
+        (status = 403, description = "Auth on: a customer may only cancel their own unpaid order", body = ErrorBody),
         (status = 200, description = "The order (unchanged when already in that status)", body = Order),
         (status = 400, description = "Transition not allowed (names both states)", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
@@ -150,6 +180,7 @@ pub async fn list_user_orders(
         (status = 422, description = "Missing or unknown status, or an order id that is not a 64-bit integer", body = ErrorBody),
         (status = 503, description = "Payment service unreachable (marking as paid)", body = ErrorBody)))]
 pub async fn update_status(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Query(query): Query<StatusQuery>,
@@ -159,6 +190,16 @@ pub async fn update_status(
         .map(|b| b.status)
         .or(query.status)
         .ok_or_else(|| ApiError::Unprocessable("status is required".to_owned()))?;
+    let order = own_order(&state, &caller, id).await?;
+    // A customer may only cancel their own order before it is paid; every
+    // other move is staff's.
+    let cancels_unpaid = next == OrderStatus::Cancelled
+        && matches!(order.status, OrderStatus::Pending | OrderStatus::Confirmed);
+    if caller.only_user().is_some() && !cancels_unpaid {
+        return Err(ApiError::Forbidden(
+            "Customers may only cancel their own pending or confirmed orders".to_owned(),
+        ));
+    }
     status::change(&state, id, next).await.map(Json)
 }
 
@@ -170,6 +211,7 @@ pub async fn update_status(
         ("order_id" = i64, Path, description = "Order id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
         (status = 200, description = "The paid order", body = Order),
         (status = 400, description = "Not payable (names its status), or payment failed", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
@@ -177,10 +219,12 @@ pub async fn update_status(
         (status = 503, description = "Payment service unreachable", body = ErrorBody),
         (status = 422, description = "The order id is not a 64-bit integer", body = ErrorBody)))]
 pub async fn pay_order(
+    SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    own_order(&state, &caller, id).await?;
     let scope = format!("POST /orders/{id}/payment");
     let idem = match begin(&headers, scope, &(), &state.db.writer).await? {
         Keyed::Replay(first) => return Ok(first),
@@ -211,6 +255,7 @@ pub async fn payment_attempt(
     let order = load(&state, id).await?;
     Ok(Json(PaymentAttempt {
         order_id: order.id,
+        user_id: order.user_id,
         total_amount: order.total_amount,
         status: order.status,
         key: order.paying_key,

@@ -1,5 +1,5 @@
 //! Who may call what with `AUTH=on` (issue 24's table), for every route of
-//! the services that check tokens so far (catalog and cart): anonymous, the
+//! the catalog, cart, order and payment services: anonymous, the
 //! owner, another customer and staff, on the service's own port and through
 //! the gateway, each with the status it must get. Forged tokens are 401.
 
@@ -325,8 +325,7 @@ async fn forged_and_expired_tokens_are_401_on_the_services() {
 
 /// The services call each other with the service credential, which the
 /// token checks admit as a service: a checkout reads and empties the
-/// customer's cart with auth on. (The order and payment services check
-/// tokens in the next step of issue 24; until then their routes are open.)
+/// customer's cart with auth on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_call_each_other_with_auth_on() {
     let world = world(Vec::new()).await;
@@ -347,7 +346,15 @@ async fn services_call_each_other_with_auth_on() {
         .await;
     assert_eq!(status, StatusCode::OK, "{cart}");
     assert_eq!(cart["items"].as_array().unwrap().len(), 1);
-    let order = stack.place_order(ada).await;
+    let (status, order) = call(
+        stack,
+        Method::POST,
+        &format!("{}/orders", stack.order),
+        Some(&world.ada),
+        Some(&json!({ "user_id": ada })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
     assert_eq!(order["status"], "pending");
     let (status, cart) = call(
         stack,
@@ -359,4 +366,201 @@ async fn services_call_each_other_with_auth_on() {
     .await;
     assert_eq!(status, StatusCode::OK, "{cart}");
     assert_eq!(cart["items"], json!([]));
+}
+
+/// The first event of `url`'s stream (after 0), read with a deadline.
+async fn first_streamed_event(stack: &Stack, url: &str, token: &str) -> Value {
+    let mut response = stack
+        .http
+        .get(format!("{url}?after=0"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(data) = buffer.lines().find_map(|l| l.strip_prefix("data: ")) {
+            return serde_json::from_str(data).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_order_and_payment_route_answers_each_caller_as_the_table_says() {
+    let world = world(Vec::new()).await;
+    let stack = &world.stack;
+    let ada = world.ada_id.clone();
+    let add = |token: String, user: String| async move {
+        let (status, body) = call(
+            stack,
+            Method::POST,
+            &format!("{}/cart/{user}/items", stack.cart),
+            Some(&token),
+            Some(&json!({"product_id": 2, "quantity": 1})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    };
+    let order_for = |token: String, user: String| async move {
+        let (status, order) = call(
+            stack,
+            Method::POST,
+            &format!("{}/orders", stack.order),
+            Some(&token),
+            Some(&json!({ "user_id": user })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        order["id"].as_i64().unwrap()
+    };
+    add(world.ada.clone(), ada.clone()).await;
+    let first = order_for(world.ada.clone(), ada.clone()).await;
+    add(world.ada.clone(), ada.clone()).await;
+    let second = order_for(world.ada.clone(), ada.clone()).await;
+
+    for base in [stack.order.clone(), format!("{}/api/order", stack.gateway)] {
+        //            anonymous, bob, ada, staff
+        let rows = [
+            row(
+                Method::POST,
+                "/orders".into(),
+                Some(json!({"user_id": ada})),
+                [401, 403, 400, 400],
+            ),
+            row(Method::GET, "/orders".into(), None, [401, 200, 200, 200]),
+            row(
+                Method::GET,
+                format!("/orders/{first}"),
+                None,
+                [401, 404, 200, 200],
+            ),
+            row(
+                Method::GET,
+                format!("/orders/user/{ada}"),
+                None,
+                [401, 403, 200, 200],
+            ),
+            row(Method::GET, "/events".into(), None, [401, 200, 200, 200]),
+        ];
+        check_rows(&world, &base, &rows).await;
+    }
+    let base = stack.order.clone();
+    let rows = [
+        row(
+            Method::POST,
+            format!("/orders/{first}/payment"),
+            None,
+            [401, 404, 200, 400],
+        ),
+        row(
+            Method::PUT,
+            format!("/orders/{first}/status"),
+            Some(json!({"status": "processing"})),
+            [401, 404, 403, 200],
+        ),
+        row(
+            Method::PUT,
+            format!("/orders/{first}/status"),
+            Some(json!({"status": "cancelled"})),
+            [401, 404, 403, 200],
+        ),
+        row(
+            Method::PUT,
+            format!("/orders/{second}/status"),
+            Some(json!({"status": "cancelled"})),
+            [401, 404, 200, 200],
+        ),
+    ];
+    check_rows(&world, &base, &rows).await;
+
+    // Payments: a customer sees those of their own orders.
+    let (_, paid) = call(
+        stack,
+        Method::GET,
+        &format!("{}/orders/{first}", stack.order),
+        Some(&world.ada),
+        None,
+    )
+    .await;
+    let payment_id = paid["payment_id"].as_str().unwrap().to_owned();
+    for base in [
+        stack.payment.clone(),
+        format!("{}/api/payment", stack.gateway),
+    ] {
+        //            anonymous, bob, ada, staff
+        let rows = [
+            row(Method::GET, "/payments".into(), None, [401, 403, 403, 200]),
+            row(
+                Method::GET,
+                format!("/payments?order_id={first}"),
+                None,
+                [401, 200, 200, 200],
+            ),
+            row(
+                Method::GET,
+                format!("/payments/order/{first}"),
+                None,
+                [401, 404, 200, 200],
+            ),
+            row(
+                Method::GET,
+                format!("/payments/{payment_id}"),
+                None,
+                [401, 404, 200, 200],
+            ),
+        ];
+        check_rows(&world, &base, &rows).await;
+    }
+    let payments = |token: String| async move {
+        let url = format!("{}/payments?order_id={first}", stack.payment);
+        let (_, body) = call(stack, Method::GET, &url, Some(&token), None).await;
+        body.as_array().unwrap().len()
+    };
+    assert_eq!(payments(world.bob.clone()).await, 0);
+    assert_eq!(payments(world.ada.clone()).await, 1);
+
+    // Lists and events hold only the customer's own.
+    let list = |token: String, path: &'static str| async move {
+        let (_, body) = call(
+            stack,
+            Method::GET,
+            &format!("{}{path}", stack.order),
+            Some(&token),
+            None,
+        )
+        .await;
+        body.as_array().unwrap().clone()
+    };
+    assert!(list(world.bob.clone(), "/orders").await.is_empty());
+    assert_eq!(list(world.ada.clone(), "/orders").await.len(), 2);
+    assert!(list(world.staff.clone(), "/orders").await.len() >= 2);
+    assert!(list(world.bob.clone(), "/events").await.is_empty());
+    let events = list(world.ada.clone(), "/events").await;
+    assert!(events.len() >= 4, "{events:?}");
+    assert!(events.iter().all(|e| e["data"]["user_id"] == json!(ada)));
+
+    let bob_id = stack.log_in("bob@example.com", "bob passphrase").await["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    add(world.bob.clone(), bob_id.clone()).await;
+    let bobs = order_for(world.bob.clone(), bob_id.clone()).await;
+    let stream = format!("{}/events/stream", stack.order);
+    let event = first_streamed_event(stack, &stream, &world.bob).await;
+    assert_eq!(
+        event["data"]["order_id"], bobs,
+        "bob's stream skips ada's events"
+    );
+    let event = first_streamed_event(stack, &stream, &world.staff).await;
+    assert_eq!(event["data"]["order_id"], first);
+    let (status, body) = stack.get(&stream).await;
+    detail(status, &body, StatusCode::UNAUTHORIZED);
 }
