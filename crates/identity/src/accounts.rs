@@ -34,24 +34,7 @@ impl Identity {
     /// Makes an account with `role`: 409 when the email (in any case) has
     /// one, 422 for a bad email or a weak password.
     pub async fn create_account(&self, new: NewAccount, role: Role) -> Result<Account, ApiError> {
-        let email = normalize_email(&new.email)?;
-        check_password(&new.password, &email)?;
-        if accounts::by_email(&self.db.reader, &email).await?.is_some() {
-            return Err(taken());
-        }
-        let hash = self.hasher.hash(&new.password).await?;
-        let account = Account {
-            id: uuid::Uuid::new_v4().to_string(),
-            email,
-            name: new.name.into_string(),
-            role,
-            created_at: now_rfc3339(),
-        };
-        if !accounts::create(&self.db.writer, &account, &hash).await? {
-            return Err(taken());
-        }
-        tracing::info!(account = %account.id, role = role.as_str(), "account created");
-        Ok(account)
+        create_account(&self.db, &self.hasher, new, role).await
     }
 
     /// Tokens for the account of `email` and `password`; 401 otherwise
@@ -140,6 +123,54 @@ impl Identity {
     }
 }
 
+/// With no staff account yet, makes one for `email` and `password`; `None`
+/// when staff exist already (what `shop up` does with auth on).
+pub async fn first_staff(
+    db: &Db,
+    email: &str,
+    password: &str,
+) -> Result<Option<Account>, ApiError> {
+    if accounts::count_with_role(&db.reader, Role::Staff).await? > 0 {
+        return Ok(None);
+    }
+    let name = crate::domain::Name::parse("Staff").map_err(ApiError::Unprocessable)?;
+    let new = NewAccount {
+        email: email.to_owned(),
+        password: password.to_owned(),
+        name,
+    };
+    create_account(db, &Hasher::new(1), new, Role::Staff)
+        .await
+        .map(Some)
+}
+
 fn taken() -> ApiError {
     ApiError::Conflict("An account with this email already exists".to_owned())
+}
+
+/// Makes an account with `role` in `db` (see [`Identity::create_account`]).
+pub async fn create_account(
+    db: &Db,
+    hasher: &Hasher,
+    new: NewAccount,
+    role: Role,
+) -> Result<Account, ApiError> {
+    let email = normalize_email(&new.email)?;
+    check_password(&new.password, &email)?;
+    if accounts::by_email(&db.reader, &email).await?.is_some() {
+        return Err(taken());
+    }
+    let hash = hasher.hash(&new.password).await?;
+    let account = Account {
+        id: uuid::Uuid::new_v4().to_string(),
+        email,
+        name: new.name.into_string(),
+        role,
+        created_at: now_rfc3339(),
+    };
+    if !accounts::create(&db.writer, &account, &hash).await? {
+        return Err(taken());
+    }
+    tracing::info!(account = %account.id, role = role.as_str(), "account created");
+    Ok(account)
 }

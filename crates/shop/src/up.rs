@@ -43,6 +43,12 @@ pub struct UpArgs {
     payment_port: u16,
     #[arg(long, default_value_t = shop_identity::DEFAULT_PORT)]
     identity_port: u16,
+    /// Accounts on: every service checks access tokens (AUTH=on). With no
+    /// staff account yet, one is made and its password printed once
+    /// (SHOP_ADMIN_EMAIL, default admin@shop.local; SHOP_ADMIN_PASSWORD,
+    /// default made up).
+    #[arg(long)]
+    auth: bool,
 }
 
 impl UpArgs {
@@ -86,6 +92,42 @@ async fn listen(name: &str, bind_ip: IpAddr, port: u16) -> Result<(TcpListener, 
     Ok((listener, url))
 }
 
+/// With auth on and no staff account yet, makes one: what to print about
+/// it (the password once, when it was made up).
+async fn first_staff(env: &Env, built: &[Service]) -> Result<Option<String>, Failure> {
+    let on =
+        shop_common::access::AuthSettings::from_env(env)? != shop_common::access::AuthSettings::Off;
+    let identity = built
+        .iter()
+        .find(|service| service.name == shop_identity::NAME)
+        .and_then(|service| service.db.as_ref());
+    let (true, Some(db)) = (on, identity) else {
+        return Ok(None);
+    };
+    let email = env.string("SHOP_ADMIN_EMAIL", "admin@shop.local");
+    let (password, made_up) = match env.get("SHOP_ADMIN_PASSWORD") {
+        Some(password) => (password.to_owned(), false),
+        None => (shop_identity::passwords::generate(), true),
+    };
+    let created = shop_identity::accounts::first_staff(db, &email, &password)
+        .await
+        .map_err(|err| Failure::Start(format!("the first staff account ({email}): {err}")))?;
+    Ok(created.map(|account| {
+        if made_up {
+            format!(
+                "Accounts are on. Staff account {} with password {password} (shown once; \
+                 set SHOP_ADMIN_EMAIL / SHOP_ADMIN_PASSWORD to choose).",
+                account.email
+            )
+        } else {
+            format!(
+                "Accounts are on. Staff account {} (password from SHOP_ADMIN_PASSWORD).",
+                account.email
+            )
+        }
+    }))
+}
+
 pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
     let data = match &args.database_url {
         Some(url) => DataHome::Postgres(url.clone()),
@@ -96,6 +138,11 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
     };
     // DATABASE_URL is checked like every service's, then applied per schema.
     let env = data.env(env);
+    let env = if args.auth {
+        env.with("AUTH", "on")
+    } else {
+        env
+    };
     // The services' shared secret for their service-only endpoints: one
     // per run unless given.
     let env = match env.get("SERVICE_TOKEN") {
@@ -131,6 +178,7 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
         &BuildOptions::default(),
     )
     .await?;
+    let admin = first_staff(&env, &built).await?;
     let services: Vec<(Service, TcpListener)> = built.into_iter().zip(listeners).collect();
 
     let server = crate::server_settings(&env, services.len())?;
@@ -153,6 +201,9 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
         "  {:<10}{identity}   docs: {identity}/docs/",
         shop_identity::NAME
     );
+    if let Some(admin) = admin {
+        println!("{admin}");
+    }
     println!("Press Ctrl+C to stop.");
 
     let mut failure = None;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{num, printed_urls, Running};
+use crate::helpers::{num, printed, printed_urls, urls_in, Running};
 
 fn shop() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
@@ -208,4 +208,122 @@ async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}");
+}
+
+/// `shop up --auth`: the first staff account is made and its password
+/// printed once; customers see only their own cart, through the gateway
+/// and on the services' ports; a second start makes no second account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_up_with_auth_makes_the_first_staff_account_and_checks_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let child = shop()
+            .args(["up", "--auth", "--data-dir"])
+            .arg(dir.path())
+            .args([
+                "--gateway-port",
+                "0",
+                "--catalog-port",
+                "0",
+                "--cart-port",
+                "0",
+            ])
+            .args([
+                "--order-port",
+                "0",
+                "--payment-port",
+                "0",
+                "--identity-port",
+                "0",
+            ])
+            .env_remove("AUTH")
+            .env_remove("SHOP_ADMIN_EMAIL")
+            .env_remove("SHOP_ADMIN_PASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut running = Running(child);
+        let lines = printed(&mut running);
+        (running, lines)
+    };
+    let (running, lines) = start();
+    let password = lines
+        .iter()
+        .find_map(|line| line.split(" with password ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no staff password in {lines:?}"))
+        .to_owned();
+    let urls = urls_in(&lines);
+    let url = |name: &str| {
+        urls.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, u)| u.clone())
+            .unwrap()
+    };
+    let (gateway, cart) = (url("gateway"), url("cart"));
+    let http = reqwest::Client::new();
+    let post = |url: String, body: serde_json::Value, token: Option<String>| {
+        let mut request = http.post(url).json(&body);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, staff) = post(
+        format!("{gateway}/api/identity/auth/login"),
+        json!({"email": "admin@shop.local", "password": password}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{staff}");
+    assert_eq!(staff["account"]["role"], "staff");
+    post(
+        format!("{gateway}/api/identity/auth/register"),
+        json!({"email": "ada@example.com", "password": "ada passphrase", "name": "Ada"}),
+        None,
+    )
+    .await;
+    let (_, ada) = post(
+        format!("{gateway}/api/identity/auth/login"),
+        json!({"email": "ada@example.com", "password": "ada passphrase"}),
+        None,
+    )
+    .await;
+    let ada_id = ada["account"]["id"].as_str().unwrap().to_owned();
+    let ada_token = ada["access_token"].as_str().unwrap().to_owned();
+    let add = json!({"product_id": 2, "quantity": 1});
+    for base in [format!("{gateway}/api/cart"), cart.clone()] {
+        let (status, _) = post(format!("{base}/cart/{ada_id}/items"), add.clone(), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = post(
+            format!("{base}/cart/someone/items"),
+            add.clone(),
+            Some(ada_token.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, body) = post(
+            format!("{base}/cart/{ada_id}/items"),
+            add.clone(),
+            Some(ada_token.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    drop(running);
+
+    // A second start keeps the staff account and makes no other.
+    let (_running, lines) = start();
+    assert!(
+        lines.iter().all(|line| !line.contains("with password")),
+        "{lines:?}"
+    );
 }

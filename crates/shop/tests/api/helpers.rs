@@ -988,6 +988,25 @@ impl Drop for Running {
 /// The `(service, base URL)` lines `shop up` prints at start (gateway
 /// first), read from its piped stdout until it says it is up (30 s at most).
 pub fn printed_urls(running: &mut Running) -> Vec<(String, String)> {
+    urls_in(&printed(running))
+}
+
+/// The `name url` lines among `lines`.
+pub fn urls_in(lines: &[String]) -> Vec<(String, String)> {
+    let mut urls = Vec::new();
+    for line in lines {
+        let mut words = line.split_whitespace();
+        if let (Some(name), Some(url)) = (words.next(), words.next()) {
+            if url.starts_with("http://") {
+                urls.push((name.to_owned(), url.trim_end_matches('/').to_owned()));
+            }
+        }
+    }
+    urls
+}
+
+/// What `shop up` printed until it said it is up.
+pub fn printed(running: &mut Running) -> Vec<String> {
     use std::io::{BufRead, BufReader};
     let stdout = running.0.stdout.take().expect("stdout piped");
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
@@ -998,21 +1017,17 @@ pub fn printed_urls(running: &mut Running) -> Vec<(String, String)> {
             }
         }
     });
-    let mut urls = Vec::new();
+    let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(100)) else {
             continue;
         };
-        let mut words = line.split_whitespace();
-        if let (Some(name), Some(url)) = (words.next(), words.next()) {
-            if url.starts_with("http://") {
-                urls.push((name.to_owned(), url.trim_end_matches('/').to_owned()));
-            }
-        }
-        if line.contains("Press Ctrl+C") {
+        let done = line.contains("Press Ctrl+C");
+        lines.push(line);
+        if done {
             break;
         }
     }
-    urls
+    lines
 }
