@@ -68,13 +68,14 @@ NAMESPACE = "ecommerce"
 SERVICES = ("catalog", "cart", "order", "payment", "gateway")
 # The services' shared secret: at least this many visible ASCII characters.
 MIN_TOKEN_CHARS = 16
-# One service-only endpoint per service (method, path, body), asked in a way
-# that changes nothing: what does not exist, or a body that is rejected.
+# One service-only endpoint per service that has one (method, path, body),
+# asked in a way that changes nothing: what does not exist, or a body that is
+# rejected. (The payment service has none: POST /payments without the
+# credential is a client paying through the order's flow.)
 SERVICE_ONLY = {
     "catalog": ("GET", "/reservations/wiring-probe", None),
     "cart": ("POST", "/cart/wiring-probe/remove-items", {}),
     "order": ("GET", "/orders/999999999/payment-attempt", None),
-    "payment": ("POST", "/payments", {}),
 }
 
 

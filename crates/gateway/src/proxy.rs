@@ -183,7 +183,7 @@ pub async fn forward(
     let Some((service, base, tail)) = route(&proxy.upstreams, &path) else {
         return error_response(StatusCode::NOT_FOUND, "Not Found");
     };
-    if crate::internal::is_service_only(service, request.method(), tail) {
+    if crate::internal::is_service_only(service, tail) {
         return error_response(StatusCode::NOT_FOUND, "Not Found");
     }
     let client = proxy.streams.trusted.client(peer, request.headers());

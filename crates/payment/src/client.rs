@@ -1,9 +1,11 @@
 //! The order service, as the payment service asks it before recording a
 //! payment.
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use shop_common::access::Caller;
 use shop_common::client::ServiceClient;
+use shop_common::idempotency;
 use shop_common::{ApiError, Money};
 
 use shop_common::PaymentMethod;
@@ -29,6 +31,12 @@ impl PaymentAttempt {
     }
 }
 
+/// What the order service answers when it paid an order.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaidOrder {
+    pub payment_id: Option<String>,
+}
+
 /// The order service.
 #[derive(Debug, Clone)]
 pub struct Orders {
@@ -40,6 +48,28 @@ impl Orders {
     pub async fn attempt(&self, order_id: i64) -> Result<PaymentAttempt, ApiError> {
         self.client
             .get(&format!("/orders/{order_id}/payment-attempt"))
+            .await
+    }
+
+    /// Pays `order_id` through the order's own flow (`POST
+    /// /orders/{id}/payment`, as a service), under the client's
+    /// `Idempotency-Key` when it sent one.
+    pub async fn pay(
+        &self,
+        order_id: i64,
+        key: Option<&HeaderValue>,
+    ) -> Result<PaidOrder, ApiError> {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = key {
+            headers.insert(HeaderName::from_static(idempotency::HEADER), key.clone());
+        }
+        self.client
+            .call(
+                Method::POST,
+                &format!("/orders/{order_id}/payment"),
+                None::<&()>,
+                headers,
+            )
             .await
     }
 

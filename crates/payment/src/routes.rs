@@ -3,8 +3,9 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use shop_common::access::Caller;
 use shop_common::access::SignedIn;
-use shop_common::auth::service_only;
+use shop_common::auth::SERVICE_TOKEN_HEADER;
 use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{page, Json, Path, Query};
@@ -20,17 +21,16 @@ use crate::{store, AppState};
 
 /// The payment routes, each declared once for the router and the document.
 pub fn router(state: AppState) -> OpenApiRouter {
-    let create = service_only(routes!(create_payment), state.service_token.clone());
     OpenApiRouter::new()
-        .routes(routes!(list_payments))
-        .routes(create)
+        .routes(routes!(list_payments, create_payment))
         .routes(routes!(get_payment))
         .routes(routes!(latest_payment_of_order))
         .with_state(state)
 }
 
-/// Create a payment (the order service only: `POST /orders/{id}/payment`
-/// is how clients pay). A `card` payment (the default) succeeds with
+/// Create a payment. With the service credential, the order service
+/// records its payment attempt (below). Without it, a client pays an order
+/// the seed's way: through the order's own flow ([`pay_for_client`]). A `card` payment (the default) succeeds with
 /// probability `PAYMENT_SUCCESS_RATE`; a `manual` one (money taken outside
 /// Shop) always does. A declined payment is stored too, with status
 /// `failed`. A payment is recorded only for an existing order, for its
@@ -43,12 +43,13 @@ pub fn router(state: AppState) -> OpenApiRouter {
     responses(
         (status = 201, description = "The payment, `success` or `failed`", body = Payment),
         (status = 400, description = "The order is not payable", body = ErrorBody),
-        (status = 401, description = "Without the service credential", body = ErrorBody),
+        (status = 401, description = "A wrong service credential, or auth on and no valid access token", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 409, description = "The order was already paid, or the key is not the order's payment attempt", body = ErrorBody),
         (status = 422, description = "Invalid body, an amount other than the order's total, or the key was used for another request", body = ErrorBody),
         (status = 503, description = "The order service is unreachable", body = ErrorBody)))]
 pub async fn create_payment(
+    caller: Caller,
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(new): Json<NewPayment>,
@@ -57,6 +58,16 @@ pub async fn create_payment(
         return Err(ApiError::Unprocessable(
             "order_id must be at least 1".to_owned(),
         ));
+    }
+    if let Some(token) = &state.service_token {
+        if headers.contains_key(SERVICE_TOKEN_HEADER) && !token.admits(&headers) {
+            return Err(ApiError::Unauthorized(
+                "The service credential is wrong".to_owned(),
+            ));
+        }
+        if !token.admits(&headers) {
+            return pay_for_client(&state, &caller, &headers, &new).await;
+        }
     }
     let idem = match begin(&headers, "POST /payments", &new, &state.db.writer).await? {
         Keyed::Replay(first) => return Ok(first),
@@ -114,6 +125,52 @@ pub async fn create_payment(
         )));
     }
     commit_answer(idem.as_ref(), tx, db, StatusCode::CREATED, &payment).await
+}
+
+/// A client's `POST /payments` (the seed's way to pay): the order is paid
+/// through its own flow, with the same claim and at-most-once charge as
+/// `POST /orders/{id}/payment`; the answer is the seed's, the payment made,
+/// `success` or `failed` (201). With auth on, only the order's owner and
+/// staff may (another's order is 404).
+async fn pay_for_client(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    new: &NewPayment,
+) -> Result<Response, ApiError> {
+    caller.signed_in()?;
+    let missing = || ApiError::NotFound(format!("Order {} not found", new.order_id));
+    let attempt = state.orders.attempt(new.order_id).await?;
+    if !caller.sees(&attempt.user_id) {
+        return Err(missing());
+    }
+    if new.amount != attempt.total_amount {
+        return Err(ApiError::Unprocessable(format!(
+            "amount must be the order's total, {}",
+            attempt.total_amount
+        )));
+    }
+    let key = headers.get(shop_common::idempotency::HEADER);
+    let paid = match state.orders.pay(new.order_id, key).await {
+        Ok(order) => order.payment_id,
+        // Declined: the failed attempt is the answer.
+        Err(ApiError::BadRequest(detail)) if detail == "Payment failed" => None,
+        Err(other) => return Err(other),
+    };
+    let payment = match paid {
+        Some(id) => store::get(&state.db.writer, &id).await?,
+        None => store::list(&state.db.writer, Some(new.order_id), 0, 1)
+            .await?
+            .into_iter()
+            .next(),
+    };
+    let payment = payment.ok_or_else(|| {
+        ApiError::internal(format!(
+            "order {} paid without a payment record",
+            new.order_id
+        ))
+    })?;
+    Ok((StatusCode::CREATED, Json(payment)).into_response())
 }
 
 /// Refuses a payment that is not the order service's current attempt: for

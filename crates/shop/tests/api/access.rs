@@ -519,6 +519,16 @@ async fn every_order_and_payment_route_answers_each_caller_as_the_table_says() {
         ];
         check_rows(&world, &base, &rows).await;
     }
+    // The seed's POST /payments: the order's owner and staff (another
+    // customer's order is 404).
+    let pay_second = json!({"order_id": second, "amount": 29.99});
+    let rows = [row(
+        Method::POST,
+        "/payments".into(),
+        Some(pay_second),
+        [401, 404, 400, 400],
+    )];
+    check_rows(&world, &stack.payment, &rows).await;
     let payments = |token: String| async move {
         let url = format!("{}/payments?order_id={first}", stack.payment);
         let (_, body) = call(stack, Method::GET, &url, Some(&token), None).await;

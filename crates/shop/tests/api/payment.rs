@@ -294,3 +294,67 @@ async fn an_order_is_charged_at_most_once() {
         .await;
     assert_eq!(ids(&list), [first["id"].as_str().unwrap()]);
 }
+
+/// The seed's way for a client to pay: `POST /payments` with the order and
+/// its total, through the gateway. It pays through the order's own flow
+/// (claim, at most one charge) and answers the payment, `success` or
+/// `failed`, as the seed does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_pay_with_the_seeds_post_payments() {
+    let decider = crate::helpers::Switch::approving(false);
+    let stack = Stack::start_with(Options {
+        payment_decider: Some(decider.clone()),
+        ..Options::default()
+    })
+    .await;
+    let id = order_of(&stack, "seedy", 1).await;
+    let (_, order) = stack.get(&format!("{}/orders/{id}", stack.order)).await;
+    let total = order["total_amount"].clone();
+    let url = format!("{}/api/payment/payments", stack.gateway);
+    let seed_body = json!({"order_id": id, "amount": total, "payment_method": "credit_card"});
+
+    // Declined: the failed payment is the answer; the order stays payable.
+    let (status, failed) = stack.post(&url, seed_body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{failed}");
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["order_id"], id);
+    let (_, order) = stack.get(&format!("{}/orders/{id}", stack.order)).await;
+    assert_eq!(order["status"], "pending");
+
+    // Approved: the order is paid with this payment.
+    decider.set(true);
+    let (status, paid) = stack.post(&url, seed_body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    assert_eq!(paid["status"], "success");
+    assert_eq!(num(&paid["amount"]), num(&total));
+    let (_, order) = stack.get(&format!("{}/orders/{id}", stack.order)).await;
+    assert_eq!(order["status"], "paid");
+    assert_eq!(order["payment_id"], paid["id"]);
+
+    // Never twice; never another amount; never an order that does not exist.
+    let (status, body) = stack.post(&url, seed_body).await;
+    let message = detail(status, &body, StatusCode::BAD_REQUEST);
+    assert!(message.contains("not in pending status"), "{message}");
+    let other = order_of(&stack, "seedy2", 1).await;
+    let (status, body) = stack
+        .post(&url, json!({"order_id": other, "amount": 0.01}))
+        .await;
+    detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = stack
+        .post(&url, json!({"order_id": other + 100, "amount": 1}))
+        .await;
+    detail(status, &body, StatusCode::NOT_FOUND);
+    let payments = all_payments(&stack).await;
+    let successes: Vec<&Value> = payments
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["order_id"] == id && p["status"] == "success")
+        .collect();
+    assert_eq!(successes.len(), 1);
+    assert!(payments
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["order_id"] != other));
+}
