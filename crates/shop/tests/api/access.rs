@@ -71,29 +71,45 @@ async fn call(
 }
 
 /// Every row: a request, then the status for anonymous, another customer
-/// (bob), the owner (ada) and staff, sent in that order.
+/// (bob), the owner (ada) and staff, sent in that order, and last for
+/// another service (the service credential, no token): as staff unless
+/// [`Row::service`] says otherwise, and through the gateway, which never
+/// forwards the credential, as anonymous.
 struct Row {
     method: Method,
     path: String,
     body: Option<Value>,
     expected: [u16; 4],
+    service: Option<u16>,
+}
+
+impl Row {
+    /// The service caller's status, when it differs from staff's (the row
+    /// changed what staff asked for just before).
+    fn service(mut self, status: u16) -> Row {
+        self.service = Some(status);
+        self
+    }
 }
 
 async fn check_rows(world: &World, base: &str, rows: &[Row]) {
-    let callers = [None, Some(&world.bob), Some(&world.ada), Some(&world.staff)];
+    let stack = &world.stack;
+    let via_gateway = base.starts_with(&stack.gateway);
+    let tokens = [None, Some(&world.bob), Some(&world.ada), Some(&world.staff)];
     for row in rows {
-        for (caller, expected) in callers.iter().zip(row.expected) {
-            let url = format!("{base}{}", row.path);
+        let url = format!("{base}{}", row.path);
+        for (who, (token, expected)) in ["anonymous", "bob", "ada", "staff"]
+            .iter()
+            .zip(tokens.iter().zip(row.expected))
+        {
             let (status, body) = call(
-                &world.stack,
+                stack,
                 row.method.clone(),
                 &url,
-                caller.map(String::as_str),
+                token.map(String::as_str),
                 row.body.as_ref(),
             )
             .await;
-            let who = ["anonymous", "bob", "ada", "staff"]
-                [callers.iter().position(|c| c == caller).unwrap()];
             assert_eq!(
                 status.as_u16(),
                 expected,
@@ -104,6 +120,20 @@ async fn check_rows(world: &World, base: &str, rows: &[Row]) {
                 assert!(body["detail"].is_string(), "{who}: {url}: {body}");
             }
         }
+        let expected = if via_gateway {
+            row.expected[0]
+        } else {
+            row.service.unwrap_or(row.expected[3])
+        };
+        let (status, body) = stack
+            .send_as_service(row.method.clone(), &url, row.body.clone())
+            .await;
+        assert_eq!(
+            status.as_u16(),
+            expected,
+            "service: {} {url}: {body}",
+            row.method
+        );
     }
 }
 
@@ -113,6 +143,7 @@ fn row(method: Method, path: String, body: Option<Value>, expected: [u16; 4]) ->
         path,
         body,
         expected,
+        service: None,
     }
 }
 
@@ -186,7 +217,8 @@ async fn every_catalog_and_cart_route_answers_each_caller_as_the_table_says() {
                 format!("/products/{spare}"),
                 None,
                 [401, 403, 403, 200],
-            ),
+            )
+            .service(404),
         ];
         check_rows(&world, &catalog, &catalog_rows).await;
 
@@ -573,4 +605,38 @@ async fn every_order_and_payment_route_answers_each_caller_as_the_table_says() {
     assert_eq!(event["data"]["order_id"], first);
     let (status, body) = stack.get(&stream).await;
     detail(status, &body, StatusCode::UNAUTHORIZED);
+}
+
+/// A service that trusts another issuer (`AUTH_ISSUER`) refuses the
+/// identity service's tokens, though their signature is good: 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_from_another_issuer_is_401() {
+    let world = world(Vec::new()).await;
+    let stack = &world.stack;
+    let elsewhere = stack
+        .cart_with(&[
+            ("AUTH", "on".to_owned()),
+            ("AUTH_ISSUER", "https://issuer.elsewhere.example".to_owned()),
+        ])
+        .await;
+    let url = format!("/cart/{}", world.ada_id);
+    let (status, body) = call(
+        stack,
+        Method::GET,
+        &format!("{elsewhere}{url}"),
+        Some(&world.ada),
+        None,
+    )
+    .await;
+    detail(status, &body, StatusCode::UNAUTHORIZED);
+    // The stack's own cart, which trusts this issuer, takes the same token.
+    let (status, body) = call(
+        stack,
+        Method::GET,
+        &format!("{}{url}", stack.cart),
+        Some(&world.ada),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
