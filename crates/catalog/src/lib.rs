@@ -51,7 +51,7 @@ impl Config {
             listen: Listen::from_env(env, DEFAULT_PORT)?,
             db: db_settings_from_env(env, NAME)?,
             service_token: ServiceToken::from_env(env)?,
-            search_concurrency: search_concurrency(env)?,
+            search_concurrency: env.count("SEARCH_CONCURRENCY", 2, 1..=1000, "searches")?,
             http: HttpSettings::from_env(env)?,
             auth: AuthSettings::from_env(env)?,
         })
@@ -59,16 +59,6 @@ impl Config {
 }
 
 /// What handlers share.
-fn search_concurrency(env: &Env) -> Result<usize, ConfigError> {
-    let expected = "a number of searches from 1 to 1000";
-    let searches: usize = env.parse("SEARCH_CONCURRENCY", 2, expected)?;
-    if (1..=1000).contains(&searches) {
-        Ok(searches)
-    } else {
-        Err(env.error("SEARCH_CONCURRENCY", expected))
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Db,

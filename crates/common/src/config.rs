@@ -92,6 +92,31 @@ impl Env {
         }
     }
 
+    /// A whole number of `unit` within `range`, or `default` when unset
+    /// ("a number of connections from 1 to 1000000" otherwise).
+    pub fn count<T>(
+        &self,
+        name: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        unit: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display,
+    {
+        let expected = format!(
+            "a number of {unit} from {} to {}",
+            range.start(),
+            range.end()
+        );
+        let value: T = self.parse(name, default, &expected)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.error(name, &expected))
+        }
+    }
+
     /// A duration given in milliseconds, at least 1.
     pub fn millis(&self, name: &str, default_ms: u64) -> Result<Duration, ConfigError> {
         let ms: u64 = self.parse(name, default_ms, "a whole number of milliseconds")?;
@@ -188,17 +213,8 @@ const RESERVED_FILES: u64 = 256;
 
 impl ServerSettings {
     pub fn from_env(env: &Env) -> Result<ServerSettings, ConfigError> {
-        let max_connections: usize = env.parse(
-            "SERVER_MAX_CONNECTIONS",
-            2048,
-            "a number of connections from 1 to 1000000",
-        )?;
-        if !(1..=1_000_000).contains(&max_connections) {
-            return Err(env.error(
-                "SERVER_MAX_CONNECTIONS",
-                "a number of connections from 1 to 1000000",
-            ));
-        }
+        let max_connections =
+            env.count("SERVER_MAX_CONNECTIONS", 2048, 1..=1_000_000, "connections")?;
         Ok(ServerSettings {
             header_read_timeout: env.millis("SERVER_HEADER_READ_TIMEOUT_MS", 10_000)?,
             idle_timeout: env.millis("SERVER_IDLE_TIMEOUT_MS", 75_000)?,
@@ -277,14 +293,7 @@ pub fn db_settings_from_env(env: &Env, name: &str) -> Result<DbSettings, ConfigE
         )),
     };
     let default_pool = if target.is_postgres() { 10 } else { 4 };
-    let pool_size: u32 = env.parse(
-        "DB_POOL_SIZE",
-        default_pool,
-        "a number of connections from 1 to 64",
-    )?;
-    if !(1..=64).contains(&pool_size) {
-        return Err(env.error("DB_POOL_SIZE", "a number of connections from 1 to 64"));
-    }
+    let pool_size: u32 = env.count("DB_POOL_SIZE", default_pool, 1..=64, "connections")?;
     Ok(DbSettings {
         target,
         pool_size,
@@ -297,6 +306,17 @@ pub fn db_settings_from_env(env: &Env, name: &str) -> Result<DbSettings, ConfigE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_parsed_within_their_range() {
+        let env = Env::from_pairs([("N", "7"), ("BIG", "65"), ("WORD", "x")]);
+        assert_eq!(env.count("N", 1, 1..=64, "things").unwrap(), 7);
+        assert_eq!(env.count("UNSET", 3, 1..=64, "things").unwrap(), 3);
+        for name in ["BIG", "WORD"] {
+            let err = env.count(name, 1, 1..=64, "things").unwrap_err();
+            assert_eq!(err.reason, "expected a number of things from 1 to 64", "{name}");
+        }
+    }
 
     #[test]
     fn bad_values_name_the_variable() {

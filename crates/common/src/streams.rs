@@ -43,18 +43,9 @@ pub struct StreamSettings {
 
 impl StreamSettings {
     pub fn from_env(env: &Env) -> Result<StreamSettings, ConfigError> {
-        let count = |name: &str, default: usize| -> Result<usize, ConfigError> {
-            let expected = "a number of streams from 1 to 1000000";
-            let value: usize = env.parse(name, default, expected)?;
-            if (1..=1_000_000).contains(&value) {
-                Ok(value)
-            } else {
-                Err(env.error(name, expected))
-            }
-        };
         Ok(StreamSettings {
-            max: count("EVENT_STREAMS_MAX", 512)?,
-            per_client: count("EVENT_STREAMS_PER_CLIENT", 8)?,
+            max: env.count("EVENT_STREAMS_MAX", 512, 1..=1_000_000, "streams")?,
+            per_client: env.count("EVENT_STREAMS_PER_CLIENT", 8, 1..=1_000_000, "streams")?,
             max_lifetime: env.millis("EVENT_STREAM_MAX_LIFETIME_MS", 300_000)?,
         })
     }

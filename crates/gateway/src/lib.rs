@@ -68,20 +68,15 @@ impl Config {
                 Some(_) => Some(env.url("IDENTITY_SERVICE_URL", "")?),
                 None => None,
             },
-            upstream_max_requests: upstream_max_requests(env)?,
+            upstream_max_requests: env.count(
+                "UPSTREAM_MAX_REQUESTS",
+                1024,
+                1..=1_000_000,
+                "requests",
+            )?,
             streams: StreamSettings::from_env(env)?,
             trusted_proxies: TrustedProxies::from_env(env, "none")?,
         })
-    }
-}
-
-fn upstream_max_requests(env: &Env) -> Result<usize, ConfigError> {
-    let expected = "a number of requests from 1 to 1000000";
-    let max: usize = env.parse("UPSTREAM_MAX_REQUESTS", 1024, expected)?;
-    if (1..=1_000_000).contains(&max) {
-        Ok(max)
-    } else {
-        Err(env.error("UPSTREAM_MAX_REQUESTS", expected))
     }
 }
 

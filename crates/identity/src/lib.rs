@@ -62,17 +62,7 @@ impl Config {
             }
             Ok(Duration::from_secs(secs))
         };
-        let hash_concurrency: usize = env.parse(
-            "PASSWORD_HASH_CONCURRENCY",
-            2,
-            "a number of hashes from 1 to 64",
-        )?;
-        if !(1..=64).contains(&hash_concurrency) {
-            return Err(env.error(
-                "PASSWORD_HASH_CONCURRENCY",
-                "a number of hashes from 1 to 64",
-            ));
-        }
+        let hash_concurrency = env.count("PASSWORD_HASH_CONCURRENCY", 2, 1..=64, "hashes")?;
         Ok(Config {
             listen: Listen::from_env(env, DEFAULT_PORT)?,
             db: db_settings_from_env(env, NAME)?,
