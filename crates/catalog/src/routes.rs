@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use shop_common::access::Staff;
-use shop_common::error::{error_response, ErrorBody};
+use shop_common::error::{try_again_later, ErrorBody};
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Keyed};
 use shop_common::{now_rfc3339, ApiError};
@@ -46,26 +46,20 @@ pub async fn list_products(
     let Ok(Ok(_permit)) =
         tokio::time::timeout(SEARCH_QUEUE_WAIT, state.searches.clone().acquire_owned()).await
     else {
-        return Ok(busy("Too many searches at once, try again"));
+        return Ok(try_again_later("Too many searches at once, try again", 1));
     };
     let deadline = tokio::time::Instant::now() + state.db_settings.statement_timeout;
     match store::search(&state.db.reader, &filter, needle, deadline).await? {
         Some(products) => Ok(Json(products).into_response()),
-        None => Ok(busy("The search took too long, try a more specific one")),
+        None => Ok(try_again_later(
+            "The search took too long, try a more specific one",
+            1,
+        )),
     }
 }
 
 /// How long a search waits for its turn (`SEARCH_CONCURRENCY`).
 const SEARCH_QUEUE_WAIT: Duration = Duration::from_secs(1);
-
-/// 503 with `Retry-After: 1`.
-fn busy(detail: &str) -> Response {
-    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, detail);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(1));
-    response
-}
 
 /// One product.
 #[utoipa::path(get, path = "/products/{product_id}", tag = "catalog",

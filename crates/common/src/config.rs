@@ -314,7 +314,10 @@ mod tests {
         assert_eq!(env.count("UNSET", 3, 1..=64, "things").unwrap(), 3);
         for name in ["BIG", "WORD"] {
             let err = env.count(name, 1, 1..=64, "things").unwrap_err();
-            assert_eq!(err.reason, "expected a number of things from 1 to 64", "{name}");
+            assert_eq!(
+                err.reason, "expected a number of things from 1 to 64",
+                "{name}"
+            );
         }
     }
 

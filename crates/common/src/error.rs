@@ -171,6 +171,17 @@ pub fn error_response(status: StatusCode, detail: impl Into<String>) -> Response
         .into_response()
 }
 
+/// `503` with the envelope and `Retry-After: after_secs`: a limit was
+/// reached, and the client should come back a little later.
+pub fn try_again_later(detail: impl Into<String>, after_secs: u64) -> Response {
+    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, detail);
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(after_secs),
+    );
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

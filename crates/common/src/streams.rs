@@ -18,12 +18,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
 use crate::config::{ConfigError, Env};
-use crate::error::error_response;
+use crate::error::try_again_later;
 
 /// The header a proxy appends the client's address to.
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
@@ -122,10 +122,10 @@ const RETRY_AFTER_SECS: u64 = 5;
 
 impl IntoResponse for StreamsBusy {
     fn into_response(self) -> Response {
-        let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, self.to_string());
-        let headers = response.headers_mut();
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let mut response = try_again_later(self.to_string(), RETRY_AFTER_SECS);
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
         response
     }
 }
@@ -283,6 +283,7 @@ fn canonical(address: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

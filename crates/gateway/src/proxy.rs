@@ -34,7 +34,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use shop_common::config::HttpSettings;
-use shop_common::error::error_response;
+use shop_common::error::{error_response, try_again_later};
 use shop_common::extract::{read_body, MAX_BODY_BYTES};
 use shop_common::streams::{StreamGate, StreamPermit, FORWARDED_FOR};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -201,15 +201,10 @@ pub async fn forward(
         .and_then(|places| places.clone().try_acquire_owned().ok())
     else {
         tracing::warn!(service, "too many requests in flight to the service");
-        let mut busy = error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return try_again_later(
             format!("{service} service is busy, try again"),
+            BUSY_RETRY_AFTER_SECS,
         );
-        busy.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(BUSY_RETRY_AFTER_SECS),
-        );
-        return busy;
     };
     let (parts, body) = request.into_parts();
     let body = match read_body(body, MAX_BODY_BYTES).await {
