@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -31,6 +31,26 @@ use crate::error::ApiError;
 
 /// The audience of Shop's access tokens.
 pub const AUDIENCE: &str = "shop";
+
+/// What every check of an access token asks (the identity service's own
+/// and every service's): EdDSA only (`none` and every other algorithm
+/// refused), issued by `issuer` for [`AUDIENCE`], not expired, no leeway.
+pub fn validation(issuer: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation
+}
+
+/// The token of an `Authorization: Bearer <token>` header value; `None`
+/// when the value is not a bearer token.
+pub fn bearer_token(value: &HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
 
 /// How often, at most, the key set is fetched again for an unknown key.
 const REFETCH_EVERY: Duration = Duration::from_secs(1);
@@ -228,14 +248,7 @@ impl Access {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Ok(Caller::Anonymous);
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or_else(invalid_token)?;
+        let token = bearer_token(value).ok_or_else(invalid_token)?;
         let claims = verifier.verify(token).await?;
         match claims.role.as_str() {
             "staff" => Ok(Caller::Staff(claims.sub)),
@@ -253,12 +266,7 @@ impl Verifier {
         }
         let kid = header.kid.ok_or_else(invalid_token)?;
         let key = self.key(&kid).await?.ok_or_else(invalid_token)?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+        jsonwebtoken::decode::<Claims>(token, &key, &validation(&self.issuer))
             .map(|data| data.claims)
             .map_err(|_| invalid_token())
     }
@@ -374,6 +382,16 @@ mod tests {
             }
         );
         assert!(AuthSettings::from_env(&env(&[("AUTH", "maybe")])).is_err());
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_header_value() {
+        let value = |v: &str| HeaderValue::from_str(v).unwrap();
+        assert_eq!(bearer_token(&value("Bearer abc.def")), Some("abc.def"));
+        assert_eq!(bearer_token(&value("bearer  abc ")), Some("abc"));
+        for bad in ["Basic abc", "Bearer", "Bearer  ", "abc"] {
+            assert_eq!(bearer_token(&value(bad)), None, "{bad:?}");
+        }
     }
 
     #[test]

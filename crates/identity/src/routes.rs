@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use shop_common::access::bearer_token;
 use shop_common::error::ErrorBody;
 use shop_common::extract::Json;
 use shop_common::ApiError;
@@ -30,12 +31,7 @@ pub fn router(identity: Identity) -> OpenApiRouter {
 pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
         .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|token| !token.is_empty())
+        .and_then(bearer_token)
         .ok_or_else(|| {
             ApiError::Unauthorized("Send an access token: Authorization: Bearer <token>".to_owned())
         })

@@ -5,16 +5,13 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shop_common::ApiError;
+use shop_common::{access, ApiError};
 
 use crate::domain::{Account, Role};
 use crate::keys::Keys;
-
-/// The audience of every access token.
-pub const AUDIENCE: &str = "shop";
 
 /// How tokens are made.
 #[derive(Debug, Clone)]
@@ -49,7 +46,7 @@ pub fn issue(keys: &Keys, settings: &TokenSettings, account: &Account) -> Result
     let iat = now_secs();
     let claims = Claims {
         iss: settings.issuer.clone(),
-        aud: AUDIENCE.to_owned(),
+        aud: access::AUDIENCE.to_owned(),
         sub: account.id.clone(),
         role: account.role,
         email: account.email.clone(),
@@ -66,16 +63,11 @@ pub fn sign(keys: &Keys, claims: &Claims) -> Result<String, ApiError> {
     jsonwebtoken::encode(&header, claims, &keys.encoding).map_err(ApiError::internal)
 }
 
-/// The claims of a valid access token: signed by `keys` with EdDSA (no
-/// other algorithm, `none` included), from `issuer`, for [`AUDIENCE`], not
-/// expired. Anything else is 401.
+/// The claims of a valid access token: signed by `keys` and as
+/// [`access::validation`] asks (the same checks as every service's).
+/// Anything else is 401.
 pub fn verify(keys: &Keys, issuer: &str, token: &str) -> Result<Claims, ApiError> {
-    let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[AUDIENCE]);
-    validation.leeway = 0;
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    jsonwebtoken::decode::<Claims>(token, &keys.decoding, &validation)
+    jsonwebtoken::decode::<Claims>(token, &keys.decoding, &access::validation(issuer))
         .map(|data| data.claims)
         .map_err(|err| {
             tracing::debug!(error = %err, "access token refused");
