@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{num, printed, printed_urls, urls_in, Running};
+use crate::helpers::{any_free_ports, num, printed, printed_urls, urls_in, Running};
 
 fn shop() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
@@ -129,22 +129,7 @@ async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
     let child = shop()
         .args(["up", "--data-dir"])
         .arg(dir.path())
-        .args([
-            "--gateway-port",
-            "0",
-            "--catalog-port",
-            "0",
-            "--cart-port",
-            "0",
-        ])
-        .args([
-            "--order-port",
-            "0",
-            "--payment-port",
-            "0",
-            "--identity-port",
-            "0",
-        ])
+        .args(any_free_ports())
         .env("PAYMENT_SUCCESS_RATE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -220,22 +205,7 @@ async fn shop_up_with_auth_makes_the_first_staff_account_and_checks_tokens() {
         let child = shop()
             .args(["up", "--auth", "--data-dir"])
             .arg(dir.path())
-            .args([
-                "--gateway-port",
-                "0",
-                "--catalog-port",
-                "0",
-                "--cart-port",
-                "0",
-            ])
-            .args([
-                "--order-port",
-                "0",
-                "--payment-port",
-                "0",
-                "--identity-port",
-                "0",
-            ])
+            .args(any_free_ports())
             .env_remove("AUTH")
             .env_remove("SHOP_ADMIN_EMAIL")
             .env_remove("SHOP_ADMIN_PASSWORD")

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::helpers::{printed_urls, Options, Running, Stack};
+use crate::helpers::{any_free_ports, printed_urls, Options, Running, Stack};
 use crate::raw::{addr, closed_by_server, connect, exchange, read_response};
 
 /// Starts `shop up` on free ports with its soft open-files limit lowered
@@ -21,22 +21,7 @@ fn shop_up(dir: &std::path::Path, env: &[(&str, &str)]) -> (Running, Vec<(String
         .arg(env!("CARGO_BIN_EXE_shop"))
         .args(["up", "--data-dir"])
         .arg(dir)
-        .args([
-            "--gateway-port",
-            "0",
-            "--catalog-port",
-            "0",
-            "--cart-port",
-            "0",
-        ])
-        .args([
-            "--order-port",
-            "0",
-            "--payment-port",
-            "0",
-            "--identity-port",
-            "0",
-        ])
+        .args(any_free_ports())
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

@@ -985,6 +985,15 @@ impl Drop for Running {
     }
 }
 
+/// `shop up`'s arguments that put every service on a free port
+/// (`--catalog-port 0` ...), one per service it runs.
+pub fn any_free_ports() -> Vec<String> {
+    ServiceName::ALL
+        .iter()
+        .flat_map(|service| [format!("--{}-port", service.name()), "0".to_owned()])
+        .collect()
+}
+
 /// The `(service, base URL)` lines `shop up` prints at start (gateway
 /// first), read from its piped stdout until it says it is up (30 s at most).
 pub fn printed_urls(running: &mut Running) -> Vec<(String, String)> {

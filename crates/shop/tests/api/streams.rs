@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::helpers::{detail, Options, Stack};
+use crate::raw::closed_by_server;
 
 /// The loopback address `127.0.0.n`: one client of many on this machine.
 fn client_address(n: u8) -> IpAddr {
@@ -53,21 +54,6 @@ fn status_of(head: &str) -> u16 {
         .unwrap_or(0)
 }
 
-/// Whether the server closed `stream` (within a deadline).
-async fn closed_by_server(stream: &mut TcpStream) -> bool {
-    let mut sink = [0u8; 4096];
-    tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => return true,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .unwrap_or(false)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_are_capped_per_client_address_and_in_all() {
     let stack = Stack::start_with(Options {
@@ -90,7 +76,7 @@ async fn streams_are_capped_per_client_address_and_in_all() {
     let (mut refused, head) = open_stream(client_address(2), &stack.gateway, path).await;
     assert_eq!(status_of(&head), 503, "{head}");
     assert!(head.contains("retry-after: 5"), "{head}");
-    assert!(closed_by_server(&mut refused).await);
+    assert!(closed_by_server(&mut refused, Duration::from_secs(5)).await);
     // Another address still gets one: the cap is per client.
     let (stream, head) = open_stream(client_address(3), &stack.gateway, path).await;
     assert_eq!(status_of(&head), 200, "{head}");
