@@ -5,27 +5,8 @@
 #   ./scripts/bench-auth.sh         (DURATION=10 seconds per measurement)
 # Needs wrk (installed from Debian when missing) and python3.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
-duration="${DURATION:-10}"
-command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --quiet --release --locked -p shop
-bin="$root/target/release/shop"
-work="$(mktemp -d)"
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-# Starts shop up with the given extra arguments; sets $gateway.
-start() {
-    RUST_LOG=warn "$bin" up --data-dir "$work/data-$1" --gateway-port 0 --catalog-port 0 \
-        --cart-port 0 --order-port 0 --payment-port 0 --identity-port 0 "${@:2}" > "$work/up-$1.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 100); do grep -q "Press Ctrl+C" "$work/up-$1.log" 2>/dev/null && break; sleep 0.1; done
-    gateway=$(awk '$1 == "gateway" { sub(/\/$/, "", $2); print $2 }' "$work/up-$1.log")
-}
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
-rate() { wrk -t2 -c32 -d"${duration}s" "$@" | awk '/Requests\/sec/ { printf "%.0f", $2 }'; }
+# shellcheck source=scripts/bench/lib.sh
+source "$(dirname "$0")/bench/lib.sh"
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 # A customer with three lines in their cart; prints "user token".

@@ -5,30 +5,8 @@
 # Needs wrk (installed from Debian when missing) and, for the PostgreSQL
 # column, the machine's PostgreSQL on 127.0.0.1:5432 (trust auth).
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
-duration="${DURATION:-10}"
-command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --quiet --release --locked -p shop
-bin="$root/target/release/shop"
-work="$(mktemp -d)"
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-# Starts shop up with the given extra arguments; sets $catalog $cart $gateway.
-start() {
-    RUST_LOG=warn "$bin" up --data-dir "$work/data-$1" --gateway-port 0 --catalog-port 0 \
-        --cart-port 0 --order-port 0 --payment-port 0 --identity-port 0 "${@:2}" > "$work/up-$1.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 100); do grep -q "Press Ctrl+C" "$work/up-$1.log" 2>/dev/null && break; sleep 0.1; done
-    url() { awk -v s="$1" '$1 == s { sub(/\/$/, "", $2); print $2 }' "$work/up-$2.log"; }
-    catalog=$(url catalog "$1"); cart=$(url cart "$1"); gateway=$(url gateway "$1")
-}
-
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
-
-rate() { wrk -t2 -c32 -d"${duration}s" "$@" | awk '/Requests\/sec/ { printf "%.0f", $2 }'; }
+# shellcheck source=scripts/bench/lib.sh
+source "$(dirname "$0")/bench/lib.sh"
 
 measure() {
     curl -sf -X PUT "$catalog/products/2" -d '{"stock": 1000000000}' > /dev/null
