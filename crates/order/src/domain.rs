@@ -290,6 +290,14 @@ pub struct OrderEvent {
     pub data: Value,
 }
 
+impl OrderEvent {
+    /// The user whose order the event is about (a customer sees only
+    /// theirs).
+    pub fn user_id(&self) -> Option<&str> {
+        self.data["user_id"].as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::OrderStatus::*;

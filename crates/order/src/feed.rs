@@ -48,7 +48,7 @@ impl Line {
             .unwrap_or_else(|_| format!("{{\"sequence\":{sequence}}}"));
         Line {
             sequence,
-            user_id: stored.event.data["user_id"].as_str().map(str::to_owned),
+            user_id: stored.event.user_id().map(str::to_owned),
             frame: Bytes::from(format!("id: {sequence}\ndata: {json}\n\n")),
         }
     }

@@ -85,7 +85,7 @@ pub async fn list_events(
         let full = batch.len() == 1000;
         for stored in batch {
             from = stored.event.sequence;
-            if stored.event.data["user_id"].as_str() == Some(user) {
+            if stored.event.user_id() == Some(user) {
                 mine.push(stored.event);
                 if mine.len() as i64 == limit {
                     return Ok(Json(mine));
