@@ -9,7 +9,7 @@ use std::time::Duration;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use shop_common::ApiError;
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// How long a hash waits for its turn before the request is answered 503.
 const QUEUE_WAIT: Duration = Duration::from_secs(5);
@@ -19,17 +19,17 @@ const QUEUE_WAIT: Duration = Duration::from_secs(5);
 pub struct Hasher {
     turns: Arc<Semaphore>,
     /// A hash of no one's password: checked when the email is unknown, so
-    /// an unknown email takes as long as a wrong password.
-    decoy: Arc<String>,
+    /// an unknown email takes as long as a wrong password. Made the first
+    /// time it is needed, on the blocking pool like every hash.
+    decoy: Arc<OnceCell<String>>,
 }
 
 impl Hasher {
     /// At most `concurrency` hashes at once.
     pub fn new(concurrency: usize) -> Hasher {
-        let decoy = hash_now("decoy password, never valid").unwrap_or_default();
         Hasher {
             turns: Arc::new(Semaphore::new(concurrency.max(1))),
-            decoy: Arc::new(decoy),
+            decoy: Arc::default(),
         }
     }
 
@@ -44,7 +44,14 @@ impl Hasher {
     /// false then).
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, ApiError> {
         let known = hash.is_some();
-        let hash = hash.map_or_else(|| self.decoy.as_str().to_owned(), str::to_owned);
+        let hash = match hash {
+            Some(hash) => hash.to_owned(),
+            None => self
+                .decoy
+                .get_or_try_init(|| self.hash("decoy password, never valid"))
+                .await?
+                .clone(),
+        };
         let password = password.to_owned();
         let matches = self
             .run(move || {
