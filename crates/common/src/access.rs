@@ -323,7 +323,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     /// service's router carries; without one, [`Caller::Open`]).
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, ApiError> {
         match parts.extensions.get::<Access>() {
-            Some(access) => access.clone().caller(&parts.headers).await,
+            Some(access) => access.caller(&parts.headers).await,
             None => Ok(Caller::Open),
         }
     }
