@@ -241,6 +241,12 @@ impl TrustedProxies {
         self.networks.iter().any(|net| net.contains(&address))
     }
 
+    /// Whether the connection's peer is a trusted proxy (whose
+    /// `X-Forwarded-*` headers may be believed).
+    pub fn trusts_peer(&self, peer: SocketAddr) -> bool {
+        self.trusts(peer.ip())
+    }
+
     /// The client of a request from `peer`: walking `X-Forwarded-For` from
     /// the right while the hop that added an entry is trusted, the first
     /// address not vouched for by a trusted proxy.

@@ -2,7 +2,8 @@
 //!
 //! Some endpoints exist only for another service (stock reservations, the
 //! cart's clean-up after an order, recording a payment, an order's payment
-//! attempt). They also require the service credential on the services' own
+//! attempt), and the identity service's sessions, which only the gateway's
+//! own sign-in uses. The service-only ones also require the service credential on the services' own
 //! ports, which the gateway never holds, so this list is the second of two
 //! locks: with no `SERVICE_TOKEN` configured it is the only one. The path
 //! is compared after percent-decoding, with empty and `.` segments dropped
@@ -20,6 +21,9 @@ pub fn is_service_only(service: &str, path: &str) -> bool {
         ("catalog", ["reservations", ..]) => true,
         ("cart", ["cart", ..]) => after_id("remove-items"),
         ("order", ["orders", ..]) => after_id("payment-attempt"),
+        // The gateway's own sessions (`crate::session`): clients sign in at
+        // `/api/session` and never see a session token.
+        ("identity", ["auth", "sessions", ..]) => true,
         _ => false,
     }
 }
@@ -94,6 +98,9 @@ mod tests {
         assert!(is_service_only("cart", "/cart/alice/remove-items"));
         assert!(is_service_only("cart", "/cart/a%2Fb/remove-items/"));
         assert!(is_service_only("order", "/orders/3/payment-attempt"));
+        assert!(is_service_only("identity", "/auth/sessions"));
+        assert!(is_service_only("identity", "/auth/%53essions/access"));
+        assert!(is_service_only("identity", "//auth/x/../sessions/end"));
     }
 
     #[test]
@@ -107,5 +114,7 @@ mod tests {
         assert!(!is_service_only("payment", "/payments"));
         assert!(!is_service_only("payment", "/payments/order/3"));
         assert!(!is_service_only("payment", "/payments/abc"));
+        assert!(!is_service_only("identity", "/auth/login"));
+        assert!(!is_service_only("identity", "/.well-known/jwks.json"));
     }
 }

@@ -3,13 +3,17 @@
 //! - [`proxy`]: `/api/{catalog,cart,order,payment}/*` to the services,
 //!   prefix stripped, as the seed's nginx.conf does.
 //! - [`dashboard`]: the React app at `/`.
+//! - [`session`]: the dashboard's sign-in at `/api/session` (a cookie; the
+//!   access tokens stay here).
 //!
-//! It keeps no state. `GET /api` names the API prefixes and each service's
+//! It keeps no state of its own: sessions live at the identity service,
+//! their access tokens are only cached. `GET /api` names the API prefixes and each service's
 //! docs.
 
 pub mod dashboard;
 pub mod internal;
 pub mod proxy;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -17,6 +21,7 @@ use axum::extract::State;
 use axum::routing::{any, get};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use shop_common::access::AuthSettings;
 use shop_common::config::{ConfigError, Env, HttpSettings, Listen};
 use shop_common::extract::Json;
 use shop_common::service::{standard_router, ReadyCheck, Service, StartError};
@@ -27,6 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::proxy::{Proxy, Upstreams};
+use crate::session::{SessionSettings, Sessions};
 
 pub const NAME: &str = "gateway";
 pub const DEFAULT_PORT: u16 = 3000;
@@ -53,6 +59,10 @@ pub struct Config {
     /// `TRUSTED_PROXIES` (default none: the gateway is the edge): proxies
     /// in front of the gateway whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// `AUTH`: told to the dashboard (sign-in, or a user switcher).
+    pub auth: AuthSettings,
+    /// `SESSION_*`: the dashboard's sessions.
+    pub sessions: SessionSettings,
 }
 
 impl Config {
@@ -76,6 +86,8 @@ impl Config {
             )?,
             streams: StreamSettings::from_env(env)?,
             trusted_proxies: TrustedProxies::from_env(env, "none")?,
+            auth: AuthSettings::from_env(env)?,
+            sessions: SessionSettings::from_env(env)?,
         })
     }
 }
@@ -128,7 +140,7 @@ async fn index(State(proxy): State<Proxy>) -> Json<Index> {
         title = "Shop gateway",
         description = "Proxies /api/{catalog,cart,order,payment}/* to the services."
     ),
-    components(schemas(Index, ApiEntry))
+    components(schemas(Index, ApiEntry, session::SessionInfo, session::SignIn))
 )]
 pub struct ApiDoc;
 
@@ -172,6 +184,13 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
     if let Some(identity) = &config.identity_url {
         services.push(("identity", identity.clone()));
     }
+    let sessions = Sessions::new(
+        config.identity_url.clone(),
+        &config.auth,
+        config.sessions.clone(),
+        config.trusted_proxies.clone(),
+        config.http,
+    );
     let proxy = Proxy::new(
         Upstreams {
             services: services.clone(),
@@ -179,17 +198,26 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         config.http,
         config.upstream_max_requests,
         StreamGate::new(config.streams, config.trusted_proxies.clone()),
+        sessions.clone(),
     );
     tokio::task::spawn_blocking(dashboard::precompress);
     let dashboard = Router::new()
         .route("/", get(dashboard::index))
         .route("/{*path}", get(dashboard::asset))
         .layer(axum::middleware::map_response(dashboard::security_headers));
+    let session_routes = OpenApiRouter::new()
+        .routes(routes!(
+            session::current,
+            session::sign_in,
+            session::sign_out
+        ))
+        .with_state(sessions);
     let routes = OpenApiRouter::new()
         .routes(routes!(index))
         .route("/api/", get(index))
         .route("/api/{*rest}", any(proxy::forward))
         .with_state(proxy)
+        .merge(session_routes)
         .merge(dashboard.into());
     let router = standard_router(
         NAME,

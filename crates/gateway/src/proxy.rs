@@ -15,6 +15,9 @@
 //! calls between services always find room), and event streams, which last,
 //! are admitted by the gateway's own [`StreamGate`] (`EVENT_STREAMS_*`, per
 //! client address) before they take one of those places.
+//!
+//! A request with the dashboard's session cookie goes on with the session's
+//! access token instead of the cookie ([`crate::session`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -39,6 +42,8 @@ use shop_common::extract::{read_body, MAX_BODY_BYTES};
 use shop_common::streams::{StreamGate, StreamPermit, FORWARDED_FOR};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::session::{self, Sessions};
+
 /// The services behind the gateway, by the prefix that reaches them.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
@@ -55,6 +60,7 @@ pub struct Proxy {
     /// Places for requests in flight, per service.
     in_flight: Arc<HashMap<&'static str, Arc<Semaphore>>>,
     streams: StreamGate,
+    sessions: Sessions,
 }
 
 impl Proxy {
@@ -65,6 +71,7 @@ impl Proxy {
         http: HttpSettings,
         max_in_flight: usize,
         streams: StreamGate,
+        sessions: Sessions,
     ) -> Proxy {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(http.connect_timeout));
@@ -83,6 +90,7 @@ impl Proxy {
             request_timeout: http.request_timeout,
             in_flight: Arc::new(in_flight),
             streams,
+            sessions,
         }
     }
 
@@ -186,6 +194,22 @@ pub async fn forward(
     if crate::internal::is_service_only(service, tail) {
         return error_response(StatusCode::NOT_FOUND, "Not Found");
     }
+    // The dashboard's session: same origin for unsafe methods, and its
+    // access token instead of the cookie (a client's own token wins).
+    let from_session = session::session_token(request.headers()).is_some();
+    if from_session && session::unsafe_method(request.method()) {
+        if let Err(refused) = session::check_origin(request.headers()) {
+            return refused.into_response();
+        }
+    }
+    let bearer = if request.headers().contains_key(header::AUTHORIZATION) {
+        None
+    } else {
+        match proxy.sessions.bearer_for(request.headers()).await {
+            Ok(bearer) => bearer,
+            Err(err) => return err.into_response(),
+        }
+    };
     let client = proxy.streams.trusted.client(peer, request.headers());
     let stream = if is_event_stream(service, request.method(), tail) {
         match proxy.streams.admit(peer, request.headers()) {
@@ -233,6 +257,11 @@ pub async fn forward(
     headers.remove(header::HOST);
     // Clients never speak for a service.
     headers.remove(shop_common::auth::SERVICE_TOKEN_HEADER);
+    // The session cookie stays at the gateway; its access token goes on.
+    headers.remove(header::COOKIE);
+    if let Some(bearer) = bearer {
+        headers.insert(header::AUTHORIZATION, bearer);
+    }
     // The client as the gateway knows it, not as it claims to be.
     headers.remove(FORWARDED_FOR);
     if let Ok(client) = HeaderValue::from_str(&client.to_string()) {

@@ -1,14 +1,20 @@
 //! The work behind the routes (and `shop accounts`): making accounts,
 //! signing in, rotating refresh tokens, signing out.
 
+use std::net::IpAddr;
+
 use chrono::{SecondsFormat, Utc};
 use shop_common::db::Db;
 use shop_common::{now_rfc3339, ApiError};
 
-use crate::domain::{check_password, normalize_email, Account, NewAccount, Role, Tokens};
+use crate::domain::{
+    check_password, normalize_email, Account, NewAccount, Role, SessionAccess, SessionTokens,
+    Tokens,
+};
 use crate::keys::Keys;
 use crate::passwords::Hasher;
-use crate::store::{accounts, refresh_tokens};
+use crate::store::{accounts, refresh_tokens, sessions};
+use crate::throttle::LoginThrottle;
 use crate::tokens::{self, TokenSettings};
 
 /// What the work needs.
@@ -18,6 +24,7 @@ pub struct Identity {
     pub hasher: Hasher,
     pub keys: Keys,
     pub tokens: TokenSettings,
+    pub throttle: LoginThrottle,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -37,18 +44,110 @@ impl Identity {
         create_account(&self.db, &self.hasher, new, role).await
     }
 
-    /// Tokens for the account of `email` and `password`; 401 otherwise
-    /// (the same answer, and about the same time, for an unknown email).
-    pub async fn login(&self, email: &str, password: &str) -> Result<Tokens, ApiError> {
-        let email = normalize_email(email).map_err(|_| invalid_credentials())?;
+    /// Tokens for the account of `email` and `password`, from the client
+    /// at `address`; 401 otherwise (the same answer, and about the same
+    /// time, for an unknown email), 429 after too many failures.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        address: IpAddr,
+    ) -> Result<Tokens, ApiError> {
+        let account = self.check_credentials(email, password, address).await?;
+        let family = uuid::Uuid::new_v4().to_string();
+        self.tokens_for(account, &family).await
+    }
+
+    /// The account of `email` and `password`; 401 otherwise, 429 while
+    /// the account or `address` has failed too often ([`LoginThrottle`]).
+    async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        address: IpAddr,
+    ) -> Result<Account, ApiError> {
+        let key: String = email
+            .trim()
+            .to_lowercase()
+            .chars()
+            .take(crate::domain::MAX_EMAIL_CHARS)
+            .collect();
+        self.throttle.check(&key, address)?;
+        let failed = || {
+            self.throttle
+                .failed(&key, address)
+                .unwrap_or_else(invalid_credentials)
+        };
+        let Ok(email) = normalize_email(email) else {
+            return Err(failed());
+        };
         let found = accounts::by_email(&self.db.reader, &email).await?;
         let hash = found.as_ref().map(|(_, hash)| hash.as_str());
         if !self.hasher.verify(password, hash).await? {
-            return Err(invalid_credentials());
+            return Err(failed());
         }
-        let (account, _) = found.ok_or_else(invalid_credentials)?;
-        let family = uuid::Uuid::new_v4().to_string();
-        self.tokens_for(account, &family).await
+        found
+            .map(|(account, _)| account)
+            .ok_or_else(invalid_credentials)
+    }
+
+    /// A browser session for `email` and `password` (what the gateway
+    /// keeps behind its cookie), with a first access token.
+    pub async fn start_session(
+        &self,
+        email: &str,
+        password: &str,
+        address: IpAddr,
+    ) -> Result<SessionTokens, ApiError> {
+        let account = self.check_credentials(email, password, address).await?;
+        let session_token = tokens::new_refresh_token();
+        let ttl =
+            chrono::Duration::from_std(self.tokens.refresh_ttl).map_err(ApiError::internal)?;
+        let expires_at = (Utc::now() + ttl).to_rfc3339_opts(SecondsFormat::Micros, true);
+        sessions::insert(
+            &self.db.writer,
+            &tokens::refresh_token_hash(&session_token),
+            &account.id,
+            &expires_at,
+            &now_rfc3339(),
+        )
+        .await?;
+        let access = self.access_for(account)?;
+        Ok(SessionTokens {
+            session_token,
+            session_expires_in: self.tokens.refresh_ttl.as_secs(),
+            access,
+        })
+    }
+
+    /// A fresh access token for a live session; 401 once it has ended or
+    /// expired (or its account is gone).
+    pub async fn session_access(&self, session_token: &str) -> Result<SessionAccess, ApiError> {
+        let hash = tokens::refresh_token_hash(session_token);
+        let ended = || ApiError::Unauthorized("The session has ended; sign in again".to_owned());
+        let (account_id, _) = sessions::live(&self.db.reader, &hash, &now_rfc3339())
+            .await?
+            .ok_or_else(ended)?;
+        let account = accounts::by_id(&self.db.reader, &account_id)
+            .await?
+            .ok_or_else(ended)?;
+        self.access_for(account)
+    }
+
+    /// Ends a session (nothing when it is unknown or ended already).
+    pub async fn end_session(&self, session_token: &str) -> Result<(), ApiError> {
+        let hash = tokens::refresh_token_hash(session_token);
+        sessions::end(&self.db.writer, &hash, &now_rfc3339()).await?;
+        Ok(())
+    }
+
+    fn access_for(&self, account: Account) -> Result<SessionAccess, ApiError> {
+        Ok(SessionAccess {
+            access_token: tokens::issue(&self.keys, &self.tokens, &account)?,
+            token_type: "Bearer".to_owned(),
+            expires_in: self.tokens.access_ttl.as_secs(),
+            account,
+        })
     }
 
     /// New tokens for a refresh token, which is then used up. A used or

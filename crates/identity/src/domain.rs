@@ -84,6 +84,36 @@ pub struct Tokens {
     pub account: Account,
 }
 
+/// The body of `POST /auth/sessions/access` and `POST /auth/sessions/end`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionRequest {
+    pub session_token: String,
+}
+
+/// An access token and whose it is.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionAccess {
+    /// A JWT (EdDSA) to send as `Authorization: Bearer ...`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub account: Account,
+}
+
+/// A new browser session: its token (which the gateway keeps in its
+/// cookie) and a first access token.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionTokens {
+    /// Opaque; exchanged for access tokens until the session ends.
+    pub session_token: String,
+    /// Seconds until the session expires.
+    pub session_expires_in: u64,
+    #[serde(flatten)]
+    pub access: SessionAccess,
+}
+
 /// A plain answer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Message {

@@ -6,12 +6,17 @@
 //! - [`passwords`]: argon2id hashes, off the async runtime.
 //! - [`keys`]: the Ed25519 signing key and its public key set;
 //!   [`tokens`]: access tokens (EdDSA JWTs) and refresh tokens.
+//! - [`throttle`]: failed logins limited per account and client address.
 //! - [`store`]: all SQL.
 //!
 //! A login gives a short-lived access token, which every service checks
 //! against the public key set at `/.well-known/jwks.json`, and a refresh
 //! token, stored only hashed, used once: each refresh replaces it, and a
 //! used one presented again revokes every token of that login.
+//!
+//! The gateway signs browsers in through sessions instead (`/auth/sessions`):
+//! a session token that it keeps in an HttpOnly cookie and exchanges for
+//! access tokens until the session is ended or expires.
 
 pub mod accounts;
 pub mod domain;
@@ -19,6 +24,7 @@ pub mod keys;
 pub mod passwords;
 pub mod routes;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
 
 use std::path::PathBuf;
@@ -28,11 +34,13 @@ use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::now_rfc3339;
 use shop_common::service::{Service, StartError};
+use shop_common::streams::{TrustedProxies, PRIVATE_NETWORKS};
 use utoipa::OpenApi;
 
 use crate::accounts::Identity;
 use crate::keys::Keys;
 use crate::passwords::Hasher;
+use crate::throttle::{LoginThrottle, ThrottleSettings};
 use crate::tokens::TokenSettings;
 
 pub const NAME: &str = "identity";
@@ -50,6 +58,11 @@ pub struct Config {
     /// `PASSWORD_HASH_CONCURRENCY`, default 2: password hashes computed at
     /// once (each about 20 ms of one core).
     pub hash_concurrency: usize,
+    /// `LOGIN_FAILURES_*`: failed logins allowed per account and address.
+    pub throttle: ThrottleSettings,
+    /// `TRUSTED_PROXIES` (default loopback and the private networks, where
+    /// the gateway runs): whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -73,6 +86,8 @@ impl Config {
             },
             signing_key_file: env.get("IDENTITY_SIGNING_KEY_FILE").map(PathBuf::from),
             hash_concurrency,
+            throttle: ThrottleSettings::from_env(env)?,
+            trusted_proxies: TrustedProxies::from_env(env, PRIVATE_NETWORKS)?,
         })
     }
 }
@@ -90,6 +105,9 @@ impl Config {
         domain::Credentials,
         domain::RefreshRequest,
         domain::Tokens,
+        domain::SessionRequest,
+        domain::SessionAccess,
+        domain::SessionTokens,
         domain::Message,
         keys::JwkSet,
         keys::Jwk
@@ -146,7 +164,8 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         hasher: Hasher::new(config.hash_concurrency),
         keys: signing_keys(config, &service.db).await?,
         tokens: config.tokens.clone(),
+        throttle: LoginThrottle::new(config.throttle),
     };
-    let routes = routes::router(identity);
+    let routes = routes::router(identity, config.trusted_proxies.clone());
     Ok(service.serve(ApiDoc::openapi(), routes))
 }

@@ -1,21 +1,30 @@
 //! Identity HTTP handlers: extract, call [`Identity`], map.
 
-use axum::extract::State;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use axum::Extension;
 use shop_common::access::bearer_token;
 use shop_common::error::ErrorBody;
 use shop_common::extract::Json;
+use shop_common::streams::TrustedProxies;
 use shop_common::ApiError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::Identity;
-use crate::domain::{Account, Credentials, Message, NewAccount, RefreshRequest, Role, Tokens};
+use crate::domain::{
+    Account, Credentials, Message, NewAccount, RefreshRequest, Role, SessionAccess, SessionRequest,
+    SessionTokens, Tokens,
+};
 use crate::keys::JwkSet;
 
 /// The routes, each declared once for the router and the document.
-pub fn router(identity: Identity) -> OpenApiRouter {
+/// `trusted`: the proxies (the gateway) whose `X-Forwarded-For` names the
+/// client whose failed logins are counted.
+pub fn router(identity: Identity, trusted: TrustedProxies) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
@@ -23,8 +32,17 @@ pub fn router(identity: Identity) -> OpenApiRouter {
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(create_staff))
+        .routes(routes!(start_session))
+        .routes(routes!(session_access))
+        .routes(routes!(end_session))
         .routes(routes!(jwks))
         .with_state(identity)
+        .layer(Extension(trusted))
+}
+
+/// The client's address: the peer's, or what a trusted proxy says.
+fn client(trusted: &TrustedProxies, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    trusted.client(peer, headers)
 }
 
 /// The token of `Authorization: Bearer <token>`; 401 without one.
@@ -55,14 +73,19 @@ pub async fn register(
 #[utoipa::path(post, path = "/auth/login", tag = "identity", request_body = Credentials,
     responses(
         (status = 200, description = "Tokens and the account", body = Tokens),
-        (status = 401, description = "Invalid email or password", body = ErrorBody)))]
+        (status = 401, description = "Invalid email or password", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for the account or from the address; see Retry-After", body = ErrorBody)))]
 pub async fn login(
     State(identity): State<Identity>,
+    Extension(trusted): Extension<TrustedProxies>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(credentials): Json<Credentials>,
 ) -> Result<Json<Tokens>, ApiError> {
+    let address = client(&trusted, peer, &headers);
     Ok(Json(
         identity
-            .login(&credentials.email, &credentials.password)
+            .login(&credentials.email, &credentials.password, address)
             .await?,
     ))
 }
@@ -126,6 +149,52 @@ pub async fn create_staff(
     }
     let account = identity.create_account(new, Role::Staff).await?;
     Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// Start a browser session (the gateway, for its cookie; never routed to
+/// clients, which log in at `/auth/login`).
+#[utoipa::path(post, path = "/auth/sessions", tag = "identity", request_body = Credentials,
+    responses(
+        (status = 201, description = "The session token and a first access token", body = SessionTokens),
+        (status = 401, description = "Invalid email or password", body = ErrorBody),
+        (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody)))]
+pub async fn start_session(
+    State(identity): State<Identity>,
+    Extension(trusted): Extension<TrustedProxies>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(credentials): Json<Credentials>,
+) -> Result<impl IntoResponse, ApiError> {
+    let address = client(&trusted, peer, &headers);
+    let session = identity
+        .start_session(&credentials.email, &credentials.password, address)
+        .await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+/// A fresh access token for a live session (the gateway).
+#[utoipa::path(post, path = "/auth/sessions/access", tag = "identity", request_body = SessionRequest,
+    responses(
+        (status = 200, description = "An access token", body = SessionAccess),
+        (status = 401, description = "The session has ended or expired", body = ErrorBody)))]
+pub async fn session_access(
+    State(identity): State<Identity>,
+    Json(request): Json<SessionRequest>,
+) -> Result<Json<SessionAccess>, ApiError> {
+    Ok(Json(identity.session_access(&request.session_token).await?))
+}
+
+/// End a browser session: sign-out (the gateway).
+#[utoipa::path(post, path = "/auth/sessions/end", tag = "identity", request_body = SessionRequest,
+    responses((status = 200, description = "The session has ended", body = Message)))]
+pub async fn end_session(
+    State(identity): State<Identity>,
+    Json(request): Json<SessionRequest>,
+) -> Result<Json<Message>, ApiError> {
+    identity.end_session(&request.session_token).await?;
+    Ok(Json(Message {
+        message: "Signed out".to_owned(),
+    }))
 }
 
 /// The public keys that sign access tokens (anyone).

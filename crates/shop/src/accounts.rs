@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use shop_common::config::Env;
 use shop_common::service::Service;
-use shop_identity::accounts::Identity;
+use shop_identity::accounts::create_account;
 use shop_identity::domain::{Name, NewAccount, Role};
 use shop_identity::passwords::Hasher;
 
@@ -45,12 +45,6 @@ pub async fn create_staff(args: CreateStaffArgs, env: Env) -> Result<(), Failure
     let service =
         Service::with_database(shop_identity::NAME, &config.db, shop_identity::migrations())
             .await?;
-    let identity = Identity {
-        db: service.db.clone(),
-        hasher: Hasher::new(1),
-        keys: shop_identity::signing_keys(&config, &service.db).await?,
-        tokens: config.tokens.clone(),
-    };
     let (password, made_up) = match args.password {
         Some(password) => (password, false),
         None => (shop_identity::passwords::generate(), true),
@@ -61,8 +55,7 @@ pub async fn create_staff(args: CreateStaffArgs, env: Env) -> Result<(), Failure
         password: password.clone(),
         name,
     };
-    let account = identity
-        .create_account(new, Role::Staff)
+    let account = create_account(&service.db, &Hasher::new(1), new, Role::Staff)
         .await
         .map_err(|err| Failure::Start(err.to_string()))?;
     service.db.close().await;

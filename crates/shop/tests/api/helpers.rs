@@ -463,13 +463,20 @@ impl Stack {
         cart
     }
 
-    /// Creates a product and returns its id.
+    /// Creates a product and returns its id (with the service credential,
+    /// which may, with auth on or off).
     pub async fn product(&self, name: &str, price: &str, stock: i64) -> i64 {
         let body: Value = serde_json::from_str(&format!(
             r#"{{"name": "{name}", "price": {price}, "stock": {stock}, "category": "Test"}}"#
         ))
         .unwrap();
-        let (status, product) = self.post(&format!("{}/products", self.catalog), body).await;
+        let (status, product) = self
+            .send_as_service(
+                Method::POST,
+                &format!("{}/products", self.catalog),
+                Some(body),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{product}");
         product["id"].as_i64().unwrap()
     }

@@ -333,3 +333,94 @@ async fn identity_has_the_standard_endpoints() {
     )
     .await;
 }
+
+/// A login from `address` (as the gateway, a trusted proxy, names it).
+async fn login_from(
+    stack: &Stack,
+    address: &str,
+    email: &str,
+    password: &str,
+) -> (StatusCode, Option<u64>) {
+    let response = stack
+        .http
+        .post(format!("{}/auth/login", stack.identity))
+        .header("x-forwarded-for", address)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    (response.status(), retry_after)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guessing_client_is_stopped_while_the_owner_still_signs_in() {
+    let stack = Stack::start_with(Options {
+        extra_env: vec![
+            ("LOGIN_FAILURES_PER_ADDRESS", "3".to_owned()),
+            ("LOGIN_FAILURES_PER_ACCOUNT", "6".to_owned()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    for email in ["ada@example.com", "bob@example.com"] {
+        assert_eq!(
+            register(&stack, email, "the real passphrase").await.0,
+            StatusCode::CREATED
+        );
+    }
+    let ada = "ada@example.com";
+    // The guesser at 10.1.1.1: three failures, then locked out.
+    for _ in 0..3 {
+        let (status, _) = login_from(&stack, "10.1.1.1", ada, "a guess, surely").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, retry_after) = login_from(&stack, "10.1.1.1", ada, "another guess").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some_and(|secs| secs >= 1), "{retry_after:?}");
+    // Even the right password: the address is locked, nothing is checked.
+    let (status, _) = login_from(&stack, "10.1.1.1", ada, "the real passphrase").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _) = login_from(&stack, "10.1.1.1", "bob@example.com", "x guess").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // The owner, elsewhere, signs in.
+    let (status, _) = login_from(&stack, "10.2.2.2", ada, "the real passphrase").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A guesser spread over addresses meets the account's limit (4 of
+    // Ada's 6 are spent): then the account is locked for everyone ...
+    for address in ["10.3.0.1", "10.3.0.2"] {
+        let (status, _) = login_from(&stack, address, ada, "a guess, surely").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{address}");
+    }
+    let (status, retry_after) = login_from(&stack, "10.3.0.3", ada, "a guess").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some());
+    let (status, _) = login_from(&stack, "10.4.0.1", ada, "the real passphrase").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // ... and only for it.
+    let (status, _) =
+        login_from(&stack, "10.4.0.1", "bob@example.com", "the real passphrase").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Through the gateway (which names the client itself): the same limit,
+    // and its 429 keeps Retry-After.
+    let sign_in = || {
+        stack
+            .http
+            .post(format!("{}/api/session", stack.gateway))
+            .header("origin", stack.gateway.clone())
+            .header("x-forwarded-for", "10.9.9.9")
+            .json(&json!({"email": "bob@example.com", "password": "a guess, surely"}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(sign_in().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = sign_in().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+}

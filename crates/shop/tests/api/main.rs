@@ -25,4 +25,5 @@ mod order;
 mod payment;
 mod raw;
 mod seed;
+mod session;
 mod streams;

@@ -1,0 +1,576 @@
+//! The dashboard's sign-in: the gateway keeps the session, the browser
+//! holds only a cookie (the backend-for-frontend pattern).
+//!
+//! - `POST /api/session` (email, password) starts a session at the identity
+//!   service (`/auth/sessions`) and sets the `shop_session` cookie:
+//!   HttpOnly (no script reads it), SameSite=Strict (no other site's page
+//!   sends it), Path=/, Secure when the gateway is reached over TLS. The
+//!   cookie holds only the opaque session token; the access tokens stay in
+//!   the gateway.
+//! - Every request through the proxy that carries the cookie (and no
+//!   `Authorization` of its own) reaches the service with
+//!   `Authorization: Bearer <access token>`. The gateway keeps each
+//!   session's access token in memory and asks the identity service for a
+//!   fresh one when half its lifetime is gone, and at least every
+//!   `SESSION_RECHECK_SECS` (default 30), so a session ended through
+//!   another gateway replica stops working here within that time.
+//! - `DELETE /api/session` ends the session at the identity service and
+//!   clears the cookie; the old cookie is refused from then on (401).
+//! - `GET /api/session` says whether auth is on and who is signed in.
+//!
+//! CSRF: every unsafe request (not GET, HEAD or OPTIONS) that carries the
+//! cookie, and every sign-in and sign-out, must come from the gateway's own
+//! origin ([`check_origin`]): `Sec-Fetch-Site: same-origin` when the browser
+//! sends it, else an `Origin` (or, without one, a `Referer`) whose host is
+//! the request's `Host`. Anything else is 403 and nothing is forwarded.
+//! With SameSite=Strict a browser does not even send the cookie on another
+//! site's request; the origin check is the second lock.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{self, HeaderName};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use shop_common::access::AuthSettings;
+use shop_common::config::{ConfigError, Env, HttpSettings};
+use shop_common::error::{error_response, ErrorBody};
+use shop_common::extract::Json;
+use shop_common::streams::{TrustedProxies, FORWARDED_FOR};
+use shop_common::ApiError;
+use utoipa::ToSchema;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "shop_session";
+
+/// Sessions whose access tokens are kept in memory at once; beyond that
+/// the stalest are dropped (and fetched again when they come back).
+const MAX_CACHED: usize = 100_000;
+
+/// `SESSION_COOKIE_SECURE`: when the cookie is marked Secure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecure {
+    /// `auto` (default): when the request came over TLS, as a trusted
+    /// proxy says with `X-Forwarded-Proto: https`.
+    Auto,
+    /// `on`: always (the gateway is only ever reached over TLS).
+    Always,
+    /// `off`: never.
+    Never,
+}
+
+/// Settings of the sessions.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub secure: CookieSecure,
+    /// `SESSION_RECHECK_SECS`, default 30: how long an access token is
+    /// used before the session is checked again at the identity service.
+    pub recheck: Duration,
+}
+
+impl SessionSettings {
+    pub fn from_env(env: &Env) -> Result<SessionSettings, ConfigError> {
+        let secure = match env.string("SESSION_COOKIE_SECURE", "auto").as_str() {
+            "auto" => CookieSecure::Auto,
+            "on" | "true" | "1" => CookieSecure::Always,
+            "off" | "false" | "0" => CookieSecure::Never,
+            _ => return Err(env.error("SESSION_COOKIE_SECURE", "auto, on or off")),
+        };
+        let recheck = env.count("SESSION_RECHECK_SECS", 30, 1..=3600, "seconds")?;
+        Ok(SessionSettings {
+            secure,
+            recheck: Duration::from_secs(recheck as u64),
+        })
+    }
+}
+
+/// A session's access token as the gateway keeps it.
+#[derive(Debug, Clone)]
+struct Cached {
+    bearer: HeaderValue,
+    account: Value,
+    /// When to ask the identity service again.
+    fresh_until: Instant,
+}
+
+/// The sessions' shared state.
+#[derive(Clone)]
+pub struct Sessions {
+    identity: Option<String>,
+    auth_on: bool,
+    settings: SessionSettings,
+    trusted: TrustedProxies,
+    http: reqwest::Client,
+    cache: Arc<Mutex<HashMap<String, Cached>>>,
+}
+
+/// Why a session's cookie could not be turned into an access token.
+#[derive(Debug)]
+pub enum SessionError {
+    /// Ended, expired or unknown: 401, and the cookie is cleared.
+    Ended,
+    /// The identity service is down or not configured: 503.
+    Unavailable(String),
+}
+
+impl IntoResponse for SessionError {
+    fn into_response(self) -> Response {
+        match self {
+            SessionError::Ended => {
+                let mut response = error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "Your session has ended; sign in again",
+                );
+                append_cookie(&mut response, &removal());
+                response
+            }
+            SessionError::Unavailable(detail) => {
+                error_response(StatusCode::SERVICE_UNAVAILABLE, detail)
+            }
+        }
+    }
+}
+
+/// What `GET /api/session` and sign-in answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    /// Whether the services check access tokens (`AUTH=on`); off, the
+    /// dashboard picks a user instead of signing in.
+    pub auth: bool,
+    /// The signed-in account (the identity service's `Account`), or null.
+    #[schema(value_type = Option<Object>)]
+    pub account: Option<Value>,
+}
+
+/// The body of `POST /api/session`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
+}
+
+/// What the identity service answers for a session.
+#[derive(Debug, Deserialize)]
+struct Access {
+    access_token: String,
+    expires_in: u64,
+    account: Value,
+    #[serde(default)]
+    session_token: Option<String>,
+    #[serde(default)]
+    session_expires_in: Option<u64>,
+}
+
+fn hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `method` may change something (what the CSRF check guards).
+pub fn unsafe_method(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The host (with port) of an origin or URL such as `http://shop:3000/x`.
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then_some(host)
+}
+
+/// The CSRF check: whether a request comes from the gateway's own origin
+/// (see the module's documentation); 403 otherwise.
+pub fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let refuse = |why: &str| {
+        Err(ApiError::Forbidden(format!(
+            "Cross-site request refused: {why}"
+        )))
+    };
+    let get = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = get(HeaderName::from_static("sec-fetch-site")) {
+        return match site {
+            "same-origin" => Ok(()),
+            other => refuse(&format!("the browser says it comes from a {other} page")),
+        };
+    }
+    let Some(host) = get(header::HOST) else {
+        return refuse("the request names no host");
+    };
+    let from = get(header::ORIGIN)
+        .filter(|origin| *origin != "null")
+        .or_else(|| get(header::REFERER));
+    match from.and_then(host_of) {
+        Some(from) if from.eq_ignore_ascii_case(host) => Ok(()),
+        Some(_) => refuse("it comes from another origin"),
+        None => refuse("it does not say where it comes from (send Origin)"),
+    }
+}
+
+/// A Set-Cookie that removes the session cookie.
+fn removal() -> Cookie<'static> {
+    let mut cookie = Cookie::build((COOKIE, ""))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .build();
+    cookie.make_removal();
+    cookie
+}
+
+fn append_cookie(response: &mut Response, cookie: &Cookie<'_>) {
+    if let Ok(value) = HeaderValue::from_str(&cookie.encoded().to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The session token in the request's cookie.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(COOKIE)
+        .map(|cookie| cookie.value().to_owned())
+        .filter(|token| !token.is_empty())
+}
+
+impl Sessions {
+    pub fn new(
+        identity: Option<String>,
+        auth: &AuthSettings,
+        settings: SessionSettings,
+        trusted: TrustedProxies,
+        http: HttpSettings,
+    ) -> Sessions {
+        Sessions {
+            identity,
+            auth_on: matches!(auth, AuthSettings::On { .. }),
+            settings,
+            trusted,
+            http: shop_common::client::http_client(http, None),
+            cache: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn identity(&self) -> Result<&str, SessionError> {
+        self.identity.as_deref().ok_or_else(|| {
+            SessionError::Unavailable(
+                "Accounts are not set up: the gateway has no IDENTITY_SERVICE_URL".to_owned(),
+            )
+        })
+    }
+
+    fn remember(&self, key: String, access: &Access) -> Result<Cached, SessionError> {
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", access.access_token))
+            .map_err(|_| SessionError::Unavailable("identity service answered badly".into()))?;
+        let half_life = Duration::from_secs(access.expires_in) / 2;
+        let cached = Cached {
+            bearer,
+            account: access.account.clone(),
+            fresh_until: Instant::now() + half_life.min(self.settings.recheck),
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_CACHED {
+            let now = Instant::now();
+            cache.retain(|_, entry| entry.fresh_until > now);
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+        }
+        cache.insert(key, cached.clone());
+        Ok(cached)
+    }
+
+    fn forget(&self, key: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// The access token and account of the session `token`: from memory
+    /// while fresh, else from the identity service.
+    async fn access(&self, token: &str) -> Result<Cached, SessionError> {
+        let key = hash(token);
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(cached) = cached.filter(|c| c.fresh_until > Instant::now()) {
+            return Ok(cached);
+        }
+        let identity = self.identity()?;
+        let response = self
+            .http
+            .post(format!("{identity}/auth/sessions/access"))
+            .json(&serde_json::json!({ "session_token": token }))
+            .send()
+            .await
+            .map_err(|err| {
+                tracing::warn!(error = %err, "identity service unreachable");
+                SessionError::Unavailable("identity service unavailable, try again".to_owned())
+            })?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::UNAUTHORIZED => {
+                self.forget(&key);
+                return Err(SessionError::Ended);
+            }
+            status => {
+                tracing::warn!(%status, "identity service refused a session check");
+                return Err(SessionError::Unavailable(
+                    "identity service unavailable, try again".to_owned(),
+                ));
+            }
+        }
+        let access: Access = response
+            .json()
+            .await
+            .map_err(|_| SessionError::Unavailable("identity service answered badly".to_owned()))?;
+        self.remember(key, &access)
+    }
+
+    /// The `Authorization` to send for a request with these headers:
+    /// `None` when it carries no session cookie.
+    pub async fn bearer_for(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<HeaderValue>, SessionError> {
+        match session_token(headers) {
+            Some(token) => Ok(Some(self.access(&token).await?.bearer)),
+            None => Ok(None),
+        }
+    }
+
+    fn info(&self, account: Option<Value>) -> SessionInfo {
+        SessionInfo {
+            auth: self.auth_on,
+            account,
+        }
+    }
+
+    /// Whether the cookie is to be marked Secure for this request.
+    fn secure(&self, peer: SocketAddr, headers: &HeaderMap) -> bool {
+        match self.settings.secure {
+            CookieSecure::Always => true,
+            CookieSecure::Never => false,
+            CookieSecure::Auto => {
+                self.trusted.trusts_peer(peer)
+                    && headers
+                        .get("x-forwarded-proto")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+            }
+        }
+    }
+}
+
+/// Who is signed in (anyone).
+#[utoipa::path(get, path = "/api/session", tag = "gateway",
+    responses(
+        (status = 200, description = "Whether auth is on, and the signed-in account or null", body = SessionInfo),
+        (status = 401, description = "The cookie's session has ended (the cookie is cleared)", body = ErrorBody)))]
+pub async fn current(State(sessions): State<Sessions>, headers: HeaderMap) -> Response {
+    match session_token(&headers) {
+        None => Json(sessions.info(None)).into_response(),
+        Some(token) => match sessions.access(&token).await {
+            Ok(cached) => Json(sessions.info(Some(cached.account))).into_response(),
+            Err(err) => err.into_response(),
+        },
+    }
+}
+
+/// Sign in: a session cookie for the account (anyone, from the gateway's
+/// own origin).
+#[utoipa::path(post, path = "/api/session", tag = "gateway", request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in; the cookie is set", body = SessionInfo),
+        (status = 401, description = "Invalid email or password", body = ErrorBody),
+        (status = 403, description = "Not from the gateway's own origin", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins; see Retry-After", body = ErrorBody)))]
+pub async fn sign_in(
+    State(sessions): State<Sessions>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(credentials): Json<SignIn>,
+) -> Response {
+    if let Err(refused) = check_origin(&headers) {
+        return refused.into_response();
+    }
+    let identity = match sessions.identity() {
+        Ok(identity) => identity,
+        Err(err) => return err.into_response(),
+    };
+    let client = sessions.trusted.client(peer, &headers).to_string();
+    let sent = sessions
+        .http
+        .post(format!("{identity}/auth/sessions"))
+        .header(FORWARDED_FOR, client)
+        .json(&credentials)
+        .send()
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::warn!(error = %err, "identity service unreachable");
+            return SessionError::Unavailable("identity service unavailable, try again".into())
+                .into_response();
+        }
+    };
+    let status = response.status();
+    if status != StatusCode::CREATED {
+        // The identity service's own answer: 401, 422, 429 with Retry-After.
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let mut answer = (status, axum::Json(body)).into_response();
+        if let Some(retry_after) = retry_after {
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after);
+        }
+        return answer;
+    }
+    let access: Access = match response.json().await {
+        Ok(access) => access,
+        Err(_) => {
+            return SessionError::Unavailable("identity service answered badly".into())
+                .into_response()
+        }
+    };
+    let Some(token) = access.session_token.clone() else {
+        return SessionError::Unavailable("identity service answered badly".into()).into_response();
+    };
+    let max_age = access.session_expires_in.unwrap_or(0);
+    if let Err(err) = sessions.remember(hash(&token), &access) {
+        return err.into_response();
+    }
+    let cookie = Cookie::build((COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(sessions.secure(peer, &headers))
+        .max_age(cookie::time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ))
+        .build();
+    let mut answer = Json(sessions.info(Some(access.account))).into_response();
+    append_cookie(&mut answer, &cookie);
+    answer
+}
+
+/// Sign out: ends the session and clears the cookie (the session's holder,
+/// from the gateway's own origin).
+#[utoipa::path(delete, path = "/api/session", tag = "gateway",
+    responses(
+        (status = 200, description = "Signed out; the cookie is cleared", body = SessionInfo),
+        (status = 403, description = "Not from the gateway's own origin", body = ErrorBody),
+        (status = 503, description = "The identity service could not end the session", body = ErrorBody)))]
+pub async fn sign_out(State(sessions): State<Sessions>, headers: HeaderMap) -> Response {
+    if let Err(refused) = check_origin(&headers) {
+        return refused.into_response();
+    }
+    if let Some(token) = session_token(&headers) {
+        let identity = match sessions.identity() {
+            Ok(identity) => identity,
+            Err(err) => return err.into_response(),
+        };
+        let ended = sessions
+            .http
+            .post(format!("{identity}/auth/sessions/end"))
+            .json(&serde_json::json!({ "session_token": token }))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success());
+        if !ended {
+            return SessionError::Unavailable(
+                "identity service unavailable: not signed out, try again".to_owned(),
+            )
+            .into_response();
+        }
+        sessions.forget(&hash(&token));
+    }
+    let mut answer = Json(sessions.info(None)).into_response();
+    append_cookie(&mut answer, &removal());
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn only_the_gateways_own_origin_passes() {
+        let ok = [
+            headers(&[("host", "shop:3000"), ("origin", "http://shop:3000")]),
+            headers(&[("host", "shop:3000"), ("origin", "https://SHOP:3000")]),
+            headers(&[
+                ("host", "shop:3000"),
+                ("referer", "http://shop:3000/orders"),
+            ]),
+            headers(&[("host", "x"), ("sec-fetch-site", "same-origin")]),
+        ];
+        for h in ok {
+            assert!(check_origin(&h).is_ok(), "{h:?}");
+        }
+        let refused = [
+            headers(&[("host", "shop:3000"), ("origin", "http://evil.example")]),
+            headers(&[("host", "shop:3000"), ("origin", "http://shop:3001")]),
+            headers(&[("host", "shop:3000"), ("origin", "http://shop:3000.evil")]),
+            headers(&[("host", "shop:3000"), ("origin", "null")]),
+            headers(&[("host", "shop:3000")]),
+            headers(&[
+                ("host", "shop:3000"),
+                ("referer", "http://evil/http://shop:3000"),
+            ]),
+            // The browser's word wins over a matching Origin.
+            headers(&[
+                ("host", "shop:3000"),
+                ("origin", "http://shop:3000"),
+                ("sec-fetch-site", "cross-site"),
+            ]),
+            headers(&[("host", "shop:3000"), ("sec-fetch-site", "same-site")]),
+        ];
+        for h in refused {
+            assert!(check_origin(&h).is_err(), "{h:?}");
+        }
+    }
+
+    #[test]
+    fn the_session_token_is_read_from_its_cookie_only() {
+        let h = headers(&[("cookie", "a=1; shop_session=tok; b=2")]);
+        assert_eq!(session_token(&h).as_deref(), Some("tok"));
+        assert_eq!(
+            session_token(&headers(&[("cookie", "shop_session=")])),
+            None
+        );
+        assert_eq!(session_token(&headers(&[("cookie", "other=tok")])), None);
+        assert_eq!(session_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_removal_cookie_expires_the_cookie() {
+        let text = removal().encoded().to_string();
+        assert!(text.starts_with("shop_session=;"), "{text}");
+        assert!(text.contains("Max-Age=0"), "{text}");
+        assert!(
+            text.contains("HttpOnly") && text.contains("SameSite=Strict"),
+            "{text}"
+        );
+    }
+}
