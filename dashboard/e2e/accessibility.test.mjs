@@ -3,13 +3,11 @@
 // written to screenshots/<tab>-<phone|desktop>.png for a person to look at.
 
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AxeBuilder } from '@axe-core/playwright';
 import {
   api,
+  checkAndShoot,
   DESKTOP,
-  ensureScreenshotDir,
   launchBrowser,
   openDashboard,
   openTab,
@@ -59,17 +57,6 @@ after(async () => {
   await browser?.close();
   await shop?.stop();
 });
-
-async function checkAndShoot(page, tab, device) {
-  const results = await new AxeBuilder({ page }).analyze();
-  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  const report = serious
-    .map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`)
-    .join('\n');
-  const file = path.join(ensureScreenshotDir(), `${tab}-${device}.png`);
-  await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
-  assert.equal(serious.length, 0, `axe on the ${tab} tab (${device}):\n${report}`);
-}
 
 for (const [device, viewport] of [
   ['phone', PHONE],

@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { AxeBuilder } from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -218,6 +220,19 @@ export async function openTab(page, label) {
 export function ensureScreenshotDir() {
   mkdirSync(screenshotDir, { recursive: true });
   return screenshotDir;
+}
+
+/** Runs axe on the page (no serious or critical violation may be found)
+ * and writes its screenshot to screenshots/<name>-<device>.png. */
+export async function checkAndShoot(page, name, device) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const report = serious
+    .map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.map((n) => n.target.join(' ')).join('\n  ')}`)
+    .join('\n');
+  const file = path.join(ensureScreenshotDir(), `${name}-${device}.png`);
+  await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
+  assert.equal(serious.length, 0, `axe on ${name} (${device}):\n${report}`);
 }
 
 /** A user id of its own for each test. */

@@ -5,8 +5,9 @@ import App from './App';
 import { cart, mockFetch, order } from './test/mocks';
 import { parseRoute, routePath } from './router';
 
-function routes() {
+function routes(extra: Parameters<typeof mockFetch>[0] = {}) {
   return mockFetch({
+    'GET /api/session': { body: { auth: false, account: null } },
     'GET /api/catalog/products': { body: [] },
     'GET /api/order/orders': { body: [] },
     'GET /api/order/orders/user/*': ({ path }) => ({
@@ -14,7 +15,18 @@ function routes() {
     }),
     'GET /api/payment/payments': { body: [] },
     'GET /api/cart/cart/*': ({ path }) => ({ body: cart(decodeURIComponent(path.split('/').pop()!), []) }),
+    ...extra,
   });
+}
+
+function account(role: 'customer' | 'staff' = 'customer') {
+  return {
+    id: role === 'staff' ? 'staff-1' : 'ada-1',
+    email: role === 'staff' ? 'staff@example.com' : 'ada@example.com',
+    name: role === 'staff' ? 'Sam Staff' : 'Ada',
+    role,
+    created_at: '2026-01-01T00:00:00Z',
+  };
 }
 
 const nav = () => screen.getByRole('navigation', { name: 'Sections' });
@@ -64,7 +76,7 @@ describe('App', () => {
     const user = userEvent.setup();
     window.history.replaceState(null, '', '/cart');
     render(<App />);
-    const input = screen.getByLabelText('User');
+    const input = await screen.findByLabelText('User');
     const generated = window.localStorage.getItem('userId');
     expect(generated).toMatch(/^user\d+$/);
     expect(input).toHaveValue(generated);
@@ -89,10 +101,106 @@ describe('App', () => {
     expect(screen.getByLabelText('User')).toHaveValue(fresh);
   });
 
-  it('shows whether updates are live', () => {
+  it('shows whether updates are live', async () => {
     routes();
     render(<App />);
-    expect(screen.getByText('Connecting…')).toBeInTheDocument();
+    expect(await screen.findByText('Connecting…')).toBeInTheDocument();
+  });
+});
+
+describe('App with accounts (auth on)', () => {
+  it('signed out: no user switcher, products to browse, the cart asks to sign in', async () => {
+    window.localStorage.clear();
+    routes({ 'GET /api/session': { body: { auth: true, account: null } } });
+    window.history.replaceState(null, '', '/cart');
+    const user = userEvent.setup();
+    render(<App />);
+    expect(await screen.findByText(/Sign in to see your cart/)).toBeInTheDocument();
+    expect(screen.queryByLabelText('User')).not.toBeInTheDocument();
+    expect(screen.getByText('Sign in for live updates')).toBeInTheDocument();
+    // Nothing of the session, nor a made-up user, in localStorage.
+    expect(window.localStorage.length).toBe(0);
+    await user.click(within(screen.getByRole('banner')).getByRole('button', { name: 'Sign in' }));
+    expect(window.location.pathname).toBe('/signin');
+    expect(screen.getByRole('heading', { level: 1, name: 'Sign in' })).toBeInTheDocument();
+  });
+
+  it('signs in, shows the account, and signs out', async () => {
+    const api = routes({
+      'GET /api/session': { body: { auth: true, account: null } },
+      'POST /api/session': [
+        { status: 401, body: { detail: 'Invalid email or password' } },
+        { status: 429, body: { detail: 'Too many failed logins; try again in 90 s' } },
+        { body: { auth: true, account: account() } },
+      ],
+      'DELETE /api/session': { body: { auth: true, account: null } },
+    });
+    window.history.replaceState(null, '', '/signin');
+    const user = userEvent.setup();
+    render(<App />);
+    await user.type(await screen.findByLabelText('Email'), 'ada@example.com');
+    await user.type(screen.getByLabelText('Password'), 'not it at all');
+    const form = screen.getByRole('form', { name: 'Sign in to Shop' });
+    const submit = within(form).getByRole('button', { name: 'Sign in' });
+    await user.click(submit);
+    expect(await screen.findByRole('alert')).toHaveTextContent('Wrong email or password.');
+    await user.click(submit);
+    expect(await screen.findByRole('alert')).toHaveTextContent('try again in 90 s');
+    await user.click(submit);
+    expect(await screen.findByTestId('account-name')).toHaveTextContent('Ada');
+    expect(window.location.pathname).toBe('/products');
+    expect(api.to('POST', '/api/session').at(-1)?.body).toEqual({
+      email: 'ada@example.com',
+      password: 'not it at all',
+    });
+    // A customer does not manage products.
+    expect(screen.queryByRole('button', { name: 'New product' })).not.toBeInTheDocument();
+    expect(window.localStorage.length).toBe(0);
+
+    await user.click(screen.getByRole('button', { name: 'Sign out' }));
+    const banner = screen.getByRole('banner');
+    expect(await within(banner).findByRole('button', { name: 'Sign in' })).toBeInTheDocument();
+    expect(api.to('DELETE', '/api/session')).toHaveLength(1);
+  });
+
+  it('a customer sees their own orders; staff see every order and manage products', async () => {
+    const api = routes({
+      'GET /api/session': { body: { auth: true, account: account('staff') } },
+      'GET /api/order/orders': { body: [order({ id: 8, user_id: 'someone' })] },
+    });
+    window.history.replaceState(null, '', '/orders');
+    const user = userEvent.setup();
+    render(<App />);
+    expect(await screen.findByRole('heading', { name: 'All orders' })).toBeInTheDocument();
+    expect(await screen.findByText('Order #8')).toBeInTheDocument();
+    expect(api.to('GET', '/api/order/orders/user/*')).toHaveLength(0);
+    await user.click(within(nav()).getByRole('link', { name: 'Products' }));
+    expect(await screen.findByRole('button', { name: 'New product' })).toBeInTheDocument();
+  });
+
+  it('registers, then signs in', async () => {
+    const api = routes({
+      'GET /api/session': { body: { auth: true, account: null } },
+      'POST /api/identity/auth/register': { status: 201, body: account() },
+      'POST /api/session': { body: { auth: true, account: account() } },
+    });
+    window.history.replaceState(null, '', '/register');
+    const user = userEvent.setup();
+    render(<App />);
+    await user.type(await screen.findByLabelText('Name'), 'Ada');
+    await user.type(screen.getByLabelText('Email'), 'ada@example.com');
+    await user.type(screen.getByLabelText('Password'), 'short');
+    await user.click(screen.getByRole('button', { name: 'Create account' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent('at least 10 characters');
+    expect(api.to('POST', '/api/identity/auth/register')).toHaveLength(0);
+    await user.type(screen.getByLabelText('Password'), ' and longer');
+    await user.click(screen.getByRole('button', { name: 'Create account' }));
+    expect(await screen.findByTestId('account-name')).toHaveTextContent('Ada');
+    expect(api.to('POST', '/api/identity/auth/register')[0]?.body).toEqual({
+      email: 'ada@example.com',
+      password: 'short and longer',
+      name: 'Ada',
+    });
   });
 });
 
@@ -103,6 +211,8 @@ describe('routes', () => {
     expect(parseRoute('/orders/12')).toEqual({ tab: 'orders', orderId: 12 });
     expect(parseRoute('/orders/x')).toEqual({ tab: 'orders', orderId: null });
     expect(parseRoute('/nowhere')).toEqual({ tab: 'dashboard', orderId: null });
+    expect(parseRoute('/signin')).toEqual({ tab: 'signin', orderId: null });
+    expect(routePath({ tab: 'register', orderId: null })).toBe('/register');
     expect(routePath({ tab: 'orders', orderId: 3 })).toBe('/orders/3');
     expect(routePath({ tab: 'cart', orderId: null })).toBe('/cart');
   });

@@ -1,12 +1,14 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, type ReactNode } from 'react';
+import { AccountMenu, NotAllowed, RegisterPage, SignInPage, type AccountLinks } from './components/Account';
 import { CartTab } from './components/CartTab';
+import { ErrorMessage, Loading } from './components/common';
 import { DashboardTab } from './components/DashboardTab';
 import { OrdersTab } from './components/OrdersTab';
 import { ProductsTab } from './components/ProductsTab';
 import { UserSwitcher } from './components/UserSwitcher';
 import { OrderFeedProvider, POLL_MS, useOrderFeed, type FeedOptions } from './hooks/orderFeed';
-import { TABS, useRoute, type TabId } from './router';
-import { loadUserId, saveUserId } from './user';
+import { pageLabel, TABS, useRoute, type PageId } from './router';
+import { SessionProvider, useSession } from './session';
 
 function FeedIndicator() {
   const { mode } = useOrderFeed();
@@ -15,7 +17,9 @@ function FeedIndicator() {
       ? 'Live updates'
       : mode === 'polling'
         ? `Refreshing every ${POLL_MS / 1000} s`
-        : 'Connecting…';
+        : mode === 'off'
+          ? 'Sign in for live updates'
+          : 'Connecting…';
   return (
     <span className={`feed-indicator feed-${mode}`} role="status">
       <span className="dot" aria-hidden="true" />
@@ -24,23 +28,71 @@ function FeedIndicator() {
   );
 }
 
+/** The tab's content, or why the person cannot see it. */
+function Page({
+  page,
+  orderId,
+  go,
+  select,
+  links,
+}: {
+  page: PageId;
+  orderId: number | null;
+  go: (page: PageId, orderId?: number | null) => void;
+  select: (orderId: number | null) => void;
+  links: AccountLinks;
+}) {
+  const session = useSession();
+  const { userId, auth, staff } = session;
+  if (page === 'signin') {
+    return <SignInPage onDone={() => go('products')} onRegister={links.onRegister} />;
+  }
+  if (page === 'register') {
+    return <RegisterPage onDone={() => go('products')} onSignIn={links.onSignIn} />;
+  }
+  if (page === 'products') {
+    return <ProductsTab userId={userId} onOpenCart={() => go('cart')} onSignIn={links.onSignIn} />;
+  }
+  if (userId === null) {
+    const what =
+      page === 'cart' ? 'your cart' : page === 'orders' ? 'your orders' : 'the dashboard';
+    return (
+      <NotAllowed links={links}>
+        Sign in to see {what}. Anyone may browse the products.
+      </NotAllowed>
+    );
+  }
+  if (page === 'dashboard') return <DashboardTab onOpenOrder={(id) => go('orders', id)} />;
+  if (page === 'cart') {
+    return (
+      <CartTab
+        userId={userId}
+        onOpenOrder={(id) => go('orders', id)}
+        onBrowse={() => go('products')}
+      />
+    );
+  }
+  return (
+    <OrdersTab userId={userId} allOrders={auth && staff} selectedId={orderId} onSelect={select} />
+  );
+}
+
 function Shell() {
   const [route, navigate] = useRoute();
-  const [userId, setUserId] = useState(loadUserId);
+  const session = useSession();
   const heading = useRef<HTMLHeadingElement>(null);
   const firstRender = useRef(true);
 
-  const changeUser = useCallback((next: string) => {
-    saveUserId(next);
-    setUserId(next);
-  }, []);
-
   const go = useCallback(
-    (tab: TabId, orderId: number | null = null) => navigate({ tab, orderId }),
+    (tab: PageId, orderId: number | null = null) => navigate({ tab, orderId }),
     [navigate],
   );
+  const links: AccountLinks = {
+    onSignIn: () => go('signin'),
+    onRegister: () => go('register'),
+  };
 
-  const label = TABS.find((t) => t.id === route.tab)?.label ?? 'Dashboard';
+  const label = pageLabel(route.tab);
   useEffect(() => {
     document.title = `${label} · Shop`;
     // Moving between tabs puts the keyboard focus on the new tab's heading.
@@ -69,7 +121,13 @@ function Shell() {
             Shop
           </a>
           <FeedIndicator />
-          <UserSwitcher userId={userId} onChange={changeUser} />
+          {session.auth ? (
+            <AccountMenu {...links} onSignedOut={() => go('products')} />
+          ) : (
+            session.userId !== null && (
+              <UserSwitcher userId={session.userId} onChange={session.switchUser} />
+            )
+          )}
         </div>
         <nav className="tabs" aria-label="Sections">
           <ul>
@@ -95,20 +153,22 @@ function Shell() {
         <h1 ref={heading} tabIndex={-1}>
           {label}
         </h1>
-        {route.tab === 'dashboard' && <DashboardTab onOpenOrder={(id) => go('orders', id)} />}
-        {route.tab === 'products' && <ProductsTab userId={userId} onOpenCart={() => go('cart')} />}
-        {route.tab === 'cart' && (
-          <CartTab
-            userId={userId}
-            onOpenOrder={(id) => go('orders', id)}
-            onBrowse={() => go('products')}
-          />
-        )}
-        {route.tab === 'orders' && (
-          <OrdersTab
-            userId={userId}
-            selectedId={route.orderId}
-            onSelect={(id) => navigate({ tab: 'orders', orderId: id }, true)}
+        {session.loading ? (
+          <Loading>Loading…</Loading>
+        ) : session.error ? (
+          <ErrorMessage>
+            {`Could not reach the shop: ${session.error}`}{' '}
+            <button type="button" className="link-button" onClick={session.reload}>
+              Retry
+            </button>
+          </ErrorMessage>
+        ) : (
+          <Page
+            page={route.tab}
+            orderId={route.orderId}
+            go={go}
+            select={(id) => navigate({ tab: 'orders', orderId: id }, true)}
+            links={links}
           />
         )}
       </main>
@@ -116,10 +176,24 @@ function Shell() {
   );
 }
 
+/** The live feed of the signed-in user (or of everyone with auth off);
+ * none while signed out. */
+function Feed({ children, options }: { children: ReactNode; options?: FeedOptions }) {
+  const { loading, auth, account } = useSession();
+  const enabled = !loading && (!auth || account !== null);
+  return (
+    <OrderFeedProvider key={account?.id ?? 'open'} options={options} enabled={enabled}>
+      {children}
+    </OrderFeedProvider>
+  );
+}
+
 export default function App({ feedOptions }: { feedOptions?: FeedOptions }) {
   return (
-    <OrderFeedProvider options={feedOptions}>
-      <Shell />
-    </OrderFeedProvider>
+    <SessionProvider>
+      <Feed options={feedOptions}>
+        <Shell />
+      </Feed>
+    </SessionProvider>
   );
 }

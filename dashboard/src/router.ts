@@ -2,6 +2,9 @@ import { useCallback, useEffect, useState } from 'react';
 
 export type TabId = 'dashboard' | 'products' | 'cart' | 'orders';
 
+/** A tab, or one of the account pages (auth on). */
+export type PageId = TabId | 'signin' | 'register';
+
 export interface Tab {
   id: TabId;
   label: string;
@@ -15,8 +18,19 @@ export const TABS: readonly Tab[] = [
   { id: 'orders', label: 'Orders', path: '/orders' },
 ];
 
+/** The account pages: not tabs. */
+export const ACCOUNT_PAGES: readonly { id: PageId; label: string; path: string }[] = [
+  { id: 'signin', label: 'Sign in', path: '/signin' },
+  { id: 'register', label: 'Create an account', path: '/register' },
+];
+
+/** The heading and title of a page. */
+export function pageLabel(page: PageId): string {
+  return [...TABS, ...ACCOUNT_PAGES].find((p) => p.id === page)?.label ?? 'Dashboard';
+}
+
 export interface Route {
-  tab: TabId;
+  tab: PageId;
   /** `/orders/12`: the order shown. */
   orderId: number | null;
 }
@@ -27,6 +41,8 @@ export function parseRoute(pathname: string): Route {
   const [first, second] = parts;
   if (first === 'products' && parts.length === 1) return { tab: 'products', orderId: null };
   if (first === 'cart' && parts.length === 1) return { tab: 'cart', orderId: null };
+  if (first === 'signin' && parts.length === 1) return { tab: 'signin', orderId: null };
+  if (first === 'register' && parts.length === 1) return { tab: 'register', orderId: null };
   if (first === 'orders') {
     const id = second !== undefined && /^\d+$/.test(second) ? Number(second) : null;
     return { tab: 'orders', orderId: id };
@@ -36,7 +52,7 @@ export function parseRoute(pathname: string): Route {
 
 export function routePath(route: Route): string {
   if (route.tab === 'orders' && route.orderId !== null) return `/orders/${route.orderId}`;
-  return TABS.find((t) => t.id === route.tab)?.path ?? '/';
+  return [...TABS, ...ACCOUNT_PAGES].find((t) => t.id === route.tab)?.path ?? '/';
 }
 
 /** The route of the address bar, kept in step with back and forward. */

@@ -60,6 +60,14 @@ function isErrorBody(value: unknown): value is ErrorBody {
   );
 }
 
+let onUnauthorized: (() => void) | null = null;
+
+/** What to do when a call is refused with 401 (the session provider asks
+ * again who is signed in: the session may have ended). */
+export function setUnauthorizedHandler(handler: (() => void) | null): void {
+  onUnauthorized = handler;
+}
+
 /** Calls the API and returns its JSON; throws an {@link ApiError}. */
 export async function request<T>(
   method: string,
@@ -94,6 +102,7 @@ export async function request<T>(
     }
   }
   if (!response.ok) {
+    if (response.status === 401) onUnauthorized?.();
     if (isErrorBody(json)) {
       const productId = typeof json.product_id === 'number' ? json.product_id : null;
       throw new ApiError(response.status, json.detail, productId);

@@ -3,6 +3,7 @@
 
 import { apiUrl, request, segment } from './http';
 import type {
+  Account,
   Cart,
   CartItem,
   Message,
@@ -15,6 +16,7 @@ import type {
   Product,
   ProductQuery,
   ProductUpdate,
+  SessionInfo,
 } from './types';
 
 export * from './types';
@@ -174,4 +176,26 @@ export function eventStreamUrl(after?: number): string {
 /** An order's payment attempts, newest first. */
 export function listPayments(orderId: number, signal?: AbortSignal): Promise<Payment[]> {
   return request<Payment[]>('GET', '/payment/payments', { query: { order_id: orderId }, signal });
+}
+
+// ---- accounts: the gateway's session cookie (the page never sees a token) ----
+
+/** Whether auth is on, and who is signed in. */
+export function getSession(signal?: AbortSignal): Promise<SessionInfo> {
+  return request<SessionInfo>('GET', '/session', { signal });
+}
+
+/** Signs in: the gateway sets its HttpOnly session cookie. */
+export function signIn(email: string, password: string): Promise<SessionInfo> {
+  return request<SessionInfo>('POST', '/session', { body: { email, password } });
+}
+
+/** Signs out: the gateway ends the session and clears the cookie. */
+export function signOut(): Promise<SessionInfo> {
+  return request<SessionInfo>('DELETE', '/session');
+}
+
+/** Makes a customer account (sign in afterwards). */
+export function register(email: string, password: string, name: string): Promise<Account> {
+  return request<Account>('POST', '/identity/auth/register', { body: { email, password, name } });
 }

@@ -161,3 +161,24 @@ export interface Payment {
   method: PaymentMethod;
   created_at: string;
 }
+
+// ---- accounts ----
+
+export type Role = 'customer' | 'staff';
+
+/** An account of the identity service (never its password). */
+export interface Account {
+  /** The user id of the account's cart and orders. */
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  created_at: string;
+}
+
+/** The gateway's `GET /api/session`: whether the services check accounts
+ * (`AUTH=on`), and who is signed in. */
+export interface SessionInfo {
+  auth: boolean;
+  account: Account | null;
+}

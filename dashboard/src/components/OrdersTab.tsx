@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import {
   getOrder,
+  listAllOrders,
   listPayments,
   listUserOrders,
   newIdempotencyKey,
@@ -15,6 +16,7 @@ import { useAction } from '../hooks/useAction';
 import { useResource } from '../hooks/useResource';
 import { formatCents, formatMoney, lineCents, toCents } from '../money';
 import { actionLabel, isPayable, nextStatuses } from '../orderStatus';
+import { useSession } from '../session';
 import { ActionButton, ErrorMessage, Loading, StatusBadge } from './common';
 
 function Payments({ orderId, version }: { orderId: number; version: string }) {
@@ -57,6 +59,7 @@ export function OrderDetails({
   onChanged: (order: Order) => void;
 }) {
   const feed = useOrderFeed();
+  const { staff } = useSession();
   const [attempts, setAttempts] = useState(0);
   const [moving, setMoving] = useState<OrderStatus | null>(null);
   const pay = useAction(async () => payOrder(order.id, newIdempotencyKey()));
@@ -86,7 +89,10 @@ export function OrderDetails({
   };
 
   const payable = isPayable(order.status);
-  const moves = nextStatuses(order.status);
+  // A customer may only cancel their own unpaid order; staff move any.
+  const moves = nextStatuses(order.status).filter(
+    (s) => staff || (s === 'cancelled' && isPayable(order.status)),
+  );
   const busy = pay.pending || move.pending;
   const paymentFailed = pay.failure?.status === 400 && /payment failed/i.test(pay.failure.detail);
   const itemsCents = order.items.reduce((sum, i) => sum + lineCents(i.price, i.quantity), 0);
@@ -213,15 +219,23 @@ function OtherOrder({ orderId, onChanged }: { orderId: number; onChanged: () => 
 
 export function OrdersTab({
   userId,
+  allOrders = false,
   selectedId,
   onSelect,
 }: {
   userId: string;
+  /** Every user's orders (staff), not only `userId`'s. */
+  allOrders?: boolean;
   selectedId: number | null;
   onSelect: (orderId: number | null) => void;
 }) {
-  const load = useCallback((signal: AbortSignal) => listUserOrders(userId, {}, signal), [userId]);
-  const orders = useResource(load, userId);
+  const load = useCallback(
+    (signal: AbortSignal) =>
+      allOrders ? listAllOrders(signal) : listUserOrders(userId, {}, signal),
+    [userId, allOrders],
+  );
+  const orders = useResource(load, allOrders ? '\u0000all' : userId);
+  const { auth } = useSession();
   useReloadOnFeed(orders.reload);
   const detailsRef = useRef<HTMLDivElement>(null);
 
@@ -247,7 +261,9 @@ export function OrdersTab({
     <div className="orders">
       <section className="panel order-list" aria-labelledby="orders-title">
         <div className="panel-head">
-          <h2 id="orders-title">Orders of {userId}</h2>
+          <h2 id="orders-title">
+            {allOrders ? 'All orders' : auth ? 'Your orders' : `Orders of ${userId}`}
+          </h2>
           {orders.data && <span className="muted">{plural(list.length, 'order')}</span>}
         </div>
         {orders.loading && <Loading>Loading orders…</Loading>}

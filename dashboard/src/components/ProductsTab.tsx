@@ -17,6 +17,7 @@ import { useResource } from '../hooks/useResource';
 import { formatMoney } from '../money';
 import { plural } from '../format';
 import { ActionButton, ErrorMessage, Loading, Notice } from './common';
+import { useSession } from '../session';
 
 /** A whole number typed in a field, or null. */
 function parseCount(text: string): number | null {
@@ -97,19 +98,23 @@ export function ProductCard({
   userId,
   onChanged,
   onOpenCart,
+  onSignIn,
 }: {
   product: Product;
-  userId: string;
+  /** Whose cart "Add to cart" fills; null when signed out (auth on). */
+  userId: string | null;
   onChanged: (product: Product) => void;
   onOpenCart?: () => void;
+  onSignIn?: () => void;
 }) {
+  const { staff } = useSession();
   const [quantity, setQuantity] = useState('1');
   const [added, setAdded] = useState<string | null>(null);
   const [editing, setEditing] = useState(false);
   const [saved, setSaved] = useState<string | null>(null);
   const headingId = useId();
   const quantityId = useId();
-  const add = useAction(async (count: number) => addToCart(userId, product.id, count));
+  const add = useAction(async (count: number) => addToCart(userId ?? '', product.id, count));
   const outOfStock = product.stock <= 0;
 
   const submit = async (e: FormEvent) => {
@@ -147,6 +152,13 @@ export function ProductCard({
             onChanged(p);
           }}
         />
+      ) : userId === null ? (
+        <p className="muted sign-in-to-buy">
+          <button type="button" className="link-button" onClick={onSignIn}>
+            Sign in
+          </button>{' '}
+          to buy {product.name}.
+        </p>
       ) : (
         <>
           <form className="add-to-cart" onSubmit={submit} noValidate>
@@ -185,18 +197,20 @@ export function ProductCard({
             </p>
           )}
           <Notice>{saved}</Notice>
-          <div className="card-footer">
-            <button
-              type="button"
-              className="link-button"
-              onClick={() => {
-                setSaved(null);
-                setEditing(true);
-              }}
-            >
-              Edit price and stock
-            </button>
-          </div>
+          {staff && (
+            <div className="card-footer">
+              <button
+                type="button"
+                className="link-button"
+                onClick={() => {
+                  setSaved(null);
+                  setEditing(true);
+                }}
+              >
+                Edit price and stock
+              </button>
+            </div>
+          )}
         </>
       )}
     </article>
@@ -283,7 +297,16 @@ export function CreateProductForm({ onCreated }: { onCreated: (product: Product)
   );
 }
 
-export function ProductsTab({ userId, onOpenCart }: { userId: string; onOpenCart?: () => void }) {
+export function ProductsTab({
+  userId,
+  onOpenCart,
+  onSignIn,
+}: {
+  userId: string | null;
+  onOpenCart?: () => void;
+  onSignIn?: () => void;
+}) {
+  const { staff } = useSession();
   const [search, setSearch] = useState('');
   const [category, setCategory] = useState('');
   const [showCreate, setShowCreate] = useState(false);
@@ -337,18 +360,20 @@ export function ProductsTab({ userId, onOpenCart }: { userId: string; onOpenCart
             </select>
           </div>
         </form>
-        <button
-          type="button"
-          className="button"
-          aria-expanded={showCreate}
-          aria-controls="create-product"
-          onClick={() => setShowCreate((v) => !v)}
-        >
-          {showCreate ? 'Close new product' : 'New product'}
-        </button>
+        {staff && (
+          <button
+            type="button"
+            className="button"
+            aria-expanded={showCreate}
+            aria-controls="create-product"
+            onClick={() => setShowCreate((v) => !v)}
+          >
+            {showCreate ? 'Close new product' : 'New product'}
+          </button>
+        )}
       </div>
       <div id="create-product" hidden={!showCreate}>
-        {showCreate && (
+        {staff && showCreate && (
           <CreateProductForm
             onCreated={() => {
               products.reload(true);
@@ -378,6 +403,7 @@ export function ProductsTab({ userId, onOpenCart }: { userId: string; onOpenCart
             userId={userId}
             onChanged={replace}
             onOpenCart={onOpenCart}
+            onSignIn={onSignIn}
           />
         ))}
       </div>

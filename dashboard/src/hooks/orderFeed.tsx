@@ -3,7 +3,7 @@ import { eventStreamUrl, listEvents, type OrderEvent } from '../api';
 
 /** How changes reach the page: the event stream, or polling while the
  * stream is unavailable. */
-export type FeedMode = 'connecting' | 'live' | 'polling';
+export type FeedMode = 'connecting' | 'live' | 'polling' | 'off';
 
 export interface OrderFeed {
   mode: FeedMode;
@@ -26,6 +26,8 @@ export interface FeedOptions {
 export const POLL_MS = 5000;
 
 const EMPTY: OrderFeed = { mode: 'connecting', events: [], version: 0 };
+/** No feed: signed out with auth on (the stream is for signed-in users). */
+const OFF: OrderFeed = { mode: 'off', events: [], version: 0 };
 
 /** Reads an SSE message's data as an order event, or null. */
 export function parseEvent(raw: string): OrderEvent | null {
@@ -54,12 +56,17 @@ export function parseEvent(raw: string): OrderEvent | null {
  * every 5 seconds instead, as the seed did, and catches up on the events
  * it missed through `GET /events?after=`.
  */
-export function useOrderEvents(options: FeedOptions = {}): OrderFeed {
+export function useOrderEvents(options: FeedOptions = {}, enabled = true): OrderFeed {
   const { pollMs = POLL_MS, reconnectMs = 10_000, keep = 30 } = options;
-  const [feed, setFeed] = useState<OrderFeed>(EMPTY);
+  const [feed, setFeed] = useState<OrderFeed>(enabled ? EMPTY : OFF);
   const settings = useRef({ pollMs, reconnectMs, keep });
 
   useEffect(() => {
+    if (!enabled) {
+      setFeed(OFF);
+      return;
+    }
+    setFeed((f) => (f.mode === 'off' ? EMPTY : f));
     const { pollMs, reconnectMs, keep } = settings.current;
     let stopped = false;
     let source: EventSource | null = null;
@@ -145,7 +152,7 @@ export function useOrderEvents(options: FeedOptions = {}): OrderFeed {
       stopPolling();
       if (reconnectTimer !== null) clearTimeout(reconnectTimer);
     };
-  }, []);
+  }, [enabled]);
 
   return feed;
 }
@@ -155,11 +162,14 @@ const FeedContext = createContext<OrderFeed>(EMPTY);
 export function OrderFeedProvider({
   children,
   options,
+  enabled = true,
 }: {
   children: ReactNode;
   options?: FeedOptions;
+  /** False while nobody may follow the feed (signed out, auth on). */
+  enabled?: boolean;
 }) {
-  const feed = useOrderEvents(options);
+  const feed = useOrderEvents(options, enabled);
   return <FeedContext.Provider value={feed}>{children}</FeedContext.Provider>;
 }
 
