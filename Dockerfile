@@ -67,7 +67,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 LABEL org.opencontainers.image.title="shop" \
-      org.opencontainers.image.description="Shop: catalog, cart, order and payment services and their gateway, in one binary" \
+      org.opencontainers.image.description="Shop: catalog, cart, order, payment and identity services and their gateway, in one binary" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=builder /usr/local/bin/shop /usr/local/bin/shop
 ENV LOG_FORMAT=json \
@@ -102,6 +102,13 @@ EXPOSE 8004
 HEALTHCHECK --interval=10s --timeout=4s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/shop", "check", "http://127.0.0.1:8004/health"]
 CMD ["serve", "payment"]
+
+FROM runtime AS identity
+ENV PORT=8005
+EXPOSE 8005
+HEALTHCHECK --interval=10s --timeout=4s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/shop", "check", "http://127.0.0.1:8005/health"]
+CMD ["serve", "identity"]
 
 # Last, so a plain `docker build .` gives the gateway: the dashboard and
 # the API on port 3000.

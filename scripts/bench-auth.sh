@@ -19,7 +19,7 @@ customer() {
     echo "$(echo "$login" | json "['account']['id']") $(echo "$login" | json "['access_token']")"
 }
 
-start off
+start off --no-auth
 read -r user _ <<< "u1 none"
 for product in 1 2 3; do
     curl -sf "$gateway/api/cart/cart/$user/items" -d "{\"product_id\": $product, \"quantity\": 1}" > /dev/null
@@ -28,7 +28,7 @@ off_products=$(rate "$gateway/api/catalog/products/1")
 off_carts=$(rate "$gateway/api/cart/cart/$user")
 stop
 
-start on --auth
+start on
 read -r user token <<< "$(customer)"
 for product in 1 2 3; do
     curl -sf "$gateway/api/cart/cart/$user/items" -H "authorization: Bearer $token" \

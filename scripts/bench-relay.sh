@@ -16,7 +16,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$port" RUST_LOG=error target/release/shop up --data-dir "$work/data" \
+KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$port" RUST_LOG=error target/release/shop up --no-auth --data-dir "$work/data" \
     --gateway-port 0 --catalog-port 0 --cart-port 0 --order-port 0 --payment-port 0 --identity-port 0 > "$work/up.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "Press Ctrl+C" "$work/up.log" 2>/dev/null && break; sleep 0.1; done

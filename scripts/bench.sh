@@ -20,14 +20,14 @@ measure() {
 }
 
 printf '%-12s %16s %16s %16s\n' backend "product reads/s" "cart reads/s" "checkouts/s"
-start sqlite
+start sqlite --no-auth
 measure sqlite
 stop
 
 if pg_isready -q -h 127.0.0.1 -p 5432; then
     db="shop_bench_$$"
     psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE $db"
-    start postgres --database-url "postgres://postgres@127.0.0.1:5432/$db"
+    start postgres --no-auth --database-url "postgres://postgres@127.0.0.1:5432/$db"
     measure postgres
     stop
     psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE $db WITH (FORCE)"

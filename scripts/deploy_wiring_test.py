@@ -25,10 +25,11 @@ Kubernetes replicas run as that many processes behind a local round-robin
 balancer standing for their Service, on one database. Then the test waits
 for every /ready, checks that each service-only endpoint answers 401
 without the service token, admits it with the token and is not routed by
-the gateway, buys and pays through the gateway (order -> payment ->
-order), and checks that the order's events reached the order service's
+the gateway, registers and signs in through the gateway (its session
+cookie), buys and pays (order -> payment -> order), signs out, and checks that the order's events reached the order service's
 /events and the Kafka topic. It also checks that catalog, cart, order and
-payment share one valid SERVICE_TOKEN and the gateway has none, the
+payment share one valid SERVICE_TOKEN and the gateway and the identity
+service have none, the
 probes, health checks, published ports, dependency order, the network
 policies and the Argo CD application.
 
@@ -65,7 +66,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SHOP_IN_IMAGE = "/usr/local/bin/shop"
 NAMESPACE = "ecommerce"
-SERVICES = ("catalog", "cart", "order", "payment", "gateway")
+SERVICES = ("catalog", "cart", "order", "payment", "identity", "gateway")
+# Services that get no SERVICE_TOKEN: they call no service-only endpoint.
+WITHOUT_SERVICE_TOKEN = ("gateway", "identity")
 # The services' shared secret: at least this many visible ASCII characters.
 MIN_TOKEN_CHARS = 16
 # One service-only endpoint per service that has one (method, path, body),
@@ -216,6 +219,8 @@ class Container:
     health_commands: list[tuple[str, list[str]]] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)  # named container ports
+    # Files the platform mounts (a Secret volume): path -> content.
+    files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -693,6 +698,11 @@ def load_kind(checks: Checks) -> tuple[Deployment, Cluster]:
                           ports={p.get("name", ""): int(p["containerPort"]) for p in spec_container.get("ports") or []})
             checks.check(f"kind: {name} declares containerPort {port} (its PORT)", port in c.ports.values(),
                          f"ports {c.ports}")
+            # A *_FILE setting names a file a volume must provide.
+            for key, value in full_env.items():
+                if key.endswith("_FILE"):
+                    c.files[value] = cluster.file_value(pod["spec"], spec_container, value)
+                    checks.ok(f"kind: {name}'s {key} ({value}) is mounted from a volume")
             for kind_of, want in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
                 probe = spec_container.get(kind_of) or {}
                 get = probe.get("httpGet")
@@ -834,9 +844,11 @@ def check_network_policies(checks: Checks, deployment: Deployment, cluster: Clus
     # What the seed's recommendation forbids: the cart reaches only the
     # catalog, the order service only cart, catalog, payment and Kafka.
     wanted = {(s, d) for s, d, _ in needed}
-    for src in ("cart-service", "order-service", "catalog-service", "payment-service", "gateway"):
+    for src in ("cart-service", "order-service", "catalog-service", "payment-service", "identity-service",
+                "gateway"):
         for dst, port in (("catalog-service", 8001), ("cart-service", 8002), ("order-service", 8003),
-                          ("payment-service", 8004), ("kafka", 9092), ("postgres", 5432)):
+                          ("payment-service", 8004), ("identity-service", 8005), ("kafka", 9092),
+                          ("postgres", 5432)):
             if src == dst or (src, dst) in wanted:
                 continue
             checks.check(f"kind: network policies deny {src} -> {dst}:{port}",
@@ -940,6 +952,13 @@ class Balancer:
 
 def http(method: str, url: str, body=None, timeout: float = 10.0,
          headers: dict[str, str] | None = None) -> tuple[int, object]:
+    status, answer, _ = http_with_headers(method, url, body, timeout, headers)
+    return status, answer
+
+
+def http_with_headers(method: str, url: str, body=None, timeout: float = 10.0,
+                      headers: dict[str, str] | None = None):
+    """(status, JSON body or text, response headers)."""
     data = None if body is None else json.dumps(body).encode()
     all_headers = {"content-type": "application/json"} if data else {}
     all_headers.update(headers or {})
@@ -948,14 +967,16 @@ def http(method: str, url: str, body=None, timeout: float = 10.0,
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
             status = resp.status
+            got = resp.headers
     except urllib.error.HTTPError as err:
         raw = err.read()
         status = err.code
+        got = err.headers
     text = raw.decode(errors="replace")
     try:
-        return status, json.loads(text)
+        return status, json.loads(text), got
     except ValueError:
-        return status, text
+        return status, text, got
 
 
 def psql(sql: str) -> None:
@@ -1094,6 +1115,12 @@ class Run:
             elif key == "KAFKA_BOOTSTRAP_SERVERS":
                 value = self.local_kafka(c.name, value)
             env[key] = value
+        for key, value in c.env.items():
+            if key.endswith("_FILE") and value in c.files:
+                local = self.tmp / f"{c.name}-{key.lower()}"
+                local.write_text(c.files[value])
+                local.chmod(0o400)
+                env[key] = str(local)
         env["BIND"] = "127.0.0.1"
         if c.service == "payment":
             env["PAYMENT_SUCCESS_RATE"] = "1"
@@ -1217,27 +1244,64 @@ class Run:
             raise WiringError(f"{self.d.source}: no gateway")
         return f"http://127.0.0.1:{self.balancers[gateways[0].name].port}"
 
+    def sign_in(self) -> tuple[dict, dict[str, str]] | None:
+        """Registers a customer and signs in through the gateway, as the
+        dashboard does: the account and the headers its requests carry
+        (the session cookie, and the gateway's own origin)."""
+        src = self.d.source
+        gw = self.gateway_url()
+        status, keys = http("GET", f"{gw}/api/identity/.well-known/jwks.json")
+        self.checks.check(f"{src}: the key set is public through the gateway",
+                          status == 200 and isinstance(keys, dict) and len(keys.get("keys") or []) == 1,
+                          f"{status} {keys}")
+        email = f"wiring-{src}-{random.randrange(10**6)}@example.com"
+        password = "wiring passphrase"
+        status, account = http("POST", f"{gw}/api/identity/auth/register",
+                               {"email": email, "password": password, "name": "Wiring"})
+        if not self.checks.check(f"{src}: register through the gateway (gateway -> identity)",
+                                 status == 201, f"{status} {account}"):
+            return None
+        status, session, headers = http_with_headers("POST", f"{gw}/api/session",
+                                                     {"email": email, "password": password},
+                                                     headers={"Origin": gw})
+        set_cookie = headers.get("Set-Cookie", "") if headers else ""
+        if not self.checks.check(f"{src}: sign in at the gateway: an HttpOnly, SameSite=Strict session cookie",
+                                 status == 200 and set_cookie.startswith("shop_session=") and
+                                 "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie,
+                                 f"{status} {session} Set-Cookie: {set_cookie}"):
+            return None
+        cookie = set_cookie.split(";", 1)[0]
+        return session["account"], {"Cookie": cookie, "Origin": gw}
+
     def purchase(self) -> int | None:
         src = self.d.source
         gw = self.gateway_url()
-        user = f"wiring-{src}-{random.randrange(10**6)}"
         status, products = http("GET", f"{gw}/api/catalog/products")
         if not self.checks.check(f"{src}: gateway lists the catalog's products", status == 200 and
                                  isinstance(products, list) and len(products) > 0, f"{status} {products}"):
             return None
         product = next((p for p in products if p.get("stock", 0) >= 1), products[0])
+        signed_in = self.sign_in()
+        if signed_in is None:
+            return None
+        account, session = signed_in
+        user = account["id"]
         status, body = http("POST", f"{gw}/api/cart/cart/{user}/items",
                             {"product_id": product["id"], "quantity": 1})
-        if not self.checks.check(f"{src}: add to cart through the gateway (cart -> catalog)",
+        self.checks.check(f"{src}: accounts are on: a cart refuses an anonymous caller (401)",
+                          status == 401, f"{status} {body}")
+        status, body = http("POST", f"{gw}/api/cart/cart/{user}/items",
+                            {"product_id": product["id"], "quantity": 1}, headers=session)
+        if not self.checks.check(f"{src}: add to cart through the gateway, signed in (cart -> catalog)",
                                  status in (200, 201), f"{status} {body}"):
             return None
-        status, order = http("POST", f"{gw}/api/order/orders", {"user_id": user})
+        status, order = http("POST", f"{gw}/api/order/orders", {"user_id": user}, headers=session)
         if not self.checks.check(f"{src}: POST /api/order/orders places the order (order -> cart, catalog)",
                                  status == 201 and isinstance(order, dict) and order.get("status") == "pending",
                                  f"{status} {order}"):
             return None
         order_id = order["id"]
-        status, paid = http("POST", f"{gw}/api/order/orders/{order_id}/payment")
+        status, paid = http("POST", f"{gw}/api/order/orders/{order_id}/payment", headers=session)
         # The order service calls the payment service, which asks the order
         # service about the order before it records the payment.
         if not self.checks.check(f"{src}: POST /api/order/orders/{order_id}/payment is paid "
@@ -1245,18 +1309,32 @@ class Run:
                                  status == 200 and isinstance(paid, dict) and paid.get("status") == "paid",
                                  f"{status} {paid}"):
             return None
-        # Read back through the gateway: with replicas, through another one.
+        # Read back through the gateway: with replicas, through another one
+        # (which knows the session from the identity service).
         for _ in range(2):
-            status, again = http("GET", f"{gw}/api/order/orders/{order_id}")
+            status, again = http("GET", f"{gw}/api/order/orders/{order_id}", headers=session)
             self.checks.check(f"{src}: the order reads back as paid", status == 200 and again.get("status") == "paid",
                               f"{status} {again}")
-        status, payment = http("GET", f"{gw}/api/payment/payments/order/{order_id}")
+        status, payment = http("GET", f"{gw}/api/payment/payments/order/{order_id}", headers=session)
         self.checks.check(f"{src}: the payment service holds the order's successful payment",
                           status == 200 and payment.get("status") == "success" and
                           payment.get("id") == paid.get("payment_id"), f"{status} {payment}")
-        status, cart = http("GET", f"{gw}/api/cart/cart/{user}")
+        status, cart = http("GET", f"{gw}/api/cart/cart/{user}", headers=session)
         self.checks.check(f"{src}: the cart is empty after the order", status == 200 and not cart.get("items"),
                           f"{status} {cart}")
+        status, body = http("DELETE", f"{gw}/api/session", headers=session)
+        self.checks.check(f"{src}: sign out at the gateway", status == 200, f"{status} {body}")
+        # Every gateway replica refuses it within SESSION_RECHECK_SECS (5 s):
+        # a few requests in a row, through all of them, all 401.
+        deadline = time.monotonic() + 15
+        refused = 0
+        while refused < 4 and time.monotonic() < deadline:
+            status, body = http("GET", f"{gw}/api/order/orders/{order_id}", headers=session)
+            refused = refused + 1 if status == 401 else 0
+            if refused == 0:
+                time.sleep(0.2)
+        self.checks.check(f"{src}: every gateway refuses the old session cookie after sign-out (401)",
+                          refused >= 4, f"last answer {status} {body}")
         return order_id
 
     def check_events(self, order_id: int) -> None:
@@ -1264,7 +1342,10 @@ class Run:
         order = next(c for c in self.d.containers if c.service == "order")
         port = self.replica_ports[order.name][0]
         wanted = {"order_created", "order_paid"}
-        status, events = http("GET", f"http://127.0.0.1:{port}/events?after=0&limit=1000")
+        # The whole feed is staff's (accounts on): read it as a service.
+        token = order.env.get("SERVICE_TOKEN", "").strip()
+        status, events = http("GET", f"http://127.0.0.1:{port}/events?after=0&limit=1000",
+                              headers={"X-Service-Token": token})
         got = {e.get("event_type") for e in events if (e.get("data") or {}).get("order_id") == order_id} \
             if status == 200 and isinstance(events, list) else set()
         self.checks.check(f"{src}: the order service's /events has order_created and order_paid",
@@ -1322,11 +1403,12 @@ class Run:
 
 def check_service_token(checks: Checks, deployment: Deployment) -> None:
     """catalog, cart, order and payment share one valid SERVICE_TOKEN (as the
-    platform hands it to them: env file, Secret); the gateway has none."""
+    platform hands it to them: env file, Secret); the gateway and the
+    identity service have none."""
     src = deployment.source
     tokens = {}
     for c in deployment.containers:
-        if c.service == "gateway":
+        if c.service in WITHOUT_SERVICE_TOKEN:
             checks.check(f"{src}: {c.name} does not get SERVICE_TOKEN (it never calls a service-only endpoint)",
                          "SERVICE_TOKEN" not in c.env)
             continue
@@ -1344,7 +1426,7 @@ def check_service_token(checks: Checks, deployment: Deployment) -> None:
 
 def exercise(deployment: Deployment, checks: Checks, binary: Path) -> None:
     services = sorted(c.service for c in deployment.containers)
-    checks.check(f"{deployment.source}: runs catalog, cart, order, payment and gateway",
+    checks.check(f"{deployment.source}: runs catalog, cart, order, payment, identity and gateway",
                  services == sorted(SERVICES), f"runs {services}")
     check_service_token(checks, deployment)
     run = Run(deployment, checks, binary)

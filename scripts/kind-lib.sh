@@ -9,7 +9,7 @@ KIND_CLUSTER=${KIND_CLUSTER:-shop}
 KUBE_CONTEXT="kind-$KIND_CLUSTER"
 # The images, one per service, all built from ./Dockerfile; the kind
 # overlay runs them with the tag "local" (never pulled).
-SHOP_TARGETS="catalog cart order payment gateway"
+SHOP_TARGETS="catalog cart order payment identity gateway"
 SHOP_TAG=local
 
 say() { printf '==> %s\n' "$*"; }

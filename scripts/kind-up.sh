@@ -54,9 +54,11 @@ for set in postgres kafka; do
     kubectl --context "$KUBE_CONTEXT" -n ecommerce rollout status "statefulset/$set" --timeout=300s
 done
 say "waiting for the services"
-for deployment in catalog-service cart-service payment-service order-service gateway; do
+for deployment in identity-service catalog-service cart-service payment-service order-service gateway; do
     kubectl --context "$KUBE_CONTEXT" -n ecommerce rollout status "deployment/$deployment" --timeout=300s
 done
 
 kubectl --context "$KUBE_CONTEXT" -n ecommerce get pods
 say "Shop is up: http://localhost:30000 (remove it with scripts/kind-down.sh)"
+say "accounts are on; make a staff account (its password is printed once) with:"
+echo "  kubectl --context $KUBE_CONTEXT -n ecommerce exec deploy/identity-service -- /usr/local/bin/shop accounts create-staff --email you@example.com"

@@ -24,7 +24,8 @@ let shop;
 let browser;
 
 before(async () => {
-  shop = await startShop({ env: { AUTH: 'on', SHOP_ADMIN_PASSWORD: STAFF.password } });
+  // Accounts are on by default.
+  shop = await startShop({ auth: true, env: { SHOP_ADMIN_PASSWORD: STAFF.password } });
   browser = await launchBrowser();
 });
 

@@ -49,10 +49,16 @@ export async function until(check, { ms = 10_000, every = 100, what = 'condition
 
 /**
  * Starts `shop up` on free ports with a fresh data directory (and `env` over
- * the process's environment). Resolves when
+ * the process's environment): the seed's open API (`--no-auth`, a user
+ * switcher in the dashboard) unless `auth` is true. Resolves when
  * it printed its gateway URL and the gateway serves the dashboard.
  */
-export async function startShop({ paymentSuccessRate = 1, startMs = 30_000, env = {} } = {}) {
+export async function startShop({
+  paymentSuccessRate = 1,
+  startMs = 30_000,
+  env = {},
+  auth = false,
+} = {}) {
   if (!existsSync(shopBin)) {
     throw new Error(
       `no shop binary at ${shopBin}: run \`cargo build -p shop\` in the repository (or set SHOP_BIN)`,
@@ -63,6 +69,7 @@ export async function startShop({ paymentSuccessRate = 1, startMs = 30_000, env 
     shopBin,
     [
       'up',
+      ...(auth ? [] : ['--no-auth']),
       '--data-dir',
       dataDir,
       '--gateway-port',

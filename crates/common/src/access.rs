@@ -1,8 +1,8 @@
 //! Who is calling, and what they may do: the access tokens of the identity
 //! service, checked by each service itself.
 //!
-//! `AUTH=off` (the default until the dashboard can sign in) keeps the seed's
-//! open API: every caller is [`Caller::Open`] and may do anything. With
+//! `AUTH=off` (the default of a bare `shop serve`; `shop up`, Compose and
+//! Kubernetes run with `AUTH=on`) keeps the seed's open API: every caller is [`Caller::Open`] and may do anything. With
 //! `AUTH=on` a request's `Authorization: Bearer <token>` is checked against
 //! the identity service's public keys (`/.well-known/jwks.json`, fetched
 //! once and cached; a token naming a key not in the cache makes one

@@ -12,7 +12,7 @@
 //!   `Authorization: Bearer <access token>`. The gateway keeps each
 //!   session's access token in memory and asks the identity service for a
 //!   fresh one when half its lifetime is gone, and at least every
-//!   `SESSION_RECHECK_SECS` (default 30), so a session ended through
+//!   `SESSION_RECHECK_SECS` (default 5), so a session ended through
 //!   another gateway replica stops working here within that time.
 //! - `DELETE /api/session` ends the session at the identity service and
 //!   clears the cookie; the old cookie is refused from then on (401).
@@ -70,7 +70,7 @@ pub enum CookieSecure {
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub secure: CookieSecure,
-    /// `SESSION_RECHECK_SECS`, default 30: how long an access token is
+    /// `SESSION_RECHECK_SECS`, default 5: how long an access token is
     /// used before the session is checked again at the identity service.
     pub recheck: Duration,
 }
@@ -83,7 +83,7 @@ impl SessionSettings {
             "off" | "false" | "0" => CookieSecure::Never,
             _ => return Err(env.error("SESSION_COOKIE_SECURE", "auto, on or off")),
         };
-        let recheck = env.count("SESSION_RECHECK_SECS", 30, 1..=3600, "seconds")?;
+        let recheck = env.count("SESSION_RECHECK_SECS", 5, 1..=3600, "seconds")?;
         Ok(SessionSettings {
             secure,
             recheck: Duration::from_secs(recheck as u64),

@@ -43,12 +43,14 @@ pub struct UpArgs {
     payment_port: u16,
     #[arg(long, default_value_t = shop_identity::DEFAULT_PORT)]
     identity_port: u16,
-    /// Accounts on: every service checks access tokens (AUTH=on). With no
-    /// staff account yet, one is made and its password printed once
+    /// The seed's open API (AUTH=off): no accounts, for the seed's own
+    /// clients and dashboard. Without it accounts are on (AUTH=on, unless
+    /// AUTH says otherwise): every service checks access tokens, and with
+    /// no staff account yet one is made and its password printed once
     /// (SHOP_ADMIN_EMAIL, default admin@shop.local; SHOP_ADMIN_PASSWORD,
     /// default made up).
     #[arg(long)]
-    auth: bool,
+    no_auth: bool,
 }
 
 impl UpArgs {
@@ -138,7 +140,9 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
     };
     // DATABASE_URL is checked like every service's, then applied per schema.
     let env = data.env(env);
-    let env = if args.auth {
+    let env = if args.no_auth {
+        env.with("AUTH", "off")
+    } else if env.get("AUTH").is_none() {
         env.with("AUTH", "on")
     } else {
         env

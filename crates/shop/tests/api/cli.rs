@@ -127,7 +127,7 @@ fn an_unreachable_database_is_retried_then_named() {
 async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let child = shop()
-        .args(["up", "--data-dir"])
+        .args(["up", "--no-auth", "--data-dir"])
         .arg(dir.path())
         .args(any_free_ports())
         .env("PAYMENT_SUCCESS_RATE", "1")
@@ -195,7 +195,7 @@ async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "exit status {status}");
 }
 
-/// `shop up --auth`: the first staff account is made and its password
+/// `shop up` (accounts on by default): the first staff account is made and its password
 /// printed once; customers see only their own cart, through the gateway
 /// and on the services' ports; a second start makes no second account.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +203,7 @@ async fn shop_up_with_auth_makes_the_first_staff_account_and_checks_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let start = || {
         let child = shop()
-            .args(["up", "--auth", "--data-dir"])
+            .args(["up", "--data-dir"])
             .arg(dir.path())
             .args(any_free_ports())
             .env_remove("AUTH")
