@@ -96,9 +96,12 @@ async fn listen(name: &str, bind_ip: IpAddr, port: u16) -> Result<(TcpListener, 
 
 /// With auth on and no staff account yet, makes one: what to print about
 /// it (the password once, when it was made up).
+fn auth_on(env: &Env) -> Result<bool, Failure> {
+    Ok(shop_common::access::AuthSettings::from_env(env)? != shop_common::access::AuthSettings::Off)
+}
+
 async fn first_staff(env: &Env, built: &[Service]) -> Result<Option<String>, Failure> {
-    let on =
-        shop_common::access::AuthSettings::from_env(env)? != shop_common::access::AuthSettings::Off;
+    let on = auth_on(env)?;
     let identity = built
         .iter()
         .find(|service| service.name == shop_identity::NAME)
@@ -207,6 +210,13 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
     );
     if let Some(admin) = admin {
         println!("{admin}");
+    }
+    if auth_on(&env)? {
+        println!(
+            "Sign in or register at {gateway_url}/signin (`shop up --no-auth` for the seed's open API)."
+        );
+    } else {
+        println!("Accounts are off (AUTH=off): the seed's open API, anyone may do anything.");
     }
     println!("Press Ctrl+C to stop.");
 

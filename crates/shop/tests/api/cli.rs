@@ -233,6 +233,12 @@ async fn shop_up_with_auth_makes_the_first_staff_account_and_checks_tokens() {
             .unwrap()
     };
     let (gateway, cart) = (url("gateway"), url("cart"));
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with(&format!("Sign in or register at {gateway}/signin"))),
+        "{lines:?}"
+    );
     let http = reqwest::Client::new();
     let post = |url: String, body: serde_json::Value, token: Option<String>| {
         let mut request = http.post(url).json(&body);
