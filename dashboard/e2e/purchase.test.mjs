@@ -90,11 +90,14 @@ describe('buying through the dashboard', () => {
       await page.getByRole('heading', { level: 1, name: 'Orders' }).waitFor();
       const details = page.getByRole('article', { name: `Order #${orderId}` });
       await details.getByTestId('order-total').filter({ hasText: '$1,089.96' }).waitFor();
+      // Unpaid, it says by when it must be paid (ORDER_PAYMENT_TIMEOUT, 30 minutes).
+      await details.getByTestId('expires').filter({ hasText: 'Unpaid orders expire: pay by' }).waitFor();
       await details.getByRole('button', { name: 'Pay $1,089.96' }).click();
       await details.locator('.badge-paid').waitFor();
       await details.getByText('success', { exact: true }).waitFor();
       await details.getByRole('button', { name: 'Start processing' }).waitFor();
       assert.equal(await details.getByRole('button', { name: /^Pay/ }).count(), 0);
+      assert.equal(await details.getByTestId('expires').count(), 0, 'a paid order does not expire');
 
       const stored = await api(shop.url, 'GET', `/order/orders/${orderId}`);
       assert.equal(stored.status, 'paid');

@@ -119,6 +119,14 @@ pub struct Order {
     /// How that attempt is paid (internal).
     #[serde(skip)]
     pub paying_method: PaymentMethod,
+    /// Why a cancelled order was cancelled: `expired` when it was not paid
+    /// within `ORDER_PAYMENT_TIMEOUT`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When an unpaid order expires (RFC 3339, UTC): only while it is
+    /// payable and orders expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// The payment attempt that holds an order, as the payment service checks

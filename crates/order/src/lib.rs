@@ -65,6 +65,9 @@ pub struct Config {
     /// `AUTH` (and where the keys are): with auth on, a customer's orders,
     /// payments and events are theirs.
     pub auth: AuthSettings,
+    /// `ORDER_PAYMENT_TIMEOUT` (default 30 minutes; `0`: never): how long an
+    /// unpaid order holds its stock before it expires.
+    pub payment_timeout: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -85,8 +88,35 @@ impl Config {
             streams: StreamSettings::from_env(env)?,
             trusted_proxies: TrustedProxies::from_env(env, PRIVATE_NETWORKS)?,
             auth: AuthSettings::from_env(env)?,
+            payment_timeout: payment_timeout(env)?,
         })
     }
+}
+
+/// `ORDER_PAYMENT_TIMEOUT`: seconds, or a number with `s`, `m` or `h`
+/// (`30m`); `0` keeps unpaid orders forever (as the seed did).
+fn payment_timeout(env: &Env) -> Result<Option<std::time::Duration>, ConfigError> {
+    const NAME: &str = "ORDER_PAYMENT_TIMEOUT";
+    const EXPECTED: &str = "a duration such as 1800, 90s, 30m or 2h (0: never)";
+    let raw = env.string(NAME, "30m");
+    let raw = raw.trim();
+    let (number, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => raw.split_at(at),
+        None => (raw, "s"),
+    };
+    let scale = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(env.error(NAME, EXPECTED)),
+    };
+    let secs = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|secs| *secs <= 366 * 24 * 3600)
+        .ok_or_else(|| env.error(NAME, EXPECTED))?;
+    Ok((secs > 0).then(|| std::time::Duration::from_secs(secs)))
 }
 
 fn outbox_settings(env: &Env) -> Result<relay::OutboxSettings, ConfigError> {
@@ -136,6 +166,15 @@ pub struct AppState {
     pub streams: StreamGate,
     pub keys: keys::KeyDeriver,
     pub service_token: Option<ServiceToken>,
+    /// `ORDER_PAYMENT_TIMEOUT`; `None`: unpaid orders never expire.
+    pub payment_timeout: Option<std::time::Duration>,
+}
+
+impl AppState {
+    /// `order` as clients see it (with when it expires, while unpaid).
+    pub fn shown(&self, order: domain::Order) -> domain::Order {
+        workflow::expiry::shown(self.payment_timeout, order)
+    }
 }
 
 #[derive(OpenApi)]
@@ -184,6 +223,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         streams: StreamGate::new(config.streams, config.trusted_proxies.clone()),
         keys,
         service_token: config.service_token.clone(),
+        payment_timeout: config.payment_timeout,
     };
     let outbox_metrics = relay::OutboxMetrics::register(&service.metrics.registry);
     let routes = routes::router(state.clone()).merge(routes::events::router(state.clone()));

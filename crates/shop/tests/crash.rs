@@ -220,6 +220,8 @@ impl Cluster {
             // Recovery must step in quickly, or the test would wait for it.
             .env("RECOVERY_INTERVAL_MS", "200")
             .env("RECOVERY_STALE_MS", "1000")
+            // Unpaid orders expire during the run (their stock goes back).
+            .env("ORDER_PAYMENT_TIMEOUT", "2")
             // A dead dependency must cost little, so work goes on.
             .env("HTTP_CONNECT_TIMEOUT_MS", "300")
             .env("HTTP_REQUEST_TIMEOUT_MS", "2000")
@@ -489,6 +491,8 @@ struct Ledger {
     /// Checkouts sent twice at once, and orders paid by two racing payers.
     double_checkouts: usize,
     racing_payments: usize,
+    /// Payments refused (card or by hand) because the order had expired.
+    too_late: usize,
 }
 
 impl Ledger {
@@ -496,6 +500,7 @@ impl Ledger {
     fn absorb(&mut self, other: Ledger) {
         self.payments.extend(other.payments);
         self.declined += other.declined;
+        self.too_late += other.too_late;
         self.resent += other.resent;
         self.anomalies.extend(other.anomalies);
     }
@@ -691,11 +696,14 @@ async fn pay(shop: &Shop, user: &str, order_id: i64, ledger: &mut Ledger, clicke
             }
             // Another attempt holds the order; recovery settles it.
             Reply::Answer(StatusCode::CONFLICT, _) => return,
-            // A racing payer paid it first.
+            // A racing payer paid it first, or it expired unpaid.
             Reply::Answer(StatusCode::BAD_REQUEST, body)
                 if detail(body).starts_with("Order is not in pending status") =>
             {
-                return
+                if detail(body).contains("expired unpaid") {
+                    ledger.too_late += 1;
+                }
+                return;
             }
             // Outcome unknown: recovery settles it under this key.
             Reply::Answer(StatusCode::SERVICE_UNAVAILABLE, _) | Reply::Lost(_) => return,
@@ -730,6 +738,13 @@ async fn mark_paid(shop: &Shop, order_id: i64, ledger: &mut Ledger) {
         // recovery settles it.
         Reply::Answer(StatusCode::CONFLICT | StatusCode::SERVICE_UNAVAILABLE, _)
         | Reply::Lost(_) => {}
+        // Nothing cancels an order before it is marked paid but its expiry
+        // (retries through an outage can outlast ORDER_PAYMENT_TIMEOUT).
+        Reply::Answer(StatusCode::BAD_REQUEST, body)
+            if detail(body).contains("from cancelled to paid") =>
+        {
+            ledger.too_late += 1;
+        }
         _ => ledger.anomaly(&format!("PUT {url} paid"), &reply),
     }
 }
@@ -847,6 +862,8 @@ async fn observe(http: &reqwest::Client, urls: &Urls, users: &[&str]) -> Result<
 struct Checks {
     count: usize,
     violations: Vec<String>,
+    /// Orders cancelled because they expired unpaid.
+    expired: usize,
 }
 
 impl Checks {
@@ -945,6 +962,16 @@ fn check_payments(world: &World, checks: &mut Checks) {
     }
     for (&id, order) in &world.orders {
         let status = order["status"].as_str().unwrap_or("");
+        if order["reason"] == "expired" {
+            // Expired unpaid: cancelled, never charged.
+            checks.expired += 1;
+            checks.expect(
+                status == "cancelled"
+                    && order["payment_id"].is_null()
+                    && !successes.contains_key(&id),
+                || format!("order {id} expired but is {status} or was charged: {order}"),
+            );
+        }
         let paid_status = matches!(status, "paid" | "processing" | "shipped" | "delivered");
         checks.expect(!paid_status || order["payment_id"].is_string(), || {
             format!("order {id} is {status} without a payment: {order}")
@@ -1188,7 +1215,8 @@ async fn kill_nine_during_checkouts_loses_nothing() {
     );
     println!(
         "  checkouts: {} refused (409), {} with an empty cart; {} requests re-sent; \
-         {} paid ({} marked paid, {} raced by two payers), {} declined, {} cancelled; \
+         {} paid ({} marked paid, {} raced by two payers), {} declined, {} cancelled, \
+         {} expired unpaid ({} payments too late); \
          {} checkouts sent twice at once; {} users ({} uncertain, {} retired); \
          {} process starts; {at_first} violations at the first check, {} after {took:?}",
         sum(|l| l.refused),
@@ -1199,6 +1227,8 @@ async fn kill_nine_during_checkouts_loses_nothing() {
         sum(|l| l.racing_payments),
         sum(|l| l.declined),
         sum(|l| l.cancellations.len()),
+        checks.expired,
+        sum(|l| l.too_late),
         sum(|l| l.double_checkouts),
         sum(|l| l.users.len()),
         sum(|l| l.users.iter().filter(|u| u.uncertain).count()),
@@ -1218,6 +1248,10 @@ async fn kill_nine_during_checkouts_loses_nothing() {
     assert!(
         kills >= MIN_KILLS,
         "only {kills} kills (want at least {MIN_KILLS})"
+    );
+    assert!(
+        checks.expired > 0,
+        "no order expired: the invariants were not checked across expiries"
     );
     assert_eq!(
         violations, 0,

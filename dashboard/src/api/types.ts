@@ -107,6 +107,10 @@ export interface Order {
   payment_id: string | null;
   created_at: string;
   updated_at: string;
+  /** `expired`: cancelled by the shop because it was not paid in time. */
+  reason?: string;
+  /** While unpaid: when the order expires and its stock goes back. */
+  expires_at?: string;
 }
 
 /** Query of `GET /orders` and `GET /orders/user/{user}`. */

@@ -218,6 +218,25 @@ describe('OrdersTab', () => {
   });
 });
 
+describe('OrderDetails expiry', () => {
+  it('says by when an unpaid order must be paid, and that an expired one was cancelled', () => {
+    mockFetch({ 'GET /api/payment/payments': { body: [] } });
+    const { unmount } = render(
+      <OrderDetails
+        order={order({ status: 'pending', expires_at: '2025-01-02T10:30:00Z' })}
+        onChanged={() => {}}
+      />,
+    );
+    expect(screen.getByTestId('expires')).toHaveTextContent(/Unpaid orders expire: pay by .+/);
+    unmount();
+    render(
+      <OrderDetails order={order({ status: 'cancelled', reason: 'expired' })} onChanged={() => {}} />,
+    );
+    expect(screen.getByTestId('expired')).toHaveTextContent('not paid in time');
+    expect(screen.queryByTestId('expires')).not.toBeInTheDocument();
+  });
+});
+
 describe('OrderDetails actions', () => {
   const cases: Array<[OrderStatus, string[]]> = [
     ['pending', ['Pay $29.99', 'Confirm', 'Mark as paid', 'Cancel order']],

@@ -152,6 +152,17 @@ export function OrderDetails({
         </p>
       )}
       {order.payment_id && <p className="muted payment-id">Paid with payment {order.payment_id}.</p>}
+      {payable && order.expires_at && (
+        <p className="message message-info" data-testid="expires">
+          Unpaid orders expire: pay by {formatDateTime(order.expires_at)}, or the order is cancelled
+          and its items go back on sale.
+        </p>
+      )}
+      {order.status === 'cancelled' && order.reason === 'expired' && (
+        <p className="muted" data-testid="expired">
+          Cancelled because it was not paid in time; its items went back on sale.
+        </p>
+      )}
 
       {(payable || moves.length > 0) && (
         <div className="order-actions" role="group" aria-label={`Actions on order #${order.id}`}>

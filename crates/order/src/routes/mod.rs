@@ -45,6 +45,7 @@ async fn answer(
     status: StatusCode,
     result: Result<Order, ApiError>,
 ) -> Result<Response, ApiError> {
+    let result = result.map(|order| state.shown(order));
     let (status, body) = match &result {
         Ok(order) => (status, serde_json::to_value(order)),
         Err(err) => (err.status(), serde_json::to_value(err.body())),
@@ -105,9 +106,8 @@ pub async fn list_orders(
 ) -> Result<Json<Vec<Order>>, ApiError> {
     let (skip, limit) = page.checked()?;
     // A customer's list holds only their own orders.
-    Ok(Json(
-        orders::list(&state.db.reader, caller.only_user(), skip, limit).await?,
-    ))
+    let list = orders::list(&state.db.reader, caller.only_user(), skip, limit).await?;
+    Ok(Json(list.into_iter().map(|o| state.shown(o)).collect()))
 }
 
 /// One order.
@@ -126,7 +126,7 @@ pub async fn get_order(
     orders::get(&state.db.reader, id)
         .await?
         .filter(|order| caller.sees(&order.user_id))
-        .map(Json)
+        .map(|order| Json(state.shown(order)))
         .ok_or_else(|| not_found(id))
 }
 
@@ -158,9 +158,8 @@ pub async fn list_user_orders(
     let user = UserId::parse(user_id)?;
     caller.act_for(user.as_str())?;
     let (skip, limit) = page.checked()?;
-    Ok(Json(
-        orders::list(&state.db.reader, Some(user.as_str()), skip, limit).await?,
-    ))
+    let list = orders::list(&state.db.reader, Some(user.as_str()), skip, limit).await?;
+    Ok(Json(list.into_iter().map(|o| state.shown(o)).collect()))
 }
 
 /// Change an order's status along the allowed transitions. Cancelling
@@ -200,7 +199,8 @@ pub async fn update_status(
             "Customers may only cancel their own pending or confirmed orders".to_owned(),
         ));
     }
-    status::change(&state, id, next).await.map(Json)
+    let changed = status::change(&state, id, next).await?;
+    Ok(Json(state.shown(changed)))
 }
 
 /// Pay an order through the payment service: charged at most once, `paid`

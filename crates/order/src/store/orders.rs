@@ -10,7 +10,7 @@ use crate::domain::{Order, OrderItem, OrderStatus};
 
 const COLUMNS: &str =
     "id, user_id, status, total_cents, items, payment_id, created_at, updated_at, \
-     reservation_key, stock_released, paying_key, paying_method";
+     reservation_key, stock_released, paying_key, paying_method, cancel_reason";
 
 fn decode_err(what: String) -> sqlx::Error {
     sqlx::Error::Decode(what.into())
@@ -38,6 +38,8 @@ fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
         paying_key: row.try_get("paying_key")?,
         paying_method: PaymentMethod::parse(&method)
             .ok_or_else(|| decode_err(format!("unknown payment method {method}")))?,
+        reason: row.try_get("cancel_reason")?,
+        expires_at: None,
     })
 }
 
@@ -174,6 +176,55 @@ pub async fn cancel<'c>(
         "status = 'cancelled', updated_at = $1 WHERE id = $2 AND status = $3 \
          AND NOT (status IN ('pending', 'confirmed') AND paying_key IS NOT NULL)",
         vec![text(&now_rfc3339()), Bind::Int(id), text(from.as_str())],
+    )
+    .await
+}
+
+/// The reason of an expiry.
+pub const EXPIRED: &str = "expired";
+
+/// Unpaid orders (payable, no payment attempt under way) placed before
+/// `placed_before`, oldest first.
+pub async fn due_for_expiry<'c>(
+    db: impl Executor<'c, Database = Any>,
+    placed_before: &str,
+    limit: i64,
+) -> Result<Vec<Order>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders WHERE status IN ('pending', 'confirmed') \
+         AND created_at < $1 AND paying_key IS NULL ORDER BY created_at LIMIT $2"
+    );
+    sqlx::query(&sql)
+        .bind(placed_before.to_owned())
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(order)
+        .collect()
+}
+
+/// Cancels an unpaid order in `from` placed before `placed_before` as
+/// expired, unless a payment attempt holds it; `None` when that, or
+/// another change, came first (so a payment and the expiry cannot both
+/// win).
+pub async fn expire<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    from: OrderStatus,
+    placed_before: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    update_returning(
+        db,
+        "status = 'cancelled', cancel_reason = $1, updated_at = $2 WHERE id = $3 AND status = $4 \
+         AND status IN ('pending', 'confirmed') AND paying_key IS NULL AND created_at < $5",
+        vec![
+            text(EXPIRED),
+            text(&now_rfc3339()),
+            Bind::Int(id),
+            text(from.as_str()),
+            text(placed_before),
+        ],
     )
     .await
 }

@@ -5,9 +5,11 @@
 //! - [`checkout`]: cart -> reserved stock -> order -> cart cleared, resumable.
 //! - [`paying`]: one charge per order, `paid` only with it (card or manual).
 //! - [`status`]: status changes; cancelling gives the stock back once.
+//! - [`expiry`]: unpaid orders are cancelled after `ORDER_PAYMENT_TIMEOUT`.
 //! - [`recovery`]: finishes or undoes what a crash interrupted.
 
 pub mod checkout;
+pub mod expiry;
 pub mod paying;
 pub mod recovery;
 pub mod status;

@@ -21,8 +21,12 @@ use crate::AppState;
 
 /// The seed's answer, naming the status.
 fn not_payable(order: &Order) -> ApiError {
+    let why = match order.reason.as_deref() {
+        Some(crate::store::orders::EXPIRED) => ": it expired unpaid, so its stock went back",
+        _ => "",
+    };
     ApiError::BadRequest(format!(
-        "Order is not in pending status (it is {})",
+        "Order is not in pending status (it is {}{why})",
         order.status.as_str()
     ))
 }

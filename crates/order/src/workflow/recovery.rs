@@ -9,7 +9,8 @@
 //! - a checkout `releasing`: its release retried;
 //! - a checkout `placed`: its items taken out of the cart;
 //! - a cancelled order whose stock has not gone back: released;
-//! - a payment attempt without an outcome: asked again under its key.
+//! - a payment attempt without an outcome: asked again under its key;
+//! - an unpaid order past `ORDER_PAYMENT_TIMEOUT`: expired ([`expiry`]).
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::CheckoutState;
 use crate::store::{checkouts, orders};
-use crate::workflow::{checkout, paying, status};
+use crate::workflow::{checkout, expiry, paying, status};
 use crate::AppState;
 
 /// How often and after how long recovery steps in.
@@ -70,6 +71,9 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
                 tracing::info!(order_id = order.id, error = %err, "recovery: payment attempt");
             }
         }
+    }
+    if let Some(timeout) = state.payment_timeout {
+        expiry::expire_due(state, timeout, BATCH).await?;
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ mod client_errors;
 mod connections;
 mod e2e;
 mod events;
+mod expiry;
 mod gateway;
 mod hostile;
 mod identity;
