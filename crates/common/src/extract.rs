@@ -7,7 +7,9 @@
 //! accepted with or without a `Content-Type` header, as FastAPI clients send.
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -16,6 +18,7 @@ use serde::Serialize;
 use http_body_util::BodyExt;
 
 use crate::error::ApiError;
+use crate::messages;
 use crate::server::BodyTimedOut;
 
 /// The largest request body any service reads.
@@ -106,27 +109,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        let message = strip_position(&inner);
-        if path.is_empty() || path == "." {
-            ApiError::Unprocessable(format!("Invalid JSON body: {message}"))
-        } else {
-            ApiError::Unprocessable(format!("{path}: {message}"))
-        }
+        ApiError::Unprocessable(messages::json_body(&path, err.inner()))
     })?;
-    de.end().map_err(|err| {
-        ApiError::Unprocessable(format!("Invalid JSON body: {}", strip_position(&err)))
-    })?;
+    de.end()
+        .map_err(|err| ApiError::Unprocessable(messages::json_body("", &err)))?;
     Ok(value)
-}
-
-/// serde_json appends " at line L column C"; keep the message readable.
-fn strip_position(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    match text.find(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -147,15 +134,52 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| Path(value))
-            .map_err(|rejection| {
-                ApiError::Unprocessable(format!(
-                    "Invalid path parameter: {}",
-                    rejection.body_text()
-                ))
-            })
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(ApiError::Unprocessable(path_problem(parts, rejection))),
+        }
+    }
+}
+
+/// The names of the route's path parameters, in order (`/orders/{order_id}`
+/// names `order_id`).
+fn parameter_names(parts: &Parts) -> Vec<String> {
+    parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|matched| {
+            matched
+                .as_str()
+                .split('/')
+                .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+                .map(|name| name.trim_start_matches('*').to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A plain sentence for a path that does not parse.
+fn path_problem(parts: &Parts, rejection: PathRejection) -> String {
+    let PathRejection::FailedToDeserializePathParams(failed) = rejection else {
+        return format!("The path is not valid: {}", rejection.body_text());
+    };
+    let names = parameter_names(parts);
+    match failed.into_kind() {
+        ErrorKind::ParseErrorAtKey {
+            key,
+            value,
+            expected_type,
+        } => messages::path_parameter(Some(&key), &value, expected_type),
+        ErrorKind::ParseErrorAtIndex {
+            index,
+            value,
+            expected_type,
+        } => messages::path_parameter(names.get(index).map(String::as_str), &value, expected_type),
+        ErrorKind::ParseError {
+            value,
+            expected_type,
+        } => messages::path_parameter(names.first().map(String::as_str), &value, expected_type),
+        other => format!("The path is not valid: {other}"),
     }
 }
 
@@ -178,12 +202,15 @@ where
             .map(Query)
             .map_err(|err| {
                 let path = err.path().to_string();
-                let message = err.into_inner().to_string();
-                if path.is_empty() || path == "." {
-                    ApiError::Unprocessable(format!("Invalid query: {message}"))
-                } else {
-                    ApiError::Unprocessable(format!("Query parameter {path}: {message}"))
+                let mut message = messages::data_message(&path, &err.into_inner().to_string());
+                // Say what was sent, when the sentence does not.
+                let sent = form_urlencoded::parse(query.as_bytes())
+                    .find(|(key, _)| *key == path)
+                    .map(|(_, value)| value.into_owned());
+                if let Some(sent) = sent.filter(|_| !message.contains(", not ")) {
+                    message.push_str(&format!(", not {sent:?}"));
                 }
+                ApiError::Unprocessable(format!("In the query: {message}"))
             })
     }
 }

@@ -26,6 +26,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod messages;
 pub mod money;
 pub mod payment_method;
 pub mod quantity;

@@ -287,6 +287,18 @@ pub async fn forward(
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
+            // A redirect to a path of the service (`/docs` -> `/docs/`) must
+            // stay under the service's prefix, not land on the gateway's own.
+            if let Some(location) = parts.headers.get(header::LOCATION) {
+                let under_prefix = location
+                    .to_str()
+                    .ok()
+                    .filter(|l| l.starts_with('/') && !l.starts_with("//"))
+                    .and_then(|l| HeaderValue::from_str(&format!("/api/{service}{l}")).ok());
+                if let Some(rewritten) = under_prefix {
+                    parts.headers.insert(header::LOCATION, rewritten);
+                }
+            }
             // The gateway's own CORS layer answers for the origin.
             let cors: Vec<HeaderName> = parts
                 .headers

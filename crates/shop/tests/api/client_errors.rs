@@ -173,3 +173,72 @@ async fn the_http_layers_own_errors_are_4xx() {
         }
     }
 }
+
+/// Every kind of request the parsers refuse, with the sentence a person
+/// reads: what is wrong, and which field or where, never the parser's own
+/// words ("EOF while parsing", "expected i64", "Cannot parse ... to a").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parse_errors_read_as_plain_sentences() {
+    use reqwest::{Method, StatusCode};
+
+    let stack = Stack::start().await;
+    let cart = format!("{}/cart/ada/items", stack.cart);
+    let cases: Vec<(Method, String, Option<&str>, &str)> = vec![
+        // JSON syntax, with the position.
+        (Method::POST, cart.clone(), Some(r#"{"product_id": 1, "quantity": 2"#),
+         "The body is not valid JSON: it ends inside an object (line 1, column 31)"),
+        (Method::POST, cart.clone(), Some(r#"{"product_id": 1, "quantity": 2,}"#),
+         "The body is not valid JSON: there is a comma after the last item (line 1, column 33)"),
+        (Method::POST, cart.clone(), Some(r#"{"product_id": 1 "quantity": 2}"#),
+         "The body is not valid JSON: a comma or a closing } is missing (line 1, column 18)"),
+        (Method::POST, cart.clone(), Some("{'product_id': 1}"),
+         "The body is not valid JSON: keys must be text in double quotes (line 1, column 2)"),
+        (Method::POST, cart.clone(), Some(r#"{"product_id": 1, "quantity": 2} x"#),
+         "The body is not valid JSON: there is more after the JSON object (line 1, column 34)"),
+        (Method::POST, cart.clone(), Some(r#"{"product_id": True, "quantity": 2}"#),
+         "The body is not valid JSON: a value is missing or is not JSON (text needs double quotes) (line 1, column 16)"),
+        // Types, missing and repeated fields, named.
+        (Method::POST, cart.clone(), Some(r#"{"product_id": "x", "quantity": 2}"#),
+         r#"product_id must be a whole number, not the text "x""#),
+        (Method::POST, cart.clone(), Some(r#"{"product_id": 1.5, "quantity": 2}"#),
+         "product_id must be a whole number, not 1.5"),
+        (Method::POST, cart.clone(), Some(r#"{"product_id": 1, "quantity": 99999999999999999999}"#),
+         "quantity must be a whole number, and 1e+20 is too large"),
+        (Method::POST, cart.clone(), Some(r#"{"quantity": 2}"#), "product_id is required"),
+        (Method::POST, cart.clone(), Some(r#"{"product_id": 1, "quantity": 1, "product_id": 2}"#),
+         "product_id is given twice"),
+        (Method::POST, format!("{}/products", stack.catalog), Some(r#"{"name": "Pen", "price": "abc", "stock": 1}"#),
+         r#"price must be a number, not the text "abc""#),
+        (Method::POST, format!("{}/products", stack.catalog), Some(r#"{"name": "Pen", "price": 1.234, "stock": 1}"#),
+         "price must have at most two decimals"),
+        // Path and query parameters, named, with what was sent.
+        (Method::GET, format!("{}/products/abc", stack.catalog), None,
+         "product_id in the path must be a whole number, not abc"),
+        (Method::PUT, format!("{}/cart/ada/items/abc?quantity=1", stack.cart), None,
+         "product_id in the path must be a whole number, not abc"),
+        (Method::GET, format!("{}/products?limit=abc", stack.catalog), None,
+         r#"In the query: limit must be a whole number, not "abc""#),
+        (Method::PUT, format!("{}/orders/1/status?status=bogus", stack.order), None,
+         "In the query: status must be one of pending, confirmed, paid, processing, shipped, delivered, cancelled, not bogus"),
+    ];
+    for (method, url, body, expected) in cases {
+        let mut request = stack.http.request(method.clone(), &url);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{method} {url} {body:?}: {answer}"
+        );
+        assert_eq!(answer["detail"], expected, "{method} {url} {body:?}");
+    }
+    // Nothing reached the cart.
+    let (_, cart) = stack.get(&format!("{}/cart/ada", stack.cart)).await;
+    assert_eq!(cart["items"], serde_json::json!([]), "{cart}");
+}

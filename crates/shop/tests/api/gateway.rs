@@ -46,6 +46,28 @@ async fn the_index_names_the_five_apis() {
             .raw(Method::GET, &format!("{}{docs}", stack.gateway))
             .await;
         assert_eq!(response.status(), StatusCode::OK, "{docs}");
+        // Without the trailing slash: redirected to the service's docs, not
+        // to the gateway's own.
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let bare = docs.trim_end_matches('/');
+        let response = no_redirects
+            .get(format!("{}{bare}", stack.gateway))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_redirection(),
+            "{bare}: {}",
+            response.status()
+        );
+        assert_eq!(
+            response.headers()["location"].to_str().unwrap(),
+            docs,
+            "{bare}"
+        );
     }
 }
 
