@@ -187,12 +187,19 @@ describe('App with accounts (auth on)', () => {
     window.history.replaceState(null, '', '/register');
     const user = userEvent.setup();
     render(<App />);
-    await user.type(await screen.findByLabelText('Name'), 'Ada');
-    await user.type(screen.getByLabelText('Email'), 'ada@example.com');
+    await screen.findByLabelText('Name');
+    await user.type(screen.getByLabelText('Email'), 'ada.example.com');
     await user.type(screen.getByLabelText('Password'), 'short');
     await user.click(screen.getByRole('button', { name: 'Create account' }));
-    expect(await screen.findByRole('alert')).toHaveTextContent('at least 10 characters');
+    // Every problem at once, each on its field; nothing sent.
+    expect(screen.getByText('Enter a name.')).toBeInTheDocument();
+    expect(screen.getByText('Enter an email address such as ada@example.com.')).toBeInTheDocument();
+    expect(screen.getByText('Choose a password of at least 10 characters.')).toBeInTheDocument();
+    expect(screen.getByLabelText('Password')).toHaveAttribute('aria-invalid', 'true');
     expect(api.to('POST', '/api/identity/auth/register')).toHaveLength(0);
+    await user.type(screen.getByLabelText('Name'), 'Ada');
+    await user.clear(screen.getByLabelText('Email'));
+    await user.type(screen.getByLabelText('Email'), 'ada@example.com');
     await user.type(screen.getByLabelText('Password'), ' and longer');
     await user.click(screen.getByRole('button', { name: 'Create account' }));
     expect(await screen.findByTestId('account-name')).toHaveTextContent('Ada');

@@ -1,7 +1,8 @@
-import { useId, useState, type FormEvent, type ReactNode } from 'react';
+import { useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { ApiError, errorMessage, register } from '../api';
 import { useSession } from '../session';
-import { ActionButton, ErrorMessage } from './common';
+import { fieldOfDetail, isClean, sentence, textProblem, type Problems } from '../validate';
+import { ActionButton, ErrorMessage, focusFirstProblem, FormField } from './common';
 
 /** The shortest password the identity service takes. */
 export const MIN_PASSWORD = 10;
@@ -21,50 +22,10 @@ function signInProblem(err: unknown): string {
   return errorMessage(err);
 }
 
-function Field({
-  label,
-  type,
-  value,
-  onChange,
-  autoComplete,
-  hint,
-  invalid,
-}: {
-  label: string;
-  type: string;
-  value: string;
-  onChange: (value: string) => void;
-  autoComplete: string;
-  hint?: string;
-  invalid?: boolean;
-}) {
-  const id = useId();
-  const hintId = useId();
-  return (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <input
-        id={id}
-        type={type}
-        value={value}
-        required
-        autoComplete={autoComplete}
-        aria-invalid={invalid || undefined}
-        aria-describedby={hint ? hintId : undefined}
-        onChange={(e) => onChange(e.target.value)}
-      />
-      {hint && (
-        <small id={hintId} className="muted">
-          {hint}
-        </small>
-      )}
-    </div>
-  );
-}
-
 /** The sign-in page. */
 export function SignInPage({ onDone, onRegister }: { onDone: () => void; onRegister: () => void }) {
   const { signIn } = useSession();
+  const formId = useId();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [pending, setPending] = useState(false);
@@ -86,14 +47,30 @@ export function SignInPage({ onDone, onRegister }: { onDone: () => void; onRegis
   return (
     <form className="panel account-form" onSubmit={submit} aria-labelledby="signin-title">
       <h2 id="signin-title">Sign in to Shop</h2>
-      <Field label="Email" type="email" value={email} onChange={setEmail} autoComplete="username" />
-      <Field
-        label="Password"
-        type="password"
-        value={password}
-        onChange={setPassword}
-        autoComplete="current-password"
-      />
+      <FormField id={`${formId}-email`} label="Email">
+        {(control) => (
+          <input
+            {...control}
+            type="email"
+            value={email}
+            required
+            autoComplete="username"
+            onChange={(e) => setEmail(e.target.value)}
+          />
+        )}
+      </FormField>
+      <FormField id={`${formId}-password`} label="Password">
+        {(control) => (
+          <input
+            {...control}
+            type="password"
+            value={password}
+            required
+            autoComplete="current-password"
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        )}
+      </FormField>
       <ErrorMessage>{problem}</ErrorMessage>
       <ActionButton type="submit" className="button button-primary" pending={pending} pendingText="Signing in…">
         Sign in
@@ -108,21 +85,47 @@ export function SignInPage({ onDone, onRegister }: { onDone: () => void; onRegis
   );
 }
 
+type AccountField = 'name' | 'email' | 'password';
+const ACCOUNT_FIELDS: readonly AccountField[] = ['name', 'email', 'password'];
+
+/** Every problem of the register form, by field. */
+export function accountProblems(name: string, email: string, password: string): Problems<AccountField> {
+  const trimmedEmail = email.trim();
+  return {
+    name: textProblem('Name', name, 100, { required: true }),
+    email: !trimmedEmail
+      ? 'Enter your email address.'
+      : /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(trimmedEmail)
+        ? undefined
+        : 'Enter an email address such as ada@example.com.',
+    password:
+      [...password].length < MIN_PASSWORD
+        ? `Choose a password of at least ${MIN_PASSWORD} characters.`
+        : password.trim().toLowerCase() === trimmedEmail.toLowerCase()
+          ? 'Choose a password that is not your email address.'
+          : undefined,
+  };
+}
+
 /** The page to make a customer account (then signed in). */
 export function RegisterPage({ onDone, onSignIn }: { onDone: () => void; onSignIn: () => void }) {
   const { signIn } = useSession();
+  const formId = useId();
+  const formRef = useRef<HTMLFormElement>(null);
   const [name, setName] = useState('');
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [pending, setPending] = useState(false);
+  const [problems, setProblems] = useState<Problems<AccountField>>({});
   const [problem, setProblem] = useState<string | null>(null);
-  const short = password.length > 0 && [...password].length < MIN_PASSWORD;
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setProblem(null);
-    if ([...password].length < MIN_PASSWORD) {
-      setProblem(`Choose a password of at least ${MIN_PASSWORD} characters.`);
+    const found = accountProblems(name, email, password);
+    setProblems(found);
+    if (!isClean(found)) {
+      focusFirstProblem(formRef.current);
       return;
     }
     setPending(true);
@@ -131,29 +134,60 @@ export function RegisterPage({ onDone, onSignIn }: { onDone: () => void; onSignI
       await signIn(email.trim(), password);
       onDone();
     } catch (err) {
-      setProblem(
-        err instanceof ApiError && err.status === 409
-          ? 'This email has an account already: sign in instead.'
-          : errorMessage(err),
-      );
+      const field = err instanceof ApiError ? fieldOfDetail(err.detail, ACCOUNT_FIELDS) : null;
+      if (err instanceof ApiError && err.status === 409) {
+        setProblems({ email: 'This email has an account already: sign in instead.' });
+      } else if (err instanceof ApiError && field) {
+        setProblems({ [field]: sentence(err.detail) });
+      } else {
+        setProblem(errorMessage(err));
+      }
+      focusFirstProblem(formRef.current);
       setPending(false);
     }
   };
 
   return (
-    <form className="panel account-form" onSubmit={submit} aria-labelledby="register-title">
+    <form
+      ref={formRef}
+      className="panel account-form"
+      onSubmit={submit}
+      noValidate
+      aria-labelledby="register-title"
+    >
       <h2 id="register-title">Create an account</h2>
-      <Field label="Name" type="text" value={name} onChange={setName} autoComplete="name" />
-      <Field label="Email" type="email" value={email} onChange={setEmail} autoComplete="email" />
-      <Field
+      <FormField id={`${formId}-name`} label="Name" problem={problems.name}>
+        {(control) => (
+          <input {...control} value={name} autoComplete="name" onChange={(e) => setName(e.target.value)} />
+        )}
+      </FormField>
+      <FormField id={`${formId}-email`} label="Email" problem={problems.email}>
+        {(control) => (
+          <input
+            {...control}
+            type="email"
+            value={email}
+            autoComplete="email"
+            onChange={(e) => setEmail(e.target.value)}
+          />
+        )}
+      </FormField>
+      <FormField
+        id={`${formId}-password`}
         label="Password"
-        type="password"
-        value={password}
-        onChange={setPassword}
-        autoComplete="new-password"
+        problem={problems.password}
         hint={`At least ${MIN_PASSWORD} characters, not your email.`}
-        invalid={short}
-      />
+      >
+        {(control) => (
+          <input
+            {...control}
+            type="password"
+            value={password}
+            autoComplete="new-password"
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        )}
+      </FormField>
       <ErrorMessage>{problem}</ErrorMessage>
       <ActionButton
         type="submit"

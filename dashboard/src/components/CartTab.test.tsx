@@ -1,7 +1,7 @@
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
-import { cart, mockFetch, order } from '../test/mocks';
+import { cart, mockFetch, order, product } from '../test/mocks';
 import { CartTab, cartTotalCents } from './CartTab';
 
 const twoItems = cart('alice', [
@@ -41,6 +41,13 @@ describe('CartTab', () => {
     const gone = await screen.findByRole('listitem', { name: 'Product #7' });
     expect(within(gone).getByText(/No longer sold/)).toBeInTheDocument();
     expect(screen.getByTestId('cart-total')).toHaveTextContent('$29.99');
+    // Counted out, and the summary says what to do: remove it.
+    expect(screen.getByText('1 item')).toBeInTheDocument();
+    expect(screen.getByTestId('gone')).toHaveTextContent(
+      'Product #7 is no longer sold: remove it to check out.',
+    );
+    expect(screen.getByRole('button', { name: 'Checkout' })).toBeDisabled();
+    expect(screen.queryByText(/Lower its quantity/)).not.toBeInTheDocument();
   });
 
   it('changes a quantity with PUT ?quantity= and shows the new cart', async () => {
@@ -64,9 +71,10 @@ describe('CartTab', () => {
     expect(within(line('Mouse')).getByText('$89.97')).toBeInTheDocument();
   });
 
-  it('shows a refused quantity on its item', async () => {
-    mockFetch({
+  it('shows a refused quantity on its item, saying how many there are', async () => {
+    const api = mockFetch({
       'GET /api/cart/cart/*': { body: twoItems },
+      'GET /api/catalog/products/1': { body: product({ id: 1, name: 'Laptop', stock: 6 }) },
       'PUT /api/cart/cart/alice/items/1': { status: 400, body: { detail: 'Insufficient stock' } },
     });
     const user = userEvent.setup();
@@ -75,9 +83,16 @@ describe('CartTab', () => {
     const input = within(laptop).getByLabelText('Quantity');
     await user.clear(input);
     await user.type(input, '99{Enter}');
-    expect(await within(laptop).findByRole('alert')).toHaveTextContent('Insufficient stock');
+    expect(await within(laptop).findByRole('alert')).toHaveTextContent(
+      'Only 6 in stock: choose 6 or fewer.',
+    );
     expect(input).toHaveAttribute('aria-invalid', 'true');
     expect(within(line('Mouse')).queryByRole('alert')).not.toBeInTheDocument();
+    // A quantity that is not one is said at once, without asking the cart.
+    await user.clear(input);
+    await user.type(input, '0{Enter}');
+    expect(within(laptop).getByRole('alert')).toHaveTextContent('Quantity must be at least 1.');
+    expect(api.to('PUT', '/api/cart/cart/alice/items/1')).toHaveLength(1);
   });
 
   it('removes an item and clears the cart', async () => {

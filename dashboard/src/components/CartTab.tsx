@@ -1,8 +1,10 @@
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import {
+  ApiError,
   clearCart,
   createOrder,
   getCart,
+  getProduct,
   newIdempotencyKey,
   removeFromCart,
   setCartQuantity,
@@ -15,6 +17,8 @@ import { useReloadOnFeed } from '../hooks/orderFeed';
 import { useAction } from '../hooks/useAction';
 import { useResource } from '../hooks/useResource';
 import { formatCents, formatMoney, lineCents } from '../money';
+import { useSession } from '../session';
+import { countProblem, MAX_QUANTITY } from '../validate';
 import { ActionButton, ErrorMessage, Loading, StatusBadge } from './common';
 
 /** The cart's total in cents: price x quantity of the items still sold. */
@@ -44,23 +48,38 @@ function CartLine({
   const name = item.product_name ?? `Product #${item.product_id}`;
   useEffect(() => setDraft(String(item.quantity)), [item.quantity]);
 
-  const update = useAction(async (quantity: number) =>
-    setCartQuantity(userId, item.product_id, quantity),
-  );
+  const [problem, setProblem] = useState<string | undefined>();
+  const update = useAction(async (quantity: number) => {
+    try {
+      return await setCartQuantity(userId, item.product_id, quantity);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 400 && /insufficient stock/i.test(err.detail)) {
+        const now = await getProduct(item.product_id).catch(() => null);
+        setProblem(
+          now
+            ? `Only ${now.stock} in stock: choose ${now.stock} or fewer.`
+            : 'Not enough in stock for that many.',
+        );
+        return undefined;
+      }
+      throw err;
+    }
+  });
   const remove = useAction(async () => removeFromCart(userId, item.product_id));
 
-  const parsed = /^\d+$/.test(draft.trim()) ? Number(draft.trim()) : null;
-  const changed = parsed !== item.quantity;
+  const changed = draft.trim() !== String(item.quantity);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     if (!changed) return;
-    // A bad entry is sent as 0 so the cart service's message explains it.
-    const done = await update.run(parsed ?? 0);
+    const found = countProblem('Quantity', draft, 1, MAX_QUANTITY);
+    setProblem(found);
+    if (found) return;
+    const done = await update.run(Number(draft.trim()));
     if (done) onChanged();
   };
 
-  const error = update.error ?? remove.error ?? conflict;
+  const error = problem ?? update.error ?? remove.error ?? conflict;
   return (
     <li className={`cart-line${error ? ' has-error' : ''}`} aria-label={name}>
       <div className="cart-line-main">
@@ -148,6 +167,7 @@ export function CartTab({
   onOpenOrder: (orderId: number) => void;
   onBrowse?: () => void;
 }) {
+  const { auth } = useSession();
   const load = useCallback((signal: AbortSignal) => getCart(userId, signal), [userId]);
   const cart = useResource(load, userId);
   useReloadOnFeed(cart.reload);
@@ -183,9 +203,15 @@ export function CartTab({
   };
 
   const items = cart.data?.items ?? [];
-  const conflictShownOnItem =
-    conflict !== null && items.some((i) => i.product_id === conflict.productId);
-  const units = items.reduce((n, i) => n + i.quantity, 0);
+  const conflictItem =
+    conflict === null ? undefined : items.find((i) => i.product_id === conflict.productId);
+  const conflictShownOnItem = conflictItem !== undefined;
+  // Lines whose product was deleted from the catalog: not for sale, not
+  // counted, and in the way of a checkout.
+  const gone = items.filter((i) => i.product_price === null);
+  const units = items
+    .filter((i) => i.product_price !== null)
+    .reduce((n, i) => n + i.quantity, 0);
   const totalCents = cart.data ? cartTotalCents(cart.data) : 0;
 
   return (
@@ -206,7 +232,7 @@ export function CartTab({
       {items.length > 0 && (
         <section className="panel" aria-labelledby="cart-title">
           <div className="panel-head">
-            <h2 id="cart-title">Cart of {userId}</h2>
+            <h2 id="cart-title">{auth ? 'Your cart' : `Cart of ${userId}`}</h2>
             <span className="muted">{plural(units, 'item')}</span>
           </div>
           <ul className="cart-lines" aria-label="Items in the cart">
@@ -227,10 +253,17 @@ export function CartTab({
             <ErrorMessage>
               {checkout.error && !conflictShownOnItem && `Checkout failed: ${checkout.error}`}
             </ErrorMessage>
-            {conflictShownOnItem && (
+            {conflictShownOnItem && conflictItem.product_price !== null && (
               <p className="message message-error">
                 Checkout failed: not enough stock for an item (shown above). Lower its quantity
                 and try again.
+              </p>
+            )}
+            {gone.length > 0 && (
+              <p className="message message-error" data-testid="gone">
+                {gone.length === 1
+                  ? `${gone[0]!.product_name ?? `Product #${gone[0]!.product_id}`} is no longer sold: remove it to check out.`
+                  : `${gone.length} items are no longer sold: remove them to check out.`}
               </p>
             )}
             <ErrorMessage>{clear.error && `Could not clear the cart: ${clear.error}`}</ErrorMessage>
@@ -250,7 +283,7 @@ export function CartTab({
                 className="button button-primary"
                 pending={checkout.pending}
                 pendingText="Placing order…"
-                disabled={clear.pending || totalCents === 0}
+                disabled={clear.pending || totalCents === 0 || gone.length > 0}
                 onClick={doCheckout}
               >
                 Checkout

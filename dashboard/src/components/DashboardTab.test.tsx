@@ -49,7 +49,7 @@ describe('DashboardTab', () => {
         <DashboardTab onOpenOrder={onOpenOrder} />
       </OrderFeedProvider>,
     );
-    expect(screen.getByText('Loading statistics…')).toBeInTheDocument();
+    expect(screen.getByText('Loading the orders…')).toBeInTheDocument();
     expect(await screen.findByTestId('stat-revenue')).toHaveTextContent('$1,030.29');
     expect(screen.getByTestId('stat-products')).toHaveTextContent('3');
     expect(screen.getByTestId('stat-orders')).toHaveTextContent('6');
@@ -108,14 +108,38 @@ describe('DashboardTab', () => {
     expect(screen.getByText('Order #3 · alice · $12.50 · processing → shipped')).toBeInTheDocument();
   });
 
-  it('shows why the figures could not be loaded', async () => {
+  it('shows the order figures when only the catalog is down, with a Retry', async () => {
+    const api = mockFetch({
+      'GET /api/catalog/products': [
+        { status: 503, body: { detail: 'Catalog unreachable' } },
+        { body: [product({ id: 1 }), product({ id: 2 })] },
+      ],
+      'GET /api/order/orders': { body: [order({ id: 1, status: 'paid', total_amount: 12.5 })] },
+    });
+    const user = userEvent.setup();
+    render(<DashboardTab onOpenOrder={() => {}} />);
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('Could not load the products: Catalog unreachable');
+    // The orders' panels do not depend on the catalog.
+    expect(await screen.findByTestId('stat-revenue')).toHaveTextContent('$12.50');
+    expect(screen.getByTestId('stat-orders')).toHaveTextContent('1');
+    expect(screen.getByTestId('stat-products')).toHaveTextContent('—');
+    expect(screen.getByRole('heading', { name: 'Recent orders' })).toBeInTheDocument();
+    await user.click(within(alert).getByRole('button', { name: 'Retry' }));
+    expect(await screen.findByTestId('stat-products')).toHaveTextContent('2');
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+    expect(api.to('GET', '/api/catalog/products')).toHaveLength(2);
+  });
+
+  it('shows the products when the order service is down', async () => {
     mockFetch({
-      'GET /api/catalog/products': { status: 503, body: { detail: 'Catalog unreachable' } },
-      'GET /api/order/orders': { body: [] },
+      'GET /api/catalog/products': { body: [product({ id: 1 })] },
+      'GET /api/order/orders': { status: 503, body: { detail: 'order service unavailable' } },
     });
     render(<DashboardTab onOpenOrder={() => {}} />);
     expect(await screen.findByRole('alert')).toHaveTextContent(
-      'Could not load the statistics: Catalog unreachable',
+      'Could not load the orders: order service unavailable',
     );
+    expect(await screen.findByTestId('stat-products')).toHaveTextContent('1');
   });
 });

@@ -105,47 +105,52 @@ export function EventFeed() {
 }
 
 export function DashboardTab({ onOpenOrder }: { onOpenOrder: (orderId: number) => void }) {
-  const load = useCallback(async (signal: AbortSignal) => {
-    const [products, orders] = await Promise.all([
-      listAllProducts({}, signal),
-      listAllOrders(signal),
-    ]);
-    return { products, orders };
-  }, []);
-  const data = useResource(load, 'dashboard');
-  useReloadOnFeed(data.reload);
+  // Products and orders load apart: one service down leaves the other's
+  // figures on the page, each failure with its own Retry.
+  const loadProducts = useCallback((signal: AbortSignal) => listAllProducts({}, signal), []);
+  const loadOrders = useCallback((signal: AbortSignal) => listAllOrders(signal), []);
+  const products = useResource(loadProducts, 'dashboard-products');
+  const orders = useResource(loadOrders, 'dashboard-orders');
+  useReloadOnFeed(products.reload);
+  useReloadOnFeed(orders.reload);
 
-  const stats = data.data ? computeStats(data.data.products, data.data.orders) : null;
-  const recent = data.data?.orders.slice(0, 8) ?? [];
+  const stats = orders.data ? computeStats(products.data ?? [], orders.data) : null;
+  const recent = orders.data?.slice(0, 8) ?? [];
+  const pending = (loading: boolean) => (loading ? '…' : '—');
 
   return (
     <div className="dashboard">
-      {data.loading && !data.data && <Loading>Loading statistics…</Loading>}
-      <ErrorMessage>{data.error && `Could not load the statistics: ${data.error}`}</ErrorMessage>
-      {stats && (
-        <>
-          <section className="stats" aria-label="Totals">
-            <div className="stat">
-              <span className="stat-label">Products</span>
-              <span className="stat-value" data-testid="stat-products">
-                {stats.products}
-              </span>
-            </div>
-            <div className="stat">
-              <span className="stat-label">Orders</span>
-              <span className="stat-value" data-testid="stat-orders">
-                {stats.orders}
-              </span>
-            </div>
-            <div className="stat">
-              <span className="stat-label">Revenue</span>
-              <span className="stat-value" data-testid="stat-revenue">
-                {formatCents(stats.revenueCents)}
-              </span>
-              <span className="stat-note">paid, processing, shipped and delivered orders</span>
-            </div>
-          </section>
-          <div className="dashboard-grid">
+      <ErrorMessage onRetry={() => products.reload()}>
+        {products.error && `Could not load the products: ${products.error}`}
+      </ErrorMessage>
+      <ErrorMessage onRetry={() => orders.reload()}>
+        {orders.error && `Could not load the orders: ${orders.error}`}
+      </ErrorMessage>
+      <section className="stats" aria-label="Totals">
+        <div className="stat">
+          <span className="stat-label">Products</span>
+          <span className="stat-value" data-testid="stat-products">
+            {products.data ? products.data.length : pending(products.loading)}
+          </span>
+        </div>
+        <div className="stat">
+          <span className="stat-label">Orders</span>
+          <span className="stat-value" data-testid="stat-orders">
+            {stats ? stats.orders : pending(orders.loading)}
+          </span>
+        </div>
+        <div className="stat">
+          <span className="stat-label">Revenue</span>
+          <span className="stat-value" data-testid="stat-revenue">
+            {stats ? formatCents(stats.revenueCents) : pending(orders.loading)}
+          </span>
+          <span className="stat-note">paid, processing, shipped and delivered orders</span>
+        </div>
+      </section>
+      <div className="dashboard-grid">
+        {orders.loading && !orders.data && <Loading>Loading the orders…</Loading>}
+        {stats && (
+          <>
             <section className="panel" aria-labelledby="chart-title">
               <div className="panel-head">
                 <h2 id="chart-title">Orders by status</h2>
@@ -194,11 +199,10 @@ export function DashboardTab({ onOpenOrder }: { onOpenOrder: (orderId: number) =
                 </table>
               )}
             </section>
-            <EventFeed />
-          </div>
-        </>
-      )}
-      {!stats && <EventFeed />}
+          </>
+        )}
+        <EventFeed />
+      </div>
     </div>
   );
 }

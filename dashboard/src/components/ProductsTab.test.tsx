@@ -2,8 +2,8 @@ import { render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import type { Product } from '../api';
-import { mockFetch, product } from '../test/mocks';
-import { fieldValue, ProductsTab } from './ProductsTab';
+import { cart, mockFetch, product } from '../test/mocks';
+import { ProductsTab } from './ProductsTab';
 
 const catalog: Product[] = [
   product({ id: 1, name: 'Laptop', price: 999.99, stock: 10, category: 'Electronics' }),
@@ -93,16 +93,43 @@ describe('ProductsTab', () => {
     expect(add!.body).toEqual({ product_id: 1, quantity: 3 });
   });
 
-  it('shows the cart service’s error on the card', async () => {
+  it('says how many can still be added when the stock is short', async () => {
     mockFetch({
       'GET /api/catalog/products': catalogRoute(),
+      'GET /api/catalog/products/1': { body: catalog[0] },
+      'GET /api/cart/cart/*': { body: cart('alice', [[1, 'Laptop', 999.99, 8]]) },
       'POST /api/cart/cart/*/items': { status: 400, body: { detail: 'Insufficient stock' } },
     });
     const user = userEvent.setup();
     render(<ProductsTab userId="alice" />);
     const laptop = await screen.findByRole('article', { name: 'Laptop' });
+    const quantity = within(laptop).getByLabelText('Quantity');
+    await user.clear(quantity);
+    await user.type(quantity, '5');
     await user.click(within(laptop).getByRole('button', { name: 'Add to cart' }));
-    expect(await within(laptop).findByRole('alert')).toHaveTextContent('Insufficient stock');
+    expect(await within(laptop).findByText(/^Not added/)).toHaveTextContent(
+      'Not added. Only 10 in stock, and your cart already holds 8: you can add up to 2 more.',
+    );
+    expect(quantity).toHaveAttribute('aria-invalid', 'true');
+  });
+
+  it('shows a bad quantity on its field without asking the cart', async () => {
+    const api = mockFetch({ 'GET /api/catalog/products': catalogRoute() });
+    const user = userEvent.setup();
+    render(<ProductsTab userId="alice" />);
+    const laptop = await screen.findByRole('article', { name: 'Laptop' });
+    const quantity = within(laptop).getByLabelText('Quantity');
+    for (const [typed, problem] of [
+      ['0', 'Quantity must be at least 1.'],
+      ['1.5', 'Quantity must be a whole number.'],
+      ['', 'Enter the quantity.'],
+    ] as const) {
+      await user.clear(quantity);
+      if (typed) await user.type(quantity, typed);
+      await user.click(within(laptop).getByRole('button', { name: 'Add to cart' }));
+      expect(within(laptop).getByText(problem)).toBeInTheDocument();
+    }
+    expect(api.to('POST', '/api/cart/cart/*/items')).toHaveLength(0);
   });
 
   it('shows the busy state while adding', async () => {
@@ -147,30 +174,51 @@ describe('ProductsTab', () => {
     expect(api.to('PUT', '/api/catalog/products/1')[0]!.body).toEqual({ price: 899.5, stock: 4 });
   });
 
-  it('shows why an edit was refused', async () => {
+  it('shows each problem of an edit on its field', async () => {
     const api = mockFetch({
       'GET /api/catalog/products': catalogRoute(),
-      'PUT /api/catalog/products/1': { status: 422, body: { detail: 'price: must have at most two decimals' } },
+      'PUT /api/catalog/products/1': {
+        status: 422,
+        body: { detail: 'stock must be from 0 to 1000000000, got 7' },
+      },
     });
     const user = userEvent.setup();
     render(<ProductsTab userId="alice" />);
     const laptop = await screen.findByRole('article', { name: 'Laptop' });
     await user.click(within(laptop).getByRole('button', { name: 'Edit price and stock' }));
     const price = within(laptop).getByLabelText('Price ($)');
+    const stock = within(laptop).getByLabelText('Stock');
     await user.clear(price);
     await user.type(price, '1.005');
+    await user.clear(stock);
+    await user.type(stock, '-2');
     await user.click(within(laptop).getByRole('button', { name: 'Save' }));
-    expect(await within(laptop).findByRole('alert')).toHaveTextContent('price: must have at most two decimals');
-    expect(api.to('PUT', '/api/catalog/products/1')[0]!.body).toEqual({ price: 1.005, stock: 10 });
+    // Both at once, each on its field; nothing was sent.
+    expect(within(laptop).getByText('A price has at most two decimals (cents).')).toBeInTheDocument();
+    expect(within(laptop).getByText('Stock cannot be negative.')).toBeInTheDocument();
+    expect(price).toHaveAttribute('aria-invalid', 'true');
+    expect(stock).toHaveAttribute('aria-invalid', 'true');
+    expect(api.to('PUT', '/api/catalog/products/1')).toHaveLength(0);
+    // The catalog's own refusal of a field lands on that field.
+    await user.clear(price);
+    await user.type(price, '1.50');
+    await user.clear(stock);
+    await user.type(stock, '7');
+    await user.click(within(laptop).getByRole('button', { name: 'Save' }));
+    expect(
+      await within(laptop).findByText('Stock must be from 0 to 1000000000, got 7.'),
+    ).toBeInTheDocument();
+    expect(price).not.toHaveAttribute('aria-invalid');
+    expect(api.to('PUT', '/api/catalog/products/1')[0]!.body).toEqual({ price: 1.5, stock: 7 });
     // Still editing: nothing was saved.
-    expect(within(laptop).getByLabelText('Price ($)')).toHaveValue('1.005');
+    expect(within(laptop).getByLabelText('Price ($)')).toHaveValue('1.50');
   });
 
-  it('creates a product and shows the API’s validation message', async () => {
+  it('creates a product, showing every problem on its own field first', async () => {
     const api = mockFetch({
       'GET /api/catalog/products': catalogRoute(),
       'POST /api/catalog/products': [
-        { status: 422, body: { detail: 'name: must be from 1 to 200 characters' } },
+        { status: 422, body: { detail: 'category must be at most 100 characters' } },
         { status: 201, body: product({ id: 4, name: 'Pen', price: 1.5 }) },
       ],
     });
@@ -179,19 +227,30 @@ describe('ProductsTab', () => {
     await screen.findByRole('article', { name: 'Laptop' });
     await user.click(screen.getByRole('button', { name: 'New product' }));
     const form = screen.getByRole('form', { name: 'New product' });
-    await user.type(within(form).getByLabelText('Price ($)'), '1.50');
+    await user.type(within(form).getByLabelText('Price ($)'), 'ten');
+    await user.clear(within(form).getByLabelText('Stock'));
+    await user.type(within(form).getByLabelText('Stock'), '2.5');
     await user.click(within(form).getByRole('button', { name: 'Create product' }));
-    expect(await within(form).findByRole('alert')).toHaveTextContent(
-      'Not created: name: must be from 1 to 200 characters',
-    );
+    expect(within(form).getByText('Enter a name.')).toBeInTheDocument();
+    expect(within(form).getByText('Enter the price as a number, such as 19.99.')).toBeInTheDocument();
+    expect(within(form).getByText('Stock must be a whole number.')).toBeInTheDocument();
+    await waitFor(() => expect(within(form).getByLabelText('Name')).toHaveFocus());
+    expect(api.to('POST', '/api/catalog/products')).toHaveLength(0);
 
     await user.type(within(form).getByLabelText('Name'), 'Pen');
+    await user.clear(within(form).getByLabelText('Price ($)'));
+    await user.type(within(form).getByLabelText('Price ($)'), '1.50');
+    await user.clear(within(form).getByLabelText('Stock'));
     await user.type(within(form).getByLabelText('Category'), 'Office');
+    await user.click(within(form).getByRole('button', { name: 'Create product' }));
+    // The catalog's refusal names a field: shown on it.
+    expect(
+      await within(form).findByText('Category must be at most 100 characters.'),
+    ).toBeInTheDocument();
     await user.click(within(form).getByRole('button', { name: 'Create product' }));
     expect(await within(form).findByText('Created “Pen” (#4).')).toBeInTheDocument();
     const posts = api.to('POST', '/api/catalog/products');
-    expect(posts[0]!.body).toEqual({ name: '', price: 1.5, stock: 0 });
-    expect(posts[1]!.body).toEqual({ name: 'Pen', price: 1.5, stock: 0, category: 'Office' });
+    expect(posts[0]!.body).toEqual({ name: 'Pen', price: 1.5, stock: 0, category: 'Office' });
     expect(posts[0]!.headers['idempotency-key']).toBeTruthy();
     expect(posts[1]!.headers['idempotency-key']).not.toBe(posts[0]!.headers['idempotency-key']);
     expect(within(form).getByLabelText('Name')).toHaveValue('');
@@ -207,11 +266,4 @@ describe('ProductsTab', () => {
   });
 });
 
-describe('fieldValue', () => {
-  it('sends numbers as numbers and anything else as typed', () => {
-    expect(fieldValue(' 12.50 ')).toBe(12.5);
-    expect(fieldValue('-1')).toBe(-1);
-    expect(fieldValue('  ')).toBe('');
-    expect(fieldValue('ten')).toBe('ten');
-  });
-});
+

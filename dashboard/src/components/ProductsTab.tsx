@@ -1,14 +1,16 @@
-import { useCallback, useId, useState, type FormEvent } from 'react';
+import { useCallback, useId, useRef, useState, type FormEvent } from 'react';
 import {
   addToCart,
+  ApiError,
   createProduct,
+  getCart,
+  getProduct,
   listAllProducts,
   listProducts,
   newIdempotencyKey,
   updateProduct,
   type NewProduct,
   type Product,
-  type ProductUpdate,
 } from '../api';
 import { useReloadOnFeed } from '../hooks/orderFeed';
 import { useAction } from '../hooks/useAction';
@@ -16,25 +18,31 @@ import { useDebounced } from '../hooks/useDebounced';
 import { useResource } from '../hooks/useResource';
 import { formatMoney } from '../money';
 import { plural } from '../format';
-import { ActionButton, ErrorMessage, Loading, Notice } from './common';
+import {
+  countProblem,
+  fieldOfDetail,
+  isClean,
+  LIMITS,
+  MAX_QUANTITY,
+  MAX_STOCK,
+  priceProblem,
+  sentence,
+  stockAdvice,
+  textProblem,
+  type Problems,
+} from '../validate';
+import {
+  ActionButton,
+  ErrorMessage,
+  focusFirstProblem,
+  FormField,
+  Loading,
+  Notice,
+} from './common';
 import { useSession } from '../session';
 
-/** A whole number typed in a field, or null. */
-function parseCount(text: string): number | null {
-  const trimmed = text.trim();
-  return /^\d+$/.test(trimmed) ? Number(trimmed) : null;
-}
-
-/**
- * What to send for a numeric field: the number when the text reads as one,
- * else the text itself (also when blank). The services validate every field
- * (a price with three decimals, a negative stock, a word, nothing) and their
- * `detail` says what is wrong, so the forms do not second-guess them.
- */
-export function fieldValue(text: string): number | string {
-  const trimmed = text.trim();
-  return /^-?(\d+\.?\d*|\.\d+)$/.test(trimmed) ? Number(trimmed) : trimmed;
-}
+type EditField = 'price' | 'stock';
+const EDIT_FIELDS: readonly EditField[] = ['price', 'stock'];
 
 function EditProductForm({
   product,
@@ -47,40 +55,71 @@ function EditProductForm({
 }) {
   const [price, setPrice] = useState(product.price.toFixed(2));
   const [stock, setStock] = useState(String(product.stock));
+  const [problems, setProblems] = useState<Problems<EditField>>({});
+  const formRef = useRef<HTMLFormElement>(null);
   const priceId = useId();
   const stockId = useId();
   const save = useAction(async () => {
-    const change = { price: fieldValue(price), stock: fieldValue(stock) };
-    return updateProduct(product.id, change as ProductUpdate);
+    try {
+      return await updateProduct(product.id, {
+        price: Number(price.trim()),
+        stock: Number(stock.trim()),
+      });
+    } catch (err) {
+      const field = err instanceof ApiError ? fieldOfDetail(err.detail, EDIT_FIELDS) : null;
+      if (err instanceof ApiError && field) {
+        setProblems({ [field]: sentence(err.detail) });
+        focusFirstProblem(formRef.current);
+        return undefined;
+      }
+      throw err;
+    }
   });
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    const found = {
+      price: priceProblem(price),
+      stock: countProblem('Stock', stock, 0, MAX_STOCK),
+    };
+    setProblems(found);
+    if (!isClean(found)) {
+      focusFirstProblem(formRef.current);
+      return;
+    }
     const saved = await save.run();
     if (saved) onSaved(saved);
   };
   return (
-    <form className="edit-product" onSubmit={submit} noValidate aria-label={`Edit ${product.name}`}>
+    <form
+      ref={formRef}
+      className="edit-product"
+      onSubmit={submit}
+      noValidate
+      aria-label={`Edit ${product.name}`}
+    >
       <div className="field-row">
-        <div className="field">
-          <label htmlFor={priceId}>Price ($)</label>
-          <input
-            id={priceId}
-            inputMode="decimal"
-            value={price}
-            onChange={(e) => setPrice(e.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor={stockId}>Stock</label>
-          <input
-            id={stockId}
-            inputMode="numeric"
-            value={stock}
-            onChange={(e) => setStock(e.target.value)}
-          />
-        </div>
+        <FormField id={priceId} label="Price ($)" problem={problems.price}>
+          {(control) => (
+            <input
+              {...control}
+              inputMode="decimal"
+              value={price}
+              onChange={(e) => setPrice(e.target.value)}
+            />
+          )}
+        </FormField>
+        <FormField id={stockId} label="Stock" problem={problems.stock}>
+          {(control) => (
+            <input
+              {...control}
+              inputMode="numeric"
+              value={stock}
+              onChange={(e) => setStock(e.target.value)}
+            />
+          )}
+        </FormField>
       </div>
-      <ErrorMessage>{save.error}</ErrorMessage>
+      <ErrorMessage>{save.error && `Not saved: ${save.error}`}</ErrorMessage>
       <div className="actions">
         <ActionButton type="submit" pending={save.pending} pendingText="Saving…">
           Save
@@ -114,16 +153,35 @@ export function ProductCard({
   const [saved, setSaved] = useState<string | null>(null);
   const headingId = useId();
   const quantityId = useId();
-  const add = useAction(async (count: number) => addToCart(userId ?? '', product.id, count));
+  const [problem, setProblem] = useState<string | undefined>();
+  const add = useAction(async (count: number) => {
+    try {
+      return await addToCart(userId ?? '', product.id, count);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 400 && /insufficient stock/i.test(err.detail)) {
+        // Say how many can still be added: the stock now, less what the
+        // cart holds already.
+        const [now, cart] = await Promise.all([
+          getProduct(product.id).catch(() => product),
+          getCart(userId ?? '').catch(() => null),
+        ]);
+        const inCart = cart?.items.find((i) => i.product_id === product.id)?.quantity ?? 0;
+        setProblem(`Not added. ${stockAdvice(now.stock, inCart)}`);
+        return undefined;
+      }
+      throw err;
+    }
+  });
   const outOfStock = product.stock <= 0;
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setAdded(null);
-    const count = parseCount(quantity);
-    // The cart service checks the quantity; a blank or bad entry is sent as
-    // 0 so its message explains what is allowed.
-    const line = await add.run(count ?? 0);
+    const found = countProblem('Quantity', quantity, 1, MAX_QUANTITY);
+    setProblem(found);
+    if (found) return;
+    const count = Number(quantity.trim());
+    const line = await add.run(count);
     if (line) {
       setAdded(`Added ${count} to your cart (${plural(line.quantity, 'unit')} in it now).`);
     }
@@ -162,20 +220,26 @@ export function ProductCard({
       ) : (
         <>
           <form className="add-to-cart" onSubmit={submit} noValidate>
-            <div className="field field-quantity">
-              <label htmlFor={quantityId}>Quantity</label>
-              <input
-                id={quantityId}
-                type="number"
-                min={1}
-                max={Math.max(1, product.stock)}
-                step={1}
-                inputMode="numeric"
-                value={quantity}
-                onChange={(e) => setQuantity(e.target.value)}
-                disabled={outOfStock}
-              />
-            </div>
+            <FormField
+              id={quantityId}
+              label="Quantity"
+              problem={problem}
+              className="field field-quantity"
+            >
+              {(control) => (
+                <input
+                  {...control}
+                  type="number"
+                  min={1}
+                  max={Math.max(1, product.stock)}
+                  step={1}
+                  inputMode="numeric"
+                  value={quantity}
+                  onChange={(e) => setQuantity(e.target.value)}
+                  disabled={outOfStock}
+                />
+              )}
+            </FormField>
             <ActionButton
               type="submit"
               pending={add.pending}
@@ -219,9 +283,27 @@ export function ProductCard({
 
 const EMPTY_FORM = { name: '', description: '', price: '', stock: '0', category: '' };
 
+type NewField = 'name' | 'description' | 'price' | 'stock' | 'category';
+const NEW_FIELDS: readonly NewField[] = ['name', 'description', 'price', 'stock', 'category'];
+
+/** Every problem of the new-product form, by field. */
+function newProductProblems(form: typeof EMPTY_FORM): Problems<NewField> {
+  return {
+    name: textProblem('Name', form.name, LIMITS.name, { required: true }),
+    category: textProblem('Category', form.category, LIMITS.category),
+    price: priceProblem(form.price),
+    stock: form.stock.trim() ? countProblem('Stock', form.stock, 0, MAX_STOCK) : undefined,
+    description: textProblem('Description', form.description, LIMITS.description, {
+      multiline: true,
+    }),
+  };
+}
+
 export function CreateProductForm({ onCreated }: { onCreated: (product: Product) => void }) {
   const [form, setForm] = useState(EMPTY_FORM);
   const [created, setCreated] = useState<string | null>(null);
+  const [problems, setProblems] = useState<Problems<NewField>>({});
+  const formRef = useRef<HTMLFormElement>(null);
   const ids = {
     name: useId(),
     description: useId(),
@@ -229,11 +311,20 @@ export function CreateProductForm({ onCreated }: { onCreated: (product: Product)
     stock: useId(),
     category: useId(),
   };
-  const create = useAction(async (product: NewProduct) =>
-    createProduct(product, newIdempotencyKey()),
-  );
-  const field = (key: keyof typeof EMPTY_FORM) => ({
-    id: ids[key],
+  const create = useAction(async (product: NewProduct) => {
+    try {
+      return await createProduct(product, newIdempotencyKey());
+    } catch (err) {
+      const field = err instanceof ApiError ? fieldOfDetail(err.detail, NEW_FIELDS) : null;
+      if (err instanceof ApiError && field) {
+        setProblems({ [field]: sentence(err.detail) });
+        focusFirstProblem(formRef.current);
+        return undefined;
+      }
+      throw err;
+    }
+  });
+  const bind = (key: NewField) => ({
     value: form[key],
     onChange: (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value })),
   });
@@ -241,17 +332,21 @@ export function CreateProductForm({ onCreated }: { onCreated: (product: Product)
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setCreated(null);
-    // Fields are sent as typed (numbers when they read as numbers): the
-    // catalog validates them and its `detail` says what is wrong.
-    const body: Record<string, unknown> = {
+    const found = newProductProblems(form);
+    setProblems(found);
+    if (!isClean(found)) {
+      focusFirstProblem(formRef.current);
+      return;
+    }
+    const body: NewProduct = {
       name: form.name,
-      price: fieldValue(form.price),
+      price: Number(form.price.trim()),
+      // A blank stock is 0, as the catalog would start it.
+      stock: form.stock.trim() ? Number(form.stock.trim()) : 0,
     };
-    // A blank stock is left out: the catalog starts it at 0.
-    if (form.stock.trim()) body.stock = fieldValue(form.stock);
     if (form.description.trim()) body.description = form.description;
     if (form.category.trim()) body.category = form.category;
-    const product = await create.run(body as unknown as NewProduct);
+    const product = await create.run(body);
     if (product) {
       setForm(EMPTY_FORM);
       setCreated(`Created “${product.name}” (#${product.id}).`);
@@ -260,31 +355,39 @@ export function CreateProductForm({ onCreated }: { onCreated: (product: Product)
   };
 
   return (
-    <form className="panel create-product" onSubmit={submit} noValidate aria-labelledby="create-title">
+    <form
+      ref={formRef}
+      className="panel create-product"
+      onSubmit={submit}
+      noValidate
+      aria-labelledby="create-title"
+    >
       <div className="panel-head">
         <h2 id="create-title">New product</h2>
       </div>
       <div className="form-grid">
-        <div className="field">
-          <label htmlFor={ids.name}>Name</label>
-          <input {...field('name')} autoComplete="off" />
-        </div>
-        <div className="field">
-          <label htmlFor={ids.category}>Category</label>
-          <input {...field('category')} autoComplete="off" />
-        </div>
-        <div className="field">
-          <label htmlFor={ids.price}>Price ($)</label>
-          <input {...field('price')} inputMode="decimal" placeholder="0.00" />
-        </div>
-        <div className="field">
-          <label htmlFor={ids.stock}>Stock</label>
-          <input {...field('stock')} inputMode="numeric" />
-        </div>
-        <div className="field field-wide">
-          <label htmlFor={ids.description}>Description</label>
-          <textarea {...field('description')} rows={2} />
-        </div>
+        <FormField id={ids.name} label="Name" problem={problems.name}>
+          {(control) => <input {...control} {...bind('name')} autoComplete="off" />}
+        </FormField>
+        <FormField id={ids.category} label="Category" problem={problems.category}>
+          {(control) => <input {...control} {...bind('category')} autoComplete="off" />}
+        </FormField>
+        <FormField id={ids.price} label="Price ($)" problem={problems.price}>
+          {(control) => (
+            <input {...control} {...bind('price')} inputMode="decimal" placeholder="0.00" />
+          )}
+        </FormField>
+        <FormField id={ids.stock} label="Stock" problem={problems.stock}>
+          {(control) => <input {...control} {...bind('stock')} inputMode="numeric" />}
+        </FormField>
+        <FormField
+          id={ids.description}
+          label="Description"
+          problem={problems.description}
+          className="field field-wide"
+        >
+          {(control) => <textarea {...control} {...bind('description')} rows={2} />}
+        </FormField>
       </div>
       <ErrorMessage>{create.error && `Not created: ${create.error}`}</ErrorMessage>
       <Notice>{created}</Notice>

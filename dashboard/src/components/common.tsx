@@ -6,10 +6,13 @@ export function ErrorMessage({
   children,
   id,
   onDismiss,
+  onRetry,
 }: {
   children: ReactNode;
   id?: string;
   onDismiss?: () => void;
+  /** Offers a Retry button (for a load that failed). */
+  onRetry?: () => void;
 }) {
   if (children === null || children === undefined || children === false || children === '') {
     return null;
@@ -17,6 +20,11 @@ export function ErrorMessage({
   return (
     <div className="message message-error" role="alert" id={id}>
       <span>{children}</span>
+      {onRetry && (
+        <button type="button" className="link-button" onClick={onRetry}>
+          Retry
+        </button>
+      )}
       {onDismiss && (
         <button type="button" className="link-button" onClick={onDismiss}>
           Dismiss
@@ -34,6 +42,54 @@ export function Notice({ children }: { children: ReactNode }) {
       {children}
     </p>
   );
+}
+
+/** The accessibility attributes of a form control with `problem`. */
+export interface FieldControl {
+  id: string;
+  'aria-invalid'?: true;
+  'aria-describedby'?: string;
+}
+
+/** A labelled form field that shows its own problem, in words, under it
+ * (or, without one, its `hint`). */
+export function FormField({
+  id,
+  label,
+  problem,
+  hint,
+  className = 'field',
+  children,
+}: {
+  id: string;
+  label: string;
+  problem?: string;
+  hint?: string;
+  className?: string;
+  children: (control: FieldControl) => ReactNode;
+}) {
+  const noteId = `${id}-note`;
+  const note = problem ?? hint;
+  return (
+    <div className={className}>
+      <label htmlFor={id}>{label}</label>
+      {children({
+        id,
+        'aria-invalid': problem ? true : undefined,
+        'aria-describedby': note ? noteId : undefined,
+      })}
+      {note && (
+        <p id={noteId} className={problem ? 'field-problem' : 'field-hint muted'}>
+          {note}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** Focuses the first control of `form` marked invalid. */
+export function focusFirstProblem(form: HTMLFormElement | null): void {
+  requestAnimationFrame(() => form?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
 }
 
 /** A loading line with a spinner. */
