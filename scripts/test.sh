@@ -30,6 +30,23 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "PostgreSQL"
+# The machine's PostgreSQL (127.0.0.1:5432, trust auth), which the replica
+# tests, one Kafka test and the PostgreSQL run of the API tests use (each
+# test creates and drops a database of its own): started when it is down,
+# and the run stops here, in one line, when it cannot be had.
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    cluster="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf "%f\n" 2>/dev/null | head -n 1)"
+    if [ -n "$cluster" ]; then
+        pg_ctlcluster --skip-systemctl-redirect "$cluster" main start >/dev/null 2>&1 || true
+        for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+    fi
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        echo "test.sh: PostgreSQL is not answering on 127.0.0.1:5432 and could not be started; start it (trust auth) and run again" >&2
+        exit 1
+    fi
+fi
+
 step "tests"
 # nextest runs each test in its own process and ends with one summary line.
 if ! command -v cargo-nextest >/dev/null 2>&1; then
@@ -38,12 +55,6 @@ fi
 cargo nextest run --workspace --locked --no-fail-fast
 
 step "tests on PostgreSQL"
-# The machine's PostgreSQL (127.0.0.1:5432, trust auth, database test);
-# each test creates and drops a database of its own.
-if ! pg_isready -q -h 127.0.0.1 -p 5432; then
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
-    for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
-fi
 SHOP_TEST_BACKEND=postgres cargo nextest run -p shop --locked --no-fail-fast --test api
 
 step "deployment files: lint, validate, run compose and the kind overlay locally"

@@ -45,6 +45,13 @@ const TASKS: usize = 8;
 const MIN_KILLS: usize = 21;
 /// ... and for at least this long.
 const KILL_PHASE: Duration = Duration::from_secs(25);
+/// What a run must have done, so that a checkout path refusing everything
+/// (all 409 or 503) cannot pass: acknowledged orders, card or manual
+/// payments, manual payments ("mark as paid"). A run on two cores makes
+/// about 1,400 orders, 1,200 payments and 250 manual ones.
+const MIN_ORDERS: usize = 200;
+const MIN_PAYMENTS: usize = 100;
+const MIN_MANUAL: usize = 20;
 /// How long a client keeps retrying a request whose answer it did not get.
 const RETRY_BUDGET: Duration = Duration::from_secs(10);
 /// How long recovery may take to settle everything once the kills stop.
@@ -1249,6 +1256,20 @@ async fn kill_nine_during_checkouts_loses_nothing() {
         kills >= MIN_KILLS,
         "only {kills} kills (want at least {MIN_KILLS})"
     );
+    for (what, done, floor) in [
+        ("acknowledged orders", sum(|l| l.orders.len()), MIN_ORDERS),
+        (
+            "acknowledged payments",
+            sum(|l| l.payments.len()),
+            MIN_PAYMENTS,
+        ),
+        ("manual payments", sum(|l| l.manual), MIN_MANUAL),
+    ] {
+        assert!(
+            done >= floor,
+            "only {done} {what} (want at least {floor}): the run did too little to prove anything"
+        );
+    }
     assert!(
         checks.expired > 0,
         "no order expired: the invariants were not checked across expiries"

@@ -128,10 +128,12 @@ struct Received {
     event: Value,
 }
 
-/// Reads the topic from the beginning until `done` holds or the deadline.
+/// Reads the topic from the beginning until `done` holds or the deadline,
+/// then for `grace` more, so that a message published twice is seen too.
 fn consume(
     bootstrap: &str,
     deadline: Duration,
+    grace: Duration,
     done: impl Fn(&[Received]) -> bool,
 ) -> Vec<Received> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -167,7 +169,15 @@ fn consume(
     }
     consumer.assign(&assignment).unwrap();
     let mut received = Vec::new();
-    while !done(&received) && Instant::now() < until {
+    let mut stop_at: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if stop_at.is_none() && done(&received) {
+            stop_at = Some(now + grace);
+        }
+        if now >= stop_at.unwrap_or(until) || now >= until {
+            break;
+        }
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
             let key = message
                 .key_view::<str>()
@@ -297,7 +307,7 @@ async fn every_change_reaches_the_topic_in_order_and_valid() {
 
     let bootstrap = broker.bootstrap();
     let received = tokio::task::spawn_blocking(move || {
-        consume(&bootstrap, Duration::from_secs(30), |r| {
+        consume(&bootstrap, Duration::from_secs(30), Duration::ZERO, |r| {
             distinct_ids(r).len() >= 6
         })
     })
@@ -413,7 +423,7 @@ async fn a_broker_outage_delays_events_but_loses_none() {
     let drained = wait_for_published(&stack.http, &stack.order, 101, Duration::from_secs(60)).await;
     let bootstrap = broker.bootstrap();
     let received = tokio::task::spawn_blocking(move || {
-        consume(&bootstrap, Duration::from_secs(30), |r| {
+        consume(&bootstrap, Duration::from_secs(30), Duration::ZERO, |r| {
             distinct_ids(r).len() >= 100
         })
     })
@@ -499,6 +509,68 @@ impl Drop for OrderProcess {
 }
 
 /// The environment of an order service process wired to `stack`.
+/// A TCP proxy in front of a service that tells when a request it forwards
+/// starts with `needle` (e.g. `POST /reservations`): a test then knows a
+/// call is in flight, instead of guessing with a sleep.
+struct Tripwire {
+    port: u16,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tripped: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Tripwire {
+    async fn start(upstream: std::net::SocketAddr, needle: &'static [u8]) -> Tripwire {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tripped = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (armed_in, tripped_in) = (armed.clone(), tripped.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (armed, tripped) = (armed_in.clone(), tripped_in.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let back = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    });
+                    let mut buffer = vec![0u8; 16 * 1024];
+                    while let Ok(n) = client_read.read(&mut buffer).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if server_write.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                        let seen = buffer[..n].windows(needle.len()).any(|w| w == needle);
+                        if seen && armed.swap(false, Ordering::SeqCst) {
+                            tripped.notify_one();
+                        }
+                    }
+                    back.abort();
+                });
+            }
+        });
+        Tripwire {
+            port,
+            armed,
+            tripped,
+        }
+    }
+
+    /// Waits until the next request starting with the needle has been
+    /// forwarded.
+    fn arm(&self) -> impl std::future::Future<Output = ()> + '_ {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.tripped.notified()
+    }
+}
+
 fn order_env(
     stack: &Stack,
     broker: &Broker,
@@ -566,7 +638,7 @@ async fn events_committed_but_unpublished_at_a_kill_are_published_after_it() {
     let bootstrap = broker.bootstrap();
     let wanted = committed.clone();
     let received = tokio::task::spawn_blocking(move || {
-        consume(&bootstrap, Duration::from_secs(30), |r| {
+        consume(&bootstrap, Duration::from_secs(30), Duration::ZERO, |r| {
             distinct_ids(r).is_superset(&wanted)
         })
     })
@@ -591,13 +663,24 @@ async fn killing_the_order_service_loses_no_committed_event() {
         ..Options::default()
     })
     .await;
-    let mut order = OrderProcess::start(order_env(&stack, &broker, &dir, port), url.clone());
+    // The order process reaches the catalog through a tripwire, which says
+    // when a checkout is reserving stock: the kill lands mid-checkout.
+    let catalog: std::net::SocketAddr =
+        stack.catalog.trim_start_matches("http://").parse().unwrap();
+    let tripwire = Tripwire::start(catalog, b"POST /reservations").await;
+    let mut env = order_env(&stack, &broker, &dir, port);
+    for (key, value) in &mut env {
+        if key == "CATALOG_SERVICE_URL" {
+            *value = format!("http://127.0.0.1:{}", tripwire.port);
+        }
+    }
+    let mut order = OrderProcess::start(env, url.clone());
     order.wait_ready(&stack.http).await;
 
     // A stream of checkouts and payments; the service is killed twice in
-    // the middle of it, while requests are in flight.
+    // the middle of it, while a checkout is in flight.
     let plenty = stack.product("Plenty", "2.50", 1000).await;
-    let mut kills = 0;
+    let (mut kills, mut placed_orders, mut paid) = (0, 0, 0);
     for round in 0..60 {
         let user = format!("stream{round}");
         stack.add_to_cart(&user, plenty, 1).await;
@@ -607,9 +690,11 @@ async fn killing_the_order_service_loses_no_committed_event() {
             .json(&json!({"user_id": user}))
             .send();
         if round == 20 || round == 40 {
-            // Kill while this checkout is in flight.
+            let reserving = tripwire.arm();
             let in_flight = tokio::spawn(placed);
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::timeout(Duration::from_secs(10), reserving)
+                .await
+                .expect("the checkout reached the catalog");
             order.kill();
             kills += 1;
             let _ = in_flight.await;
@@ -617,18 +702,30 @@ async fn killing_the_order_service_loses_no_committed_event() {
             order.wait_ready(&stack.http).await;
             continue;
         }
-        if let Ok(response) = placed.await {
-            if let Ok(body) = response.json::<Value>().await {
-                if let Some(id) = body["id"].as_i64() {
-                    let _ = stack
-                        .http
-                        .post(format!("{url}/orders/{id}/payment"))
-                        .send()
-                        .await;
-                }
-            }
+        let Ok(response) = placed.await else { continue };
+        let Ok(body) = response.json::<Value>().await else {
+            continue;
+        };
+        let Some(id) = body["id"].as_i64() else {
+            continue;
+        };
+        placed_orders += 1;
+        let payment = stack
+            .http
+            .post(format!("{url}/orders/{id}/payment"))
+            .send()
+            .await;
+        if payment.is_ok_and(|r| r.status() == StatusCode::OK) {
+            paid += 1;
         }
     }
+    // Every round but the two killed placed and paid an order: a checkout
+    // path refusing everything cannot pass.
+    assert_eq!(kills, 2);
+    assert!(
+        placed_orders >= 50 && paid >= 50,
+        "only {placed_orders} orders placed and {paid} paid of 58"
+    );
     wait_for_empty_backlog(&stack.http, &url, Duration::from_secs(60)).await;
 
     let mut committed = Vec::new();
@@ -657,7 +754,7 @@ async fn killing_the_order_service_loses_no_committed_event() {
     let bootstrap = broker.bootstrap();
     let wanted = expected.clone();
     let received = tokio::task::spawn_blocking(move || {
-        consume(&bootstrap, Duration::from_secs(30), |r| {
+        consume(&bootstrap, Duration::from_secs(30), Duration::ZERO, |r| {
             distinct_ids(r).is_superset(&wanted)
         })
     })
@@ -668,6 +765,13 @@ async fn killing_the_order_service_loses_no_committed_event() {
     assert!(
         missing.is_empty(),
         "committed events missing from the topic: {missing:?}"
+    );
+    // Each acknowledged order and payment committed its event (the killed
+    // checkouts may add theirs, once recovery finished them).
+    assert!(
+        expected.len() >= placed_orders + paid,
+        "{} committed events for {placed_orders} orders and {paid} payments",
+        expected.len()
     );
     assert_in_sequence(&per_order(&received));
     println!(
@@ -748,13 +852,35 @@ async fn two_order_replicas_relay_every_event_once_in_order() {
     let bootstrap = broker.bootstrap();
     let wanted = committed.clone();
     let received = tokio::task::spawn_blocking(move || {
-        consume(&bootstrap, Duration::from_secs(30), |r| {
-            distinct_ids(r).is_superset(&wanted)
-        })
+        consume(
+            &bootstrap,
+            Duration::from_secs(30),
+            Duration::from_secs(3),
+            |r| distinct_ids(r).is_superset(&wanted),
+        )
     })
     .await
     .unwrap();
     assert!(distinct_ids(&received).is_superset(&committed));
+    // Exactly once: with nothing failing, only the replica holding the
+    // outbox lock publishes, so no event arrives twice (read for 3 s after
+    // the last one arrived, to see a second copy).
+    let mut copies: HashMap<&str, usize> = HashMap::new();
+    for r in &received {
+        *copies
+            .entry(r.event["event_id"].as_str().unwrap())
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "events published more than once: {twice:?}"
+    );
+    assert_eq!(
+        received.len(),
+        committed.len(),
+        "one message per committed event"
+    );
     let orders = per_order(&received);
     assert_in_sequence(&orders);
     for events in orders.values() {

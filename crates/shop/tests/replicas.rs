@@ -228,8 +228,19 @@ async fn racing_cancels_across_replicas_return_stock_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_going_away_is_503_and_the_services_recover() {
     let database = TestDatabase::create().await;
-    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    // The proxy stands in front of the configured server
+    // (SHOP_TEST_POSTGRES_URL), wherever it is.
     let mut url = reqwest::Url::parse(&database.url).unwrap();
+    let server = tokio::net::lookup_host((
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(5432),
+    ))
+    .await
+    .unwrap()
+    .next()
+    .expect("the PostgreSQL host resolves");
+    let proxy = TcpProxy::start(server).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
     url.set_port(Some(proxy.port)).unwrap();
     let settings = [
         ("DB_ACQUIRE_TIMEOUT_MS", "1000".to_owned()),
