@@ -44,7 +44,23 @@ pub use quantity::{Quantity, Stock};
 pub use text::Text;
 pub use user::UserId;
 
-/// The current time as an RFC 3339 UTC timestamp with microseconds.
+/// `at` as an RFC 3339 UTC timestamp with microseconds: the one form
+/// timestamps are stored in, so they compare as text.
+pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The current time as [`rfc3339`] writes it.
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    rfc3339(chrono::Utc::now())
+}
+
+/// What is kept of a bearer secret (a refresh or session token): its
+/// SHA-256, hex, so a stolen store or cache holds nothing usable.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

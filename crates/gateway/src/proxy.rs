@@ -196,19 +196,20 @@ pub async fn forward(
     }
     // The dashboard's session: same origin for unsafe methods, and its
     // access token instead of the cookie (a client's own token wins).
-    let from_session = session::session_token(request.headers()).is_some();
-    if from_session && session::unsafe_method(request.method()) {
+    let session = session::session_token(request.headers());
+    if session.is_some() && session::unsafe_method(request.method()) {
         if let Err(refused) = session::check_origin(request.headers()) {
             return refused.into_response();
         }
     }
-    let bearer = if request.headers().contains_key(header::AUTHORIZATION) {
-        None
-    } else {
-        match proxy.sessions.bearer_for(request.headers()).await {
-            Ok(bearer) => bearer,
-            Err(err) => return err.into_response(),
+    let bearer = match session {
+        Some(token) if !request.headers().contains_key(header::AUTHORIZATION) => {
+            match proxy.sessions.bearer(&token).await {
+                Ok(bearer) => Some(bearer),
+                Err(err) => return err.into_response(),
+            }
         }
+        _ => None,
     };
     let client = proxy.streams.trusted.client(peer, request.headers());
     let stream = if is_event_stream(service, request.method(), tail) {

@@ -38,12 +38,12 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use shop_common::access::AuthSettings;
 use shop_common::config::{ConfigError, Env, HttpSettings};
 use shop_common::error::{error_response, ErrorBody};
 use shop_common::extract::Json;
 use shop_common::streams::{TrustedProxies, FORWARDED_FOR};
+use shop_common::token_hash;
 use shop_common::ApiError;
 use utoipa::ToSchema;
 
@@ -108,7 +108,8 @@ pub struct Sessions {
     settings: SessionSettings,
     trusted: TrustedProxies,
     http: reqwest::Client,
-    cache: Arc<Mutex<HashMap<String, Cached>>>,
+    /// Shared entries: a request takes its session's without copying it.
+    cache: Arc<Mutex<HashMap<String, Arc<Cached>>>>,
 }
 
 /// Why a session's cookie could not be turned into an access token.
@@ -118,6 +119,18 @@ pub enum SessionError {
     Ended,
     /// The identity service is down or not configured: 503.
     Unavailable(String),
+}
+
+impl SessionError {
+    /// The identity service could not be reached.
+    fn unreachable() -> SessionError {
+        SessionError::Unavailable("identity service unavailable, try again".to_owned())
+    }
+
+    /// The identity service answered something the gateway cannot use.
+    fn bad_answer() -> SessionError {
+        SessionError::Unavailable("identity service answered badly".to_owned())
+    }
 }
 
 impl IntoResponse for SessionError {
@@ -166,13 +179,6 @@ struct Access {
     session_token: Option<String>,
     #[serde(default)]
     session_expires_in: Option<u64>,
-}
-
-fn hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Whether `method` may change something (what the CSRF check guards).
@@ -266,15 +272,15 @@ impl Sessions {
         })
     }
 
-    fn remember(&self, key: String, access: &Access) -> Result<Cached, SessionError> {
+    fn remember(&self, key: String, access: &Access) -> Result<Arc<Cached>, SessionError> {
         let bearer = HeaderValue::from_str(&format!("Bearer {}", access.access_token))
-            .map_err(|_| SessionError::Unavailable("identity service answered badly".into()))?;
+            .map_err(|_| SessionError::bad_answer())?;
         let half_life = Duration::from_secs(access.expires_in) / 2;
-        let cached = Cached {
+        let cached = Arc::new(Cached {
             bearer,
             account: access.account.clone(),
             fresh_until: Instant::now() + half_life.min(self.settings.recheck),
-        };
+        });
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_CACHED {
             let now = Instant::now();
@@ -296,8 +302,8 @@ impl Sessions {
 
     /// The access token and account of the session `token`: from memory
     /// while fresh, else from the identity service.
-    async fn access(&self, token: &str) -> Result<Cached, SessionError> {
-        let key = hash(token);
+    async fn access(&self, token: &str) -> Result<Arc<Cached>, SessionError> {
+        let key = token_hash(token);
         let cached = self
             .cache
             .lock()
@@ -316,7 +322,7 @@ impl Sessions {
             .await
             .map_err(|err| {
                 tracing::warn!(error = %err, "identity service unreachable");
-                SessionError::Unavailable("identity service unavailable, try again".to_owned())
+                SessionError::unreachable()
             })?;
         match response.status() {
             StatusCode::OK => {}
@@ -326,28 +332,20 @@ impl Sessions {
             }
             status => {
                 tracing::warn!(%status, "identity service refused a session check");
-                return Err(SessionError::Unavailable(
-                    "identity service unavailable, try again".to_owned(),
-                ));
+                return Err(SessionError::unreachable());
             }
         }
         let access: Access = response
             .json()
             .await
-            .map_err(|_| SessionError::Unavailable("identity service answered badly".to_owned()))?;
+            .map_err(|_| SessionError::bad_answer())?;
         self.remember(key, &access)
     }
 
-    /// The `Authorization` to send for a request with these headers:
-    /// `None` when it carries no session cookie.
-    pub async fn bearer_for(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<Option<HeaderValue>, SessionError> {
-        match session_token(headers) {
-            Some(token) => Ok(Some(self.access(&token).await?.bearer)),
-            None => Ok(None),
-        }
+    /// The `Authorization` to send for a request with the session
+    /// `token` (from its cookie).
+    pub async fn bearer(&self, token: &str) -> Result<HeaderValue, SessionError> {
+        Ok(self.access(token).await?.bearer.clone())
     }
 
     fn info(&self, account: Option<Value>) -> SessionInfo {
@@ -382,7 +380,7 @@ pub async fn current(State(sessions): State<Sessions>, headers: HeaderMap) -> Re
     match session_token(&headers) {
         None => Json(sessions.info(None)).into_response(),
         Some(token) => match sessions.access(&token).await {
-            Ok(cached) => Json(sessions.info(Some(cached.account))).into_response(),
+            Ok(cached) => Json(sessions.info(Some(cached.account.clone()))).into_response(),
             Err(err) => err.into_response(),
         },
     }
@@ -421,8 +419,7 @@ pub async fn sign_in(
         Ok(response) => response,
         Err(err) => {
             tracing::warn!(error = %err, "identity service unreachable");
-            return SessionError::Unavailable("identity service unavailable, try again".into())
-                .into_response();
+            return SessionError::unreachable().into_response();
         }
     };
     let status = response.status();
@@ -440,16 +437,13 @@ pub async fn sign_in(
     }
     let access: Access = match response.json().await {
         Ok(access) => access,
-        Err(_) => {
-            return SessionError::Unavailable("identity service answered badly".into())
-                .into_response()
-        }
+        Err(_) => return SessionError::bad_answer().into_response(),
     };
     let Some(token) = access.session_token.clone() else {
-        return SessionError::Unavailable("identity service answered badly".into()).into_response();
+        return SessionError::bad_answer().into_response();
     };
     let max_age = access.session_expires_in.unwrap_or(0);
-    if let Err(err) = sessions.remember(hash(&token), &access) {
+    if let Err(err) = sessions.remember(token_hash(&token), &access) {
         return err.into_response();
     }
     let cookie = Cookie::build((COOKIE, token))
@@ -495,7 +489,7 @@ pub async fn sign_out(State(sessions): State<Sessions>, headers: HeaderMap) -> R
             )
             .into_response();
         }
-        sessions.forget(&hash(&token));
+        sessions.forget(&token_hash(&token));
     }
     let mut answer = Json(sessions.info(None)).into_response();
     append_cookie(&mut answer, &removal());

@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use shop_common::db::Db;
-use shop_common::{now_rfc3339, ApiError};
+use shop_common::{now_rfc3339, rfc3339, token_hash, ApiError};
 
 use crate::domain::{
     check_password, normalize_email, Account, NewAccount, Role, SessionAccess, SessionTokens,
@@ -100,15 +100,12 @@ impl Identity {
         address: IpAddr,
     ) -> Result<SessionTokens, ApiError> {
         let account = self.check_credentials(email, password, address).await?;
-        let session_token = tokens::new_refresh_token();
-        let ttl =
-            chrono::Duration::from_std(self.tokens.refresh_ttl).map_err(ApiError::internal)?;
-        let expires_at = (Utc::now() + ttl).to_rfc3339_opts(SecondsFormat::Micros, true);
+        let session_token = tokens::new_opaque_token();
         sessions::insert(
             &self.db.writer,
-            &tokens::refresh_token_hash(&session_token),
+            &token_hash(&session_token),
             &account.id,
-            &expires_at,
+            &self.refresh_expiry()?,
             &now_rfc3339(),
         )
         .await?;
@@ -123,7 +120,7 @@ impl Identity {
     /// A fresh access token for a live session; 401 once it has ended or
     /// expired (or its account is gone).
     pub async fn session_access(&self, session_token: &str) -> Result<SessionAccess, ApiError> {
-        let hash = tokens::refresh_token_hash(session_token);
+        let hash = token_hash(session_token);
         let ended = || ApiError::Unauthorized("The session has ended; sign in again".to_owned());
         let (account_id, _) = sessions::live(&self.db.reader, &hash, &now_rfc3339())
             .await?
@@ -136,7 +133,7 @@ impl Identity {
 
     /// Ends a session (nothing when it is unknown or ended already).
     pub async fn end_session(&self, session_token: &str) -> Result<(), ApiError> {
-        let hash = tokens::refresh_token_hash(session_token);
+        let hash = token_hash(session_token);
         sessions::end(&self.db.writer, &hash, &now_rfc3339()).await?;
         Ok(())
     }
@@ -153,7 +150,7 @@ impl Identity {
     /// New tokens for a refresh token, which is then used up. A used or
     /// revoked one revokes its whole family (someone replayed it): 401.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, ApiError> {
-        let hash = tokens::refresh_token_hash(refresh_token);
+        let hash = token_hash(refresh_token);
         let stored = refresh_tokens::get(&self.db.writer, &hash)
             .await?
             .ok_or_else(invalid_refresh)?;
@@ -182,7 +179,7 @@ impl Identity {
 
     /// Revokes the family of `refresh_token` (nothing when it is unknown).
     pub async fn logout(&self, refresh_token: &str) -> Result<(), ApiError> {
-        let hash = tokens::refresh_token_hash(refresh_token);
+        let hash = token_hash(refresh_token);
         if let Some(stored) = refresh_tokens::get(&self.db.writer, &hash).await? {
             refresh_tokens::revoke_family(&self.db.writer, &stored.family, &now_rfc3339()).await?;
         }
@@ -197,27 +194,31 @@ impl Identity {
             .ok_or_else(|| ApiError::Unauthorized("The account no longer exists".to_owned()))
     }
 
-    async fn tokens_for(&self, account: Account, family: &str) -> Result<Tokens, ApiError> {
-        let access_token = tokens::issue(&self.keys, &self.tokens, &account)?;
-        let refresh_token = tokens::new_refresh_token();
+    /// When a refresh token or session made now expires.
+    fn refresh_expiry(&self) -> Result<String, ApiError> {
         let ttl =
             chrono::Duration::from_std(self.tokens.refresh_ttl).map_err(ApiError::internal)?;
-        let expires_at = (Utc::now() + ttl).to_rfc3339_opts(SecondsFormat::Micros, true);
+        Ok(rfc3339(Utc::now() + ttl))
+    }
+
+    async fn tokens_for(&self, account: Account, family: &str) -> Result<Tokens, ApiError> {
+        let refresh_token = tokens::new_opaque_token();
         refresh_tokens::insert(
             &self.db.writer,
-            &tokens::refresh_token_hash(&refresh_token),
+            &token_hash(&refresh_token),
             family,
             &account.id,
-            &expires_at,
+            &self.refresh_expiry()?,
             &now_rfc3339(),
         )
         .await?;
+        let access = self.access_for(account)?;
         Ok(Tokens {
-            access_token,
-            token_type: "Bearer".to_owned(),
-            expires_in: self.tokens.access_ttl.as_secs(),
+            access_token: access.access_token,
+            token_type: access.token_type,
+            expires_in: access.expires_in,
             refresh_token,
-            account,
+            account: access.account,
         })
     }
 }

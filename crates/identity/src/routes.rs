@@ -1,6 +1,6 @@
 //! Identity HTTP handlers: extract, call [`Identity`], map.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -40,11 +40,6 @@ pub fn router(identity: Identity, trusted: TrustedProxies) -> OpenApiRouter {
         .layer(Extension(trusted))
 }
 
-/// The client's address: the peer's, or what a trusted proxy says.
-fn client(trusted: &TrustedProxies, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    trusted.client(peer, headers)
-}
-
 /// The token of `Authorization: Bearer <token>`; 401 without one.
 pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
@@ -82,7 +77,7 @@ pub async fn login(
     headers: HeaderMap,
     Json(credentials): Json<Credentials>,
 ) -> Result<Json<Tokens>, ApiError> {
-    let address = client(&trusted, peer, &headers);
+    let address = trusted.client(peer, &headers);
     Ok(Json(
         identity
             .login(&credentials.email, &credentials.password, address)
@@ -165,7 +160,7 @@ pub async fn start_session(
     headers: HeaderMap,
     Json(credentials): Json<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let address = client(&trusted, peer, &headers);
+    let address = trusted.client(peer, &headers);
     let session = identity
         .start_session(&credentials.email, &credentials.password, address)
         .await?;

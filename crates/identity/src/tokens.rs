@@ -7,7 +7,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use shop_common::{access, ApiError};
 
 use crate::domain::{Account, Role};
@@ -75,17 +74,10 @@ pub fn verify(keys: &Keys, issuer: &str, token: &str) -> Result<Claims, ApiError
         })
 }
 
-/// A new refresh token: 32 random bytes, base64url.
-pub fn new_refresh_token() -> String {
+/// A new opaque secret (a refresh or session token): 32 random bytes,
+/// base64url. Only its [`shop_common::token_hash`] is stored.
+pub fn new_opaque_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
-
-/// What is stored of a refresh token.
-pub fn refresh_token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]
@@ -146,9 +138,9 @@ mod tests {
 
     #[test]
     fn refresh_tokens_are_random_and_stored_hashed() {
-        let token = new_refresh_token();
-        assert_ne!(token, new_refresh_token());
-        assert_eq!(refresh_token_hash(&token).len(), 64);
-        assert_ne!(refresh_token_hash(&token), token);
+        let token = new_opaque_token();
+        assert_ne!(token, new_opaque_token());
+        assert_eq!(shop_common::token_hash(&token).len(), 64);
+        assert_ne!(shop_common::token_hash(&token), token);
     }
 }

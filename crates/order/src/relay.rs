@@ -305,8 +305,7 @@ impl Relay {
         self.last_prune = Some(tokio::time::Instant::now());
         let retention = chrono::Duration::from_std(self.settings.retention)
             .unwrap_or(chrono::Duration::days(7));
-        let before =
-            (chrono::Utc::now() - retention).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let before = shop_common::rfc3339(chrono::Utc::now() - retention);
         match outbox::prune(&self.db.writer, &before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "pruned published events"),

@@ -94,14 +94,9 @@ async fn listen(name: &str, bind_ip: IpAddr, port: u16) -> Result<(TcpListener, 
     Ok((listener, url))
 }
 
-/// With auth on and no staff account yet, makes one: what to print about
-/// it (the password once, when it was made up).
-fn auth_on(env: &Env) -> Result<bool, Failure> {
-    Ok(shop_common::access::AuthSettings::from_env(env)? != shop_common::access::AuthSettings::Off)
-}
-
-async fn first_staff(env: &Env, built: &[Service]) -> Result<Option<String>, Failure> {
-    let on = auth_on(env)?;
+/// With accounts `on` and no staff account yet, makes one: what to print
+/// about it (the password once, when it was made up).
+async fn first_staff(env: &Env, on: bool, built: &[Service]) -> Result<Option<String>, Failure> {
     let identity = built
         .iter()
         .find(|service| service.name == shop_identity::NAME)
@@ -185,7 +180,9 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
         &BuildOptions::default(),
     )
     .await?;
-    let admin = first_staff(&env, &built).await?;
+    let auth = shop_common::access::AuthSettings::from_env(&env)?
+        != shop_common::access::AuthSettings::Off;
+    let admin = first_staff(&env, auth, &built).await?;
     let services: Vec<(Service, TcpListener)> = built.into_iter().zip(listeners).collect();
 
     let server = crate::server_settings(&env, services.len())?;
@@ -211,7 +208,7 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
     if let Some(admin) = admin {
         println!("{admin}");
     }
-    if auth_on(&env)? {
+    if auth {
         println!(
             "Sign in or register at {gateway_url}/signin (`shop up --no-auth` for the seed's open API)."
         );

@@ -12,18 +12,14 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
+use shop_common::rfc3339;
 
 use crate::domain::{EventType, Order};
 use crate::store::{orders, outbox};
 use crate::workflow::status;
 use crate::AppState;
-
-/// RFC 3339 as the store writes it.
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 /// `order` as clients see it: with `expires_at` while it is payable and
 /// orders expire.

@@ -45,7 +45,7 @@ pub async fn run(state: AppState, settings: RecoverySettings, shutdown: Cancella
 /// One pass over everything unfinished.
 pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::Error> {
     let stale = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::zero());
-    let before = (Utc::now() - stale).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let before = shop_common::rfc3339(Utc::now() - stale);
     const BATCH: i64 = 100;
 
     for state_to_fix in [CheckoutState::Reserving, CheckoutState::Releasing] {
