@@ -1,7 +1,9 @@
 // What the forms check before they send anything, in the services' own
 // limits, so every problem shows on its own field at once, in plain words.
 // The services check again; an answer that names a field is shown on it too
-// (fieldOfDetail).
+// (problemOnField).
+
+import { ApiError } from './api';
 
 /** The longest product name, description and category the catalog takes. */
 export const LIMITS = { name: 200, description: 2000, category: 100 } as const;
@@ -64,10 +66,24 @@ export function countProblem(
   return undefined;
 }
 
-/** The field a service's `detail` is about, when it starts with one of
- * `fields` ("price must have at most two decimals"). */
-export function fieldOfDetail<F extends string>(detail: string, fields: readonly F[]): F | null {
-  return fields.find((f) => detail === f || detail.startsWith(`${f} `) || detail.startsWith(`${f}:`)) ?? null;
+/** A service's refusal as the problem of one of `fields`, when its
+ * `detail` names it ("price must have at most two decimals" is the price's
+ * problem); null for any other error. */
+export function problemOnField<F extends string>(
+  err: unknown,
+  fields: readonly F[],
+): Problems<F> | null {
+  if (!(err instanceof ApiError)) return null;
+  const { detail } = err;
+  const field = fields.find(
+    (f) => detail === f || detail.startsWith(`${f} `) || detail.startsWith(`${f}:`),
+  );
+  return field ? ({ [field]: sentence(detail) } as Problems<F>) : null;
+}
+
+/** Whether `err` is the cart service's refusal for want of stock. */
+export function isInsufficientStock(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 400 && /insufficient stock/i.test(err.detail);
 }
 
 /** Whether a form has no problem. */
@@ -86,7 +102,7 @@ export function stockAdvice(stock: number, inCart: number): string {
 }
 
 /** A service's sentence about a field, starting with a capital. */
-export function sentence(detail: string): string {
+function sentence(detail: string): string {
   const text = detail.charAt(0).toUpperCase() + detail.slice(1);
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }

@@ -1,7 +1,7 @@
 import { useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { ApiError, errorMessage, register } from '../api';
 import { useSession } from '../session';
-import { fieldOfDetail, isClean, sentence, textProblem, type Problems } from '../validate';
+import { isClean, problemOnField, textProblem, type Problems } from '../validate';
 import { ActionButton, ErrorMessage, focusFirstProblem, FormField } from './common';
 
 /** The shortest password the identity service takes. */
@@ -134,11 +134,11 @@ export function RegisterPage({ onDone, onSignIn }: { onDone: () => void; onSignI
       await signIn(email.trim(), password);
       onDone();
     } catch (err) {
-      const field = err instanceof ApiError ? fieldOfDetail(err.detail, ACCOUNT_FIELDS) : null;
+      const onField = problemOnField(err, ACCOUNT_FIELDS);
       if (err instanceof ApiError && err.status === 409) {
         setProblems({ email: 'This email has an account already: sign in instead.' });
-      } else if (err instanceof ApiError && field) {
-        setProblems({ [field]: sentence(err.detail) });
+      } else if (onField) {
+        setProblems(onField);
       } else {
         setProblem(errorMessage(err));
       }

@@ -1,6 +1,5 @@
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import {
-  ApiError,
   clearCart,
   createOrder,
   getCart,
@@ -18,7 +17,7 @@ import { useAction } from '../hooks/useAction';
 import { useResource } from '../hooks/useResource';
 import { formatCents, formatMoney, lineCents } from '../money';
 import { useSession } from '../session';
-import { countProblem, MAX_QUANTITY } from '../validate';
+import { countProblem, isInsufficientStock, MAX_QUANTITY } from '../validate';
 import { ActionButton, ErrorMessage, Loading, StatusBadge } from './common';
 
 /** The cart's total in cents: price x quantity of the items still sold. */
@@ -53,7 +52,7 @@ function CartLine({
     try {
       return await setCartQuantity(userId, item.product_id, quantity);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 400 && /insufficient stock/i.test(err.detail)) {
+      if (isInsufficientStock(err)) {
         const now = await getProduct(item.product_id).catch(() => null);
         setProblem(
           now

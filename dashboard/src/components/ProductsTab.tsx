@@ -1,7 +1,6 @@
 import { useCallback, useId, useRef, useState, type FormEvent } from 'react';
 import {
   addToCart,
-  ApiError,
   createProduct,
   getCart,
   getProduct,
@@ -20,13 +19,13 @@ import { formatMoney } from '../money';
 import { plural } from '../format';
 import {
   countProblem,
-  fieldOfDetail,
   isClean,
+  isInsufficientStock,
   LIMITS,
   MAX_QUANTITY,
   MAX_STOCK,
   priceProblem,
-  sentence,
+  problemOnField,
   stockAdvice,
   textProblem,
   type Problems,
@@ -66,9 +65,9 @@ function EditProductForm({
         stock: Number(stock.trim()),
       });
     } catch (err) {
-      const field = err instanceof ApiError ? fieldOfDetail(err.detail, EDIT_FIELDS) : null;
-      if (err instanceof ApiError && field) {
-        setProblems({ [field]: sentence(err.detail) });
+      const onField = problemOnField(err, EDIT_FIELDS);
+      if (onField) {
+        setProblems(onField);
         focusFirstProblem(formRef.current);
         return undefined;
       }
@@ -158,7 +157,7 @@ export function ProductCard({
     try {
       return await addToCart(userId ?? '', product.id, count);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 400 && /insufficient stock/i.test(err.detail)) {
+      if (isInsufficientStock(err)) {
         // Say how many can still be added: the stock now, less what the
         // cart holds already.
         const [now, cart] = await Promise.all([
@@ -315,9 +314,9 @@ export function CreateProductForm({ onCreated }: { onCreated: (product: Product)
     try {
       return await createProduct(product, newIdempotencyKey());
     } catch (err) {
-      const field = err instanceof ApiError ? fieldOfDetail(err.detail, NEW_FIELDS) : null;
-      if (err instanceof ApiError && field) {
-        setProblems({ [field]: sentence(err.detail) });
+      const onField = problemOnField(err, NEW_FIELDS);
+      if (onField) {
+        setProblems(onField);
         focusFirstProblem(formRef.current);
         return undefined;
       }
