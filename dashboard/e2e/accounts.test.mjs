@@ -223,7 +223,7 @@ describe('accounts in the dashboard', () => {
         await openTab(page, 'Orders');
         await page.getByRole('heading', { name: 'All orders' }).waitFor();
         await page.getByRole('button', { name: /^Order #\d+/ }).first().click();
-        await page.getByRole('button', { name: 'Cancel order' }).waitFor();
+        await page.getByRole('button', { name: /^Cancel (order|and refund)$/ }).waitFor();
         await checkAndShoot(page, 'staff-orders', size);
         assert.deepEqual(problems, []);
       } finally {

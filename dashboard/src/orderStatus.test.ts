@@ -16,6 +16,9 @@ describe('order status machine', () => {
   it('offers mark as paid on payable orders only', () => {
     for (const s of ORDER_STATUSES) expect(nextStatuses(s).includes('paid')).toBe(isPayable(s));
     expect(actionLabel('paid')).toBe('Mark as paid');
+    expect(actionLabel('cancelled', 'confirmed')).toBe('Cancel order');
+    expect(actionLabel('cancelled', 'paid')).toBe('Cancel and refund');
+    expect(actionLabel('cancelled', 'processing')).toBe('Cancel and refund');
   });
 
   it('pays pending and confirmed orders only', () => {

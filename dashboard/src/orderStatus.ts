@@ -29,8 +29,13 @@ export function countsAsRevenue(status: OrderStatus): boolean {
   return REVENUE_STATUSES.includes(status);
 }
 
-/** The button text that moves an order to `status`. */
-export function actionLabel(status: OrderStatus): string {
+/** Whether cancelling an order in this status refunds its payment. */
+export function cancelRefunds(status: OrderStatus): boolean {
+  return status === 'paid' || status === 'processing';
+}
+
+/** The button text that moves an order from `from` to `status`. */
+export function actionLabel(status: OrderStatus, from?: OrderStatus): string {
   switch (status) {
     case 'confirmed':
       return 'Confirm';
@@ -43,7 +48,7 @@ export function actionLabel(status: OrderStatus): string {
     case 'delivered':
       return 'Mark delivered';
     case 'cancelled':
-      return 'Cancel order';
+      return from && cancelRefunds(from) ? 'Cancel and refund' : 'Cancel order';
     default:
       return `Mark ${status}`;
   }

@@ -1,10 +1,10 @@
 //! Service-only endpoints: what the gateway never routes.
 //!
 //! Some endpoints exist only for another service (stock reservations, the
-//! cart's clean-up after an order, recording a payment, an order's payment
-//! attempt), and the identity service's sessions, which only the gateway's
-//! own sign-in uses. The service-only ones also require the service credential on the services' own
-//! ports, which the gateway never holds, so this list is the second of two
+//! cart's clean-up after an order, an order's payment attempt, refunding a
+//! payment), and the identity service's sessions, which only the gateway's
+//! own sign-in uses. The service-only ones also require the service
+//! credential on the services' own ports, which the gateway never holds, so this list is the second of two
 //! locks: with no `SERVICE_TOKEN` configured it is the only one. The path
 //! is compared after percent-decoding, with empty and `.` segments dropped
 //! and `..` applied, so no spelling of a service-only path slips through.
@@ -21,6 +21,7 @@ pub fn is_service_only(service: &str, path: &str) -> bool {
         ("catalog", ["reservations", ..]) => true,
         ("cart", ["cart", ..]) => after_id("remove-items"),
         ("order", ["orders", ..]) => after_id("payment-attempt"),
+        ("payment", ["payments", ..]) => after_id("refund"),
         // The gateway's own sessions (`crate::session`): clients sign in at
         // `/api/session` and never see a session token.
         ("identity", ["auth", "sessions", ..]) => true,
@@ -98,6 +99,8 @@ mod tests {
         assert!(is_service_only("cart", "/cart/alice/remove-items"));
         assert!(is_service_only("cart", "/cart/a%2Fb/remove-items/"));
         assert!(is_service_only("order", "/orders/3/payment-attempt"));
+        assert!(is_service_only("payment", "/payments/p-1/refund"));
+        assert!(is_service_only("payment", "/payments/p-1/%52efund/"));
         assert!(is_service_only("identity", "/auth/sessions"));
         assert!(is_service_only("identity", "/auth/%53essions/access"));
         assert!(is_service_only("identity", "//auth/x/../sessions/end"));

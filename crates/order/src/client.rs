@@ -178,6 +178,37 @@ impl Payments {
     }
 }
 
+/// A refund as the payment service answers it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundResult {
+    pub id: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RefundedPayment {
+    refund: Option<RefundResult>,
+}
+
+impl Payments {
+    /// Refunds payment `payment_id` in full, once however often asked (the
+    /// payment service keeps one refund per payment and answers it again).
+    pub async fn refund(&self, payment_id: &str) -> Result<RefundResult, ApiError> {
+        let payment: RefundedPayment = self
+            .client
+            .call(
+                Method::POST,
+                &format!("/payments/{}/refund", encode(payment_id)),
+                None::<&()>,
+                HeaderMap::new(),
+            )
+            .await?;
+        payment.refund.ok_or_else(|| {
+            ApiError::internal(format!("payment {payment_id} answered without its refund"))
+        })
+    }
+}
+
 /// Percent-encodes a path segment (a user id may hold `/`, `#`, `?`...).
 pub fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());

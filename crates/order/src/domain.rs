@@ -127,6 +127,42 @@ pub struct Order {
     /// payable and orders expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// A cancelled order that was paid gets its payment refunded: `pending`
+    /// until the payment service recorded it, then `refunded`. Absent for
+    /// any other order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<RefundStatus>,
+    /// The refund's id (the payment's `refund.id`), once refunded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    /// When it was refunded (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<String>,
+}
+
+/// Where the refund of a cancelled paid order is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RefundStatus {
+    /// Cancelled; the refund is being made (recovery finishes it).
+    Pending,
+    /// The payment service recorded the refund.
+    Refunded,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "pending",
+            RefundStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<RefundStatus> {
+        [RefundStatus::Pending, RefundStatus::Refunded]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
 }
 
 /// The payment attempt that holds an order, as the payment service checks
@@ -254,6 +290,7 @@ pub enum EventType {
     OrderPaid,
     OrderPaymentFailed,
     OrderCancelled,
+    OrderRefunded,
 }
 
 impl EventType {
@@ -264,6 +301,7 @@ impl EventType {
             EventType::OrderPaid => "order_paid",
             EventType::OrderPaymentFailed => "order_payment_failed",
             EventType::OrderCancelled => "order_cancelled",
+            EventType::OrderRefunded => "order_refunded",
         }
     }
 
@@ -274,6 +312,7 @@ impl EventType {
             EventType::OrderPaid,
             EventType::OrderPaymentFailed,
             EventType::OrderCancelled,
+            EventType::OrderRefunded,
         ]
         .into_iter()
         .find(|t| t.as_str() == raw)
@@ -293,7 +332,8 @@ pub struct OrderEvent {
     pub sequence: i64,
     /// `order_id`, `user_id`, `total_amount`, `status`, and per type:
     /// `items` (created), `previous_status` (status updated, cancelled),
-    /// `payment_id` (paid, payment failed).
+    /// `payment_id` (paid, payment failed, refunded), `refund_id` and
+    /// `refunded_at` (refunded).
     #[schema(value_type = Object)]
     pub data: Value,
 }

@@ -187,6 +187,7 @@ impl AppState {
         domain::Order,
         domain::OrderItem,
         domain::OrderStatus,
+        domain::RefundStatus,
         domain::NewOrder,
         domain::StatusUpdate,
         domain::PaymentAttempt,

@@ -17,6 +17,21 @@ pub struct Payment {
     pub method: PaymentMethod,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// The money given back, once the order was cancelled: absent until
+    /// then, and at most one per payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<Refund>,
+}
+
+/// The refund of a successful payment: its full amount, given back when
+/// its order was cancelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Refund {
+    /// UUID v4.
+    pub id: String,
+    pub amount: Money,
+    /// RFC 3339, UTC.
+    pub created_at: String,
 }
 
 /// The outcome of a payment.

@@ -82,6 +82,7 @@ pub struct AppState {
     info(title = "Shop payment service", description = "Simulated payments."),
     components(schemas(
         domain::Payment,
+        domain::Refund,
         domain::PaymentStatus,
         shop_common::PaymentMethod,
         domain::NewPayment

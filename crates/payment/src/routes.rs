@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use shop_common::access::Caller;
 use shop_common::access::SignedIn;
-use shop_common::auth::SERVICE_TOKEN_HEADER;
+use shop_common::auth::{service_only, SERVICE_TOKEN_HEADER};
 use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{page, Json, Path, Query};
@@ -21,10 +21,12 @@ use crate::{store, AppState};
 
 /// The payment routes, each declared once for the router and the document.
 pub fn router(state: AppState) -> OpenApiRouter {
+    let token = state.service_token.clone();
     OpenApiRouter::new()
         .routes(routes!(list_payments, create_payment))
         .routes(routes!(get_payment))
         .routes(routes!(latest_payment_of_order))
+        .routes(service_only(routes!(refund_payment), token))
         .with_state(state)
 }
 
@@ -106,6 +108,7 @@ pub async fn create_payment(
         status,
         method: new.method,
         created_at: now_rfc3339(),
+        refund: None,
     };
     // The payment and the record of the answer commit together.
     if let Err(err) = store::insert(&mut *tx, &payment).await {
@@ -203,6 +206,57 @@ async fn check_attempt(
         )));
     }
     Ok(())
+}
+
+/// Refund a payment in full, for the order service when it cancels a paid
+/// order (service only: a client cancels the order). Only a successful
+/// payment of a cancelled order is refunded, and at most once: asking again
+/// (a retry, recovery after a crash, a racing cancel) answers the refund
+/// already made, with 200 instead of 201.
+#[utoipa::path(post, path = "/payments/{payment_id}/refund", tag = "payment",
+    params(("payment_id" = String, Path, description = "Payment UUID")),
+    responses(
+        (status = 201, description = "Refunded now: the payment with its refund", body = Payment),
+        (status = 200, description = "Refunded before: the payment with that refund", body = Payment),
+        (status = 401, description = "Without the service credential", body = ErrorBody),
+        (status = 404, description = "No such payment", body = ErrorBody),
+        (status = 409, description = "The payment did not succeed, or its order is not cancelled", body = ErrorBody),
+        (status = 503, description = "The order service is unreachable", body = ErrorBody)))]
+pub async fn refund_payment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let db = &state.db.writer;
+    let payment = store::get(db, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Payment {id} not found")))?;
+    if payment.refund.is_some() {
+        return Ok((StatusCode::OK, Json(payment)).into_response());
+    }
+    if payment.status != PaymentStatus::Success {
+        return Err(ApiError::Conflict(format!(
+            "Payment {id} is {}: only a successful payment can be refunded",
+            payment.status.as_str()
+        )));
+    }
+    let order = state.orders.attempt(payment.order_id).await?;
+    if order.status != "cancelled" {
+        return Err(ApiError::Conflict(format!(
+            "Order {} is {}: a payment is refunded when its order is cancelled",
+            payment.order_id, order.status
+        )));
+    }
+    let created = store::refund(db, &payment, &now_rfc3339()).await?;
+    let refunded = store::get(db, &id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("payment {id} vanished while refunded")))?;
+    let status = if created {
+        tracing::info!(payment_id = %id, order_id = payment.order_id, "payment refunded");
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(refunded)).into_response())
 }
 
 /// One payment.

@@ -6,24 +6,40 @@ use sqlx::{Any, Executor, Row};
 
 use shop_common::PaymentMethod;
 
-use crate::domain::{Payment, PaymentStatus};
+use crate::domain::{Payment, PaymentStatus, Refund};
 
-const COLUMNS: &str = "id, order_id, amount_cents, status, method, created_at";
+/// A payment with its refund, if any (`FROM {PAYMENTS}`).
+const COLUMNS: &str = "p.id, p.order_id, p.amount_cents, p.status, p.method, p.created_at, \
+     r.id AS refund_id, r.amount_cents AS refund_cents, r.created_at AS refunded_at";
+const PAYMENTS: &str = "payments p LEFT JOIN refunds r ON r.payment_id = p.id";
+
+fn money(cents: i64) -> Result<Money, sqlx::Error> {
+    Money::from_cents(cents)
+        .ok_or_else(|| sqlx::Error::Decode(format!("negative amount {cents}").into()))
+}
 
 fn payment(row: &AnyRow) -> Result<Payment, sqlx::Error> {
     let cents: i64 = row.try_get("amount_cents")?;
     let status: String = row.try_get("status")?;
     let method: String = row.try_get("method")?;
+    let refund = match row.try_get::<Option<String>, _>("refund_id")? {
+        Some(id) => Some(Refund {
+            id,
+            amount: money(row.try_get("refund_cents")?)?,
+            created_at: row.try_get("refunded_at")?,
+        }),
+        None => None,
+    };
     Ok(Payment {
         id: row.try_get("id")?,
         order_id: row.try_get("order_id")?,
-        amount: Money::from_cents(cents)
-            .ok_or_else(|| sqlx::Error::Decode(format!("negative amount {cents}").into()))?,
+        amount: money(cents)?,
         status: PaymentStatus::parse(&status)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown status {status}").into()))?,
         method: PaymentMethod::parse(&method)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown method {method}").into()))?,
         created_at: row.try_get("created_at")?,
+        refund,
     })
 }
 
@@ -52,7 +68,7 @@ pub async fn get<'c>(
     db: impl Executor<'c, Database = Any>,
     id: &str,
 ) -> Result<Option<Payment>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1");
+    let sql = format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE p.id = $1");
     sqlx::query(&sql)
         .bind(id.to_owned())
         .fetch_optional(db)
@@ -71,7 +87,7 @@ pub async fn list<'c>(
 ) -> Result<Vec<Payment>, sqlx::Error> {
     let rows = match order_id {
         Some(order_id) => {
-            let sql = format!("SELECT {COLUMNS} FROM payments WHERE order_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3");
+            let sql = format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE p.order_id = $1 ORDER BY p.seq DESC LIMIT $2 OFFSET $3");
             sqlx::query(&sql)
                 .bind(order_id)
                 .bind(limit)
@@ -81,7 +97,7 @@ pub async fn list<'c>(
         }
         None => {
             let sql =
-                format!("SELECT {COLUMNS} FROM payments ORDER BY seq DESC LIMIT $1 OFFSET $2");
+                format!("SELECT {COLUMNS} FROM {PAYMENTS} ORDER BY p.seq DESC LIMIT $1 OFFSET $2");
             sqlx::query(&sql)
                 .bind(limit)
                 .bind(skip)
@@ -97,7 +113,8 @@ pub async fn success_of<'c>(
     db: impl Executor<'c, Database = Any>,
     order_id: i64,
 ) -> Result<Option<Payment>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE order_id = $1 AND status = 'success'");
+    let sql =
+        format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE p.order_id = $1 AND p.status = 'success'");
     sqlx::query(&sql)
         .bind(order_id)
         .fetch_optional(db)
@@ -105,4 +122,26 @@ pub async fn success_of<'c>(
         .as_ref()
         .map(payment)
         .transpose()
+}
+
+/// Records the refund of `payment` (its full amount) unless it has one;
+/// whether this call recorded it. The primary key on the payment makes it
+/// one refund however many calls race.
+pub async fn refund<'c>(
+    db: impl Executor<'c, Database = Any>,
+    payment: &Payment,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO refunds (payment_id, id, order_id, amount_cents, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment_id) DO NOTHING",
+    )
+    .bind(payment.id.clone())
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(payment.order_id)
+    .bind(payment.amount.cents())
+    .bind(now.to_owned())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

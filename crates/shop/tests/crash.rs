@@ -21,14 +21,20 @@
 //! - d. money: every order's total is the exact sum of its lines, priced as
 //!   the catalog prices them;
 //! - e. acknowledged writes: every order, payment and cancellation a client
-//!   was told about is there as it was told.
+//!   was told about is there as it was told;
+//! - f. refunds: every cancelled order that was paid has exactly one refund,
+//!   of its payment, for its total, and says so; no other order has one.
+//!
+//! A second test kills the order service at the one instant a refund's
+//! crash safety hangs on: after the payment service refunded, before the
+//! order recorded it.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +44,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Concurrent shoppers.
 const TASKS: usize = 8;
@@ -52,6 +59,8 @@ const KILL_PHASE: Duration = Duration::from_secs(25);
 const MIN_ORDERS: usize = 200;
 const MIN_PAYMENTS: usize = 100;
 const MIN_MANUAL: usize = 20;
+/// Cancelled paid orders (each refunded): about 200 in a run.
+const MIN_REFUNDS: usize = 20;
 /// How long a client keeps retrying a request whose answer it did not get.
 const RETRY_BUDGET: Duration = Duration::from_secs(10);
 /// How long recovery may take to settle everything once the kills stop.
@@ -134,6 +143,9 @@ struct Cluster {
     children: BTreeMap<Service, Child>,
     starts: usize,
     http: reqwest::Client,
+    /// Where the order service reaches the payment service (the payment
+    /// service itself unless a test puts something between them).
+    payment_url_for_order: Option<String>,
 }
 
 /// One free port per service, all different, below the kernel's ephemeral
@@ -163,6 +175,12 @@ fn service_ports() -> BTreeMap<Service, u16> {
 impl Cluster {
     /// Starts every service and waits until each is ready.
     async fn start_all() -> Cluster {
+        Cluster::start_all_with(|_| None).await
+    }
+
+    /// [`Cluster::start_all`], with the order service reaching the payment
+    /// service at the URL `payment_url` makes of the payment service's.
+    async fn start_all_with(payment_url: impl FnOnce(&str) -> Option<String>) -> Cluster {
         let mut cluster = Cluster {
             dir: Some(tempfile::tempdir().expect("temp dir")),
             ports: service_ports(),
@@ -173,7 +191,9 @@ impl Cluster {
                 .timeout(Duration::from_millis(500))
                 .build()
                 .expect("http client"),
+            payment_url_for_order: None,
         };
+        cluster.payment_url_for_order = payment_url(&cluster.url(Service::Payment));
         for service in Service::ALL {
             cluster.start(service).await;
         }
@@ -213,6 +233,10 @@ impl Cluster {
             .expect("open log");
         let _ = writeln!(log, "--- test: start #{} ---", self.starts);
         let stderr: File = log.try_clone().expect("clone log handle");
+        let payment_url = match (service, &self.payment_url_for_order) {
+            (Service::Order, Some(url)) => url.clone(),
+            _ => self.url(Service::Payment),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_shop"))
             .args(["serve", service.name()])
             .env("BIND", "127.0.0.1")
@@ -222,7 +246,7 @@ impl Cluster {
             .env("ORDER_SERVICE_URL", self.url(Service::Order))
             .env("CATALOG_SERVICE_URL", self.url(Service::Catalog))
             .env("CART_SERVICE_URL", self.url(Service::Cart))
-            .env("PAYMENT_SERVICE_URL", self.url(Service::Payment))
+            .env("PAYMENT_SERVICE_URL", payment_url)
             .env("PAYMENT_SUCCESS_RATE", "0.7")
             // Recovery must step in quickly, or the test would wait for it.
             .env("RECOVERY_INTERVAL_MS", "200")
@@ -271,6 +295,17 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The process id of `service`.
+    fn pid(&self, service: Service) -> u32 {
+        self.children[&service].id()
+    }
+
+    /// Reaps `service` after something else killed it.
+    fn reap(&mut self, service: Service) {
+        let mut child = self.children.remove(&service).expect("service started");
+        child.wait().expect("reap service");
     }
 
     /// kill -9, and waits until the process is gone.
@@ -871,6 +906,8 @@ struct Checks {
     violations: Vec<String>,
     /// Orders cancelled because they expired unpaid.
     expired: usize,
+    /// Cancelled orders that were paid (and so refunded).
+    refunds: usize,
 }
 
 impl Checks {
@@ -1105,6 +1142,56 @@ fn check_acknowledged(world: &World, ledgers: &[Ledger], checks: &mut Checks) {
     }
 }
 
+/// f. Every cancelled order that was paid has exactly one refund, of its
+/// payment, for its total, and says so; no payment of an order that stands
+/// is refunded. (One refund per payment is the payment service's primary
+/// key; this checks that none is missing, misplaced or misreported.)
+fn check_refunds(world: &World, checks: &mut Checks) {
+    let refunds: BTreeMap<&str, &Value> = world
+        .payments
+        .iter()
+        .filter(|p| !p["refund"].is_null())
+        .filter_map(|p| Some((p["id"].as_str()?, p)))
+        .collect();
+    for (&id, order) in &world.orders {
+        let Some(payment_id) = order["payment_id"].as_str() else {
+            continue;
+        };
+        let refunded = refunds.get(payment_id);
+        if order["status"] != "cancelled" {
+            checks.expect(refunded.is_none(), || {
+                format!(
+                    "order {id} is {} but its payment was refunded: {refunded:?}",
+                    order["status"]
+                )
+            });
+            continue;
+        }
+        checks.refunds += 1;
+        checks.expect(order["refund_status"] == "refunded", || {
+            format!("cancelled paid order {id} is not refunded: {order}")
+        });
+        let Some(payment) = refunded else {
+            checks.expect(false, || {
+                format!("cancelled paid order {id}: payment {payment_id} has no refund")
+            });
+            continue;
+        };
+        let refund = &payment["refund"];
+        checks.expect(refund["id"] == order["refund_id"], || {
+            format!(
+                "order {id} names refund {}, its payment has {refund}",
+                order["refund_id"]
+            )
+        });
+        checks.expect(
+            cents(&refund["amount"]).is_some()
+                && cents(&refund["amount"]) == cents(&order["total_amount"]),
+            || format!("order {id} of {} refunded {refund}", order["total_amount"]),
+        );
+    }
+}
+
 /// Every invariant over one observation.
 async fn check_all(
     http: &reqwest::Client,
@@ -1122,6 +1209,7 @@ async fn check_all(
             check_carts(&world, &users, &mut checks);
             check_money(&world, &mut checks);
             check_acknowledged(&world, ledgers, &mut checks);
+            check_refunds(&world, &mut checks);
         }
         Err(err) => checks.expect(false, || format!("cannot read the services: {err}")),
     }
@@ -1222,8 +1310,8 @@ async fn kill_nine_during_checkouts_loses_nothing() {
     );
     println!(
         "  checkouts: {} refused (409), {} with an empty cart; {} requests re-sent; \
-         {} paid ({} marked paid, {} raced by two payers), {} declined, {} cancelled, \
-         {} expired unpaid ({} payments too late); \
+         {} paid ({} marked paid, {} raced by two payers), {} declined, {} cancelled \
+         ({} of them paid, so refunded), {} expired unpaid ({} payments too late); \
          {} checkouts sent twice at once; {} users ({} uncertain, {} retired); \
          {} process starts; {at_first} violations at the first check, {} after {took:?}",
         sum(|l| l.refused),
@@ -1234,6 +1322,7 @@ async fn kill_nine_during_checkouts_loses_nothing() {
         sum(|l| l.racing_payments),
         sum(|l| l.declined),
         sum(|l| l.cancellations.len()),
+        checks.refunds,
         checks.expired,
         sum(|l| l.too_late),
         sum(|l| l.double_checkouts),
@@ -1274,8 +1363,203 @@ async fn kill_nine_during_checkouts_loses_nothing() {
         checks.expired > 0,
         "no order expired: the invariants were not checked across expiries"
     );
+    assert!(
+        checks.refunds >= MIN_REFUNDS,
+        "only {} paid orders cancelled (want at least {MIN_REFUNDS}): refunds were hardly checked",
+        checks.refunds
+    );
     assert_eq!(
         violations, 0,
         "{violations} violations after {took:?} (seed {seed}); see above"
     );
+}
+
+// ---------------------------------------------------------------------------
+// A kill at the refund's one fragile instant.
+
+/// A TCP proxy from the order service to the payment service. Armed with a
+/// process id, it kill -9s that process as soon as the payment service's
+/// next answer arrives, and never forwards the answer: the payment service
+/// has done the work, the caller never learns it.
+struct KillOnAnswer {
+    url: String,
+    armed: Arc<AtomicU32>,
+    fired: Arc<AtomicBool>,
+}
+
+impl KillOnAnswer {
+    /// Starts the proxy in front of `upstream` (a base URL).
+    fn start(upstream: &str) -> KillOnAnswer {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        let armed = Arc::new(AtomicU32::new(0));
+        let fired = Arc::new(AtomicBool::new(false));
+        let (arm, fire) = (armed.clone(), fired.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (armed, fired, upstream) = (arm.clone(), fire.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let requests = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    });
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match server_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let pid = armed.swap(0, Ordering::SeqCst);
+                        if pid != 0 {
+                            let killed = Command::new("kill")
+                                .args(["-9", &pid.to_string()])
+                                .status()
+                                .expect("kill runs");
+                            assert!(killed.success(), "kill -9 {pid}");
+                            fired.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    requests.abort();
+                });
+            }
+        });
+        KillOnAnswer { url, armed, fired }
+    }
+
+    fn arm(&self, pid: u32) {
+        self.armed.store(pid, Ordering::SeqCst);
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+/// Polls `check` until it gives a value; panics after `deadline`.
+async fn poll<T>(deadline: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < until, "{what} within {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    match send(http.get(url)).await {
+        Reply::Answer(StatusCode::OK, body) => body,
+        other => panic!("GET {url}: {}", other.describe()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_the_refund_and_the_order_update_refunds_once() {
+    let mut proxy = None;
+    let mut cluster = Cluster::start_all_with(|payment| {
+        let started = KillOnAnswer::start(payment);
+        let url = started.url.clone();
+        proxy = Some(started);
+        Some(url)
+    })
+    .await;
+    let proxy = proxy.expect("proxy started");
+    let urls = cluster.urls();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client");
+
+    // A paid order (payments succeed 70 % of the time here: pay until one
+    // does, well within the order's 2 s to be paid).
+    let product = create_products(&http, &urls).await[0];
+    let body = json!({"product_id": product, "quantity": 2});
+    let added = send(
+        http.post(format!("{}/cart/refunder/items", urls.cart))
+            .json(&body),
+    )
+    .await;
+    assert!(
+        matches!(added, Reply::Answer(StatusCode::OK, _)),
+        "{}",
+        added.describe()
+    );
+    let placed = send(
+        http.post(format!("{}/orders", urls.order))
+            .json(&json!({"user_id": "refunder"})),
+    )
+    .await;
+    let Reply::Answer(StatusCode::CREATED, order) = placed else {
+        panic!("order: {}", placed.describe());
+    };
+    let id = order["id"].as_i64().expect("order id");
+    let pay_url = format!("{}/orders/{id}/payment", urls.order);
+    let payment_id = poll(
+        Duration::from_secs(2),
+        "a successful payment",
+        async || match send(http.post(&pay_url)).await {
+            Reply::Answer(StatusCode::OK, paid) => paid["payment_id"].as_str().map(str::to_owned),
+            Reply::Answer(StatusCode::BAD_REQUEST, body) if detail(&body) == "Payment failed" => {
+                None
+            }
+            other => panic!("paying: {}", other.describe()),
+        },
+    )
+    .await;
+
+    // Cancel it; the order service dies the instant the refund is made.
+    proxy.arm(cluster.pid(Service::Order));
+    let status_url = format!("{}/orders/{id}/status", urls.order);
+    let cancel = send(http.put(&status_url).json(&json!({"status": "cancelled"}))).await;
+    assert!(matches!(cancel, Reply::Lost(_)), "{}", cancel.describe());
+    assert!(
+        proxy.fired(),
+        "the order service was killed before it asked for the refund"
+    );
+    cluster.reap(Service::Order);
+    let payment_url = format!("{}/payments/{payment_id}", urls.payment);
+    let refund = get_json(&http, &payment_url).await["refund"].clone();
+    assert!(
+        refund["id"].is_string(),
+        "the payment service refunded: {refund}"
+    );
+
+    // Restarted, the order service's recovery records that same refund.
+    cluster.start(Service::Order).await;
+    let order_url = format!("{}/orders/{id}", urls.order);
+    let refunded = poll(
+        Duration::from_secs(20),
+        "recovery recording the refund",
+        async || {
+            let order = get_json(&http, &order_url).await;
+            (order["refund_status"] == "refunded").then_some(order)
+        },
+    )
+    .await;
+    assert_eq!(refunded["status"], "cancelled", "{refunded}");
+    assert_eq!(refunded["refund_id"], refund["id"], "{refunded}");
+    assert_eq!(get_json(&http, &payment_url).await["refund"], refund);
+    let events = get_json(&http, &format!("{}/events?after=0&limit=1000", urls.order)).await;
+    let of_type = |event_type: &str| {
+        events
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["data"]["order_id"] == id && e["event_type"] == event_type)
+            .count()
+    };
+    assert_eq!(of_type("order_cancelled"), 1, "{events}");
+    assert_eq!(of_type("order_refunded"), 1, "{events}");
 }

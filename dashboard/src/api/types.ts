@@ -111,7 +111,15 @@ export interface Order {
   reason?: string;
   /** While unpaid: when the order expires and its stock goes back. */
   expires_at?: string;
+  /** A cancelled order that was paid: its refund is `pending` (being made)
+   * or `refunded`. Absent for any other order. */
+  refund_status?: RefundStatus;
+  /** Once refunded: the refund (the payment's `refund.id`) and when. */
+  refund_id?: string;
+  refunded_at?: string;
 }
+
+export type RefundStatus = 'pending' | 'refunded';
 
 /** Query of `GET /orders` and `GET /orders/user/{user}`. */
 export interface Page {
@@ -124,7 +132,8 @@ export type EventType =
   | 'order_status_updated'
   | 'order_paid'
   | 'order_payment_failed'
-  | 'order_cancelled';
+  | 'order_cancelled'
+  | 'order_refunded';
 
 export interface OrderEventData {
   order_id: number;
@@ -133,7 +142,7 @@ export interface OrderEventData {
   status: OrderStatus;
   /** `order_status_updated`, `order_cancelled`. */
   previous_status?: OrderStatus;
-  /** `order_paid`, `order_payment_failed`. */
+  /** `order_paid`, `order_payment_failed`, `order_refunded`. */
   payment_id?: string;
   /** `order_created`. */
   items?: OrderItem[];
@@ -163,6 +172,15 @@ export interface Payment {
   amount: number;
   status: PaymentStatus;
   method: PaymentMethod;
+  created_at: string;
+  /** The money given back when the order was cancelled (at most one). */
+  refund?: Refund;
+}
+
+/** The full refund of a successful payment. */
+export interface Refund {
+  id: string;
+  amount: number;
   created_at: string;
 }
 

@@ -237,12 +237,44 @@ describe('OrderDetails expiry', () => {
   });
 });
 
+describe('OrderDetails refund', () => {
+  it('says a cancelled paid order was refunded, or that its refund is on its way', async () => {
+    mockFetch({
+      'GET /api/payment/payments': {
+        body: [
+          {
+            id: 'pay-1',
+            order_id: 1,
+            amount: 29.99,
+            status: 'success',
+            method: 'card',
+            created_at: '2025-01-02T10:00:00Z',
+            refund: { id: 'ref-1', amount: 29.99, created_at: '2025-01-02T11:00:00Z' },
+          },
+        ],
+      },
+    });
+    const cancelled = { status: 'cancelled' as const, payment_id: 'pay-1', total_amount: 29.99 };
+    const { unmount } = render(
+      <OrderDetails
+        order={order({ ...cancelled, refund_status: 'refunded', refunded_at: '2025-01-02T11:00:00Z' })}
+        onChanged={() => {}}
+      />,
+    );
+    expect(screen.getByTestId('refund')).toHaveTextContent(/^Refunded \$29\.99 on .+\.$/);
+    expect(await screen.findByText(/refunded \$29\.99 on/)).toBeInTheDocument();
+    unmount();
+    render(<OrderDetails order={order({ ...cancelled, refund_status: 'pending' })} onChanged={() => {}} />);
+    expect(screen.getByTestId('refund')).toHaveTextContent('on its way');
+  });
+});
+
 describe('OrderDetails actions', () => {
   const cases: Array<[OrderStatus, string[]]> = [
     ['pending', ['Pay $29.99', 'Confirm', 'Mark as paid', 'Cancel order']],
     ['confirmed', ['Pay $29.99', 'Mark as paid', 'Cancel order']],
-    ['paid', ['Start processing', 'Cancel order']],
-    ['processing', ['Mark shipped', 'Cancel order']],
+    ['paid', ['Start processing', 'Cancel and refund']],
+    ['processing', ['Mark shipped', 'Cancel and refund']],
     ['shipped', ['Mark delivered']],
     ['delivered', []],
     ['cancelled', []],

@@ -42,6 +42,7 @@ function Payments({ orderId, version }: { orderId: number; version: string }) {
                 <span className={`payment-status payment-${p.status}`}>{p.status}</span>{' '}
                 {formatMoney(p.amount)} · {p.method === 'manual' ? 'marked paid' : 'card'} ·{' '}
                 {formatDateTime(p.created_at)}
+                {p.refund && ` · refunded ${formatMoney(p.refund.amount)} on ${formatDateTime(p.refund.created_at)}`}
                 <span className="cell-note payment-id">Payment {p.id}</span>
               </li>
             ))}
@@ -158,6 +159,18 @@ export function OrderDetails({
           and its items go back on sale.
         </p>
       )}
+      {order.refund_status === 'refunded' && (
+        <p className="muted" data-testid="refund">
+          Refunded {formatMoney(order.total_amount)}
+          {order.refunded_at && ` on ${formatDateTime(order.refunded_at)}`}.
+        </p>
+      )}
+      {order.refund_status === 'pending' && (
+        <p className="message message-info" data-testid="refund">
+          Refund of {formatMoney(order.total_amount)} on its way: the payment service has not confirmed
+          it yet. Shop finishes it on its own.
+        </p>
+      )}
       {order.status === 'cancelled' && order.reason === 'expired' && (
         <p className="muted" data-testid="expired">
           Cancelled because it was not paid in time; its items went back on sale.
@@ -192,7 +205,7 @@ export function OrderDetails({
               disabled={busy}
               onClick={() => void doMove(status)}
             >
-              {actionLabel(status)}
+              {actionLabel(status, order.status)}
             </ActionButton>
           ))}
         </div>

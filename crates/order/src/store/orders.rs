@@ -6,11 +6,12 @@ use sqlx::{Any, Executor, Row};
 
 use shop_common::PaymentMethod;
 
-use crate::domain::{Order, OrderItem, OrderStatus};
+use crate::domain::{Order, OrderItem, OrderStatus, RefundStatus};
 
 const COLUMNS: &str =
     "id, user_id, status, total_cents, items, payment_id, created_at, updated_at, \
-     reservation_key, stock_released, paying_key, paying_method, cancel_reason";
+     reservation_key, stock_released, paying_key, paying_method, cancel_reason, \
+     refund_status, refund_id, refunded_at";
 
 fn decode_err(what: String) -> sqlx::Error {
     sqlx::Error::Decode(what.into())
@@ -21,6 +22,13 @@ fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
     let total: i64 = row.try_get("total_cents")?;
     let items: String = row.try_get("items")?;
     let method: String = row.try_get("paying_method")?;
+    let refund_status = match row.try_get::<Option<String>, _>("refund_status")? {
+        Some(raw) => Some(
+            RefundStatus::parse(&raw)
+                .ok_or_else(|| decode_err(format!("unknown refund status {raw}")))?,
+        ),
+        None => None,
+    };
     Ok(Order {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -40,6 +48,9 @@ fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
             .ok_or_else(|| decode_err(format!("unknown payment method {method}")))?,
         reason: row.try_get("cancel_reason")?,
         expires_at: None,
+        refund_status,
+        refund_id: row.try_get("refund_id")?,
+        refunded_at: row.try_get("refunded_at")?,
     })
 }
 
@@ -165,7 +176,9 @@ pub async fn transition<'c>(
 }
 
 /// Cancels an order in `from`, unless a payment for it is under way;
-/// `None` when that, or another change, came first.
+/// `None` when that, or another change, came first. A paid order's refund
+/// becomes `pending` in the same statement, so no cancelled paid order is
+/// ever without its refund on the way.
 pub async fn cancel<'c>(
     db: impl Executor<'c, Database = Any>,
     id: i64,
@@ -173,7 +186,9 @@ pub async fn cancel<'c>(
 ) -> Result<Option<Order>, sqlx::Error> {
     update_returning(
         db,
-        "status = 'cancelled', updated_at = $1 WHERE id = $2 AND status = $3 \
+        "status = 'cancelled', updated_at = $1, \
+         refund_status = CASE WHEN payment_id IS NULL THEN NULL ELSE 'pending' END \
+         WHERE id = $2 AND status = $3 \
          AND NOT (status IN ('pending', 'confirmed') AND paying_key IS NOT NULL)",
         vec![text(&now_rfc3339()), Bind::Int(id), text(from.as_str())],
     )
@@ -327,6 +342,48 @@ pub async fn stale_payments<'c>(
     let sql = format!(
         "SELECT {COLUMNS} FROM orders WHERE status IN ('pending', 'confirmed') AND paying_key IS NOT NULL \
          AND paying_since < $1 ORDER BY id LIMIT $2"
+    );
+    sqlx::query(&sql)
+        .bind(before.to_owned())
+        .bind(limit)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(order)
+        .collect()
+}
+
+/// Records the refund of a cancelled order whose refund is pending; `None`
+/// when it was recorded already (a racing request or recovery).
+pub async fn mark_refunded<'c>(
+    db: impl Executor<'c, Database = Any>,
+    id: i64,
+    refund_id: &str,
+    refunded_at: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    update_returning(
+        db,
+        "refund_status = 'refunded', refund_id = $1, refunded_at = $2, updated_at = $3 \
+         WHERE id = $4 AND refund_status = 'pending'",
+        vec![
+            text(refund_id),
+            text(refunded_at),
+            text(&now_rfc3339()),
+            Bind::Int(id),
+        ],
+    )
+    .await
+}
+
+/// Cancelled orders whose refund is pending, untouched since `before`.
+pub async fn pending_refunds<'c>(
+    db: impl Executor<'c, Database = Any>,
+    before: &str,
+    limit: i64,
+) -> Result<Vec<Order>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders WHERE refund_status = 'pending' AND updated_at < $1 \
+         ORDER BY id LIMIT $2"
     );
     sqlx::query(&sql)
         .bind(before.to_owned())

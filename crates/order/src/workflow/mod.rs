@@ -5,6 +5,7 @@
 //! - [`checkout`]: cart -> reserved stock -> order -> cart cleared, resumable.
 //! - [`paying`]: one charge per order, `paid` only with it (card or manual).
 //! - [`status`]: status changes; cancelling gives the stock back once.
+//! - [`refund`]: cancelling a paid order refunds its payment once.
 //! - [`expiry`]: unpaid orders are cancelled after `ORDER_PAYMENT_TIMEOUT`.
 //! - [`recovery`]: finishes or undoes what a crash interrupted.
 
@@ -12,6 +13,7 @@ pub mod checkout;
 pub mod expiry;
 pub mod paying;
 pub mod recovery;
+pub mod refund;
 pub mod status;
 
 use shop_common::ApiError;

@@ -9,6 +9,7 @@
 //! - a checkout `releasing`: its release retried;
 //! - a checkout `placed`: its items taken out of the cart;
 //! - a cancelled order whose stock has not gone back: released;
+//! - a cancelled paid order whose refund is pending: refunded ([`refund`]);
 //! - a payment attempt without an outcome: asked again under its key;
 //! - an unpaid order past `ORDER_PAYMENT_TIMEOUT`: expired ([`expiry`]).
 
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::CheckoutState;
 use crate::store::{checkouts, orders};
-use crate::workflow::{checkout, expiry, paying, status};
+use crate::workflow::{checkout, expiry, paying, refund, status};
 use crate::AppState;
 
 /// How often and after how long recovery steps in.
@@ -63,6 +64,12 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
     }
     for cancelled in orders::unreleased_cancellations(&state.db.writer, BATCH).await? {
         status::release_stock(state, &cancelled).await;
+    }
+    for order in orders::pending_refunds(&state.db.writer, &before, BATCH).await? {
+        tracing::info!(order_id = order.id, "recovery: finishing refund");
+        if let Err(err) = refund::finish(state, &order).await {
+            tracing::info!(order_id = order.id, error = %err, "recovery: refund");
+        }
     }
     for order in orders::stale_payments(&state.db.writer, &before, BATCH).await? {
         if let Some(key) = order.paying_key.as_deref() {

@@ -1,6 +1,7 @@
 //! Status changes (`PUT /orders/{id}/status`): along the status machine,
 //! each change and its event in one transaction; cancelling gives the stock
-//! back, exactly once; `paid` is "mark as paid" (a manual payment).
+//! back, exactly once, and refunds a paid order ([`refund`]); `paid` is
+//! "mark as paid" (a manual payment).
 
 use shop_common::ApiError;
 
@@ -8,7 +9,7 @@ use shop_common::PaymentMethod;
 
 use crate::domain::{Order, OrderStatus};
 use crate::store::{orders, outbox};
-use crate::workflow::{load, paying};
+use crate::workflow::{load, paying, refund};
 use crate::AppState;
 
 /// Moves order `id` to `next`; the same status again is a no-op.
@@ -35,9 +36,11 @@ pub async fn change(state: &AppState, id: i64, next: OrderStatus) -> Result<Orde
         return lost_race(state, id, next).await;
     };
     state.feed.wrote();
-    if changed.status == OrderStatus::Cancelled {
-        release_stock(state, &changed).await;
+    if changed.status != OrderStatus::Cancelled {
+        return Ok(changed);
     }
+    let changed = refund::after_cancel(state, changed).await;
+    release_stock(state, &changed).await;
     Ok(changed)
 }
 

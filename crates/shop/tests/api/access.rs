@@ -8,6 +8,8 @@ use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use shop::services::ServiceName;
+
 use crate::helpers::{detail, eventually, Options, Stack};
 
 /// A stack with auth on, a staff account and two customers.
@@ -614,10 +616,13 @@ async fn a_token_from_another_issuer_is_401() {
     let world = world(Vec::new()).await;
     let stack = &world.stack;
     let elsewhere = stack
-        .cart_with(&[
-            ("AUTH", "on".to_owned()),
-            ("AUTH_ISSUER", "https://issuer.elsewhere.example".to_owned()),
-        ])
+        .service_with(
+            ServiceName::Cart,
+            &[
+                ("AUTH", "on".to_owned()),
+                ("AUTH_ISSUER", "https://issuer.elsewhere.example".to_owned()),
+            ],
+        )
         .await;
     let url = format!("/cart/{}", world.ada_id);
     let (status, body) = call(

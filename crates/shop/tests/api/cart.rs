@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use shop::services::ServiceName;
+
 use crate::helpers::{check_ops, dead_url, detail, expect_rejected, hung_url, num, Options, Stack};
 
 /// A user's cart, asserting a 200.
@@ -430,7 +432,10 @@ async fn reading_a_cart_with_items_while_the_catalog_is_down_is_503() {
     stack.add_to_cart("mia", 1, 2).await;
     // A second cart service on the same database whose catalog is down.
     let cart = stack
-        .cart_with(&[("CATALOG_SERVICE_URL", dead_url().await)])
+        .service_with(
+            ServiceName::Cart,
+            &[("CATALOG_SERVICE_URL", dead_url().await)],
+        )
         .await;
 
     let started = Instant::now();
@@ -555,10 +560,13 @@ async fn a_catalog_that_hangs_is_503_after_the_timeout() {
     stack.add_to_cart("nia", 1, 1).await;
     let before = cart_of(&stack, "nia").await;
     let cart = stack
-        .cart_with(&[
-            ("CATALOG_SERVICE_URL", hung_url().await),
-            ("HTTP_REQUEST_TIMEOUT_MS", "500".to_owned()),
-        ])
+        .service_with(
+            ServiceName::Cart,
+            &[
+                ("CATALOG_SERVICE_URL", hung_url().await),
+                ("HTTP_REQUEST_TIMEOUT_MS", "500".to_owned()),
+            ],
+        )
         .await;
     let started = Instant::now();
     let (status, body) = stack.get(&format!("{cart}/cart/nia")).await;

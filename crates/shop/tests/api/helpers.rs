@@ -441,26 +441,26 @@ impl Stack {
             .expect("request sent")
     }
 
-    /// Another cart service on this stack's cart database, with `extra_env`
-    /// over the stack's settings (e.g. `CATALOG_SERVICE_URL` = [`dead_url`]);
-    /// it stops with the stack.
-    pub async fn cart_with(&self, extra_env: &[(&str, String)]) -> String {
-        let (cart_l, cart) = listener().await;
-        let mut env = Env::default();
+    /// Another instance of `service` on this stack's database, with
+    /// `extra_env` over the stack's settings (e.g. `CATALOG_SERVICE_URL` =
+    /// [`dead_url`]); it stops with the stack.
+    pub async fn service_with(&self, service: ServiceName, extra_env: &[(&str, String)]) -> String {
+        let (listener, url) = listener().await;
+        let mut env = Env::from_pairs([("SERVICE_TOKEN", self.service_token.clone())]);
         for (name, value) in extra_env {
             env = env.with(name, value.clone());
         }
         let data = data_home(&self.dir, self.database.as_ref());
         let env = data.env(env);
         start_services(
-            &[ServiceName::Cart],
-            vec![cart_l],
+            &[service],
+            vec![listener],
             (&env, &self.peers(), &data),
             &BuildOptions::default(),
             &self.shutdown,
         )
         .await;
-        cart
+        url
     }
 
     /// Creates a product and returns its id (with the service credential,
@@ -779,7 +779,7 @@ pub fn event_schemas() -> HashMap<String, jsonschema::Validator> {
         let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
         schemas.insert(event_type.to_owned(), validator);
     }
-    assert_eq!(schemas.len(), 5, "one schema per event type");
+    assert_eq!(schemas.len(), 6, "one schema per event type");
     schemas
 }
 

@@ -26,6 +26,7 @@ mod metrics;
 mod order;
 mod payment;
 mod raw;
+mod refunds;
 mod seed;
 mod session;
 mod streams;
