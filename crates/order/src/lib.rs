@@ -3,7 +3,7 @@
 //! Layers, each using only those below it:
 //!
 //! - [`routes`]: the HTTP handlers (orders; [`routes::events`]: the event
-//!   feed and its stream). Extract, call, map.
+//!   feed and its stream; [`routes::stats`]). Extract, call, map.
 //! - [`workflow`]: checkout, paying, status changes, recovery: the work
 //!   across the store and the other services.
 //! - [`relay`]: publishes the outbox to Kafka (a background worker).
@@ -11,7 +11,7 @@
 //!   and payment services; [`keys`]: keys sent to them, unguessable from a
 //!   client's; [`feed`]: wakes what follows the outbox.
 //! - [`domain`]: the types: orders and the status machine, checkouts,
-//!   events.
+//!   events; [`stats`]: the figures of `GET /stats`, from one aggregate.
 //!
 //! The design, with its failure cases: `docs/checkout.md` and
 //! `docs/events.md`.
@@ -22,6 +22,7 @@ pub mod feed;
 pub mod keys;
 pub mod relay;
 pub mod routes;
+pub mod stats;
 pub mod store;
 pub mod workflow;
 
@@ -227,7 +228,9 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         payment_timeout: config.payment_timeout,
     };
     let outbox_metrics = relay::OutboxMetrics::register(&service.metrics.registry);
-    let routes = routes::router(state.clone()).merge(routes::events::router(state.clone()));
+    let routes = routes::router(state.clone())
+        .merge(routes::events::router(state.clone()))
+        .merge(routes::stats::router(state.clone()));
     let (recovery_settings, outbox) = (config.recovery, config.outbox.clone());
     let access = Access::new(&config.auth, config.http, config.service_token.clone());
     Ok(service

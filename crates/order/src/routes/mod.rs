@@ -1,8 +1,9 @@
 //! Order HTTP handlers: extract, call a workflow or the store, map the
 //! answer. The work itself is in [`crate::workflow`]; the event feed's
-//! handlers are in [`events`].
+//! handlers are in [`events`], the statistics' in [`stats`].
 
 pub mod events;
+pub mod stats;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -5,8 +5,10 @@
 //! - [`checkouts`]: each checkout's progress (the saga's log).
 //! - [`outbox`]: order events, and which replica relays them.
 //! - [`secrets`]: the service's own secrets.
+//! - [`stats`]: the aggregate behind `GET /stats`.
 
 pub mod checkouts;
 pub mod orders;
 pub mod outbox;
 pub mod secrets;
+pub mod stats;

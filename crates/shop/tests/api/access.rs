@@ -483,6 +483,7 @@ async fn every_order_and_payment_route_answers_each_caller_as_the_table_says() {
                 [401, 403, 200, 200],
             ),
             row(Method::GET, "/events".into(), None, [401, 200, 200, 200]),
+            row(Method::GET, "/stats".into(), None, [401, 403, 403, 200]),
         ];
         check_rows(&world, &base, &rows).await;
     }

@@ -29,4 +29,5 @@ mod raw;
 mod refunds;
 mod seed;
 mod session;
+mod stats;
 mod streams;
