@@ -4,7 +4,9 @@
 //! hold an empty name, a negative price or a price with three decimals.
 
 use serde::{Deserialize, Serialize};
-use shop_common::{Money, Quantity, Stock, Text};
+use shop_common::extract::money;
+use shop_common::paging::{SortOrder, Window};
+use shop_common::{ApiError, Money, Quantity, Stock, Text};
 use utoipa::{IntoParams, ToSchema};
 
 /// A product name: 1 to 200 characters.
@@ -67,14 +69,19 @@ impl ProductUpdate {
     }
 }
 
-/// Query of `GET /products`.
+/// Query of `GET /products`: the seed's `skip`/`limit`, `category` and
+/// `search`, or cursors; filters; a sort.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Products to skip (default 0).
+    /// Products to skip (default 0; not with `after` or `before`).
     pub skip: Option<i64>,
     /// Products to return, 0 to 1000 (default 100; with `ids`, 1000).
     pub limit: Option<i64>,
+    /// The next page: the cursor in the `Link` header's `rel="next"`.
+    pub after: Option<String>,
+    /// The previous page: the cursor in its `rel="prev"`.
+    pub before: Option<String>,
     /// Only this category (case-insensitive).
     pub category: Option<String>,
     /// Case-insensitive substring of the name or description, at most 100
@@ -82,6 +89,27 @@ pub struct ListQuery {
     pub search: Option<String>,
     /// Only these ids, comma-separated (at most 1000): `ids=1,2,3`.
     pub ids: Option<String>,
+    /// A price of at least this amount.
+    pub price_min: Option<String>,
+    /// A price of at most this amount.
+    pub price_max: Option<String>,
+    /// `true`: only products with stock; `false`: only those without.
+    pub in_stock: Option<bool>,
+    /// `id` (the default; the order products were created in), `name` or
+    /// `price`.
+    pub sort: Option<ProductSort>,
+    /// `asc` (the default) or `desc`.
+    pub order: Option<SortOrder>,
+}
+
+/// What a product list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProductSort {
+    #[default]
+    Id,
+    Name,
+    Price,
 }
 
 /// The longest `search` text (422 beyond).
@@ -96,21 +124,22 @@ pub const MAX_LIMIT: i64 = 1000;
 /// A checked [`ListQuery`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductFilter {
-    pub skip: i64,
-    pub limit: i64,
+    pub window: Window,
     pub category: Option<String>,
     pub search: Option<String>,
     pub ids: Option<Vec<i64>>,
+    pub price_min: Option<Money>,
+    pub price_max: Option<Money>,
+    pub in_stock: Option<bool>,
+    pub sort: ProductSort,
+    pub descending: bool,
 }
 
 impl TryFrom<ListQuery> for ProductFilter {
-    type Error = String;
+    type Error = ApiError;
 
     fn try_from(q: ListQuery) -> Result<Self, Self::Error> {
-        let skip = q.skip.unwrap_or(0);
-        if skip < 0 {
-            return Err("skip must not be negative".to_owned());
-        }
+        let invalid = |message: String| ApiError::Unprocessable(message);
         let ids = match q.ids.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(raw) => {
@@ -118,31 +147,49 @@ impl TryFrom<ListQuery> for ProductFilter {
                     .split(',')
                     .map(|id| id.trim().parse::<i64>())
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| "ids must be comma-separated integers".to_owned())?;
+                    .map_err(|_| invalid("ids must be comma-separated integers".to_owned()))?;
                 if ids.len() > MAX_LIMIT as usize {
-                    return Err(format!("ids may name at most {MAX_LIMIT} products"));
+                    return Err(invalid(format!(
+                        "ids may name at most {MAX_LIMIT} products"
+                    )));
                 }
                 Some(ids)
             }
         };
-        let default_limit = if ids.is_some() { MAX_LIMIT } else { 100 };
-        let limit = q.limit.unwrap_or(default_limit);
-        if !(0..=MAX_LIMIT).contains(&limit) {
-            return Err(format!("limit must be from 0 to {MAX_LIMIT}"));
-        }
+        let limit = q.limit.or(ids.as_ref().map(|_| MAX_LIMIT));
+        let window = Window::new(q.skip, limit, q.after.as_deref(), q.before.as_deref())?;
         let bounded = |name: &str, value: Option<String>, max: usize| match value {
             Some(v) if v.chars().count() > max => {
-                Err(format!("{name} must be at most {max} characters"))
+                Err(invalid(format!("{name} must be at most {max} characters")))
             }
             Some(v) if v.trim().is_empty() => Ok(None),
             other => Ok(other.map(|v| v.trim().to_owned())),
         };
+        let price_min = q
+            .price_min
+            .as_deref()
+            .map(|raw| money("price_min", raw))
+            .transpose()?;
+        let price_max = q
+            .price_max
+            .as_deref()
+            .map(|raw| money("price_max", raw))
+            .transpose()?;
+        if let (Some(min), Some(max)) = (price_min, price_max) {
+            if min > max {
+                return Err(invalid("price_min must not be above price_max".to_owned()));
+            }
+        }
         Ok(ProductFilter {
-            skip,
-            limit,
+            window,
             category: bounded("category", q.category, MAX_CATEGORY_CHARS)?,
             search: bounded("search", q.search, MAX_SEARCH_CHARS)?,
             ids,
+            price_min,
+            price_max,
+            in_stock: q.in_stock,
+            sort: q.sort.unwrap_or_default(),
+            descending: q.order == Some(SortOrder::Desc),
         })
     }
 }
@@ -208,20 +255,20 @@ pub struct Reservation {
 mod tests {
     use super::*;
 
-    fn filter(q: ListQuery) -> Result<ProductFilter, String> {
+    fn filter(q: ListQuery) -> Result<ProductFilter, ApiError> {
         ProductFilter::try_from(q)
     }
 
     #[test]
     fn limits_and_ids_are_checked() {
-        assert_eq!(filter(ListQuery::default()).unwrap().limit, 100);
+        assert_eq!(filter(ListQuery::default()).unwrap().window.limit, 100);
         let ids = ListQuery {
             ids: Some("3, 1,2".into()),
             ..Default::default()
         };
         let f = filter(ids).unwrap();
         assert_eq!(f.ids, Some(vec![3, 1, 2]));
-        assert_eq!(f.limit, 1000);
+        assert_eq!(f.window.limit, 1000);
         for bad in [
             ListQuery {
                 limit: Some(1001),
@@ -237,6 +284,15 @@ mod tests {
             },
             ListQuery {
                 search: Some("x".repeat(201)),
+                ..Default::default()
+            },
+            ListQuery {
+                price_min: Some("3".into()),
+                price_max: Some("2.99".into()),
+                ..Default::default()
+            },
+            ListQuery {
+                price_max: Some("1.001".into()),
                 ..Default::default()
             },
         ] {

@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use shop_common::access::Staff;
 use shop_common::error::{try_again_later, ErrorBody};
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Keyed};
+use shop_common::paging;
 use shop_common::{now_rfc3339, ApiError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,33 +30,52 @@ fn not_found(id: i64) -> ApiError {
     ApiError::NotFound(format!("Product {id} not found"))
 }
 
-/// List products, filtered and paged.
+/// List products, filtered, sorted and paged: the seed's `skip`/`limit`,
+/// or the cursors of the `Link` header. A search (`search=`) takes its turn
+/// among `SEARCH_CONCURRENCY` and has the database's statement timeout.
 #[utoipa::path(get, path = "/products", tag = "catalog", params(ListQuery),
     responses(
-        (status = 200, description = "Products by id", body = [Product]),
+        (status = 200, description = "Products, by id unless sorted otherwise; `Link` names the next and previous pages", body = [Product]),
         (status = 422, description = "Bad query", body = ErrorBody),
         (status = 503, description = "Too many searches at once, or a search ran out of time", body = ErrorBody)))]
 pub async fn list_products(
     State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = ProductFilter::try_from(query).map_err(ApiError::Unprocessable)?;
-    let Some(needle) = filter.search.as_deref() else {
-        return Ok(Json(store::list(&state.db.reader, &filter).await?).into_response());
+    let filter = ProductFilter::try_from(query)?;
+    filter.window.fits(&store::sort_of(&filter))?;
+    let postgres = state.db.is_postgres();
+    let page = if filter.search.is_none() {
+        store::page(&state.db.reader, postgres, &filter).await?
+    } else {
+        let Ok(Ok(permit)) =
+            tokio::time::timeout(SEARCH_QUEUE_WAIT, state.searches.clone().acquire_owned()).await
+        else {
+            return Ok(try_again_later("Too many searches at once, try again", 1));
+        };
+        // The search keeps its turn until its statement is done, even when
+        // this request stops waiting for it: a statement that runs on (as
+        // SQLite's do) still holds a reader, so searches never hold more
+        // than SEARCH_CONCURRENCY of them.
+        let reader = state.db.reader.clone();
+        let search = tokio::spawn(async move {
+            let page = store::page(&reader, postgres, &filter).await;
+            drop(permit);
+            page
+        });
+        match tokio::time::timeout(state.db_settings.statement_timeout, search).await {
+            Ok(Ok(page)) => page?,
+            Ok(Err(join)) => return Err(ApiError::internal(format!("search task: {join}"))),
+            Err(_) => {
+                return Ok(try_again_later(
+                    "The search took too long, try a more specific one",
+                    1,
+                ))
+            }
+        }
     };
-    let Ok(Ok(_permit)) =
-        tokio::time::timeout(SEARCH_QUEUE_WAIT, state.searches.clone().acquire_owned()).await
-    else {
-        return Ok(try_again_later("Too many searches at once, try again", 1));
-    };
-    let deadline = tokio::time::Instant::now() + state.db_settings.statement_timeout;
-    match store::search(&state.db.reader, &filter, needle, deadline).await? {
-        Some(products) => Ok(Json(products).into_response()),
-        None => Ok(try_again_later(
-            "The search took too long, try a more specific one",
-            1,
-        )),
-    }
+    Ok(paging::response(raw.as_deref(), page))
 }
 
 /// How long a search waits for its turn (`SEARCH_CONCURRENCY`).

@@ -227,6 +227,29 @@ pub fn page(skip: Option<i64>, limit: Option<i64>) -> Result<(i64, i64), ApiErro
     Ok((skip, limit))
 }
 
+/// A query parameter `name` as an instant: RFC 3339
+/// (`2026-11-01T10:00:00Z`) or a date (`2026-11-01`, midnight UTC); 422
+/// otherwise.
+pub fn instant(name: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        if let Some(midnight) = day.and_hms_opt(0, 0, 0) {
+            return Ok(midnight.and_utc());
+        }
+    }
+    Err(ApiError::Unprocessable(format!(
+        "{name} must be a date (2026-11-01) or an RFC 3339 time (2026-11-01T10:00:00Z), not {raw:?}"
+    )))
+}
+
+/// A query parameter `name` as an amount of money (`12.50`); 422 otherwise.
+pub fn money(name: &str, raw: &str) -> Result<crate::Money, ApiError> {
+    crate::Money::parse(raw.trim())
+        .map_err(|err| ApiError::Unprocessable(format!("{name} {err}, not {raw:?}")))
+}
+
 /// Checks a user id: 1 to 128 characters, taken literally (`victim#` is
 /// not `victim`), without control characters and without white space at
 /// either end (`"alice "` would be another user who looks the same).

@@ -28,6 +28,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod messages;
 pub mod money;
+pub mod paging;
 pub mod payment_method;
 pub mod quantity;
 pub mod server;

@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shop_common::extract::page;
-use shop_common::{ApiError, Money, PaymentMethod};
+use shop_common::extract::{instant, money};
+use shop_common::paging::{SortOrder, Window};
+use shop_common::{rfc3339, ApiError, Money, PaymentMethod, UserId};
 use utoipa::{IntoParams, ToSchema};
 
 /// Where an order is in its life.
@@ -203,20 +204,120 @@ pub struct StatusQuery {
     pub status: Option<OrderStatus>,
 }
 
-/// Paging of order lists.
+/// Query of `GET /orders` and `GET /orders/user/{user_id}`: the seed's
+/// `skip`/`limit`, or cursors; filters; a sort.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct Page {
-    /// Orders to skip (default 0).
+pub struct OrderQuery {
+    /// Orders to skip (default 0; not with `after` or `before`).
     pub skip: Option<i64>,
     /// Orders to return, 0 to 1000 (default 100).
     pub limit: Option<i64>,
+    /// The next page: the cursor in the `Link` header's `rel="next"`.
+    pub after: Option<String>,
+    /// The previous page: the cursor in its `rel="prev"`.
+    pub before: Option<String>,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Only this user's orders (`GET /orders`; a customer may name only
+    /// themselves).
+    pub user_id: Option<String>,
+    /// Placed at or after: a date (`2026-11-01`) or an RFC 3339 time.
+    pub created_from: Option<String>,
+    /// Placed before: a date or an RFC 3339 time.
+    pub created_to: Option<String>,
+    /// A total of at least this amount.
+    pub total_min: Option<String>,
+    /// A total of at most this amount.
+    pub total_max: Option<String>,
+    /// `created` (the default; by id, which grows with time) or `total`.
+    pub sort: Option<OrderSort>,
+    /// `desc` (the default: newest or largest first) or `asc`.
+    pub order: Option<SortOrder>,
 }
 
-impl Page {
-    /// `(skip, limit)`, checked.
-    pub fn checked(&self) -> Result<(i64, i64), ApiError> {
-        page(self.skip, self.limit)
+/// What an order list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderSort {
+    #[default]
+    Created,
+    Total,
+}
+
+/// A checked [`OrderQuery`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderFilter {
+    pub window: Window,
+    pub status: Option<OrderStatus>,
+    pub user_id: Option<String>,
+    /// RFC 3339, as stored.
+    pub created_from: Option<String>,
+    pub created_to: Option<String>,
+    pub total_min: Option<Money>,
+    pub total_max: Option<Money>,
+    pub sort: OrderSort,
+    pub descending: bool,
+}
+
+impl OrderQuery {
+    /// The checked filter; 422 naming the parameter at fault.
+    pub fn checked(&self) -> Result<OrderFilter, ApiError> {
+        let window = Window::new(
+            self.skip,
+            self.limit,
+            self.after.as_deref(),
+            self.before.as_deref(),
+        )?;
+        let user_id = match &self.user_id {
+            Some(raw) => Some(UserId::parse(raw.as_str())?.as_str().to_owned()),
+            None => None,
+        };
+        let created_from = self
+            .created_from
+            .as_deref()
+            .map(|raw| instant("created_from", raw))
+            .transpose()?;
+        let created_to = self
+            .created_to
+            .as_deref()
+            .map(|raw| instant("created_to", raw))
+            .transpose()?;
+        if let (Some(from), Some(to)) = (created_from, created_to) {
+            if from >= to {
+                return Err(ApiError::Unprocessable(
+                    "created_from must be before created_to".to_owned(),
+                ));
+            }
+        }
+        let total_min = self
+            .total_min
+            .as_deref()
+            .map(|raw| money("total_min", raw))
+            .transpose()?;
+        let total_max = self
+            .total_max
+            .as_deref()
+            .map(|raw| money("total_max", raw))
+            .transpose()?;
+        if let (Some(min), Some(max)) = (total_min, total_max) {
+            if min > max {
+                return Err(ApiError::Unprocessable(
+                    "total_min must not be above total_max".to_owned(),
+                ));
+            }
+        }
+        Ok(OrderFilter {
+            window,
+            status: self.status,
+            user_id,
+            created_from: created_from.map(rfc3339),
+            created_to: created_to.map(rfc3339),
+            total_min,
+            total_max,
+            sort: self.sort.unwrap_or_default(),
+            descending: self.order != Some(SortOrder::Asc),
+        })
     }
 }
 

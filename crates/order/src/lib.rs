@@ -199,9 +199,14 @@ impl AppState {
 )]
 pub struct ApiDoc;
 
+/// The order service's schema migrations, one set per backend.
+pub fn migrations() -> shop_common::db::Migrations {
+    shop_common::migrations!()
+}
+
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
-    let service = Service::with_database(NAME, &config.db, shop_common::migrations!()).await?;
+    let service = Service::with_database(NAME, &config.db, migrations()).await?;
     let db = service.db.clone();
     let http = http_client(config.http, config.service_token.as_ref());
     let keys = keys::KeyDeriver::load(&db.writer).await.map_err(|source| {

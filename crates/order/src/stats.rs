@@ -4,8 +4,9 @@
 //! computed by one SQL aggregate over a covering index
 //! ([`crate::store::stats`]), never by loading orders.
 
-use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
+use shop_common::extract::instant;
 use shop_common::{rfc3339, ApiError, Money};
 use utoipa::{IntoParams, ToSchema};
 
@@ -96,21 +97,6 @@ impl StatsQuery {
         }
         Ok(Range { from, to, bucket })
     }
-}
-
-/// `raw` as an instant: RFC 3339, or a date at midnight UTC.
-fn instant(name: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        if let Some(midnight) = day.and_hms_opt(0, 0, 0) {
-            return Ok(midnight.and_utc());
-        }
-    }
-    Err(ApiError::Unprocessable(format!(
-        "{name} must be a date (2026-11-01) or an RFC 3339 time (2026-11-01T10:00:00Z), not {raw:?}"
-    )))
 }
 
 /// Orders of each status.

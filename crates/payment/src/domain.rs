@@ -79,10 +79,14 @@ pub struct NewPayment {
 pub struct ListQuery {
     /// Only the payments of this order.
     pub order_id: Option<i64>,
-    /// Payments to skip (default 0).
+    /// Payments to skip (default 0; not with `after` or `before`).
     pub skip: Option<i64>,
     /// Payments to return, 0 to 1000 (default 100).
     pub limit: Option<i64>,
+    /// The next page: the cursor in the `Link` header's `rel="next"`.
+    pub after: Option<String>,
+    /// The previous page: the cursor in its `rel="prev"`.
+    pub before: Option<String>,
 }
 
 /// Decides whether a payment goes through. Behind a trait so tests can

@@ -90,6 +90,11 @@ pub struct AppState {
 )]
 pub struct ApiDoc;
 
+/// The payment service's schema migrations, one set per backend.
+pub fn migrations() -> shop_common::db::Migrations {
+    shop_common::migrations!()
+}
+
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
     let decider = Arc::new(domain::RandomDecider {
@@ -103,7 +108,7 @@ pub async fn build_with(
     config: &Config,
     decider: Arc<dyn domain::Decider>,
 ) -> Result<Service, StartError> {
-    let service = Service::with_database(NAME, &config.db, shop_common::migrations!()).await?;
+    let service = Service::with_database(NAME, &config.db, migrations()).await?;
     let http = http_client(config.http, config.service_token.as_ref());
     let state = AppState {
         db: service.db.clone(),

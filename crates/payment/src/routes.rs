@@ -1,6 +1,6 @@
 //! Payment HTTP handlers.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use shop_common::access::Caller;
@@ -8,8 +8,9 @@ use shop_common::access::SignedIn;
 use shop_common::auth::{service_only, SERVICE_TOKEN_HEADER};
 use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
-use shop_common::extract::{page, Json, Path, Query};
+use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Idempotency, Keyed};
+use shop_common::paging::{self, Window};
 use shop_common::{now_rfc3339, ApiError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -307,19 +308,27 @@ pub async fn latest_payment_of_order(
         .ok_or_else(missing)
 }
 
-/// Payments, newest first; `order_id` lists one order's attempts.
+/// Payments, newest first; `order_id` lists one order's attempts. Paged by
+/// `skip`/`limit` or by the cursors of the `Link` header.
 #[utoipa::path(get, path = "/payments", tag = "payment", params(ListQuery),
     responses(
         (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
         (status = 403, description = "Auth on: a customer without ?order_id=", body = ErrorBody),
-        (status = 200, description = "Payments, newest first", body = [Payment]),
+        (status = 200, description = "Payments, newest first; `Link` names the next and previous pages", body = [Payment]),
         (status = 422, description = "Bad query", body = ErrorBody)))]
 pub async fn list_payments(
     SignedIn(caller): SignedIn,
     State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<Payment>>, ApiError> {
-    let (skip, limit) = page(query.skip, query.limit)?;
+) -> Result<Response, ApiError> {
+    let window = Window::new(
+        query.skip,
+        query.limit,
+        query.after.as_deref(),
+        query.before.as_deref(),
+    )?;
+    window.fits(&store::SORT)?;
     if caller.only_user().is_some() {
         // A customer lists the payments of one of their own orders.
         let Some(order_id) = query.order_id else {
@@ -328,10 +337,9 @@ pub async fn list_payments(
             ));
         };
         if !state.orders.visible(&caller, order_id).await? {
-            return Ok(Json(Vec::new()));
+            return Ok(Json(Vec::<Payment>::new()).into_response());
         }
     }
-    Ok(Json(
-        store::list(&state.db.reader, query.order_id, skip, limit).await?,
-    ))
+    let page = store::page(&state.db.reader, query.order_id, &window).await?;
+    Ok(paging::response(raw.as_deref(), page))
 }

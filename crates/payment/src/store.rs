@@ -1,5 +1,6 @@
 //! SQL for payments.
 
+use shop_common::paging::{self, Arg, Cursor, Filters, Page, Sort, Statement, Window};
 use shop_common::Money;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -107,6 +108,45 @@ pub async fn list<'c>(
     };
     rows.iter().map(payment).collect()
 }
+
+/// The page `window` of payments, newest first (by arrival), optionally of
+/// one order; keyed on `seq`, the primary key.
+pub async fn page<'c>(
+    db: impl Executor<'c, Database = Any>,
+    order_id: Option<i64>,
+    window: &Window,
+) -> Result<Page<Payment>, sqlx::Error> {
+    let page = paging::fetch(
+        db,
+        &page_statement(order_id, window),
+        window,
+        |row| Ok((row.try_get::<i64, _>("seq")?, payment(row)?)),
+        |(seq, _)| Cursor {
+            key: None,
+            id: *seq,
+        },
+    )
+    .await?;
+    Ok(page.map(|(_, payment)| payment))
+}
+
+/// The statement of [`page`]: by the primary key, or `payments_order
+/// (order_id, seq)` for one order's.
+pub fn page_statement(order_id: Option<i64>, window: &Window) -> Statement {
+    let mut filters = Filters::new();
+    if let Some(order_id) = order_id {
+        filters.add("p.order_id = ?", [Arg::Int(order_id)]);
+    }
+    let select = format!("SELECT p.seq, {COLUMNS} FROM {PAYMENTS}");
+    paging::statement(&select, filters, SORT, window)
+}
+
+/// Payments are listed newest first, by arrival.
+pub const SORT: Sort = Sort {
+    key: None,
+    id: "p.seq",
+    descending: true,
+};
 
 /// The successful payment of an order, if it has one.
 pub async fn success_of<'c>(

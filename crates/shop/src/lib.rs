@@ -16,6 +16,7 @@
 
 pub mod accounts;
 pub mod events;
+pub mod seed;
 pub mod services;
 pub mod up;
 
@@ -69,6 +70,9 @@ enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Fill the databases with a realistic history: products, customers,
+    /// orders in every status over the last days, payments and refunds.
+    Seed(seed::SeedArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +142,7 @@ async fn run(cli: Cli, env: Env) -> Result<(), Failure> {
         Command::Accounts {
             command: AccountsCommand::CreateStaff(args),
         } => accounts::create_staff(args, env).await,
+        Command::Seed(args) => seed::seed(args, env).await,
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use shop_common::config::{ConfigError, Env, Listen};
-use shop_common::db::DbTarget;
+use shop_common::db::{Db, DbTarget, Migrations};
 use shop_common::service::{Service, StartError};
 use shop_payment::domain::Decider;
 
@@ -171,6 +171,20 @@ impl DataHome {
                 .describe()
                 .replace("schema catalog", "one schema per service"),
         }
+    }
+
+    /// The database of the service called `name`, migrated by
+    /// `migrations`, with the pool settings `env` gives (a command's own
+    /// access, as `shop seed` and the tests use it).
+    pub async fn open(
+        &self,
+        env: &Env,
+        name: &str,
+        migrations: Migrations,
+    ) -> Result<Db, StartError> {
+        let mut settings = shop_common::config::db_settings_from_env(&self.env(env.clone()), name)?;
+        settings.target = self.target(name);
+        Ok(Db::open(&settings, migrations).await?)
     }
 }
 

@@ -6,7 +6,9 @@ use shop_common::Money;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use crate::domain::{NewProduct, Product, ProductFilter, ProductUpdate};
+use shop_common::paging::{self, like_substring, Arg, Cursor, Filters, Key, Page, Sort, Statement};
+
+use crate::domain::{NewProduct, Product, ProductFilter, ProductSort, ProductUpdate};
 
 const COLUMNS: &str = "id, name, description, price_cents, stock, category, created_at";
 
@@ -25,118 +27,121 @@ fn product(row: &AnyRow) -> Result<Product, sqlx::Error> {
     })
 }
 
-/// Rows one statement of a search reads: a range of the primary key.
-pub const SEARCH_CHUNK: i64 = 256;
+/// Search texts shorter than this are matched by a scan (`LIKE`), longer
+/// ones through the trigram index, which needs three characters.
+pub const INDEXED_SEARCH_CHARS: usize = 3;
 
-/// The `WHERE` clause of `filter`'s category and ids (`$n` from `first`),
-/// and whether the ids leave nothing to find.
-fn conditions(filter: &ProductFilter, first: usize) -> (String, usize) {
-    let mut sql = String::from("WHERE 1 = 1");
-    let mut n = first;
-    if filter.category.is_some() {
-        sql += &format!(" AND LOWER(category) = LOWER(${n})");
-        n += 1;
+/// How `filter` sorts: by id, or by name or price then id.
+pub fn sort_of(filter: &ProductFilter) -> Sort {
+    Sort {
+        key: match filter.sort {
+            ProductSort::Id => None,
+            ProductSort::Name => Some(Key {
+                column: "name",
+                text: true,
+            }),
+            ProductSort::Price => Some(Key {
+                column: "price_cents",
+                text: false,
+            }),
+        },
+        id: "id",
+        descending: filter.descending,
     }
-    if let Some(ids) = &filter.ids {
-        let marks: Vec<String> = (n..n + ids.len()).map(|i| format!("${i}")).collect();
-        sql += &format!(" AND id IN ({})", marks.join(", "));
-        n += ids.len();
-    }
-    (sql, n)
 }
 
-/// `query` with `filter`'s category and ids bound, in [`conditions`] order.
-fn bind_conditions<'q>(
-    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    filter: &ProductFilter,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    if let Some(category) = &filter.category {
-        query = query.bind(category.clone());
-    }
-    for id in filter.ids.iter().flatten() {
-        query = query.bind(*id);
-    }
-    query
-}
-
-/// Products matching `filter`'s category and ids, by id (its `search` is
-/// [`search`]'s).
-pub async fn list<'c>(
+/// The page of products `filter` asks for, by id unless sorted by name or
+/// price.
+pub async fn page<'c>(
     db: impl Executor<'c, Database = Any>,
+    postgres: bool,
     filter: &ProductFilter,
-) -> Result<Vec<Product>, sqlx::Error> {
+) -> Result<Page<Product>, sqlx::Error> {
     if filter.ids.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(Vec::new());
+        return Ok(Page {
+            rows: Vec::new(),
+            next: None,
+            prev: None,
+        });
     }
-    let (conditions, n) = conditions(filter, 1);
-    let sql = format!(
-        "SELECT {COLUMNS} FROM products {conditions} ORDER BY id LIMIT ${n} OFFSET ${}",
-        n + 1
-    );
-    let query = bind_conditions(sqlx::query(&sql), filter)
-        .bind(filter.limit)
-        .bind(filter.skip);
-    query.fetch_all(db).await?.iter().map(product).collect()
+    paging::fetch(
+        db,
+        &page_statement(postgres, filter),
+        &filter.window,
+        product,
+        |p: &Product| Cursor {
+            key: match filter.sort {
+                ProductSort::Id => None,
+                ProductSort::Name => Some(Arg::from(p.name.as_str())),
+                ProductSort::Price => Some(Arg::Int(p.price.cents())),
+            },
+            id: p.id,
+        },
+    )
+    .await
 }
 
-/// Whether `product`'s name or description holds `needle` (lowercase),
-/// ignoring case. Linear in the text and the needle (`str::contains` is
-/// the two-way algorithm), unlike SQL `LIKE`, whose cost a crafted pattern
-/// makes grow with their product.
-pub fn matches(product: &Product, needle: &str) -> bool {
-    let holds = |text: &str| text.to_lowercase().contains(needle);
-    holds(&product.name) || product.description.as_deref().is_some_and(holds)
-}
-
-/// Products matching `filter` with its search text `needle`, by id: read
-/// [`SEARCH_CHUNK`] rows per statement along the primary key (no statement
-/// does unbounded work, and a search holds a reader only one statement at a
-/// time), matched with [`matches`]. `None` when `deadline` passed first.
-pub async fn search(
-    db: &sqlx::AnyPool,
-    filter: &ProductFilter,
-    needle: &str,
-    deadline: tokio::time::Instant,
-) -> Result<Option<Vec<Product>>, sqlx::Error> {
-    if filter.ids.as_ref().is_some_and(Vec::is_empty) || filter.limit == 0 {
-        return Ok(Some(Vec::new()));
+/// The statement of [`page`]. Every filter and sort is served by an index
+/// (see the migrations): `products_category (LOWER(category), id)`,
+/// `products_price`, `products_name`, and for `search` the trigram index of
+/// each backend: FTS5 on SQLite (a quoted phrase of the text), pg_trgm on
+/// PostgreSQL (`ILIKE`). A search shorter than [`INDEXED_SEARCH_CHARS`] is a
+/// scan, stopped by the page's limit; so is `in_stock`, which nearly every
+/// product passes (an index on stock would cost every reservation).
+pub fn page_statement(postgres: bool, filter: &ProductFilter) -> Statement {
+    let mut filters = Filters::new();
+    if let Some(category) = &filter.category {
+        filters.add("LOWER(category) = LOWER(?)", [Arg::from(category.as_str())]);
     }
-    let needle = needle.to_lowercase();
-    let (conditions, n) = conditions(filter, 2);
-    let sql =
-        format!("SELECT {COLUMNS} FROM products {conditions} AND id > $1 ORDER BY id LIMIT ${n}");
-    let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
-    let mut to_skip = filter.skip;
-    let mut page = Vec::new();
-    let mut after = i64::MIN;
-    loop {
-        let query = bind_conditions(sqlx::query(&sql).bind(after), filter).bind(SEARCH_CHUNK);
-        let rows = match tokio::time::timeout_at(deadline, query.fetch_all(db)).await {
-            Ok(rows) => rows?,
-            Err(_) => return Ok(None),
-        };
-        for row in &rows {
-            let product = product(row)?;
-            after = product.id;
-            if !matches(&product, &needle) {
-                continue;
-            }
-            if to_skip > 0 {
-                to_skip -= 1;
-                continue;
-            }
-            page.push(product);
-            if page.len() >= limit {
-                return Ok(Some(page));
-            }
-        }
-        if (rows.len() as i64) < SEARCH_CHUNK {
-            return Ok(Some(page));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(None);
+    if let Some(ids) = filter.ids.as_ref().filter(|ids| !ids.is_empty()) {
+        let marks = vec!["?"; ids.len()].join(", ");
+        filters.add(
+            &format!("id IN ({marks})"),
+            ids.iter().map(|&id| Arg::Int(id)),
+        );
+    }
+    if let Some(min) = filter.price_min {
+        filters.add("price_cents >= ?", [Arg::Int(min.cents())]);
+    }
+    if let Some(max) = filter.price_max {
+        filters.add("price_cents <= ?", [Arg::Int(max.cents())]);
+    }
+    match filter.in_stock {
+        Some(true) => filters.add("stock > 0", []),
+        Some(false) => filters.add("stock = 0", []),
+        None => {}
+    }
+    if let Some(text) = &filter.search {
+        let pattern = Arg::Text(like_substring(text));
+        if postgres {
+            // The matching ids first, from the trigram indexes (an init
+            // plan), then the page among them: the planner, unsure how rare
+            // a text is, would otherwise walk the ids and filter, reading
+            // the whole table for a rare one.
+            filters.add(
+                "id = ANY(ARRAY(SELECT id FROM products WHERE name ILIKE ? \
+                 UNION SELECT id FROM products WHERE description ILIKE ?))",
+                [pattern.clone(), pattern],
+            );
+        } else if text.chars().count() >= INDEXED_SEARCH_CHARS {
+            let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+            filters.add(
+                "id IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?)",
+                [Arg::Text(phrase)],
+            );
+        } else {
+            filters.add(
+                "name LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\'",
+                [pattern.clone(), pattern],
+            );
         }
     }
+    paging::statement(
+        &format!("SELECT {COLUMNS} FROM products"),
+        filters,
+        sort_of(filter),
+        &filter.window,
+    )
 }
 
 /// One product.
@@ -213,32 +218,4 @@ pub async fn delete<'c>(
         .execute(db)
         .await?;
     Ok(done.rows_affected() > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn product(name: &str, description: Option<&str>) -> Product {
-        Product {
-            id: 1,
-            name: name.to_owned(),
-            description: description.map(str::to_owned),
-            price: Money::from_cents(100).unwrap(),
-            stock: 1,
-            category: None,
-            created_at: String::new(),
-        }
-    }
-
-    #[test]
-    fn search_matches_name_or_description_ignoring_case_and_wildcards() {
-        let mouse = product("Wireless MOUSE", Some("50%_off, Ärger-frei"));
-        assert!(matches(&mouse, "mouse"));
-        assert!(matches(&mouse, "50%_off"));
-        assert!(matches(&mouse, "ärger"));
-        assert!(!matches(&mouse, "50%off"));
-        assert!(!matches(&mouse, "keyboard"));
-        assert!(!matches(&product("Mouse", None), "wireless"));
-    }
 }

@@ -5,7 +5,7 @@
 pub mod events;
 pub mod stats;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use shop_common::access::{Caller, SignedIn};
@@ -13,13 +13,15 @@ use shop_common::auth::service_only;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::idempotency::{begin, Idempotency, Keyed};
+use shop_common::paging;
 use shop_common::{ApiError, PaymentMethod, UserId};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::{
-    NewOrder, Order, OrderStatus, Page, PaymentAttempt, StatusQuery, StatusUpdate,
+    NewOrder, Order, OrderFilter, OrderQuery, OrderStatus, PaymentAttempt, StatusQuery,
+    StatusUpdate,
 };
 use crate::store::orders;
 use crate::workflow::{checkout, load, not_found, paying, status};
@@ -94,21 +96,42 @@ pub async fn create_order(
     answer(&state, idem.as_ref(), StatusCode::CREATED, result).await
 }
 
-/// All orders, newest first.
-#[utoipa::path(get, path = "/orders", tag = "order", params(Page),
+/// Orders, newest first; with auth on, a customer's own only. Filters,
+/// sorts and cursor paging as the query says: the cursors of the next and
+/// previous pages are in the `Link` header.
+#[utoipa::path(get, path = "/orders", tag = "order", params(OrderQuery),
     responses(
         (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
-        (status = 200, description = "Orders, newest first", body = [Order]),
-        (status = 422, description = "Bad paging", body = ErrorBody)))]
+        (status = 403, description = "Auth on: a customer naming another user", body = ErrorBody),
+        (status = 200, description = "Orders, newest first unless sorted otherwise; `Link` names the next and previous pages", body = [Order]),
+        (status = 422, description = "Bad paging, filter or sort", body = ErrorBody)))]
 pub async fn list_orders(
     SignedIn(caller): SignedIn,
     State(state): State<AppState>,
-    Query(page): Query<Page>,
-) -> Result<Json<Vec<Order>>, ApiError> {
-    let (skip, limit) = page.checked()?;
+    RawQuery(raw): RawQuery,
+    Query(query): Query<OrderQuery>,
+) -> Result<Response, ApiError> {
+    let filter = query.checked()?;
+    if let Some(user) = &filter.user_id {
+        caller.act_for(user)?;
+    }
     // A customer's list holds only their own orders.
-    let list = orders::list(&state.db.reader, caller.only_user(), skip, limit).await?;
-    Ok(Json(list.into_iter().map(|o| state.shown(o)).collect()))
+    listed(&state, raw, &filter, caller.only_user()).await
+}
+
+/// The page of orders `filter` asks for, with its `Link` header.
+async fn listed(
+    state: &AppState,
+    raw_query: Option<String>,
+    filter: &OrderFilter,
+    owner: Option<&str>,
+) -> Result<Response, ApiError> {
+    filter.window.fits(&orders::sort_of(filter))?;
+    let page = orders::page(&state.db.reader, filter, owner).await?;
+    Ok(paging::response(
+        raw_query.as_deref(),
+        page.map(|o| state.shown(o)),
+    ))
 }
 
 /// One order.
@@ -142,25 +165,35 @@ async fn own_order(state: &AppState, caller: &Caller, id: i64) -> Result<Order, 
     }
 }
 
-/// A user's orders, newest first (ties broken by id).
+/// A user's orders, newest first (ties broken by id), with the filters,
+/// sorts and cursors of `GET /orders`.
 #[utoipa::path(get, path = "/orders/user/{user_id}", tag = "order",
-    params(("user_id" = String, Path, description = "Any user id, percent-encoded"), Page),
+    params(("user_id" = String, Path, description = "Any user id, percent-encoded"), OrderQuery),
     responses(
         (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
         (status = 403, description = "Auth on: another user's orders", body = ErrorBody),
-        (status = 200, description = "The user's orders, newest first", body = [Order]),
-        (status = 422, description = "Bad user id or paging", body = ErrorBody)))]
+        (status = 200, description = "The user's orders, newest first unless sorted otherwise; `Link` names the next and previous pages", body = [Order]),
+        (status = 422, description = "Bad user id, paging, filter or sort", body = ErrorBody)))]
 pub async fn list_user_orders(
     SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
-    Query(page): Query<Page>,
-) -> Result<Json<Vec<Order>>, ApiError> {
+    RawQuery(raw): RawQuery,
+    Query(query): Query<OrderQuery>,
+) -> Result<Response, ApiError> {
     let user = UserId::parse(user_id)?;
     caller.act_for(user.as_str())?;
-    let (skip, limit) = page.checked()?;
-    let list = orders::list(&state.db.reader, Some(user.as_str()), skip, limit).await?;
-    Ok(Json(list.into_iter().map(|o| state.shown(o)).collect()))
+    let filter = query.checked()?;
+    if filter
+        .user_id
+        .as_deref()
+        .is_some_and(|u| u != user.as_str())
+    {
+        return Err(ApiError::Unprocessable(
+            "user_id is the path's; leave it out of the query".to_owned(),
+        ));
+    }
+    listed(&state, raw, &filter, Some(user.as_str())).await
 }
 
 /// Change an order's status along the allowed transitions. Cancelling

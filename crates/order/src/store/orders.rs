@@ -1,12 +1,13 @@
 //! SQL for orders.
 
+use shop_common::paging::{self, Arg, Cursor, Filters, Key, Page, Sort, Statement};
 use shop_common::{now_rfc3339, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use shop_common::PaymentMethod;
 
-use crate::domain::{Order, OrderItem, OrderStatus, RefundStatus};
+use crate::domain::{Order, OrderFilter, OrderItem, OrderSort, OrderStatus, RefundStatus};
 
 const COLUMNS: &str =
     "id, user_id, status, total_cents, items, payment_id, created_at, updated_at, \
@@ -94,35 +95,79 @@ pub async fn get<'c>(
         .transpose()
 }
 
-/// Orders newest first (highest id first: ids grow with time, and unlike
-/// timestamps they never tie), optionally of one user.
-pub async fn list<'c>(
+/// The page of orders `filter` asks for (a customer's own only when
+/// `owner` is set), sorted by id (ids grow with time, and unlike timestamps
+/// they never tie) or by total then id.
+pub async fn page<'c>(
     db: impl Executor<'c, Database = Any>,
-    user_id: Option<&str>,
-    skip: i64,
-    limit: i64,
-) -> Result<Vec<Order>, sqlx::Error> {
-    let rows = match user_id {
-        Some(user_id) => {
-            let sql = format!("SELECT {COLUMNS} FROM orders WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3");
-            sqlx::query(&sql)
-                .bind(user_id.to_owned())
-                .bind(limit)
-                .bind(skip)
-                .fetch_all(db)
-                .await?
-        }
-        None => {
-            let sql = format!("SELECT {COLUMNS} FROM orders ORDER BY id DESC LIMIT $1 OFFSET $2");
-            sqlx::query(&sql)
-                .bind(limit)
-                .bind(skip)
-                .fetch_all(db)
-                .await?
-        }
-    };
-    rows.iter().map(order).collect()
+    filter: &OrderFilter,
+    owner: Option<&str>,
+) -> Result<Page<Order>, sqlx::Error> {
+    let by_total = filter.sort == OrderSort::Total;
+    paging::fetch(
+        db,
+        &page_statement(filter, owner),
+        &filter.window,
+        order,
+        |o: &Order| Cursor {
+            key: by_total.then(|| Arg::Int(o.total_amount.cents())),
+            id: o.id,
+        },
+    )
+    .await
 }
+
+/// The statement of [`page`]. Each filter and sort has its index:
+/// `orders_status (status, id)`, `orders_user (user_id, id)`,
+/// `orders_by_created (created_at, …)`, `orders_total (total_cents, id)`.
+pub fn page_statement(filter: &OrderFilter, owner: Option<&str>) -> Statement {
+    let mut filters = Filters::new();
+    if let Some(user) = owner {
+        filters.add("user_id = ?", [Arg::from(user)]);
+    }
+    if let Some(user) = &filter.user_id {
+        filters.add("user_id = ?", [Arg::from(user.as_str())]);
+    }
+    if let Some(status) = filter.status {
+        filters.add("status = ?", [Arg::from(status.as_str())]);
+    }
+    if let Some(from) = &filter.created_from {
+        filters.add("created_at >= ?", [Arg::from(from.as_str())]);
+    }
+    if let Some(to) = &filter.created_to {
+        filters.add("created_at < ?", [Arg::from(to.as_str())]);
+    }
+    if let Some(min) = filter.total_min {
+        filters.add("total_cents >= ?", [Arg::Int(min.cents())]);
+    }
+    if let Some(max) = filter.total_max {
+        filters.add("total_cents <= ?", [Arg::Int(max.cents())]);
+    }
+    paging::statement(
+        &format!("SELECT {COLUMNS} FROM orders"),
+        filters,
+        sort_of(filter),
+        &filter.window,
+    )
+}
+
+/// How `filter` sorts.
+pub fn sort_of(filter: &OrderFilter) -> Sort {
+    Sort {
+        key: match filter.sort {
+            OrderSort::Created => None,
+            OrderSort::Total => Some(TOTAL),
+        },
+        id: "id",
+        descending: filter.descending,
+    }
+}
+
+/// The sort key of `sort=total`.
+const TOTAL: Key = Key {
+    column: "total_cents",
+    text: false,
+};
 
 async fn update_returning<'c>(
     db: impl Executor<'c, Database = Any>,
