@@ -77,8 +77,8 @@ pub struct Summary {
 }
 
 /// Rows per statement, and statements per transaction.
-const ROWS_PER_INSERT: usize = 500;
-const INSERTS_PER_TRANSACTION: usize = 20;
+const ROWS_PER_INSERT: usize = 40;
+const INSERTS_PER_TRANSACTION: usize = 100;
 
 /// Only orders placed this recently are left unpaid (the default
 /// `ORDER_PAYMENT_TIMEOUT` is 30 minutes: older ones would be expired).
@@ -169,7 +169,6 @@ pub async fn fill(
     let now = Utc::now();
     insert_products(&catalog, plan, &mut rng, now, progress).await?;
     let products = catalog_prices(&catalog).await?;
-    catalog.close().await;
 
     let orders = data
         .open(env, shop_order::NAME, shop_order::migrations())
@@ -180,8 +179,14 @@ pub async fn fill(
     let mut summary =
         insert_history(&orders, &payments, plan, &products, &mut rng, now, progress).await?;
     summary.products = plan.products;
-    orders.close().await;
-    payments.close().await;
+    // Fresh statistics, so the planners know the new sizes at once.
+    for db in [&catalog, &orders, &payments] {
+        sqlx::query("ANALYZE")
+            .execute(&db.writer)
+            .await
+            .map_err(db_failure)?;
+        db.close().await;
+    }
     Ok(summary)
 }
 

@@ -114,13 +114,11 @@ pub fn page_statement(postgres: bool, filter: &ProductFilter) -> Statement {
     if let Some(text) = &filter.search {
         let pattern = Arg::Text(like_substring(text));
         if postgres {
-            // The matching ids first, from the trigram indexes (an init
-            // plan), then the page among them: the planner, unsure how rare
-            // a text is, would otherwise walk the ids and filter, reading
-            // the whole table for a rare one.
+            // The planner walks the ids for a common text and reads the
+            // trigram indexes for a rare one: with the columns' statistics
+            // raised to 1,000 (migration 0004) it tells them apart.
             filters.add(
-                "id = ANY(ARRAY(SELECT id FROM products WHERE name ILIKE ? \
-                 UNION SELECT id FROM products WHERE description ILIKE ?))",
+                "name ILIKE ? OR description ILIKE ?",
                 [pattern.clone(), pattern],
             );
         } else if text.chars().count() >= INDEXED_SEARCH_CHARS {

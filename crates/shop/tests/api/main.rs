@@ -30,6 +30,7 @@ mod plans;
 mod raw;
 mod refunds;
 mod seed;
+mod seeding;
 mod session;
 mod stats;
 mod streams;

@@ -15,6 +15,11 @@ use crate::helpers::TestDatabase;
 
 /// The plan of `statement`, one line per step.
 async fn plan(db: &Db, statement: &Statement) -> String {
+    plan_with(db, statement, &[]).await
+}
+
+/// The plan of `statement` with PostgreSQL's `settings` (each turned off).
+async fn plan_with(db: &Db, statement: &Statement, settings: &[&str]) -> String {
     let postgres = db.is_postgres();
     let explain = Statement {
         sql: if postgres {
@@ -29,10 +34,12 @@ async fn plan(db: &Db, statement: &Statement) -> String {
         // At this test's 20,000 rows a sequential scan can cost less than
         // an index PostgreSQL would take at a million; asked to avoid it,
         // the planner shows which index serves the statement.
-        sqlx::query("SET LOCAL enable_seqscan = off")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        for setting in ["enable_seqscan"].iter().chain(settings) {
+            sqlx::query(&format!("SET LOCAL {setting} = off"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
     }
     let rows = explain.query().fetch_all(&mut *tx).await.unwrap();
     tx.rollback().await.unwrap();
@@ -48,13 +55,7 @@ type Indexes = (&'static [&'static str], &'static str);
 
 /// Checks that the plan of `statement` reads one of `indexes` (SQLite's,
 /// PostgreSQL's) and never the whole table.
-async fn assert_reads(
-    db: &Db,
-    what: &str,
-    statement: &Statement,
-    indexes: Indexes,
-    table: &str,
-) {
+async fn assert_reads(db: &Db, what: &str, statement: &Statement, indexes: Indexes, table: &str) {
     let plan = plan(db, statement).await;
     let (on_sqlite, on_postgres) = indexes;
     let accepted = if db.is_postgres() {
@@ -239,9 +240,12 @@ async fn every_list_filter_and_sort_reads_its_index() {
                 price_max: Some("10.50".into()),
                 ..ListQuery::default()
             },
-            // SQLite, without a histogram of prices, may rather walk the ids
-            // (in the order asked) until the page is full.
-            (&["products_price", "SCAN products"], "products_price"),
+            // SQLite may rather skip-scan the category's price index, or
+            // walk the ids (in the order asked) until the page is full.
+            (
+                &["products_price", "products_category_price", "SCAN products"],
+                "products_price",
+            ),
         ),
         (
             "by name",
@@ -252,6 +256,15 @@ async fn every_list_filter_and_sort_reads_its_index() {
             (&["products_name"], "products_name"),
         ),
         (
+            "a category by price",
+            ListQuery {
+                category: Some("antiques".into()),
+                sort: Some(ProductSort::Price),
+                ..ListQuery::default()
+            },
+            (&["products_category_price"], "products_category_price"),
+        ),
+        (
             "by price, next page",
             ListQuery {
                 sort: Some(ProductSort::Price),
@@ -260,20 +273,29 @@ async fn every_list_filter_and_sort_reads_its_index() {
             },
             (&["products_price"], "products_price"),
         ),
-        (
-            "search",
-            ListQuery {
-                search: Some("walnut kettle".into()),
-                ..ListQuery::default()
-            },
-            (&["products_fts"], "_trgm"),
-        ),
     ];
     for (what, query, index) in cases {
         let filter = ProductFilter::try_from(query).unwrap();
         let statement = products_statement(catalog.is_postgres(), &filter);
         assert_reads(&catalog, what, &statement, index, "products").await;
     }
+    // Search reads the trigram index. On PostgreSQL the planner weighs it
+    // against walking the ids and filtering, which at 20,000 rows costs
+    // less even for a rare text (at a million it reads the index for a
+    // rare text, scripts/bench-scale.sh); without that walk, the index.
+    let rare = ProductFilter::try_from(ListQuery {
+        search: Some("item 1234.".into()),
+        ..ListQuery::default()
+    })
+    .unwrap();
+    let statement = products_statement(catalog.is_postgres(), &rare);
+    let plan = plan_with(&catalog, &statement, &["enable_indexscan"]).await;
+    let index = if catalog.is_postgres() {
+        "products_description_trgm"
+    } else {
+        "products_fts"
+    };
+    assert!(plan.contains(index), "search: no {index} in\n{plan}");
 
     use shop_common::paging::Window;
     let window = Window::new(None, None, None, None).unwrap();
