@@ -21,8 +21,11 @@ if [ ! -x /usr/bin/chromium ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 fi
 
-step "dashboard: install, type-check and build, unit tests"
-(cd dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
+step "dashboard: install, API types up to date, type-check and build, unit tests"
+# The API types are generated from the services' OpenAPI documents; the
+# check fails when they were not regenerated after an API change.
+(cd dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run api:types -- --check \
+    && npm run build && npm test)
 
 step "format"
 cargo fmt --all -- --check

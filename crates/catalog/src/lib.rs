@@ -91,7 +91,9 @@ pub struct AppState {
         domain::NewReservation,
         domain::Reservation,
         domain::ReservedLine,
-        domain::Line
+        domain::Line,
+        domain::ProductSort,
+        shop_common::paging::SortOrder
     ))
 )]
 pub struct ApiDoc;

@@ -140,7 +140,14 @@ async fn index(State(proxy): State<Proxy>) -> Json<Index> {
         title = "Shop gateway",
         description = "Proxies /api/{catalog,cart,order,payment}/* to the services."
     ),
-    components(schemas(Index, ApiEntry, session::SessionInfo, session::SignIn))
+    components(schemas(
+        Index,
+        ApiEntry,
+        session::SessionInfo,
+        session::SignIn,
+        session::Account,
+        session::Role
+    ))
 )]
 pub struct ApiDoc;
 

@@ -95,7 +95,7 @@ impl SessionSettings {
 #[derive(Debug, Clone)]
 struct Cached {
     bearer: HeaderValue,
-    account: Value,
+    account: Account,
     /// When to ask the identity service again.
     fresh_until: Instant,
 }
@@ -157,9 +157,30 @@ pub struct SessionInfo {
     /// Whether the services check access tokens (`AUTH=on`); off, the
     /// dashboard picks a user instead of signing in.
     pub auth: bool,
-    /// The signed-in account (the identity service's `Account`), or null.
-    #[schema(value_type = Option<Object>)]
-    pub account: Option<Value>,
+    /// The signed-in account, or null (always present).
+    #[schema(required = true)]
+    pub account: Option<Account>,
+}
+
+/// An account as the identity service describes it (never its password).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    /// The user id of the account's cart and orders.
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// What an account may do: a customer their own cart and orders, staff
+/// everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Customer,
+    Staff,
 }
 
 /// The body of `POST /api/session`.
@@ -174,7 +195,7 @@ pub struct SignIn {
 struct Access {
     access_token: String,
     expires_in: u64,
-    account: Value,
+    account: Account,
     #[serde(default)]
     session_token: Option<String>,
     #[serde(default)]
@@ -348,7 +369,7 @@ impl Sessions {
         Ok(self.access(token).await?.bearer.clone())
     }
 
-    fn info(&self, account: Option<Value>) -> SessionInfo {
+    fn info(&self, account: Option<Account>) -> SessionInfo {
         SessionInfo {
             auth: self.auth_on,
             account,

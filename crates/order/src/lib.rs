@@ -194,7 +194,9 @@ impl AppState {
         domain::PaymentAttempt,
         shop_common::PaymentMethod,
         domain::OrderEvent,
-        domain::EventType
+        domain::EventType,
+        domain::OrderSort,
+        shop_common::paging::SortOrder
     ))
 )]
 pub struct ApiDoc;

@@ -1,49 +1,30 @@
-// Types of the services' JSON, as their OpenAPI documents describe them
-// (GET /api/<service>/openapi.json). Money is a JSON number with at most two
-// decimals; timestamps are RFC 3339 strings in UTC.
+// Types of the services' JSON: aliases of the types generated from their
+// OpenAPI documents (src/api/schema/, by scripts/api-types.mjs), so a
+// change of a service's API shows up here as a type error. Money is a JSON
+// number with at most two decimals; timestamps are RFC 3339 strings in UTC.
+// Only what the documents cannot say is written by hand: the order events'
+// `data`, and the queries the dashboard builds.
+
+import type { components as catalog } from './schema/catalog';
+import type { components as cart } from './schema/cart';
+import type { components as order } from './schema/order';
+import type { components as payment } from './schema/payment';
+import type { components as identity } from './schema/identity';
+import type { components as gateway } from './schema/gateway';
 
 /** The body of every error answer. */
-export interface ErrorBody {
-  detail: string;
-  /** Set on 409 stock conflicts: the product the conflict concerns. */
-  product_id?: number | null;
-}
+export type ErrorBody = catalog['schemas']['ErrorBody'];
 
 /** A plain confirmation (`DELETE /products/{id}`, cart changes). */
-export interface Message {
-  message: string;
-}
+export type Message = catalog['schemas']['Message'];
 
 // ---- catalog ----
 
-export interface Product {
-  id: number;
-  name: string;
-  description: string | null;
-  price: number;
-  /** Units available to order. */
-  stock: number;
-  category: string | null;
-  created_at: string;
-}
-
+export type Product = catalog['schemas']['Product'];
 /** The body of `POST /products`. */
-export interface NewProduct {
-  name: string;
-  description?: string | null;
-  price: number;
-  stock?: number;
-  category?: string | null;
-}
-
+export type NewProduct = catalog['schemas']['NewProduct'];
 /** The body of `PUT /products/{id}`: absent or null fields stay as they are. */
-export interface ProductUpdate {
-  name?: string | null;
-  description?: string | null;
-  price?: number | null;
-  stock?: number | null;
-  category?: string | null;
-}
+export type ProductUpdate = catalog['schemas']['ProductUpdate'];
 
 /** Query of `GET /products`. */
 export interface ProductQuery {
@@ -56,28 +37,15 @@ export interface ProductQuery {
 
 // ---- cart ----
 
-export interface CartItem {
-  id: number;
-  user_id: string;
-  product_id: number;
-  quantity: number;
-  /** `null` when the product no longer exists in the catalog. */
-  product_name: string | null;
-  /** `null` when the product no longer exists in the catalog. */
-  product_price: number | null;
-  created_at: string;
-}
-
-export interface Cart {
-  user_id: string;
-  items: CartItem[];
-  /** Sum of price x quantity over the items whose product exists. */
-  total: number;
-}
+export type CartItem = cart['schemas']['CartItem'];
+export type Cart = cart['schemas']['Cart'];
 
 // ---- order ----
 
-export const ORDER_STATUSES = [
+export type OrderStatus = order['schemas']['OrderStatus'];
+
+/** Every status, in the order an order goes through them. */
+export const ORDER_STATUSES: readonly OrderStatus[] = [
   'pending',
   'confirmed',
   'paid',
@@ -85,41 +53,11 @@ export const ORDER_STATUSES = [
   'shipped',
   'delivered',
   'cancelled',
-] as const;
+];
 
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
-
-export interface OrderItem {
-  product_id: number;
-  product_name: string;
-  quantity: number;
-  /** Unit price at order time. */
-  price: number;
-}
-
-export interface Order {
-  id: number;
-  user_id: string;
-  status: OrderStatus;
-  total_amount: number;
-  items: OrderItem[];
-  /** The successful payment's id, once paid. */
-  payment_id: string | null;
-  created_at: string;
-  updated_at: string;
-  /** `expired`: cancelled by the shop because it was not paid in time. */
-  reason?: string;
-  /** While unpaid: when the order expires and its stock goes back. */
-  expires_at?: string;
-  /** A cancelled order that was paid: its refund is `pending` (being made)
-   * or `refunded`. Absent for any other order. */
-  refund_status?: RefundStatus;
-  /** Once refunded: the refund (the payment's `refund.id`) and when. */
-  refund_id?: string;
-  refunded_at?: string;
-}
-
-export type RefundStatus = 'pending' | 'refunded';
+export type OrderItem = order['schemas']['OrderItem'];
+export type Order = order['schemas']['Order'];
+export type RefundStatus = order['schemas']['RefundStatus'];
 
 /** Query of `GET /orders` and `GET /orders/user/{user}`. */
 export interface Page {
@@ -127,14 +65,9 @@ export interface Page {
   limit?: number;
 }
 
-export type EventType =
-  | 'order_created'
-  | 'order_status_updated'
-  | 'order_paid'
-  | 'order_payment_failed'
-  | 'order_cancelled'
-  | 'order_refunded';
+export type EventType = order['schemas']['EventType'];
 
+/** An event's `data` (the document says only "an object"). */
 export interface OrderEventData {
   order_id: number;
   user_id: string;
@@ -150,57 +83,26 @@ export interface OrderEventData {
 }
 
 /** An order event, from `GET /events` or `GET /events/stream`. */
-export interface OrderEvent {
-  event_id: string;
+export interface OrderEvent extends Omit<order['schemas']['OrderEvent'], 'data' | 'event_type'> {
+  /** A type this dashboard does not know yet stays a string. */
   event_type: EventType | string;
-  timestamp: string;
-  /** Increases with every event. */
-  sequence: number;
   data: OrderEventData;
 }
 
 // ---- payment ----
 
-export type PaymentStatus = 'pending' | 'success' | 'failed';
-
+export type PaymentStatus = payment['schemas']['PaymentStatus'];
 /** `card`: charged through Shop; `manual`: marked paid by staff. */
-export type PaymentMethod = 'card' | 'manual';
-
-export interface Payment {
-  id: string;
-  order_id: number;
-  amount: number;
-  status: PaymentStatus;
-  method: PaymentMethod;
-  created_at: string;
-  /** The money given back when the order was cancelled (at most one). */
-  refund?: Refund;
-}
-
+export type PaymentMethod = payment['schemas']['PaymentMethod'];
+export type Payment = payment['schemas']['Payment'];
 /** The full refund of a successful payment. */
-export interface Refund {
-  id: string;
-  amount: number;
-  created_at: string;
-}
+export type Refund = payment['schemas']['Refund'];
 
 // ---- accounts ----
 
-export type Role = 'customer' | 'staff';
-
+export type Role = identity['schemas']['Role'];
 /** An account of the identity service (never its password). */
-export interface Account {
-  /** The user id of the account's cart and orders. */
-  id: string;
-  email: string;
-  name: string;
-  role: Role;
-  created_at: string;
-}
-
+export type Account = identity['schemas']['Account'];
 /** The gateway's `GET /api/session`: whether the services check accounts
  * (`AUTH=on`), and who is signed in. */
-export interface SessionInfo {
-  auth: boolean;
-  account: Account | null;
-}
+export type SessionInfo = gateway['schemas']['SessionInfo'];

@@ -24,7 +24,7 @@ import { ActionButton, ErrorMessage, Loading, StatusBadge } from './common';
 export function cartTotalCents(cart: Cart): number {
   return cart.items.reduce(
     (sum, item) =>
-      item.product_price === null ? sum : sum + lineCents(item.product_price, item.quantity),
+      item.product_price == null ? sum : sum + lineCents(item.product_price, item.quantity),
     0,
   );
 }
@@ -83,7 +83,7 @@ function CartLine({
     <li className={`cart-line${error ? ' has-error' : ''}`} aria-label={name}>
       <div className="cart-line-main">
         <span className="cart-line-name">{name}</span>
-        {item.product_price === null ? (
+        {item.product_price == null ? (
           <span className="muted">No longer sold: not counted in the total</span>
         ) : (
           <span className="muted">{formatMoney(item.product_price)} each</span>
@@ -113,7 +113,7 @@ function CartLine({
         </ActionButton>
       </form>
       <span className="cart-line-subtotal" aria-label={`Subtotal of ${name}`}>
-        {item.product_price === null ? '—' : formatCents(lineCents(item.product_price, item.quantity))}
+        {item.product_price == null ? '—' : formatCents(lineCents(item.product_price, item.quantity))}
       </span>
       <ActionButton
         className="button button-small button-danger"

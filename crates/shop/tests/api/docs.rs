@@ -1,6 +1,8 @@
-//! The documentation tells the truth: docs/api.md's route tables are the
-//! services' own OpenAPI documents, and every link in the README and docs/
-//! leads to a file of the repository (and to a heading of it).
+//! The documentation tells the truth: docs/api.md's route tables and the
+//! dashboard's copies of the OpenAPI documents (from which its API types
+//! are generated) are the services' own documents, and every link in the
+//! README and docs/ leads to a file of the repository (and to a heading of
+//! it).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -67,6 +69,36 @@ fn table(name: &str, port: u16, prefix: &str, document: &Value) -> String {
     out
 }
 
+/// The `$ref`s of `document` that name no schema of its components.
+fn dangling_refs(document: &Value) -> BTreeSet<String> {
+    fn refs(value: &Value, found: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("$ref", Value::String(target)) => {
+                            found.insert(target.clone());
+                        }
+                        _ => refs(value, found),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| refs(item, found)),
+            _ => {}
+        }
+    }
+    let mut found = BTreeSet::new();
+    refs(document, &mut found);
+    let schemas = document["components"]["schemas"].as_object();
+    found
+        .into_iter()
+        .filter(|target| {
+            let name = target.trim_start_matches("#/components/schemas/");
+            !schemas.is_some_and(|schemas| schemas.contains_key(name))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_page_lists_every_route_the_services_serve() {
     let stack = Stack::start().await;
@@ -103,7 +135,9 @@ async fn the_api_page_lists_every_route_the_services_serve() {
         ),
         ("gateway", 3000, "the entry point", &stack.gateway),
     ];
+    let update = std::env::var_os("SHOP_UPDATE_DOCS").is_some();
     let mut generated = String::from("\n");
+    let mut stale = Vec::new();
     for (name, port, prefix, url) in services {
         let (status, document) = stack.get(&format!("{url}/openapi.json")).await;
         assert!(status.is_success(), "{name}: {status} {document}");
@@ -111,8 +145,29 @@ async fn the_api_page_lists_every_route_the_services_serve() {
             document["paths"].as_object().is_some_and(|p| !p.is_empty()),
             "{name} documents no path"
         );
+        let dangling = dangling_refs(&document);
+        assert!(
+            dangling.is_empty(),
+            "{name} refers to undeclared {dangling:?}"
+        );
         generated.push_str(&table(name, port, prefix, &document));
+        // The dashboard's API types are generated from these copies
+        // (dashboard/scripts/api-types.mjs).
+        let copy = repository().join(format!("dashboard/src/api/openapi/{name}.json"));
+        let pretty = format!("{}\n", serde_json::to_string_pretty(&document).unwrap());
+        if update {
+            std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            std::fs::write(&copy, &pretty).unwrap();
+        } else if std::fs::read_to_string(&copy).ok().as_deref() != Some(pretty.as_str()) {
+            stale.push(name);
+        }
     }
+    assert!(
+        stale.is_empty(),
+        "the dashboard's copies of the OpenAPI documents of {stale:?} differ from the services': \
+         run SHOP_UPDATE_DOCS=1 cargo nextest run -p shop --test api docs, then \
+         npm --prefix dashboard run api:types"
+    );
 
     let file = repository().join("docs/api.md");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -123,7 +178,7 @@ async fn the_api_page_lists_every_route_the_services_serve() {
         .split_once(END)
         .expect("docs/api.md has the end marker");
     let wanted = format!("{head}{BEGIN}{generated}{END}{tail}");
-    if std::env::var_os("SHOP_UPDATE_DOCS").is_some() {
+    if update {
         std::fs::write(&file, &wanted).unwrap();
         return;
     }
