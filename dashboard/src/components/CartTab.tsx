@@ -168,7 +168,7 @@ export function CartTab({
 }) {
   const { auth } = useSession();
   const load = useCallback((signal: AbortSignal) => getCart(userId, signal), [userId]);
-  const cart = useResource(load, userId);
+  const cart = useResource(['cart', userId], load);
   useReloadOnFeed(cart.reload);
   const [placed, setPlaced] = useState<Order | null>(null);
   const checkout = useAction(async () => createOrder(userId, newIdempotencyKey()));

@@ -1,4 +1,4 @@
-import { act, render, screen, within } from '@testing-library/react';
+import { act, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { OrderFeedProvider } from '../hooks/orderFeed';
@@ -50,7 +50,8 @@ describe('DashboardTab', () => {
       </OrderFeedProvider>,
     );
     expect(screen.getByText('Loading the orders…')).toBeInTheDocument();
-    expect(await screen.findByTestId('stat-revenue')).toHaveTextContent('$1,030.29');
+    // The products may answer first: the revenue waits for the orders.
+    await waitFor(() => expect(screen.getByTestId('stat-revenue')).toHaveTextContent('$1,030.29'));
     expect(screen.getByTestId('stat-products')).toHaveTextContent('3');
     expect(screen.getByTestId('stat-orders')).toHaveTextContent('6');
 

@@ -109,8 +109,8 @@ export function DashboardTab({ onOpenOrder }: { onOpenOrder: (orderId: number) =
   // figures on the page, each failure with its own Retry.
   const loadProducts = useCallback((signal: AbortSignal) => listAllProducts({}, signal), []);
   const loadOrders = useCallback((signal: AbortSignal) => listAllOrders(signal), []);
-  const products = useResource(loadProducts, 'dashboard-products');
-  const orders = useResource(loadOrders, 'dashboard-orders');
+  const products = useResource(['dashboard', 'products'], loadProducts);
+  const orders = useResource(['dashboard', 'orders'], loadOrders);
   useReloadOnFeed(products.reload);
   useReloadOnFeed(orders.reload);
 

@@ -21,7 +21,7 @@ import { ActionButton, ErrorMessage, Loading, StatusBadge } from './common';
 
 function Payments({ orderId, version }: { orderId: number; version: string }) {
   const load = useCallback((signal: AbortSignal) => listPayments(orderId, signal), [orderId]);
-  const payments = useResource(load, String(orderId));
+  const payments = useResource(['payments', orderId], load);
   const first = useRef(version);
   useEffect(() => {
     if (version !== first.current) payments.reload(true);
@@ -225,7 +225,7 @@ export function OrderDetails({
 /** An order that is not in the user's list (opened from the dashboard). */
 function OtherOrder({ orderId, onChanged }: { orderId: number; onChanged: () => void }) {
   const load = useCallback((signal: AbortSignal) => getOrder(orderId, signal), [orderId]);
-  const order = useResource(load, String(orderId));
+  const order = useResource(['order', orderId], load);
   useReloadOnFeed(order.reload);
   if (order.loading) return <Loading>Loading order #{orderId}…</Loading>;
   if (order.error) return <ErrorMessage>{`Could not load order #${orderId}: ${order.error}`}</ErrorMessage>;
@@ -258,7 +258,7 @@ export function OrdersTab({
       allOrders ? listAllOrders(signal) : listUserOrders(userId, {}, signal),
     [userId, allOrders],
   );
-  const orders = useResource(load, allOrders ? '\u0000all' : userId);
+  const orders = useResource(['orders', allOrders ? null : userId], load);
   const { auth } = useSession();
   useReloadOnFeed(orders.reload);
   const detailsRef = useRef<HTMLDivElement>(null);

@@ -49,8 +49,9 @@ describe('ProductsTab', () => {
     await screen.findByRole('article', { name: 'Tea' });
 
     await user.type(screen.getByLabelText('Search'), 'wireless');
+    // The search waits for typing to pause, then the filtered list loads.
     await waitFor(() => expect(screen.queryByRole('article', { name: 'Laptop' })).not.toBeInTheDocument());
-    expect(card('Mouse')).toBeInTheDocument();
+    expect(await screen.findByRole('article', { name: 'Mouse' })).toBeInTheDocument();
     expect(api.calls.some((c) => c.query.get('search') === 'wireless')).toBe(true);
 
     await user.clear(screen.getByLabelText('Search'));

@@ -420,7 +420,7 @@ export function ProductsTab({
     (signal: AbortSignal) => listProducts({ search: query, category, limit: 1000 }, signal),
     [query, category],
   );
-  const products = useResource(loadProducts, `${query}\u0000${category}`);
+  const products = useResource(['products', query, category], loadProducts);
   useReloadOnFeed(products.reload);
 
   const loadCategories = useCallback(async (signal: AbortSignal) => {
@@ -429,7 +429,7 @@ export function ProductsTab({
     for (const p of all) if (p.category) names.add(p.category);
     return [...names].sort((a, b) => a.localeCompare(b));
   }, []);
-  const categories = useResource(loadCategories, 'categories');
+  const categories = useResource(['categories'], loadCategories);
 
   const replace = (changed: Product) => {
     if (products.data) products.set(products.data.map((p) => (p.id === changed.id ? changed : p)));

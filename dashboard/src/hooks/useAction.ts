@@ -1,5 +1,7 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useRef } from 'react';
+import { useMutation } from '@tanstack/react-query';
 import { ApiError, errorMessage } from '../api';
+import { queryClient } from '../queryClient';
 
 export interface Action<A extends unknown[], R> {
   /** Runs the action; resolves to its result, or undefined when it failed. */
@@ -11,47 +13,38 @@ export interface Action<A extends unknown[], R> {
   clearError: () => void;
 }
 
-/** A user action: one at a time, with its loading state and its error. */
+/** A user action (a TanStack Query mutation): one at a time, with its
+ * loading state and its error. */
 export function useAction<A extends unknown[], R>(
   action: (...args: A) => Promise<R>,
 ): Action<A, R> {
-  const [pending, setPending] = useState(false);
-  const [failure, setFailure] = useState<{ message: string; error: ApiError | null } | null>(null);
   const actionRef = useRef(action);
   actionRef.current = action;
+  const mutation = useMutation({ mutationFn: (args: A) => actionRef.current(...args) }, queryClient);
   const running = useRef(false);
-  const mounted = useRef(true);
-  useEffect(() => {
-    mounted.current = true;
-    return () => {
-      mounted.current = false;
-    };
-  }, []);
+  const { mutateAsync, reset } = mutation;
 
-  const run = useCallback(async (...args: A): Promise<R | undefined> => {
-    if (running.current) return undefined;
-    running.current = true;
-    setPending(true);
-    setFailure(null);
-    try {
-      return await actionRef.current(...args);
-    } catch (err) {
-      if (mounted.current) {
-        setFailure({ message: errorMessage(err), error: err instanceof ApiError ? err : null });
+  const run = useCallback(
+    async (...args: A): Promise<R | undefined> => {
+      if (running.current) return undefined;
+      running.current = true;
+      try {
+        return await mutateAsync(args);
+      } catch {
+        return undefined;
+      } finally {
+        running.current = false;
       }
-      return undefined;
-    } finally {
-      running.current = false;
-      if (mounted.current) setPending(false);
-    }
-  }, []);
+    },
+    [mutateAsync],
+  );
 
-  const clearError = useCallback(() => setFailure(null), []);
+  const error = mutation.error;
   return {
     run,
-    pending,
-    error: failure?.message ?? null,
-    failure: failure?.error ?? null,
-    clearError,
+    pending: mutation.isPending,
+    error: error ? errorMessage(error) : null,
+    failure: error instanceof ApiError ? error : null,
+    clearError: reset,
   };
 }

@@ -1,5 +1,7 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
 import { errorMessage } from '../api';
+import { queryClient } from '../queryClient';
 
 export interface Resource<T> {
   data: T | undefined;
@@ -13,67 +15,42 @@ export interface Resource<T> {
   set: (data: T) => void;
 }
 
-interface State<T> {
-  data: T | undefined;
-  error: string | null;
-  loading: boolean;
-}
-
 /**
- * Data loaded from the API: loaded when `key` changes (what is shown is
- * cleared then), reloadable. Only the latest load's answer is kept, so a
- * slow answer never overwrites a newer one.
+ * Data loaded from the API, cached by TanStack Query under `queryKey`:
+ * loaded when the key changes (nothing of another key is shown meanwhile),
+ * reloadable, retried when the failure is transient. Only the latest load's
+ * answer is kept, so a slow answer never overwrites a newer one.
  */
 export function useResource<T>(
+  queryKey: readonly unknown[],
   load: (signal: AbortSignal) => Promise<T>,
-  key: string,
 ): Resource<T> {
-  const [state, setState] = useState<State<T>>({ data: undefined, error: null, loading: true });
-  const loadRef = useRef(load);
-  loadRef.current = load;
-  const latest = useRef(0);
-  const controller = useRef<AbortController | null>(null);
-  const mounted = useRef(true);
-
-  const run = useCallback((silent: boolean) => {
-    const id = ++latest.current;
-    controller.current?.abort();
-    const ctrl = new AbortController();
-    controller.current = ctrl;
-    if (!silent) setState((s) => ({ ...s, loading: true }));
-    loadRef.current(ctrl.signal).then(
-      (data) => {
-        if (mounted.current && id === latest.current) setState({ data, error: null, loading: false });
-      },
-      (err: unknown) => {
-        if (ctrl.signal.aborted || !mounted.current || id !== latest.current) return;
-        setState((s) => ({ ...s, error: errorMessage(err), loading: false }));
-      },
-    );
-  }, []);
-
-  useEffect(() => {
-    mounted.current = true;
-    setState({ data: undefined, error: null, loading: true });
-    run(false);
-    return () => {
-      controller.current?.abort();
-    };
-  }, [key, run]);
-
-  useEffect(
-    () => () => {
-      mounted.current = false;
-    },
-    [],
+  const query = useQuery(
+    { queryKey, queryFn: ({ signal }) => load(signal) },
+    queryClient,
   );
-
-  const reload = useCallback((silent = false) => run(silent), [run]);
-  const set = useCallback((data: T) => {
-    latest.current++;
-    controller.current?.abort();
-    setState({ data, error: null, loading: false });
-  }, []);
-
-  return { ...state, reload, set };
+  const [loud, setLoud] = useState(false);
+  const { refetch } = query;
+  const reload = useCallback(
+    (silent = false) => {
+      if (!silent) setLoud(true);
+      void refetch({ cancelRefetch: true }).finally(() => setLoud(false));
+    },
+    [refetch],
+  );
+  const key = JSON.stringify(queryKey);
+  const set = useCallback(
+    (data: T) => {
+      void queryClient.cancelQueries({ queryKey: JSON.parse(key) as unknown[] });
+      queryClient.setQueryData(JSON.parse(key) as unknown[], data);
+    },
+    [key],
+  );
+  return {
+    data: query.data,
+    error: query.isError ? errorMessage(query.error) : null,
+    loading: query.isPending || (loud && query.isFetching),
+    reload,
+    set,
+  };
 }
