@@ -322,6 +322,23 @@ pub fn statement(select: &str, mut filters: Filters, sort: Sort, window: &Window
     Statement { sql, args }
 }
 
+/// How many rows of `table` match `filters`.
+pub async fn count<'c>(
+    db: impl Executor<'c, Database = Any>,
+    table: &str,
+    filters: Filters,
+) -> Result<i64, sqlx::Error> {
+    let statement = Statement {
+        sql: format!("SELECT COUNT(*) AS n FROM {table}{}", filters.clause()),
+        args: filters.args,
+    };
+    let row = statement.query().fetch_one(db).await?;
+    sqlx::Row::try_get(&row, "n")
+}
+
+/// The header that carries a list's total when asked (`count=true`).
+pub const TOTAL_COUNT: &str = "x-total-count";
+
 /// Runs `statement` (from [`statement`] for `window`) and makes the page of
 /// its rows: `decode` reads a row, `cursor_of` names a row's position.
 pub async fn fetch<'c, T>(

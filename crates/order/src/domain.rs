@@ -234,6 +234,9 @@ pub struct OrderQuery {
     pub sort: Option<OrderSort>,
     /// `desc` (the default: newest or largest first) or `asc`.
     pub order: Option<SortOrder>,
+    /// `true`: the `X-Total-Count` header says how many orders the filters
+    /// select in all (one more query, counting along an index).
+    pub count: Option<bool>,
 }
 
 /// What an order list is sorted by.
@@ -258,6 +261,7 @@ pub struct OrderFilter {
     pub total_max: Option<Money>,
     pub sort: OrderSort,
     pub descending: bool,
+    pub count: bool,
 }
 
 impl OrderQuery {
@@ -317,6 +321,7 @@ impl OrderQuery {
             total_max,
             sort: self.sort.unwrap_or_default(),
             descending: self.order != Some(SortOrder::Asc),
+            count: self.count == Some(true),
         })
     }
 }

@@ -103,7 +103,7 @@ pub async fn create_order(
     responses(
         (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
         (status = 403, description = "Auth on: a customer naming another user", body = ErrorBody),
-        (status = 200, description = "Orders, newest first unless sorted otherwise; `Link` names the next and previous pages", body = [Order]),
+        (status = 200, description = "Orders, newest first unless sorted otherwise; `Link` names the next and previous pages; with `count=true`, `X-Total-Count` how many in all", body = [Order]),
         (status = 422, description = "Bad paging, filter or sort", body = ErrorBody)))]
 pub async fn list_orders(
     SignedIn(caller): SignedIn,
@@ -128,10 +128,14 @@ async fn listed(
 ) -> Result<Response, ApiError> {
     filter.window.fits(&orders::sort_of(filter))?;
     let page = orders::page(&state.db.reader, filter, owner).await?;
-    Ok(paging::response(
-        raw_query.as_deref(),
-        page.map(|o| state.shown(o)),
-    ))
+    let mut response = paging::response(raw_query.as_deref(), page.map(|o| state.shown(o)));
+    if filter.count {
+        let total = orders::count(&state.db.reader, filter, owner).await?;
+        response
+            .headers_mut()
+            .insert(paging::TOTAL_COUNT, axum::http::HeaderValue::from(total));
+    }
+    Ok(response)
 }
 
 /// One order.

@@ -121,6 +121,25 @@ pub async fn page<'c>(
 /// `orders_status (status, id)`, `orders_user (user_id, id)`,
 /// `orders_by_created (created_at, …)`, `orders_total (total_cents, id)`.
 pub fn page_statement(filter: &OrderFilter, owner: Option<&str>) -> Statement {
+    paging::statement(
+        &format!("SELECT {COLUMNS} FROM orders"),
+        conditions(filter, owner),
+        sort_of(filter),
+        &filter.window,
+    )
+}
+
+/// How many orders `filter` (and `owner`) select, whatever the page.
+pub async fn count<'c>(
+    db: impl Executor<'c, Database = Any>,
+    filter: &OrderFilter,
+    owner: Option<&str>,
+) -> Result<i64, sqlx::Error> {
+    paging::count(db, "orders", conditions(filter, owner)).await
+}
+
+/// The conditions of `filter`, each served by an index (see [`page_statement`]).
+fn conditions(filter: &OrderFilter, owner: Option<&str>) -> Filters {
     let mut filters = Filters::new();
     if let Some(user) = owner {
         filters.add("user_id = ?", [Arg::from(user)]);
@@ -143,12 +162,7 @@ pub fn page_statement(filter: &OrderFilter, owner: Option<&str>) -> Statement {
     if let Some(max) = filter.total_max {
         filters.add("total_cents <= ?", [Arg::Int(max.cents())]);
     }
-    paging::statement(
-        &format!("SELECT {COLUMNS} FROM orders"),
-        filters,
-        sort_of(filter),
-        &filter.window,
-    )
+    filters
 }
 
 /// How `filter` sorts.

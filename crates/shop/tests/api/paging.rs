@@ -141,6 +141,32 @@ async fn orders_page_by_cursor_in_every_sort_and_filter() {
     )
     .await;
     assert_eq!(walked, expect(&|v| (250..=4000).contains(&totals(v).0)));
+    // The total, when asked: with the filters, whatever the page.
+    for (query, expected) in [
+        ("count=true&limit=2", Some("23")),
+        ("count=true&status=paid&limit=1", Some("8")),
+        (
+            "count=true&user_id=bob&total_min=2.5",
+            Some(
+                &*expect(&|v| v["user_id"] == "bob" && totals(v).0 >= 250)
+                    .len()
+                    .to_string(),
+            ),
+        ),
+        ("limit=2", None),
+    ] {
+        let response = stack
+            .http
+            .get(format!("{o}/orders?{query}"))
+            .send()
+            .await
+            .unwrap();
+        let total = response
+            .headers()
+            .get("x-total-count")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(total.as_deref(), expected, "{query}");
+    }
     // Placed from the 11th order's time on.
     let from = all[10]["created_at"].as_str().unwrap();
     let walked = walk(&stack, &format!("{o}/orders?created_from={from}&limit=4")).await;

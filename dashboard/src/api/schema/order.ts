@@ -645,6 +645,11 @@ export interface operations {
                 sort?: components["schemas"]["OrderSort"];
                 /** @description `desc` (the default: newest or largest first) or `asc`. */
                 order?: components["schemas"]["SortOrder"];
+                /**
+                 * @description `true`: the `X-Total-Count` header says how many orders the filters
+                 *     select in all (one more query, counting along an index).
+                 */
+                count?: boolean;
             };
             header?: never;
             path?: never;
@@ -652,7 +657,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Orders, newest first unless sorted otherwise; `Link` names the next and previous pages */
+            /** @description Orders, newest first unless sorted otherwise; `Link` names the next and previous pages; with `count=true`, `X-Total-Count` how many in all */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -801,6 +806,11 @@ export interface operations {
                 sort?: components["schemas"]["OrderSort"];
                 /** @description `desc` (the default: newest or largest first) or `asc`. */
                 order?: components["schemas"]["SortOrder"];
+                /**
+                 * @description `true`: the `X-Total-Count` header says how many orders the filters
+                 *     select in all (one more query, counting along an index).
+                 */
+                count?: boolean;
             };
             header?: never;
             path: {
