@@ -56,9 +56,15 @@ pub async fn place_order(state: &AppState, user: &UserId, key: &str) -> Result<O
             return resume(state, existing).await;
         }
         Claim::UserBusy => {
+            // On PostgreSQL a racing request with the same key can trip the
+            // user's one-open-checkout index before the key's conflict: the
+            // checkout holding the cart is then this very one.
+            if let Some(existing) = find(&state.db.writer, key).await? {
+                return resume(state, existing).await;
+            }
             return Err(ApiError::Conflict(
                 "Another checkout of this cart is in progress; try again shortly".to_owned(),
-            ))
+            ));
         }
     }
     let lines = match state.cart.lines(user_id).await {
