@@ -4,7 +4,7 @@
 //! hold an empty name, a negative price or a price with three decimals.
 
 use serde::{Deserialize, Serialize};
-use shop_common::extract::money;
+use shop_common::extract::money_range;
 use shop_common::paging::{SortOrder, Window};
 use shop_common::{ApiError, Money, Quantity, Stock, Text};
 use utoipa::{IntoParams, ToSchema};
@@ -165,21 +165,8 @@ impl TryFrom<ListQuery> for ProductFilter {
             Some(v) if v.trim().is_empty() => Ok(None),
             other => Ok(other.map(|v| v.trim().to_owned())),
         };
-        let price_min = q
-            .price_min
-            .as_deref()
-            .map(|raw| money("price_min", raw))
-            .transpose()?;
-        let price_max = q
-            .price_max
-            .as_deref()
-            .map(|raw| money("price_max", raw))
-            .transpose()?;
-        if let (Some(min), Some(max)) = (price_min, price_max) {
-            if min > max {
-                return Err(invalid("price_min must not be above price_max".to_owned()));
-            }
-        }
+        let (price_min, price_max) =
+            money_range("price", q.price_min.as_deref(), q.price_max.as_deref())?;
         Ok(ProductFilter {
             window,
             category: bounded("category", q.category, MAX_CATEGORY_CHARS)?,

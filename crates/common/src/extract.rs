@@ -250,6 +250,27 @@ pub fn money(name: &str, raw: &str) -> Result<crate::Money, ApiError> {
         .map_err(|err| ApiError::Unprocessable(format!("{name} {err}, not {raw:?}")))
 }
 
+/// The query parameters `{name}_min` and `{name}_max` as an inclusive range
+/// of money, either end open; 422 when one is not an amount, or the minimum
+/// is above the maximum.
+pub fn money_range(
+    name: &str,
+    min: Option<&str>,
+    max: Option<&str>,
+) -> Result<(Option<crate::Money>, Option<crate::Money>), ApiError> {
+    let (min_name, max_name) = (format!("{name}_min"), format!("{name}_max"));
+    let min = min.map(|raw| money(&min_name, raw)).transpose()?;
+    let max = max.map(|raw| money(&max_name, raw)).transpose()?;
+    if let (Some(low), Some(high)) = (min, max) {
+        if low > high {
+            return Err(ApiError::Unprocessable(format!(
+                "{min_name} must not be above {max_name}"
+            )));
+        }
+    }
+    Ok((min, max))
+}
+
 /// Checks a user id: 1 to 128 characters, taken literally (`victim#` is
 /// not `victim`), without control characters and without white space at
 /// either end (`"alice "` would be another user who looks the same).

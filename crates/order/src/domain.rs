@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shop_common::extract::{instant, money};
+use shop_common::extract::{instant, money_range};
 use shop_common::paging::{SortOrder, Window};
 use shop_common::{rfc3339, ApiError, Money, PaymentMethod, UserId};
 use utoipa::{IntoParams, ToSchema};
@@ -294,23 +294,11 @@ impl OrderQuery {
                 ));
             }
         }
-        let total_min = self
-            .total_min
-            .as_deref()
-            .map(|raw| money("total_min", raw))
-            .transpose()?;
-        let total_max = self
-            .total_max
-            .as_deref()
-            .map(|raw| money("total_max", raw))
-            .transpose()?;
-        if let (Some(min), Some(max)) = (total_min, total_max) {
-            if min > max {
-                return Err(ApiError::Unprocessable(
-                    "total_min must not be above total_max".to_owned(),
-                ));
-            }
-        }
+        let (total_min, total_max) = money_range(
+            "total",
+            self.total_min.as_deref(),
+            self.total_max.as_deref(),
+        )?;
         Ok(OrderFilter {
             window,
             status: self.status,

@@ -18,23 +18,30 @@ fn decode_err(what: String) -> sqlx::Error {
     sqlx::Error::Decode(what.into())
 }
 
-fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
+/// The row's `status` column.
+pub(crate) fn status(row: &AnyRow) -> Result<OrderStatus, sqlx::Error> {
     let status: String = row.try_get("status")?;
+    OrderStatus::parse(&status).ok_or_else(|| decode_err(format!("unknown status {status}")))
+}
+
+/// The row's `refund_status` column.
+pub(crate) fn refund_status(row: &AnyRow) -> Result<Option<RefundStatus>, sqlx::Error> {
+    row.try_get::<Option<String>, _>("refund_status")?
+        .map(|raw| {
+            RefundStatus::parse(&raw)
+                .ok_or_else(|| decode_err(format!("unknown refund status {raw}")))
+        })
+        .transpose()
+}
+
+fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
     let total: i64 = row.try_get("total_cents")?;
     let items: String = row.try_get("items")?;
     let method: String = row.try_get("paying_method")?;
-    let refund_status = match row.try_get::<Option<String>, _>("refund_status")? {
-        Some(raw) => Some(
-            RefundStatus::parse(&raw)
-                .ok_or_else(|| decode_err(format!("unknown refund status {raw}")))?,
-        ),
-        None => None,
-    };
     Ok(Order {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
-        status: OrderStatus::parse(&status)
-            .ok_or_else(|| decode_err(format!("unknown status {status}")))?,
+        status: status(row)?,
         total_amount: Money::from_cents(total)
             .ok_or_else(|| decode_err(format!("negative total {total}")))?,
         items: serde_json::from_str::<Vec<OrderItem>>(&items)
@@ -49,7 +56,7 @@ fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
             .ok_or_else(|| decode_err(format!("unknown payment method {method}")))?,
         reason: row.try_get("cancel_reason")?,
         expires_at: None,
-        refund_status,
+        refund_status: refund_status(row)?,
         refund_id: row.try_get("refund_id")?,
         refunded_at: row.try_get("refunded_at")?,
     })

@@ -4,8 +4,8 @@
 
 use sqlx::{Any, Executor, Row};
 
-use crate::domain::{OrderStatus, RefundStatus};
 use crate::stats::{Bucket, Group};
+use crate::store::orders;
 
 /// Orders placed in `[from, to)` (RFC 3339 strings as stored), counted and
 /// summed by bucket, status and refund status.
@@ -30,20 +30,10 @@ pub async fn groups<'c>(
         .await?;
     rows.iter()
         .map(|row| {
-            let status: String = row.try_get("status")?;
-            let refund: Option<String> = row.try_get("refund_status")?;
-            let decode = |what: String| sqlx::Error::Decode(what.into());
             Ok(Group {
                 bucket: row.try_get("bucket")?,
-                status: OrderStatus::parse(&status)
-                    .ok_or_else(|| decode(format!("unknown status {status}")))?,
-                refund: match refund {
-                    Some(raw) => Some(
-                        RefundStatus::parse(&raw)
-                            .ok_or_else(|| decode(format!("unknown refund status {raw}")))?,
-                    ),
-                    None => None,
-                },
+                status: orders::status(row)?,
+                refund: orders::refund_status(row)?,
                 orders: row.try_get("orders")?,
                 cents: row.try_get("cents")?,
             })
