@@ -29,6 +29,10 @@
 //! crash safety hangs on: after the payment service refunded, before the
 //! order recorded it.
 
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -1446,18 +1450,6 @@ impl KillOnAnswer {
     }
 }
 
-/// Polls `check` until it gives a value; panics after `deadline`.
-async fn poll<T>(deadline: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let until = Instant::now() + deadline;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < until, "{what} within {deadline:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn get_json(http: &reqwest::Client, url: &str) -> Value {
     match send(http.get(url)).await {
         Reply::Answer(StatusCode::OK, body) => body,
@@ -1506,17 +1498,15 @@ async fn a_kill_between_the_refund_and_the_order_update_refunds_once() {
     };
     let id = order["id"].as_i64().expect("order id");
     let pay_url = format!("{}/orders/{id}/payment", urls.order);
-    let payment_id = poll(
-        Duration::from_secs(2),
-        "a successful payment",
-        async || match send(http.post(&pay_url)).await {
+    let payment_id = helpers::eventually(Duration::from_secs(2), || async {
+        match send(http.post(&pay_url)).await {
             Reply::Answer(StatusCode::OK, paid) => paid["payment_id"].as_str().map(str::to_owned),
             Reply::Answer(StatusCode::BAD_REQUEST, body) if detail(&body) == "Payment failed" => {
                 None
             }
             other => panic!("paying: {}", other.describe()),
-        },
-    )
+        }
+    })
     .await;
 
     // Cancel it; the order service dies the instant the refund is made.
@@ -1539,14 +1529,10 @@ async fn a_kill_between_the_refund_and_the_order_update_refunds_once() {
     // Restarted, the order service's recovery records that same refund.
     cluster.start(Service::Order).await;
     let order_url = format!("{}/orders/{id}", urls.order);
-    let refunded = poll(
-        Duration::from_secs(20),
-        "recovery recording the refund",
-        async || {
-            let order = get_json(&http, &order_url).await;
-            (order["refund_status"] == "refunded").then_some(order)
-        },
-    )
+    let refunded = helpers::eventually(Duration::from_secs(20), || async {
+        let order = get_json(&http, &order_url).await;
+        (order["refund_status"] == "refunded").then_some(order)
+    })
     .await;
     assert_eq!(refunded["status"], "cancelled", "{refunded}");
     assert_eq!(refunded["refund_id"], refund["id"], "{refunded}");
