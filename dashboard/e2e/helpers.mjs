@@ -1,7 +1,7 @@
 // Shared by the end-to-end tests: a fresh `shop up` per test file, Debian's
 // Chromium through playwright-core, and polling with deadlines.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -50,7 +50,8 @@ export async function until(check, { ms = 10_000, every = 100, what = 'condition
 /**
  * Starts `shop up` on free ports with a fresh data directory (and `env` over
  * the process's environment): the seed's open API (`--no-auth`, a user
- * switcher in the dashboard) unless `auth` is true. Resolves when
+ * switcher in the dashboard) unless `auth` is true; `seed: { orders,
+ * products }` runs `shop seed` on the directory first. Resolves when
  * it printed its gateway URL and the gateway serves the dashboard.
  */
 export async function startShop({
@@ -58,6 +59,7 @@ export async function startShop({
   startMs = 30_000,
   env = {},
   auth = false,
+  seed = null,
 } = {}) {
   if (!existsSync(shopBin)) {
     throw new Error(
@@ -65,6 +67,16 @@ export async function startShop({
     );
   }
   const dataDir = mkdtempSync(path.join(tmpdir(), 'shop-e2e-'));
+  if (seed) {
+    // `shop seed` fills the data directory before the shop starts on it.
+    const args = ['seed', '--data-dir', dataDir, '--orders', String(seed.orders)];
+    args.push('--products', String(seed.products ?? 200));
+    const result = spawnSync(shopBin, args, { encoding: 'utf8', timeout: 300_000 });
+    if (result.status !== 0) {
+      rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(`shop seed failed (${result.status}): ${result.stderr.slice(-2000)}`);
+    }
+  }
   const child = spawn(
     shopBin,
     [

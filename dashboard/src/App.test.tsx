@@ -166,13 +166,17 @@ describe('App with accounts (auth on)', () => {
   it('a customer sees their own orders; staff see every order and manage products', async () => {
     const api = routes({
       'GET /api/session': { body: { auth: true, account: account('staff') } },
-      'GET /api/order/orders': { body: [order({ id: 8, user_id: 'someone' })] },
+      'GET /api/order/orders': {
+        body: [order({ id: 8, user_id: 'someone' })],
+        headers: { 'X-Total-Count': '1' },
+      },
     });
     window.history.replaceState(null, '', '/orders');
     const user = userEvent.setup();
     render(<App />);
     expect(await screen.findByRole('heading', { name: 'All orders' })).toBeInTheDocument();
-    expect(await screen.findByText('Order #8')).toBeInTheDocument();
+    expect(await screen.findByRole('link', { name: '#8' })).toHaveAttribute('href', '/orders/8');
+    expect(screen.getByTestId('orders-range')).toHaveTextContent('1–1 of 1');
     expect(api.to('GET', '/api/order/orders/user/*')).toHaveLength(0);
     await user.click(within(nav()).getByRole('link', { name: 'Products' }));
     expect(await screen.findByRole('button', { name: 'New product' })).toBeInTheDocument();
@@ -215,8 +219,14 @@ describe('routes', () => {
   it('maps paths to tabs and back', () => {
     expect(parseRoute('/')).toEqual({ tab: 'dashboard', orderId: null });
     expect(parseRoute('/products')).toEqual({ tab: 'products', orderId: null });
-    expect(parseRoute('/orders/12')).toEqual({ tab: 'orders', orderId: 12 });
-    expect(parseRoute('/orders/x')).toEqual({ tab: 'orders', orderId: null });
+    expect(parseRoute('/orders/12', '?x=1')).toEqual({ tab: 'orders', orderId: 12, search: '' });
+    expect(parseRoute('/orders/x')).toEqual({ tab: 'orders', orderId: null, search: '' });
+    expect(parseRoute('/orders', '?status=paid')).toEqual({
+      tab: 'orders',
+      orderId: null,
+      search: '?status=paid',
+    });
+    expect(routePath({ tab: 'orders', orderId: null, search: '?q=bob' })).toBe('/orders?q=bob');
     expect(parseRoute('/nowhere')).toEqual({ tab: 'dashboard', orderId: null });
     expect(parseRoute('/signin')).toEqual({ tab: 'signin', orderId: null });
     expect(routePath({ tab: 'register', orderId: null })).toBe('/register');

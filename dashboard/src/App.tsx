@@ -3,11 +3,13 @@ import { AccountMenu, NotAllowed, RegisterPage, SignInPage, type AccountLinks } 
 import { CartTab } from './components/CartTab';
 import { ErrorMessage, Loading } from './components/common';
 import { DashboardTab } from './components/DashboardTab';
+import { OrderPage } from './components/OrderPage';
+import { OrdersConsole } from './components/OrdersConsole';
 import { OrdersTab } from './components/OrdersTab';
 import { ProductsTab } from './components/ProductsTab';
 import { UserSwitcher } from './components/UserSwitcher';
 import { OrderFeedProvider, POLL_MS, useOrderFeed, type FeedOptions } from './hooks/orderFeed';
-import { pageLabel, TABS, useRoute, type PageId } from './router';
+import { pageLabel, TABS, useRoute, type PageId, type Route } from './router';
 import { SessionProvider, useSession } from './session';
 
 function FeedIndicator() {
@@ -30,18 +32,20 @@ function FeedIndicator() {
 
 /** The tab's content, or why the person cannot see it. */
 function Page({
-  page,
-  orderId,
+  route,
   go,
-  select,
+  navigate,
+  listSearch,
   links,
 }: {
-  page: PageId;
-  orderId: number | null;
+  route: Route;
   go: (page: PageId, orderId?: number | null) => void;
-  select: (orderId: number | null) => void;
+  navigate: (route: Route, replace?: boolean) => void;
+  /** The query string of the orders table last shown (for "Back to orders"). */
+  listSearch: string;
   links: AccountLinks;
 }) {
+  const { tab: page, orderId } = route;
   const session = useSession();
   const { userId, auth, staff } = session;
   if (page === 'signin') {
@@ -72,14 +76,38 @@ function Page({
       />
     );
   }
+  if (auth && staff) {
+    if (orderId !== null) {
+      return (
+        <OrderPage
+          orderId={orderId}
+          backHref={`/orders${listSearch}`}
+          onBack={() => navigate({ tab: 'orders', orderId: null, search: listSearch })}
+        />
+      );
+    }
+    return (
+      <OrdersConsole
+        search={route.search ?? ''}
+        onNavigate={(search) => navigate({ tab: 'orders', orderId: null, search })}
+        onOpen={(id) => go('orders', id)}
+      />
+    );
+  }
   return (
-    <OrdersTab userId={userId} allOrders={auth && staff} selectedId={orderId} onSelect={select} />
+    <OrdersTab
+      userId={userId}
+      selectedId={orderId}
+      onSelect={(id) => navigate({ tab: 'orders', orderId: id }, true)}
+    />
   );
 }
 
 function Shell() {
   const [route, navigate] = useRoute();
   const session = useSession();
+  const listSearch = useRef('');
+  if (route.tab === 'orders' && route.orderId === null) listSearch.current = route.search ?? '';
   const heading = useRef<HTMLHeadingElement>(null);
   const firstRender = useRef(true);
 
@@ -164,10 +192,10 @@ function Shell() {
           </ErrorMessage>
         ) : (
           <Page
-            page={route.tab}
-            orderId={route.orderId}
+            route={route}
             go={go}
-            select={(id) => navigate({ tab: 'orders', orderId: id }, true)}
+            navigate={navigate}
+            listSearch={listSearch.current}
             links={links}
           />
         )}

@@ -27,6 +27,9 @@ export function humanize(snake: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+const counting = new Intl.NumberFormat();
+
+/** "1 order", "10,000 orders". */
 export function plural(count: number, one: string, many = `${one}s`): string {
-  return `${count} ${count === 1 ? one : many}`;
+  return `${counting.format(count)} ${count === 1 ? one : many}`;
 }

@@ -33,10 +33,12 @@ export interface Route {
   tab: PageId;
   /** `/orders/12`: the order shown. */
   orderId: number | null;
+  /** The query string (`?status=paid`, or ''): the orders table's view. */
+  search?: string;
 }
 
 /** The tab (and order) a path shows; unknown paths show the dashboard. */
-export function parseRoute(pathname: string): Route {
+export function parseRoute(pathname: string, search = ''): Route {
   const parts = pathname.split('/').filter(Boolean);
   const [first, second] = parts;
   if (first === 'products' && parts.length === 1) return { tab: 'products', orderId: null };
@@ -45,27 +47,32 @@ export function parseRoute(pathname: string): Route {
   if (first === 'register' && parts.length === 1) return { tab: 'register', orderId: null };
   if (first === 'orders') {
     const id = second !== undefined && /^\d+$/.test(second) ? Number(second) : null;
-    return { tab: 'orders', orderId: id };
+    return { tab: 'orders', orderId: id, search: id === null ? search : '' };
   }
   return { tab: 'dashboard', orderId: null };
 }
 
 export function routePath(route: Route): string {
   if (route.tab === 'orders' && route.orderId !== null) return `/orders/${route.orderId}`;
-  return [...TABS, ...ACCOUNT_PAGES].find((t) => t.id === route.tab)?.path ?? '/';
+  const path = [...TABS, ...ACCOUNT_PAGES].find((t) => t.id === route.tab)?.path ?? '/';
+  return `${path}${route.search ?? ''}`;
+}
+
+function currentRoute(): Route {
+  return parseRoute(window.location.pathname, window.location.search);
 }
 
 /** The route of the address bar, kept in step with back and forward. */
 export function useRoute(): [Route, (route: Route, replace?: boolean) => void] {
-  const [route, setRoute] = useState<Route>(() => parseRoute(window.location.pathname));
+  const [route, setRoute] = useState<Route>(currentRoute);
   useEffect(() => {
-    const onPop = () => setRoute(parseRoute(window.location.pathname));
+    const onPop = () => setRoute(currentRoute());
     window.addEventListener('popstate', onPop);
     return () => window.removeEventListener('popstate', onPop);
   }, []);
   const navigate = useCallback((next: Route, replace = false) => {
     const path = routePath(next);
-    if (path !== window.location.pathname) {
+    if (path !== window.location.pathname + window.location.search) {
       if (replace) window.history.replaceState(null, '', path);
       else window.history.pushState(null, '', path);
     }

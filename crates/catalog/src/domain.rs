@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use shop_common::extract::money_range;
-use shop_common::paging::{SortOrder, Window};
+use shop_common::paging::{Position, SortOrder, Window};
 use shop_common::{ApiError, Money, Quantity, Stock, Text};
 use utoipa::{IntoParams, ToSchema};
 
@@ -82,6 +82,8 @@ pub struct ListQuery {
     pub after: Option<String>,
     /// The previous page: the cursor in its `rel="prev"`.
     pub before: Option<String>,
+    /// `true`: the last page (`rel="last"`).
+    pub last: Option<bool>,
     /// Only this category (case-insensitive).
     pub category: Option<String>,
     /// Case-insensitive substring of the name or description, at most 100
@@ -157,7 +159,13 @@ impl TryFrom<ListQuery> for ProductFilter {
             }
         };
         let limit = q.limit.or(ids.as_ref().map(|_| MAX_LIMIT));
-        let window = Window::new(q.skip, limit, q.after.as_deref(), q.before.as_deref())?;
+        let window = Window::new(Position {
+            skip: q.skip,
+            limit,
+            after: q.after.as_deref(),
+            before: q.before.as_deref(),
+            last: q.last,
+        })?;
         let bounded = |name: &str, value: Option<String>, max: usize| match value {
             Some(v) if v.chars().count() > max => {
                 Err(invalid(format!("{name} must be at most {max} characters")))

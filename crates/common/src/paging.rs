@@ -150,44 +150,53 @@ pub enum Direction {
 }
 
 /// The page a request asks for: the seed's `skip`/`limit`, or `limit` rows
-/// after or before a cursor.
+/// after or before a cursor, or before the end (the last page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     pub skip: i64,
     pub limit: i64,
-    pub from: Option<(Direction, Cursor)>,
+    /// Where the page starts; `(Before, None)` is the end of the list.
+    pub from: Option<(Direction, Option<Cursor>)>,
+}
+
+/// The paging parameters of a list request, as sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Position<'a> {
+    pub skip: Option<i64>,
+    pub limit: Option<i64>,
+    pub after: Option<&'a str>,
+    pub before: Option<&'a str>,
+    /// `last=true`: the last page.
+    pub last: Option<bool>,
 }
 
 impl Window {
-    /// Checks the paging parameters: `skip` with neither cursor, at most
-    /// one of `after` and `before`.
-    pub fn new(
-        skip: Option<i64>,
-        limit: Option<i64>,
-        after: Option<&str>,
-        before: Option<&str>,
-    ) -> Result<Window, ApiError> {
-        let (skip_checked, limit) = page(skip, limit)?;
-        let from = match (after, before) {
-            (Some(_), Some(_)) => {
+    /// Checks the paging parameters: `skip` with no cursor, at most one of
+    /// `after`, `before` and `last=true`.
+    pub fn new(position: Position<'_>) -> Result<Window, ApiError> {
+        let (skip, limit) = page(position.skip, position.limit)?;
+        let last = position.last == Some(true);
+        let from = match (position.after, position.before, last) {
+            (Some(raw), None, false) => {
+                Some((Direction::After, Some(Cursor::decode("after", raw)?)))
+            }
+            (None, Some(raw), false) => {
+                Some((Direction::Before, Some(Cursor::decode("before", raw)?)))
+            }
+            (None, None, true) => Some((Direction::Before, None)),
+            (None, None, false) => None,
+            _ => {
                 return Err(ApiError::Unprocessable(
-                    "Send after or before, not both".to_owned(),
+                    "Send one of after, before and last=true".to_owned(),
                 ))
             }
-            (Some(raw), None) => Some((Direction::After, Cursor::decode("after", raw)?)),
-            (None, Some(raw)) => Some((Direction::Before, Cursor::decode("before", raw)?)),
-            (None, None) => None,
         };
-        if from.is_some() && skip.is_some() {
+        if from.is_some() && position.skip.is_some() {
             return Err(ApiError::Unprocessable(
-                "skip cannot be combined with after or before".to_owned(),
+                "skip cannot be combined with after, before or last".to_owned(),
             ));
         }
-        Ok(Window {
-            skip: skip_checked,
-            limit,
-            from,
-        })
+        Ok(Window { skip, limit, from })
     }
 }
 
@@ -220,7 +229,7 @@ impl Window {
     /// 422 when the cursor was made for another sort (its key of another
     /// kind): comparing it would name no position in this one.
     pub fn fits(&self, sort: &Sort) -> Result<(), ApiError> {
-        let Some((direction, cursor)) = &self.from else {
+        let Some((direction, Some(cursor))) = &self.from else {
             return Ok(());
         };
         let fits = match (sort.key, &cursor.key) {
@@ -294,7 +303,7 @@ pub fn statement(select: &str, mut filters: Filters, sort: Sort, window: &Window
     let backwards = matches!(window.from, Some((Direction::Before, _)));
     // Reading backwards, the database walks the sort in reverse.
     let descending = sort.descending != backwards;
-    if let Some((_, cursor)) = &window.from {
+    if let Some((_, Some(cursor))) = &window.from {
         let op = if descending { "<" } else { ">" };
         match (sort.key, &cursor.key) {
             (Some(key), Some(value)) => filters.add(
@@ -358,38 +367,43 @@ pub async fn fetch<'c, T>(
     }
     let first = rows.first().map(&cursor_of);
     let last = rows.last().map(&cursor_of);
+    // An empty page past a cursor still leads back to where it came from.
     let (next, prev) = match &window.from {
         None => (last.filter(|_| more), first.filter(|_| window.skip > 0)),
-        Some((Direction::After, from)) => (
-            last.clone().filter(|_| more),
-            first.or_else(|| Some(from.clone())),
-        ),
-        Some((Direction::Before, from)) => {
-            (last.or_else(|| Some(from.clone())), first.filter(|_| more))
-        }
+        Some((Direction::After, from)) => (last.filter(|_| more), first.or_else(|| from.clone())),
+        // Read back from the end (`last=true`), nothing follows.
+        Some((Direction::Before, None)) => (None, first.filter(|_| more)),
+        Some((Direction::Before, from)) => (last.or_else(|| from.clone()), first.filter(|_| more)),
     };
     Ok(Page { rows, next, prev })
 }
 
 /// The `Link` header of `page`: the request's own query (`raw_query`) with
-/// `after` or `before` in place of its paging position; `None` when the page
-/// has no neighbour.
+/// `after` or `before` in place of its paging position (`next`, `prev`),
+/// without one (`first`), or with `last=true` (`last`); `None` when the page
+/// has no neighbour. `first` comes with `prev`, `last` with `next`.
 pub fn link_header<T>(raw_query: Option<&str>, page: &Page<T>) -> Option<HeaderValue> {
     let kept: Vec<(String, String)> = form_urlencoded::parse(raw_query.unwrap_or("").as_bytes())
-        .filter(|(name, _)| !matches!(name.as_ref(), "after" | "before" | "skip"))
+        .filter(|(name, _)| !matches!(name.as_ref(), "after" | "before" | "skip" | "last"))
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect();
-    let link = |rel: &str, param: &str, cursor: &Cursor| {
+    let link = |rel: &str, position: Option<(&str, String)>| {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (name, value) in &kept {
             query.append_pair(name, value);
         }
-        query.append_pair(param, &cursor.encode());
+        if let Some((param, value)) = position {
+            query.append_pair(param, &value);
+        }
         format!("<?{}>; rel=\"{rel}\"", query.finish())
     };
+    let next = page.next.as_ref();
+    let prev = page.prev.as_ref();
     let links: Vec<String> = [
-        page.next.as_ref().map(|c| link("next", "after", c)),
-        page.prev.as_ref().map(|c| link("prev", "before", c)),
+        next.map(|c| link("next", Some(("after", c.encode())))),
+        prev.map(|c| link("prev", Some(("before", c.encode())))),
+        prev.map(|_| link("first", None)),
+        next.map(|_| link("last", Some(("last", "true".to_owned())))),
     ]
     .into_iter()
     .flatten()
@@ -446,11 +460,25 @@ mod tests {
     #[test]
     fn windows_refuse_mixed_paging() {
         let c = Cursor { key: None, id: 3 }.encode();
-        assert!(Window::new(None, Some(10), Some(&c), None).is_ok());
-        assert!(Window::new(Some(5), None, Some(&c), None).is_err());
-        assert!(Window::new(None, None, Some(&c), Some(&c)).is_err());
-        assert!(Window::new(None, Some(1001), None, None).is_err());
-        assert_eq!(Window::new(Some(4), None, None, None).unwrap().skip, 4);
+        let at = |skip, limit, after, before, last| {
+            Window::new(Position {
+                skip,
+                limit,
+                after,
+                before,
+                last,
+            })
+        };
+        assert!(at(None, Some(10), Some(&c), None, None).is_ok());
+        assert!(at(Some(5), None, Some(&c), None, None).is_err());
+        assert!(at(None, None, Some(&c), Some(&c), None).is_err());
+        assert!(at(None, None, Some(&c), None, Some(true)).is_err());
+        assert!(at(Some(5), None, None, None, Some(true)).is_err());
+        assert!(at(None, Some(1001), None, None, None).is_err());
+        assert_eq!(at(Some(4), None, None, None, None).unwrap().skip, 4);
+        let last = at(None, None, None, None, Some(true)).unwrap();
+        assert_eq!(last.from, Some((Direction::Before, None)));
+        assert_eq!(at(None, None, None, None, Some(false)).unwrap().from, None);
     }
 
     #[test]
@@ -470,14 +498,28 @@ mod tests {
             id: 3,
         }
         .encode();
-        let window = Window::new(None, None, Some(&text), None).unwrap();
+        let after = |raw| Position {
+            after: Some(raw),
+            ..Position::default()
+        };
+        let window = Window::new(after(&text)).unwrap();
         assert!(window.fits(&by(true)).is_ok());
         assert!(window.fits(&by(false)).is_err());
         assert!(window.fits(&by_id).is_err());
         let id_only = Cursor { key: None, id: 3 }.encode();
-        let window = Window::new(None, None, None, Some(&id_only)).unwrap();
+        let window = Window::new(Position {
+            before: Some(&id_only),
+            ..Position::default()
+        })
+        .unwrap();
         assert!(window.fits(&by_id).is_ok());
         assert!(window.fits(&by(false)).is_err());
+        let last = Window::new(Position {
+            last: Some(true),
+            ..Position::default()
+        })
+        .unwrap();
+        assert!(last.fits(&by_id).is_ok() && last.fits(&by(true)).is_ok());
     }
 
     #[test]
@@ -501,13 +543,26 @@ mod tests {
         let link = link_header(Some("status=paid&skip=3&after=old&limit=2"), &page).unwrap();
         let link = link.to_str().unwrap();
         let next = Cursor { key: None, id: 9 }.encode();
-        assert!(
-            link.starts_with(&format!(
-                "<?status=paid&limit=2&after={next}>; rel=\"next\", "
-            )),
-            "{link}"
+        let prev = Cursor { key: None, id: 1 }.encode();
+        assert_eq!(
+            link,
+            format!(
+                "<?status=paid&limit=2&after={next}>; rel=\"next\", \
+                 <?status=paid&limit=2&before={prev}>; rel=\"prev\", \
+                 <?status=paid&limit=2>; rel=\"first\", \
+                 <?status=paid&limit=2&last=true>; rel=\"last\""
+            )
         );
-        assert!(link.ends_with("; rel=\"prev\""), "{link}");
+        let first_page = Page {
+            rows: vec![1],
+            next: Some(Cursor { key: None, id: 9 }),
+            prev: None,
+        };
+        let link = link_header(Some("last=true&limit=2"), &first_page).unwrap();
+        assert_eq!(
+            link.to_str().unwrap(),
+            format!("<?limit=2&after={next}>; rel=\"next\", <?limit=2&last=true>; rel=\"last\"")
+        );
         let none: Page<i32> = Page {
             rows: vec![],
             next: None,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shop_common::extract::{instant, money_range};
-use shop_common::paging::{SortOrder, Window};
+use shop_common::paging::{Position, SortOrder, Window};
 use shop_common::{rfc3339, ApiError, Money, PaymentMethod, UserId};
 use utoipa::{IntoParams, ToSchema};
 
@@ -217,6 +217,8 @@ pub struct OrderQuery {
     pub after: Option<String>,
     /// The previous page: the cursor in its `rel="prev"`.
     pub before: Option<String>,
+    /// `true`: the last page (`rel="last"`).
+    pub last: Option<bool>,
     /// Only orders in this status.
     pub status: Option<OrderStatus>,
     /// Only this user's orders (`GET /orders`; a customer may name only
@@ -267,12 +269,13 @@ pub struct OrderFilter {
 impl OrderQuery {
     /// The checked filter; 422 naming the parameter at fault.
     pub fn checked(&self) -> Result<OrderFilter, ApiError> {
-        let window = Window::new(
-            self.skip,
-            self.limit,
-            self.after.as_deref(),
-            self.before.as_deref(),
-        )?;
+        let window = Window::new(Position {
+            skip: self.skip,
+            limit: self.limit,
+            after: self.after.as_deref(),
+            before: self.before.as_deref(),
+            last: self.last,
+        })?;
         let user_id = match &self.user_id {
             Some(raw) => Some(UserId::parse(raw.as_str())?.as_str().to_owned()),
             None => None,

@@ -87,6 +87,8 @@ pub struct ListQuery {
     pub after: Option<String>,
     /// The previous page: the cursor in its `rel="prev"`.
     pub before: Option<String>,
+    /// `true`: the last page (`rel="last"`).
+    pub last: Option<bool>,
 }
 
 /// Decides whether a payment goes through. Behind a trait so tests can

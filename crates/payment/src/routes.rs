@@ -10,7 +10,7 @@ use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Idempotency, Keyed};
-use shop_common::paging::{self, Window};
+use shop_common::paging::{self, Position, Window};
 use shop_common::{now_rfc3339, ApiError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -322,12 +322,13 @@ pub async fn list_payments(
     RawQuery(raw): RawQuery,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let window = Window::new(
-        query.skip,
-        query.limit,
-        query.after.as_deref(),
-        query.before.as_deref(),
-    )?;
+    let window = Window::new(Position {
+        skip: query.skip,
+        limit: query.limit,
+        after: query.after.as_deref(),
+        before: query.before.as_deref(),
+        last: query.last,
+    })?;
     window.fits(&store::SORT)?;
     if caller.only_user().is_some() {
         // A customer lists the payments of one of their own orders.

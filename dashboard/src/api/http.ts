@@ -74,6 +74,15 @@ export async function request<T>(
   path: string,
   options: RequestOptions = {},
 ): Promise<T> {
+  return (await exchange<T>(method, path, options)).body;
+}
+
+/** Calls the API and returns its JSON and the answer's headers. */
+export async function exchange<T>(
+  method: string,
+  path: string,
+  options: RequestOptions = {},
+): Promise<{ body: T; headers: Headers }> {
   const headers: Record<string, string> = { Accept: 'application/json', ...options.headers };
   let body: string | undefined;
   if (options.body !== undefined) {
@@ -113,7 +122,7 @@ export async function request<T>(
   if (json === undefined) {
     throw new ApiError(response.status, 'The server sent an answer that is not JSON');
   }
-  return json as T;
+  return { body: json as T, headers: response.headers };
 }
 
 /** A fresh idempotency key: one per user action, never reused across clicks.

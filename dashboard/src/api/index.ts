@@ -1,7 +1,8 @@
 // Typed calls to the services, through the gateway on the app's own origin:
 // /api/catalog, /api/cart, /api/order, /api/payment.
 
-import { apiUrl, request, segment } from './http';
+import { apiUrl, exchange, request, segment } from './http';
+import { pageOf, positionQuery, type ListPage, type Position } from './paging';
 import type {
   Account,
   Cart,
@@ -10,6 +11,7 @@ import type {
   NewProduct,
   Order,
   OrderEvent,
+  OrderFilters,
   OrderStatus,
   Page,
   Payment,
@@ -20,6 +22,7 @@ import type {
 } from './types';
 
 export * from './types';
+export type { ListPage, Position } from './paging';
 export { ApiError, errorMessage, newIdempotencyKey } from './http';
 
 /** The most items one list call returns (the services' limit). */
@@ -130,6 +133,23 @@ export async function listAllOrders(signal?: AbortSignal): Promise<Order[]> {
   }
 }
 
+/** A page of orders at `position` under `filters` (of one user's orders
+ * when `userId` is given), with their total. */
+export async function listOrderPage(
+  filters: OrderFilters,
+  position: Position,
+  limit: number,
+  signal?: AbortSignal,
+  userId?: string,
+): Promise<ListPage<Order>> {
+  const path = userId === undefined ? '/order/orders' : `/order/orders/user/${segment(userId)}`;
+  const { body, headers } = await exchange<Order[]>('GET', path, {
+    query: { ...filters, ...positionQuery(position), limit, count: 'true' },
+    signal,
+  });
+  return pageOf(body, headers);
+}
+
 /** A user's orders, newest first. */
 export function listUserOrders(
   userId: string,
@@ -164,6 +184,19 @@ export function listEvents(
   signal?: AbortSignal,
 ): Promise<OrderEvent[]> {
   return request<OrderEvent[]>('GET', '/order/events', { query: { after, limit }, signal });
+}
+
+/** The latest `limit` order events the caller may see, oldest first. */
+export function latestEvents(limit: number, signal?: AbortSignal): Promise<OrderEvent[]> {
+  return request<OrderEvent[]>('GET', '/order/events', { query: { last: 'true', limit }, signal });
+}
+
+/** One order's events still kept (the latest 1000), oldest first. */
+export function listOrderEvents(orderId: number, signal?: AbortSignal): Promise<OrderEvent[]> {
+  return request<OrderEvent[]>('GET', '/order/events', {
+    query: { order_id: orderId, last: 'true', limit: 1000 },
+    signal,
+  });
 }
 
 /** The URL of the server-sent event stream of order events. */

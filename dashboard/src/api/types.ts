@@ -65,6 +65,23 @@ export interface Page {
   limit?: number;
 }
 
+export type OrderSort = order['schemas']['OrderSort'];
+export type SortOrder = order['schemas']['SortOrder'];
+
+/** The filters and sort of `GET /orders` (paged by cursor). */
+export interface OrderFilters {
+  status?: OrderStatus;
+  user_id?: string;
+  /** A date (`2026-11-01`) or RFC 3339 time. */
+  created_from?: string;
+  created_to?: string;
+  /** Amounts as typed: `10`, `10.5`. */
+  total_min?: string;
+  total_max?: string;
+  sort?: OrderSort;
+  order?: SortOrder;
+}
+
 export type EventType = order['schemas']['EventType'];
 
 /** An event's `data` (the document says only "an object"). */

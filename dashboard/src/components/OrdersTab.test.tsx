@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { useState } from 'react';
 import { describe, expect, it } from 'vitest';
 import type { Order, OrderStatus } from '../api';
-import { mockFetch, order, payment } from '../test/mocks';
+import { mockFetch, order, orderEvent, payment } from '../test/mocks';
 import { OrderDetails, OrdersTab } from './OrdersTab';
 
 const pending = order({
@@ -32,6 +32,15 @@ describe('OrdersTab', () => {
   it('lists the user’s orders and shows one with its items and payments', async () => {
     const api = mockFetch({
       'GET /api/order/orders/user/*': { body: [pending, paid] },
+      'GET /api/order/events': {
+        body: [
+          orderEvent({ event_type: 'order_created' }),
+          orderEvent({
+            event_type: 'order_paid',
+            data: { status: 'paid', previous_status: 'pending', payment_id: 'pay-1' },
+          }),
+        ],
+      },
       'GET /api/payment/payments': { body: [payment({ id: 'pay-1', order_id: 1, amount: 29.99 })] },
     });
     const user = userEvent.setup();
@@ -50,10 +59,17 @@ describe('OrdersTab', () => {
     expect(await within(panel).findByText('success')).toBeInTheDocument();
     expect(api.to('GET', '/api/payment/payments')[0]!.url).toBe('/api/payment/payments?order_id=1');
     expect(rows[1]).toHaveAttribute('aria-current', 'true');
+    const history = within(panel).getByRole('region', { name: 'Events' });
+    expect(await within(history).findByText('placed for $29.99')).toBeInTheDocument();
+    expect(within(history).getByText('pending → paid')).toBeInTheDocument();
+    expect(api.to('GET', '/api/order/events')[0]!.url).toBe(
+      '/api/order/events?order_id=1&last=true&limit=1000',
+    );
   });
 
   it('shows item subtotals and the total in cents', async () => {
     mockFetch({
+      'GET /api/order/events': { body: [] },
       'GET /api/order/orders/user/*': { body: [pending] },
       'GET /api/payment/payments': { body: [] },
     });
@@ -66,6 +82,7 @@ describe('OrdersTab', () => {
 
   it('pays with an Idempotency-Key and shows the paid order', async () => {
     const api = mockFetch({
+      'GET /api/order/events': { body: [] },
       'GET /api/order/orders/user/*': [{ body: [pending] }, { body: [{ ...pending, status: 'paid', payment_id: 'p-9' }] }],
       'POST /api/order/orders/2/payment': { body: { ...pending, status: 'paid', payment_id: 'p-9' } },
       'GET /api/payment/payments': [{ body: [] }, { body: [payment({ id: 'p-9', order_id: 2, amount: 2029.97 })] }],
@@ -86,6 +103,7 @@ describe('OrdersTab', () => {
     // The service's state: the order is paid by the second attempt.
     let current: Order = pending;
     const api = mockFetch({
+      'GET /api/order/events': { body: [] },
       'GET /api/order/orders/user/*': () => ({ body: [current] }),
       'POST /api/order/orders/2/payment': [
         { status: 400, body: { detail: 'Payment failed' } },
@@ -117,6 +135,7 @@ describe('OrdersTab', () => {
 
   it('shows other payment errors as they are', async () => {
     mockFetch({
+      'GET /api/order/events': { body: [] },
       'GET /api/order/orders/user/*': { body: [pending] },
       'POST /api/order/orders/2/payment': { status: 409, body: { detail: 'A payment for order 2 is in progress' } },
       'GET /api/payment/payments': { body: [] },
@@ -134,6 +153,7 @@ describe('OrdersTab', () => {
   it('cancels an order and moves statuses along with PUT /status', async () => {
     let current: Order = pending;
     const api = mockFetch({
+      'GET /api/order/events': { body: [] },
       'GET /api/order/orders/user/*': () => ({ body: [current] }),
       'PUT /api/order/orders/2/status': ({ body }) => {
         current = { ...current, status: (body as { status: OrderStatus }).status };
@@ -159,6 +179,7 @@ describe('OrdersTab', () => {
     let current: Order = pending;
     let payments: ReturnType<typeof payment>[] = [];
     const api = mockFetch({
+      'GET /api/order/events': { body: [] },
       'GET /api/order/orders/user/*': () => ({ body: [current] }),
       'PUT /api/order/orders/2/status': () => {
         current = { ...current, status: 'paid', payment_id: 'p-manual', updated_at: '2026-12-01T10:00:00Z' };
@@ -180,6 +201,7 @@ describe('OrdersTab', () => {
 
   it('shows a refused status change', async () => {
     mockFetch({
+      'GET /api/order/events': { body: [] },
       'GET /api/order/orders/user/*': { body: [paid] },
       'PUT /api/order/orders/1/status': { status: 400, body: { detail: 'Cannot change order 1 from paid to processing' } },
       'GET /api/payment/payments': { body: [] },
@@ -195,6 +217,7 @@ describe('OrdersTab', () => {
 
   it('opens an order of another user by its id', async () => {
     mockFetch({
+      'GET /api/order/events': { body: [] },
       'GET /api/order/orders/user/*': { body: [] },
       'GET /api/order/orders/9': { body: order({ id: 9, user_id: 'bob', status: 'shipped' }) },
       'GET /api/payment/payments': { body: [] },
@@ -206,11 +229,15 @@ describe('OrdersTab', () => {
   });
 
   it('says when the user has no orders and when they cannot be loaded', async () => {
-    mockFetch({ 'GET /api/order/orders/user/*': [{ body: [] }] });
+    mockFetch({
+      'GET /api/order/events': { body: [] },
+      'GET /api/order/orders/user/*': [{ body: [] }] });
     const { unmount } = render(<Harness />);
     expect(await screen.findByText(/No orders yet/)).toBeInTheDocument();
     unmount();
-    mockFetch({ 'GET /api/order/orders/user/*': { status: 503, body: { detail: 'Order service unavailable' } } });
+    mockFetch({
+      'GET /api/order/events': { body: [] },
+      'GET /api/order/orders/user/*': { status: 503, body: { detail: 'Order service unavailable' } } });
     render(<Harness />);
     expect(await screen.findByRole('alert')).toHaveTextContent(
       'Could not load the orders: Order service unavailable',
@@ -220,7 +247,9 @@ describe('OrdersTab', () => {
 
 describe('OrderDetails expiry', () => {
   it('says by when an unpaid order must be paid, and that an expired one was cancelled', () => {
-    mockFetch({ 'GET /api/payment/payments': { body: [] } });
+    mockFetch({
+      'GET /api/order/events': { body: [] },
+      'GET /api/payment/payments': { body: [] } });
     const { unmount } = render(
       <OrderDetails
         order={order({ status: 'pending', expires_at: '2025-01-02T10:30:00Z' })}
@@ -240,6 +269,7 @@ describe('OrderDetails expiry', () => {
 describe('OrderDetails refund', () => {
   it('says a cancelled paid order was refunded, or that its refund is on its way', async () => {
     mockFetch({
+      'GET /api/order/events': { body: [] },
       'GET /api/payment/payments': {
         body: [
           {
@@ -280,7 +310,9 @@ describe('OrderDetails actions', () => {
     ['cancelled', []],
   ];
   it.each(cases)('offers only the allowed moves from %s', (status, buttons) => {
-    mockFetch({ 'GET /api/payment/payments': { body: [] } });
+    mockFetch({
+      'GET /api/order/events': { body: [] },
+      'GET /api/payment/payments': { body: [] } });
     const o: Order = order({ status });
     render(<OrderDetails order={o} onChanged={() => {}} />);
     const names = screen.queryAllByRole('button').map((b) => b.textContent);

@@ -1,9 +1,8 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import {
   getOrder,
-  listAllOrders,
+  listOrderPage,
   listPayments,
-  listUserOrders,
   newIdempotencyKey,
   payOrder,
   updateOrderStatus,
@@ -18,6 +17,9 @@ import { formatCents, formatMoney, lineCents, toCents } from '../money';
 import { actionLabel, isPayable, nextStatuses } from '../orderStatus';
 import { useSession } from '../session';
 import { ActionButton, ErrorMessage, Loading, StatusBadge } from './common';
+import { OrderEvents } from './OrderEvents';
+import { FIRST_PAGE, Pager, type At } from './Pager';
+import { PAGE_SIZE } from '../ordersView';
 
 function Payments({ orderId, version }: { orderId: number; version: string }) {
   const load = useCallback((signal: AbortSignal) => listPayments(orderId, signal), [orderId]);
@@ -218,17 +220,25 @@ export function OrderDetails({
       </ErrorMessage>
       <ErrorMessage>{move.error && `Status not changed: ${move.error}`}</ErrorMessage>
       <Payments orderId={order.id} version={`${order.updated_at}|${attempts}|${feed.version}`} />
+      <OrderEvents orderId={order.id} />
     </article>
   );
 }
 
-/** An order that is not in the user's list (opened from the dashboard). */
-function OtherOrder({ orderId, onChanged }: { orderId: number; onChanged: () => void }) {
+/** An order loaded by its id: one not in the list shown, or the staff
+ * console's order page. */
+export function OrderById({ orderId, onChanged }: { orderId: number; onChanged: () => void }) {
   const load = useCallback((signal: AbortSignal) => getOrder(orderId, signal), [orderId]);
   const order = useResource(['order', orderId], load);
   useReloadOnFeed(order.reload);
   if (order.loading) return <Loading>Loading order #{orderId}…</Loading>;
-  if (order.error) return <ErrorMessage>{`Could not load order #${orderId}: ${order.error}`}</ErrorMessage>;
+  if (order.error) {
+    return (
+      <ErrorMessage onRetry={() => order.reload()}>
+        {`Could not load order #${orderId}: ${order.error}`}
+      </ErrorMessage>
+    );
+  }
   if (!order.data) return null;
   return (
     <OrderDetails
@@ -241,33 +251,39 @@ function OtherOrder({ orderId, onChanged }: { orderId: number; onChanged: () => 
   );
 }
 
+/** A customer's orders (or, with auth off, the chosen user's), a page at a
+ * time, beside the selected order. Staff see every order in the
+ * {@link OrdersConsole} instead. */
 export function OrdersTab({
   userId,
-  allOrders = false,
   selectedId,
   onSelect,
 }: {
   userId: string;
-  /** Every user's orders (staff), not only `userId`'s. */
-  allOrders?: boolean;
   selectedId: number | null;
   onSelect: (orderId: number | null) => void;
 }) {
+  const [at, setAt] = useState<At>(FIRST_PAGE);
+  useEffect(() => setAt(FIRST_PAGE), [userId]);
   const load = useCallback(
-    (signal: AbortSignal) =>
-      allOrders ? listAllOrders(signal) : listUserOrders(userId, {}, signal),
-    [userId, allOrders],
+    (signal: AbortSignal) => listOrderPage({}, at.position, PAGE_SIZE, signal, userId),
+    [userId, at],
   );
-  const orders = useResource(['orders', allOrders ? null : userId], load);
+  const orders = useResource(['orders', userId, at], load);
   const { auth } = useSession();
   useReloadOnFeed(orders.reload);
   const detailsRef = useRef<HTMLDivElement>(null);
 
-  const list = orders.data ?? [];
+  const list = orders.data?.rows ?? [];
   const selected = selectedId === null ? undefined : list.find((o) => o.id === selectedId);
 
   const replace = (changed: Order) => {
-    if (orders.data) orders.set(orders.data.map((o) => (o.id === changed.id ? changed : o)));
+    if (orders.data) {
+      orders.set({
+        ...orders.data,
+        rows: orders.data.rows.map((o) => (o.id === changed.id ? changed : o)),
+      });
+    }
     orders.reload(true);
   };
 
@@ -285,13 +301,15 @@ export function OrdersTab({
     <div className="orders">
       <section className="panel order-list" aria-labelledby="orders-title">
         <div className="panel-head">
-          <h2 id="orders-title">
-            {allOrders ? 'All orders' : auth ? 'Your orders' : `Orders of ${userId}`}
-          </h2>
-          {orders.data && <span className="muted">{plural(list.length, 'order')}</span>}
+          <h2 id="orders-title">{auth ? 'Your orders' : `Orders of ${userId}`}</h2>
+          {orders.data && (
+            <span className="muted">{plural(orders.data.total ?? list.length, 'order')}</span>
+          )}
         </div>
         {orders.loading && <Loading>Loading orders…</Loading>}
-        <ErrorMessage>{orders.error && `Could not load the orders: ${orders.error}`}</ErrorMessage>
+        <ErrorMessage onRetry={() => orders.reload()}>
+          {orders.error && `Could not load the orders: ${orders.error}`}
+        </ErrorMessage>
         {orders.data && list.length === 0 && (
           <p className="muted">No orders yet. Add products to the cart and check out.</p>
         )}
@@ -320,12 +338,15 @@ export function OrdersTab({
             ))}
           </ul>
         )}
+        {orders.data && (orders.data.next || orders.data.prev) && (
+          <Pager at={at} page={orders.data} go={setAt} />
+        )}
       </section>
       <div className="order-detail-pane" ref={detailsRef}>
         {selected ? (
           <OrderDetails order={selected} onChanged={replace} />
         ) : selectedId !== null && orders.data ? (
-          <OtherOrder orderId={selectedId} onChanged={() => orders.reload(true)} />
+          <OrderById orderId={selectedId} onChanged={() => orders.reload(true)} />
         ) : (
           orders.data &&
           list.length > 0 && (

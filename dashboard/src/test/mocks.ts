@@ -12,7 +12,13 @@ export interface Call {
   body: unknown;
 }
 
-export type Reply = { status?: number; body?: unknown } | ((call: Call) => { status?: number; body?: unknown });
+export interface Answer {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type Reply = Answer | ((call: Call) => Answer);
 
 /**
  * A fetch that answers by "METHOD /path" (the path without query; `*`
@@ -52,8 +58,8 @@ export function mockFetch(routes: Record<string, Reply | Reply[]>) {
     const queue = queues.get(key)!;
     // The last reply of a route repeats.
     const reply = queue.length > 1 ? queue.shift()! : queue[0]!;
-    const { status = 200, body } = typeof reply === 'function' ? reply(call) : reply;
-    return json(status, body);
+    const answer = typeof reply === 'function' ? reply(call) : reply;
+    return json(answer.status ?? 200, answer.body, answer.headers);
   });
   vi.stubGlobal('fetch', fetchMock);
   return {
@@ -67,10 +73,10 @@ export function mockFetch(routes: Record<string, Reply | Reply[]>) {
   };
 }
 
-export function json(status: number, body: unknown): Response {
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(body === undefined ? '' : JSON.stringify(body), {
     status,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
   });
 }
 

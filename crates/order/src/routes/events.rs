@@ -34,7 +34,7 @@ use utoipa_axum::routes;
 
 use crate::domain::OrderEvent;
 use crate::feed::{Line, TAIL_POLL};
-use crate::store::outbox;
+use crate::store::outbox::{self, Reading};
 use crate::AppState;
 
 /// The event routes, each declared once for the router and the document.
@@ -45,54 +45,105 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// Query of `GET /events` and `GET /events/stream`.
+/// Query of `GET /events`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// Only events with a larger sequence (default 0; for the stream: the
-    /// latest, unless `Last-Event-ID` is sent).
+    /// Only events with a larger sequence (default 0).
     pub after: Option<i64>,
-    /// At most this many, 1 to 1000 (default 100). Not for the stream.
+    /// At most this many, 1 to 1000 (default 100).
     pub limit: Option<i64>,
+    /// `true`: the latest `limit` events (still oldest first), to fill a
+    /// feed on load; not with `after`.
+    pub last: Option<bool>,
+    /// Only this order's events (a customer's own orders only).
+    pub order_id: Option<i64>,
 }
 
-/// Order events after a sequence, oldest first.
+/// Query of `GET /events/stream`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Only events with a larger sequence (default: the latest, unless
+    /// `Last-Event-ID` is sent).
+    pub after: Option<i64>,
+}
+
+/// How many events a customer's list reads per query while it picks out
+/// theirs.
+const SCAN_BATCH: i64 = 1000;
+
+/// Order events after a sequence, or the latest, oldest first; everyone's
+/// (staff), a customer's own, or one order's. Events are kept
+/// `OUTBOX_RETENTION_HOURS` after they reached Kafka.
 #[utoipa::path(get, path = "/events", tag = "events", params(EventsQuery),
     responses(
+        (status = 401, description = "Auth on: no valid access token", body = ErrorBody),
         (status = 200, description = "Events, oldest first", body = [OrderEvent]),
+        (status = 404, description = "order_id names no order the caller may see", body = ErrorBody),
         (status = 422, description = "Bad query", body = ErrorBody)))]
 pub async fn list_events(
     SignedIn(caller): SignedIn,
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<Vec<OrderEvent>>, ApiError> {
-    let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(100);
-    if after < 0 || !(1..=1000).contains(&limit) {
+    let reading = match (query.after, query.last == Some(true)) {
+        (Some(_), true) => {
+            return Err(ApiError::Unprocessable(
+                "Send after or last=true, not both".to_owned(),
+            ))
+        }
+        (_, true) => Reading::Latest(None),
+        (after, false) => Reading::After(after.unwrap_or(0)),
+    };
+    if query.after.is_some_and(|after| after < 0) || !(1..=1000).contains(&limit) {
         return Err(ApiError::Unprocessable(
             "after must not be negative and limit must be from 1 to 1000".to_owned(),
         ));
     }
-    let Some(user) = caller.only_user() else {
-        let events = outbox::after(&state.db.reader, after, limit).await?;
+    let db = &state.db.reader;
+    let user = match query.order_id {
+        Some(order_id) => {
+            // One order's events: the order's owner or staff.
+            super::own_order(&state, &caller, order_id).await?;
+            None
+        }
+        None => caller.only_user(),
+    };
+    let Some(user) = user else {
+        let events = outbox::read(db, query.order_id, reading, limit).await?;
         return Ok(Json(events.into_iter().map(|s| s.event).collect()));
     };
-    // A customer's events only: read on until `limit` of theirs or the end.
+    // A customer's events only: read on, forwards after `after` or back
+    // from the latest, until `limit` of theirs or the end.
     let mut mine = Vec::new();
-    let mut from = after;
+    let mut reading = reading;
     loop {
-        let batch = outbox::after(&state.db.reader, from, 1000).await?;
-        let full = batch.len() == 1000;
+        let mut batch = outbox::read(db, None, reading, SCAN_BATCH).await?;
+        let full = batch.len() as i64 == SCAN_BATCH;
+        let backwards = matches!(reading, Reading::Latest(_));
+        if backwards {
+            batch.reverse();
+        }
         for stored in batch {
-            from = stored.event.sequence;
+            let sequence = stored.event.sequence;
+            reading = if backwards {
+                Reading::Latest(Some(sequence))
+            } else {
+                Reading::After(sequence)
+            };
             if stored.event.user_id() == Some(user) {
                 mine.push(stored.event);
                 if mine.len() as i64 == limit {
-                    return Ok(Json(mine));
+                    break;
                 }
             }
         }
-        if !full {
+        if !full || mine.len() as i64 == limit {
+            if backwards {
+                mine.reverse();
+            }
             return Ok(Json(mine));
         }
     }
@@ -103,7 +154,7 @@ pub async fn list_events(
 /// after `EVENT_STREAM_MAX_LIFETIME_MS`; at most `EVENT_STREAMS_MAX` are
 /// open, `EVENT_STREAMS_PER_CLIENT` per client address (503 beyond).
 #[utoipa::path(get, path = "/events/stream", tag = "events",
-    params(EventsQuery, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this sequence")),
+    params(StreamQuery, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this sequence")),
     responses(
         (status = 200, description = "text/event-stream of OrderEvent", content_type = "text/event-stream"),
         (status = 422, description = "Bad query or Last-Event-ID", body = ErrorBody),
@@ -113,7 +164,7 @@ pub async fn stream_events(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Query(query): Query<EventsQuery>,
+    Query(query): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
     let resume = match headers.get("last-event-id") {
         None => None,

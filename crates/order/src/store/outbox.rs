@@ -104,15 +104,53 @@ pub async fn after<'c>(
     sequence: i64,
     limit: i64,
 ) -> Result<Vec<Stored>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2");
-    sqlx::query(&sql)
-        .bind(sequence)
-        .bind(limit)
+    read(db, None, Reading::After(sequence), limit).await
+}
+
+/// Which events of the outbox to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// The first ones after this sequence.
+    After(i64),
+    /// The last ones, before this sequence if one is given.
+    Latest(Option<i64>),
+}
+
+/// At most `limit` events of `order_id` (or of every order) as `reading`
+/// says, oldest first. An order's events are read along `outbox_order`.
+pub async fn read<'c>(
+    db: impl Executor<'c, Database = Any>,
+    order_id: Option<i64>,
+    reading: Reading,
+    limit: i64,
+) -> Result<Vec<Stored>, sqlx::Error> {
+    let (condition, sequence, dir) = match reading {
+        Reading::After(seq) => ("seq > $1", seq, "ASC"),
+        Reading::Latest(Some(seq)) => ("seq < $1", seq, "DESC"),
+        Reading::Latest(None) => ("seq < $1", i64::MAX, "DESC"),
+    };
+    let order = if order_id.is_some() {
+        " AND order_id = $3"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM outbox WHERE {condition}{order} ORDER BY seq {dir} LIMIT $2"
+    );
+    let mut query = sqlx::query(&sql).bind(sequence).bind(limit);
+    if let Some(order_id) = order_id {
+        query = query.bind(order_id);
+    }
+    let mut events = query
         .fetch_all(db)
         .await?
         .iter()
         .map(stored)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    if dir == "DESC" {
+        events.reverse();
+    }
+    Ok(events)
 }
 
 /// The last sequence written (0 when none).

@@ -483,6 +483,18 @@ async fn every_order_and_payment_route_answers_each_caller_as_the_table_says() {
                 [401, 403, 200, 200],
             ),
             row(Method::GET, "/events".into(), None, [401, 200, 200, 200]),
+            row(
+                Method::GET,
+                format!("/events?order_id={first}"),
+                None,
+                [401, 404, 200, 200],
+            ),
+            row(
+                Method::GET,
+                "/events?order_id=987654".into(),
+                None,
+                [401, 404, 404, 404],
+            ),
             row(Method::GET, "/stats".into(), None, [401, 403, 403, 200]),
         ];
         check_rows(&world, &base, &rows).await;
@@ -591,6 +603,12 @@ async fn every_order_and_payment_route_answers_each_caller_as_the_table_says() {
     let events = list(world.ada.clone(), "/events").await;
     assert!(events.len() >= 4, "{events:?}");
     assert!(events.iter().all(|e| e["data"]["user_id"] == json!(ada)));
+    // Her latest two, read back from the end past everyone else's.
+    let latest = list(world.ada.clone(), "/events?last=true&limit=2").await;
+    assert_eq!(latest, events[events.len() - 2..]);
+    assert!(list(world.bob.clone(), "/events?last=true")
+        .await
+        .is_empty());
 
     let bob_id = stack.log_in("bob@example.com", "bob passphrase").await["account"]["id"]
         .as_str()

@@ -83,7 +83,45 @@ async fn the_event_feed_pages_by_sequence() {
     assert_eq!(sequences(&second_page), [5, 6]);
     let (_, none) = page(6, 10).await;
     assert_eq!(none, json!([]));
-    for bad in ["after=-1", "limit=0", "limit=1001", "after=x"] {
+    // The latest, oldest first: how a feed fills itself on load.
+    let (_, latest) = stack
+        .get(&format!("{}/events?last=true&limit=4", stack.order))
+        .await;
+    assert_eq!(sequences(&latest), [3, 4, 5, 6]);
+    // One order's events, all of them or its latest.
+    let (_, all) = stack.get(&format!("{}/events", stack.order)).await;
+    let order_id = all[0]["data"]["order_id"].as_i64().unwrap();
+    let of_order: Vec<i64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["order_id"] == order_id)
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(of_order.len() >= 2, "{all}");
+    let (_, mine) = stack
+        .get(&format!("{}/events?order_id={order_id}", stack.order))
+        .await;
+    assert_eq!(sequences(&mine), of_order);
+    let (_, last_one) = stack
+        .get(&format!(
+            "{}/events?order_id={order_id}&last=true&limit=1",
+            stack.order
+        ))
+        .await;
+    assert_eq!(sequences(&last_one), of_order[of_order.len() - 1..]);
+    let (status, body) = stack
+        .get(&format!("{}/events?order_id=987654", stack.order))
+        .await;
+    detail(status, &body, StatusCode::NOT_FOUND);
+    for bad in [
+        "after=-1",
+        "limit=0",
+        "limit=1001",
+        "after=x",
+        "after=2&last=true",
+        "last=yes",
+    ] {
         let (status, body) = stack.get(&format!("{}/events?{bad}", stack.order)).await;
         detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     }

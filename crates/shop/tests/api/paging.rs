@@ -7,9 +7,24 @@ use serde_json::Value;
 
 use crate::helpers::{detail, Stack};
 
+/// The `Link` header's relations, resolved against the request's URL.
+#[derive(Debug, Default)]
+struct Links {
+    next: Option<String>,
+    prev: Option<String>,
+    first: Option<String>,
+    last: Option<String>,
+}
+
 /// GET `url`: the array and the `Link` header's next and previous URLs
 /// (resolved against `url`, as a client resolves them).
 async fn page(stack: &Stack, url: &str) -> (Vec<Value>, Option<String>, Option<String>) {
+    let (rows, links) = linked_page(stack, url).await;
+    (rows, links.next, links.prev)
+}
+
+/// GET `url`: the array and every relation of its `Link` header.
+async fn linked_page(stack: &Stack, url: &str) -> (Vec<Value>, Links) {
     let response = stack.http.get(url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{url}");
     let link = response
@@ -28,36 +43,74 @@ async fn page(stack: &Stack, url: &str) -> (Vec<Value>, Option<String>, Option<S
             })
         })
     };
+    let links = Links {
+        next: rel("next"),
+        prev: rel("prev"),
+        first: rel("first"),
+        last: rel("last"),
+    };
     let body: Vec<Value> = response.json().await.unwrap();
-    (body, rel("next"), rel("prev"))
+    (body, links)
+}
+
+fn ids_of(rows: &[Value]) -> Vec<i64> {
+    rows.iter().map(|v| v["id"].as_i64().unwrap()).collect()
 }
 
 /// Every page from `first` by `next`, then back by `prev` from the last:
-/// both walks must give the same pages; returns the ids in order.
+/// both walks must give the same pages. Then the first page's `rel="last"`
+/// (`last=true`): the last `limit` rows, and back from it by `prev` every
+/// row again; each page's `rel="first"` is the first page. Returns the ids
+/// in order.
 async fn walk(stack: &Stack, first: &str) -> Vec<i64> {
-    let id = |v: &Value| v["id"].as_i64().unwrap();
     let mut pages = Vec::new();
     let mut back = None;
+    let mut to_last = None;
     let mut url = Some(first.to_owned());
     while let Some(at) = url {
-        let (rows, next, prev) = page(stack, &at).await;
+        let (rows, links) = linked_page(stack, &at).await;
         assert!(
             !rows.is_empty() || pages.is_empty(),
             "an empty page at {at}"
         );
-        pages.push(rows.iter().map(id).collect::<Vec<_>>());
-        (url, back) = (next, prev);
+        assert_eq!(links.last.is_some(), links.next.is_some(), "{at}");
+        assert_eq!(links.first.is_some(), links.prev.is_some(), "{at}");
+        if let Some(to_first) = &links.first {
+            assert_eq!(ids_of(&page(stack, to_first).await.0), pages[0], "{at}");
+        }
+        if pages.is_empty() {
+            to_last = links.last.clone();
+        }
+        pages.push(ids_of(&rows));
+        (url, back) = (links.next, links.prev);
         assert!(pages.len() < 100, "no end to {first}");
     }
     let mut back_pages = vec![pages.last().unwrap().clone()];
     while let Some(at) = back {
         let (rows, _, prev) = page(stack, &at).await;
-        back_pages.push(rows.iter().map(id).collect());
+        back_pages.push(ids_of(&rows));
         back = prev;
     }
     back_pages.reverse();
     assert_eq!(back_pages, pages, "back from the last page of {first}");
-    pages.concat()
+    let all = pages.concat();
+    if let Some(to_last) = to_last {
+        let (rows, links) = linked_page(stack, &to_last).await;
+        let limit = pages[0].len();
+        assert_eq!(ids_of(&rows), all[all.len() - limit..], "{to_last}");
+        assert!(links.next.is_none() && links.last.is_none(), "{to_last}");
+        let mut seen = vec![ids_of(&rows)];
+        let mut back = links.prev;
+        while let Some(at) = back {
+            let (rows, _, prev) = page(stack, &at).await;
+            seen.push(ids_of(&rows));
+            back = prev;
+            assert!(seen.len() < 100, "no start to {to_last}");
+        }
+        seen.reverse();
+        assert_eq!(seen.concat(), all, "back from {to_last}");
+    }
+    all
 }
 
 async fn place(stack: &Stack, user: &str, product: i64, quantity: i64) -> Value {
@@ -201,8 +254,14 @@ async fn bad_paging_and_filters_are_422_saying_why() {
         ),
         (
             &format!("after={total_cursor}&before={total_cursor}"),
-            "not both",
+            "one of after, before and last",
         ),
+        (
+            &format!("after={total_cursor}&last=true&sort=total"),
+            "one of after, before and last",
+        ),
+        ("skip=3&last=true", "skip cannot"),
+        ("last=maybe", "last"),
         ("status=lost", "status"),
         ("sort=price", "sort"),
         ("order=up", "order"),

@@ -297,8 +297,8 @@ async fn every_list_filter_and_sort_reads_its_index() {
     };
     assert!(plan.contains(index), "search: no {index} in\n{plan}");
 
-    use shop_common::paging::Window;
-    let window = Window::new(None, None, None, None).unwrap();
+    use shop_common::paging::{Position, Window};
+    let window = Window::new(Position::default()).unwrap();
     let cases: [(&str, Option<i64>, Indexes); 2] = [
         (
             "payments, newest first",

@@ -345,6 +345,8 @@ export interface operations {
                 after?: string;
                 /** @description The previous page: the cursor in its `rel="prev"`. */
                 before?: string;
+                /** @description `true`: the last page (`rel="last"`). */
+                last?: boolean;
                 /** @description Only this category (case-insensitive). */
                 category?: string;
                 /**

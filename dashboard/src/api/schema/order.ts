@@ -10,7 +10,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Order events after a sequence, oldest first. */
+        /**
+         * Order events after a sequence, or the latest, oldest first; everyone's
+         *     (staff), a customer's own, or one order's. Events are kept
+         *     `OUTBOX_RETENTION_HOURS` after they reached Kafka.
+         */
         get: operations["list_events"];
         put?: never;
         post?: never;
@@ -492,13 +496,17 @@ export interface operations {
     list_events: {
         parameters: {
             query?: {
-                /**
-                 * @description Only events with a larger sequence (default 0; for the stream: the
-                 *     latest, unless `Last-Event-ID` is sent).
-                 */
+                /** @description Only events with a larger sequence (default 0). */
                 after?: number;
-                /** @description At most this many, 1 to 1000 (default 100). Not for the stream. */
+                /** @description At most this many, 1 to 1000 (default 100). */
                 limit?: number;
+                /**
+                 * @description `true`: the latest `limit` events (still oldest first), to fill a
+                 *     feed on load; not with `after`.
+                 */
+                last?: boolean;
+                /** @description Only this order's events (a customer's own orders only). */
+                order_id?: number;
             };
             header?: never;
             path?: never;
@@ -513,6 +521,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrderEvent"][];
+                };
+            };
+            /** @description Auth on: no valid access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description order_id names no order the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Bad query */
@@ -530,12 +556,10 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Only events with a larger sequence (default 0; for the stream: the
-                 *     latest, unless `Last-Event-ID` is sent).
+                 * @description Only events with a larger sequence (default: the latest, unless
+                 *     `Last-Event-ID` is sent).
                  */
                 after?: number;
-                /** @description At most this many, 1 to 1000 (default 100). Not for the stream. */
-                limit?: number;
             };
             header?: {
                 /** @description Resume after this sequence */
@@ -626,6 +650,8 @@ export interface operations {
                 after?: string;
                 /** @description The previous page: the cursor in its `rel="prev"`. */
                 before?: string;
+                /** @description `true`: the last page (`rel="last"`). */
+                last?: boolean;
                 /** @description Only orders in this status. */
                 status?: components["schemas"]["OrderStatus"];
                 /**
@@ -787,6 +813,8 @@ export interface operations {
                 after?: string;
                 /** @description The previous page: the cursor in its `rel="prev"`. */
                 before?: string;
+                /** @description `true`: the last page (`rel="last"`). */
+                last?: boolean;
                 /** @description Only orders in this status. */
                 status?: components["schemas"]["OrderStatus"];
                 /**

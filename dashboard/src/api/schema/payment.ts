@@ -289,6 +289,8 @@ export interface operations {
                 after?: string;
                 /** @description The previous page: the cursor in its `rel="prev"`. */
                 before?: string;
+                /** @description `true`: the last page (`rel="last"`). */
+                last?: boolean;
             };
             header?: never;
             path?: never;
