@@ -150,6 +150,48 @@ describe('the staff console', () => {
     }
   });
 
+  test('the dashboard shows the figures of the last 30 days and draws their chart', async () => {
+    for (const [size, viewport] of [
+      ['desktop', DESKTOP],
+      ['phone', PHONE],
+    ]) {
+      const { page, context, problems } = await openDashboard(browser, shop.url, { viewport });
+      try {
+        await signIn(page);
+        await openTab(page, 'Dashboard');
+        const stats = (await staffApi('GET', '/order/stats')).body;
+        assert.ok(stats.orders > 100, `${stats.orders} orders in 30 days`);
+        await page.getByTestId('stat-orders').filter({ hasText: count.format(stats.orders) }).waitFor();
+        const revenue = await page.getByTestId('stat-revenue').textContent();
+        assert.equal(revenue, `$${stats.revenue.toLocaleString('en-US', { minimumFractionDigits: 2 })}`);
+        const products = (await staffApi('GET', '/catalog/products?limit=1&count=true')).headers;
+        const catalog = Number(products.get('x-total-count'));
+        assert.ok(catalog >= 200, `${catalog} products`);
+        await page.getByTestId('stat-products').filter({ hasText: String(catalog) }).waitFor();
+        // The chart is drawn: its canvas holds coloured pixels.
+        const canvas = page.getByTestId('revenue-chart').locator('canvas');
+        const painted = await until(
+          () =>
+            canvas.evaluate((c) => {
+              const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+              let coloured = 0;
+              for (let i = 3; i < data.length; i += 4) if (data[i] > 0) coloured += 1;
+              return coloured > 1000 ? coloured : false;
+            }),
+          { what: 'the chart to be drawn' },
+        );
+        assert.ok(painted > 1000);
+        // The feed starts with the latest events (the refund above, if any,
+        // or none from the seeded history), then follows the stream.
+        await page.getByText('Live updates').waitFor();
+        await checkAndShoot(page, 'console-dashboard', size);
+        assert.deepEqual(problems, []);
+      } finally {
+        await context.close();
+      }
+    }
+  });
+
   test('the console on a phone passes axe', async () => {
     const { page, context, problems } = await openDashboard(browser, shop.url, { viewport: PHONE });
     try {

@@ -66,7 +66,9 @@ function Page({
       </NotAllowed>
     );
   }
-  if (page === 'dashboard') return <DashboardTab onOpenOrder={(id) => go('orders', id)} />;
+  if (page === 'dashboard') {
+    return <DashboardTab onOpenOrder={(id) => go('orders', id)} figures={!auth || staff} />;
+  }
   if (page === 'cart') {
     return (
       <CartTab

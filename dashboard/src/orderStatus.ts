@@ -22,13 +22,6 @@ export function isPayable(status: OrderStatus): boolean {
   return status === 'pending' || status === 'confirmed';
 }
 
-/** Orders in these statuses were paid for and count as revenue. */
-export const REVENUE_STATUSES: readonly OrderStatus[] = ['paid', 'processing', 'shipped', 'delivered'];
-
-export function countsAsRevenue(status: OrderStatus): boolean {
-  return REVENUE_STATUSES.includes(status);
-}
-
 /** Whether cancelling an order in this status refunds its payment. */
 export function cancelRefunds(status: OrderStatus): boolean {
   return status === 'paid' || status === 'processing';

@@ -97,6 +97,9 @@ pub struct ListQuery {
     pub price_max: Option<String>,
     /// `true`: only products with stock; `false`: only those without.
     pub in_stock: Option<bool>,
+    /// `true`: the `X-Total-Count` header says how many products the
+    /// filters select in all (one more query).
+    pub count: Option<bool>,
     /// `id` (the default; the order products were created in), `name` or
     /// `price`.
     pub sort: Option<ProductSort>,
@@ -135,6 +138,7 @@ pub struct ProductFilter {
     pub in_stock: Option<bool>,
     pub sort: ProductSort,
     pub descending: bool,
+    pub count: bool,
 }
 
 impl TryFrom<ListQuery> for ProductFilter {
@@ -185,6 +189,7 @@ impl TryFrom<ListQuery> for ProductFilter {
             in_stock: q.in_stock,
             sort: q.sort.unwrap_or_default(),
             descending: q.order == Some(SortOrder::Desc),
+            count: q.count == Some(true),
         })
     }
 }

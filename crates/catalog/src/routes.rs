@@ -35,7 +35,7 @@ fn not_found(id: i64) -> ApiError {
 /// among `SEARCH_CONCURRENCY` and has the database's statement timeout.
 #[utoipa::path(get, path = "/products", tag = "catalog", params(ListQuery),
     responses(
-        (status = 200, description = "Products, by id unless sorted otherwise; `Link` names the next and previous pages", body = [Product]),
+        (status = 200, description = "Products, by id unless sorted otherwise; `Link` names the next and previous pages; with `count=true`, `X-Total-Count` how many in all", body = [Product]),
         (status = 422, description = "Bad query", body = ErrorBody),
         (status = 503, description = "Too many searches at once, or a search ran out of time", body = ErrorBody)))]
 pub async fn list_products(
@@ -46,8 +46,8 @@ pub async fn list_products(
     let filter = ProductFilter::try_from(query)?;
     filter.window.fits(&store::sort_of(&filter))?;
     let postgres = state.db.is_postgres();
-    let page = if filter.search.is_none() {
-        store::page(&state.db.reader, postgres, &filter).await?
+    let (page, total) = if filter.search.is_none() {
+        listed(&state.db.reader, postgres, &filter).await?
     } else {
         let Ok(Ok(permit)) =
             tokio::time::timeout(SEARCH_QUEUE_WAIT, state.searches.clone().acquire_owned()).await
@@ -60,9 +60,9 @@ pub async fn list_products(
         // than SEARCH_CONCURRENCY of them.
         let reader = state.db.reader.clone();
         let search = tokio::spawn(async move {
-            let page = store::page(&reader, postgres, &filter).await;
+            let listed = listed(&reader, postgres, &filter).await;
             drop(permit);
-            page
+            listed
         });
         match tokio::time::timeout(state.db_settings.statement_timeout, search).await {
             Ok(Ok(page)) => page?,
@@ -75,7 +75,28 @@ pub async fn list_products(
             }
         }
     };
-    Ok(paging::response(raw.as_deref(), page))
+    let mut response = paging::response(raw.as_deref(), page);
+    if let Some(total) = total {
+        response
+            .headers_mut()
+            .insert(paging::TOTAL_COUNT, axum::http::HeaderValue::from(total));
+    }
+    Ok(response)
+}
+
+/// The page `filter` asks for, and how many products it selects when
+/// `count=true`.
+async fn listed(
+    db: &sqlx::AnyPool,
+    postgres: bool,
+    filter: &ProductFilter,
+) -> Result<(paging::Page<Product>, Option<i64>), sqlx::Error> {
+    let page = store::page(db, postgres, filter).await?;
+    let total = match filter.count {
+        true => Some(store::count(db, postgres, filter).await?),
+        false => None,
+    };
+    Ok((page, total))
 }
 
 /// How long a search waits for its turn (`SEARCH_CONCURRENCY`).

@@ -7,7 +7,7 @@ import {
   createProduct,
   eventStreamUrl,
   getCart,
-  listAllOrders,
+  listOrderPage,
   listAllProducts,
   listEvents,
   listOrders,
@@ -141,11 +141,27 @@ describe('order and payment calls', () => {
     ]);
   });
 
-  it('pages through every order', async () => {
-    const full = Array.from({ length: 1000 }, (_, i) => order({ id: 2000 - i }));
-    const api = mockFetch({ 'GET /api/order/orders': [{ body: full }, { body: [] }] });
-    expect(await listAllOrders()).toHaveLength(1000);
-    expect(api.calls).toHaveLength(2);
+  it('reads a page of orders with its neighbours and total', async () => {
+    const api = mockFetch({
+      'GET /api/order/orders': {
+        body: [order({ id: 9 })],
+        headers: {
+          Link: '<?status=paid&limit=1&after=Wzld>; rel="next", <?status=paid&limit=1&last=true>; rel="last"',
+          'X-Total-Count': '1234',
+        },
+      },
+      'GET /api/order/orders/user/*': { body: [] },
+    });
+    const page = await listOrderPage({ status: 'paid' }, null, 1);
+    expect(page).toEqual({
+      rows: [order({ id: 9 })],
+      next: { after: 'Wzld' },
+      prev: null,
+      total: 1234,
+    });
+    expect(api.calls[0]!.url).toBe('/api/order/orders?status=paid&limit=1&count=true');
+    await listOrderPage({}, { last: true }, 50, undefined, 'bo b');
+    expect(api.calls[1]!.url).toBe('/api/order/orders/user/bo%20b?last=true&limit=50&count=true');
   });
 
   it('builds the event stream URL on the same origin', () => {

@@ -19,6 +19,8 @@ import type {
   ProductQuery,
   ProductUpdate,
   SessionInfo,
+  Stats,
+  Bucket,
 } from './types';
 
 export * from './types';
@@ -58,6 +60,15 @@ export async function listAllProducts(
     all.push(...page);
     if (page.length < MAX_PAGE) return all;
   }
+}
+
+/** How many products there are (`count=true`: one row and the total). */
+export async function countProducts(signal?: AbortSignal): Promise<number | null> {
+  const { body, headers } = await exchange<Product[]>('GET', '/catalog/products', {
+    query: { limit: 1, count: 'true' },
+    signal,
+  });
+  return pageOf(body, headers).total;
 }
 
 export function getProduct(id: number, signal?: AbortSignal): Promise<Product> {
@@ -123,16 +134,6 @@ export function listOrders(page: Page = {}, signal?: AbortSignal): Promise<Order
   });
 }
 
-/** Every order, newest first, paging through the service. */
-export async function listAllOrders(signal?: AbortSignal): Promise<Order[]> {
-  const all: Order[] = [];
-  for (;;) {
-    const page = await listOrders({ skip: all.length, limit: MAX_PAGE }, signal);
-    all.push(...page);
-    if (page.length < MAX_PAGE) return all;
-  }
-}
-
 /** A page of orders at `position` under `filters` (of one user's orders
  * when `userId` is given), with their total. */
 export async function listOrderPage(
@@ -148,6 +149,15 @@ export async function listOrderPage(
     signal,
   });
   return pageOf(body, headers);
+}
+
+/** The orders placed in `[from, to)` (default: the last 30 days) in
+ * figures, with a series by day or hour (staff). */
+export function getStats(
+  range: { from?: string; to?: string; bucket?: Bucket },
+  signal?: AbortSignal,
+): Promise<Stats> {
+  return request<Stats>('GET', '/order/stats', { query: { ...range }, signal });
 }
 
 /** A user's orders, newest first. */

@@ -82,6 +82,11 @@ export interface OrderFilters {
   order?: SortOrder;
 }
 
+/** `GET /stats`: the orders placed in a range, and a series over it. */
+export type Stats = order['schemas']['Stats'];
+export type StatsPoint = order['schemas']['StatsPoint'];
+export type Bucket = order['schemas']['Bucket'];
+
 export type EventType = order['schemas']['EventType'];
 
 /** An event's `data` (the document says only "an object"). */

@@ -1,146 +1,212 @@
 import { act, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Stats } from '../api';
 import { OrderFeedProvider } from '../hooks/orderFeed';
-import { MockEventSource, mockFetch, order, orderEvent, product } from '../test/mocks';
-import { computeStats, DashboardTab } from './DashboardTab';
+import { MockEventSource, mockFetch, order, orderEvent } from '../test/mocks';
+import { DashboardTab } from './DashboardTab';
 
-const orders = [
-  order({ id: 6, status: 'cancelled', total_amount: 500 }),
-  order({ id: 5, status: 'delivered', total_amount: 0.1 }),
-  order({ id: 4, status: 'shipped', total_amount: 0.2 }),
-  order({ id: 3, status: 'processing', total_amount: 1000.0 }),
-  order({ id: 2, status: 'paid', total_amount: 29.99, user_id: 'bob' }),
-  order({ id: 1, status: 'pending', total_amount: 10 }),
-];
-const products = [product({ id: 1 }), product({ id: 2 }), product({ id: 3 })];
-
-describe('computeStats', () => {
-  it('counts revenue from paid, processing, shipped and delivered orders, in cents', () => {
-    const stats = computeStats(products, orders);
-    expect(stats.revenueCents).toBe(10 + 20 + 100000 + 2999);
-    expect(stats.products).toBe(3);
-    expect(stats.orders).toBe(6);
-    expect(stats.byStatus).toEqual({
-      pending: 1,
-      confirmed: 0,
-      paid: 1,
-      processing: 1,
-      shipped: 1,
-      delivered: 1,
-      cancelled: 1,
-    });
-  });
+/** uPlot stands in for a canvas jsdom does not have: each chart drawn is
+ * recorded with its data. */
+const drawn = vi.hoisted(() => [] as { data: unknown[][]; destroyed: boolean }[]);
+vi.mock('uplot', () => {
+  class FakePlot {
+    static paths = { bars: () => () => null };
+    static tzDate = (date: Date) => date;
+    record: { data: unknown[][]; destroyed: boolean };
+    constructor(_options: unknown, data: unknown[][]) {
+      this.record = { data, destroyed: false };
+      drawn.push(this.record);
+    }
+    setSize() {}
+    destroy() {
+      this.record.destroyed = true;
+    }
+  }
+  return { default: FakePlot };
 });
 
-describe('DashboardTab', () => {
-  it('shows totals, orders by status, recent orders and live events', async () => {
-    const api = mockFetch({
-      'GET /api/catalog/products': { body: products },
-      'GET /api/order/orders': [
-        { body: orders },
-        { body: [order({ id: 7, status: 'pending', total_amount: 5, user_id: 'carol' }), ...orders] },
-      ],
-    });
-    const onOpenOrder = vi.fn();
-    const user = userEvent.setup();
-    render(
-      <OrderFeedProvider>
-        <DashboardTab onOpenOrder={onOpenOrder} />
-      </OrderFeedProvider>,
-    );
-    expect(screen.getByText('Loading the orders…')).toBeInTheDocument();
-    // The products may answer first: the revenue waits for the orders.
-    await waitFor(() => expect(screen.getByTestId('stat-revenue')).toHaveTextContent('$1,030.29'));
-    expect(screen.getByTestId('stat-products')).toHaveTextContent('3');
-    expect(screen.getByTestId('stat-orders')).toHaveTextContent('6');
+beforeEach(() => {
+  drawn.length = 0;
+  vi.stubGlobal(
+    'ResizeObserver',
+    class {
+      observe() {}
+      disconnect() {}
+    },
+  );
+  vi.spyOn(HTMLCanvasElement.prototype, 'getContext').mockReturnValue(
+    {} as CanvasRenderingContext2D,
+  );
+});
 
-    const chart = screen.getByRole('list', { name: 'Orders by status' });
-    const rows = within(chart).getAllByRole('listitem');
-    expect(rows.map((r) => r.textContent)).toEqual([
-      'pending1 order',
-      'confirmed0 orders',
-      'paid1 order',
-      'processing1 order',
-      'shipped1 order',
-      'delivered1 order',
-      'cancelled1 order',
+function stats(over: Partial<Stats> = {}): Stats {
+  return {
+    from: '2026-11-06T00:00:00Z',
+    to: '2026-12-06T00:00:00Z',
+    bucket: 'day',
+    orders: 1234,
+    by_status: {
+      pending: 4,
+      confirmed: 0,
+      paid: 30,
+      processing: 100,
+      shipped: 300,
+      delivered: 700,
+      cancelled: 100,
+    },
+    paid_orders: 1130,
+    revenue: 56789.5,
+    average_order_value: 50.26,
+    refunds: 12,
+    refunded: 480.25,
+    series: [
+      { start: '2026-12-04T00:00:00Z', orders: 40, revenue: 2000 },
+      { start: '2026-12-05T00:00:00Z', orders: 0, revenue: 0 },
+      { start: '2026-12-06T00:00:00Z', orders: 7, revenue: 350.5 },
+    ],
+    ...over,
+  };
+}
+
+const recent = [order({ id: 8, user_id: 'carol' }), order({ id: 7, status: 'paid' })];
+
+function renderTab(figures = true) {
+  const onOpenOrder = vi.fn();
+  render(
+    <OrderFeedProvider>
+      <DashboardTab onOpenOrder={onOpenOrder} figures={figures} />
+    </OrderFeedProvider>,
+  );
+  return onOpenOrder;
+}
+
+describe('DashboardTab', () => {
+  it('shows the figures of /stats, their chart, the recent orders and the backfilled feed', async () => {
+    const backfill = [
+      orderEvent({ data: { order_id: 7, user_id: 'alice', total_amount: 29.99, status: 'pending' } }),
+      orderEvent({
+        event_type: 'order_paid',
+        data: { order_id: 7, total_amount: 29.99, status: 'paid', previous_status: 'pending' },
+      }),
+    ];
+    const api = mockFetch({
+      'GET /api/order/stats': [{ body: stats() }, { body: stats({ orders: 1235 }) }],
+      'GET /api/catalog/products': { body: [], headers: { 'X-Total-Count': '1000000' } },
+      'GET /api/order/orders': { body: recent },
+      'GET /api/order/events': { body: backfill },
+    });
+    const user = userEvent.setup();
+    const onOpenOrder = renderTab();
+
+    expect(await screen.findByTestId('stat-revenue')).toHaveTextContent('$56,789.50');
+    expect(screen.getByTestId('stat-orders')).toHaveTextContent('1,234');
+    expect(screen.getByTestId('stat-average')).toHaveTextContent('$50.26');
+    expect(screen.getByTestId('stat-refunded')).toHaveTextContent('$480.25');
+    expect(screen.getByText('12 refunds')).toBeInTheDocument();
+    expect(await screen.findByText('1,000,000')).toBeInTheDocument();
+    const statsCall = api.to('GET', '/api/order/stats')[0]!;
+    expect(statsCall.query.get('bucket')).toBe('day');
+    const from = Date.parse(statsCall.query.get('from')!);
+    expect(Math.abs(Date.now() - 30 * 86_400_000 - from)).toBeLessThan(60_000);
+    expect(api.to('GET', '/api/catalog/products')[0]!.url).toBe(
+      '/api/catalog/products?limit=1&count=true',
+    );
+
+    // The chart gets the series: times, revenue, orders.
+    await waitFor(() => expect(drawn).toHaveLength(1));
+    expect(drawn[0]!.data).toEqual([
+      [Date.parse('2026-12-04T00:00:00Z') / 1000, Date.parse('2026-12-05T00:00:00Z') / 1000, Date.parse('2026-12-06T00:00:00Z') / 1000],
+      [2000, 0, 350.5],
+      [40, 0, 7],
+    ]);
+    expect(screen.getByRole('img', { name: /47 orders over 3 days/ })).toBeInTheDocument();
+    const figures = within(screen.getByRole('group')).getByRole('table');
+    expect(within(figures).getAllByRole('row').map((r) => r.textContent)).toEqual([
+      'DayOrdersRevenue',
+      'Dec 67$350.50',
+      'Dec 50$0.00',
+      'Dec 440$2,000.00',
     ]);
 
-    const recent = screen.getByRole('table');
-    expect(within(recent).getAllByRole('row')).toHaveLength(7);
-    await user.click(within(recent).getByRole('button', { name: '#2' }));
-    expect(onOpenOrder).toHaveBeenCalledWith(2);
+    const bars = screen.getByRole('list', { name: 'Orders by status' });
+    expect(within(bars).getAllByRole('listitem')[5]).toHaveTextContent('delivered700 orders');
 
-    expect(screen.getByText(/Waiting for order events/)).toBeInTheDocument();
+    const table = within(screen.getByRole('region', { name: 'Recent orders' })).getByRole('table');
+    await user.click(within(table).getByRole('button', { name: '#8' }));
+    expect(onOpenOrder).toHaveBeenCalledWith(8);
+
+    // The feed shows the latest events at once, newest first.
+    const feed = await screen.findByRole('list', { name: 'Order events, newest first' });
+    expect(within(feed).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      expect.stringContaining('Order #7 · alice · $29.99 · pending → paid'),
+      expect.stringContaining('Order #7 · alice · $29.99 · pending'),
+    ]);
+    expect(api.to('GET', '/api/order/events')[0]!.url).toBe('/api/order/events?last=true&limit=30');
+    const es = await vi.waitFor(() => MockEventSource.latest());
+    expect(es.url).toBe(`/api/order/events/stream?after=${backfill[1]!.sequence}`);
+
+    // A new event is added on top, and the figures reload.
     act(() => {
-      const es = MockEventSource.latest();
       es.open();
-      es.emit(orderEvent({ data: { order_id: 7, user_id: 'carol', total_amount: 5, status: 'pending' } }));
+      es.emit(orderEvent({ data: { order_id: 9, user_id: 'dan', total_amount: 5, status: 'pending' } }));
     });
-    const feed = screen.getByRole('list', { name: 'Order events, newest first' });
-    expect(within(feed).getByText('Order #7 · carol · $5.00 · pending')).toBeInTheDocument();
-    expect(within(feed).getByText('Order created')).toBeInTheDocument();
-    // The event makes the figures reload.
-    expect(await screen.findByText('7')).toBeInTheDocument();
-    expect(screen.getByTestId('stat-orders')).toHaveTextContent('7');
-    expect(api.to('GET', '/api/order/orders').length).toBe(2);
+    expect(within(feed).getAllByRole('listitem')[0]).toHaveTextContent('Order #9 · dan · $5.00 · pending');
+    expect(await screen.findByText('1,235')).toBeInTheDocument();
+    expect(api.to('GET', '/api/order/events')).toHaveLength(1);
   });
 
-  it('shows a status change in the feed', async () => {
-    mockFetch({
-      'GET /api/catalog/products': { body: [] },
-      'GET /api/order/orders': { body: [] },
-    });
-    render(
-      <OrderFeedProvider>
-        <DashboardTab onOpenOrder={() => {}} />
-      </OrderFeedProvider>,
-    );
-    await screen.findByText('No orders yet.');
-    act(() =>
-      MockEventSource.latest().emit(
-        orderEvent({
-          event_type: 'order_status_updated',
-          data: { order_id: 3, status: 'shipped', previous_status: 'processing', total_amount: 12.5 },
-        }),
-      ),
-    );
-    expect(screen.getByText('Order #3 · alice · $12.50 · processing → shipped')).toBeInTheDocument();
-  });
-
-  it('shows the order figures when only the catalog is down, with a Retry', async () => {
+  it('shows the last 24 hours by hour', async () => {
     const api = mockFetch({
-      'GET /api/catalog/products': [
-        { status: 503, body: { detail: 'Catalog unreachable' } },
-        { body: [product({ id: 1 }), product({ id: 2 })] },
-      ],
-      'GET /api/order/orders': { body: [order({ id: 1, status: 'paid', total_amount: 12.5 })] },
+      'GET /api/order/stats': (call) => ({
+        body: stats({ bucket: call.query.get('bucket') === 'hour' ? 'hour' : 'day', orders: 5 }),
+      }),
+      'GET /api/catalog/products': { body: [], headers: { 'X-Total-Count': '3' } },
+      'GET /api/order/orders': { body: [] },
+      'GET /api/order/events': { body: [] },
     });
     const user = userEvent.setup();
-    render(<DashboardTab onOpenOrder={() => {}} />);
-    const alert = await screen.findByRole('alert');
-    expect(alert).toHaveTextContent('Could not load the products: Catalog unreachable');
-    // The orders' panels do not depend on the catalog.
-    expect(await screen.findByTestId('stat-revenue')).toHaveTextContent('$12.50');
-    expect(screen.getByTestId('stat-orders')).toHaveTextContent('1');
-    expect(screen.getByTestId('stat-products')).toHaveTextContent('—');
-    expect(screen.getByRole('heading', { name: 'Recent orders' })).toBeInTheDocument();
-    await user.click(within(alert).getByRole('button', { name: 'Retry' }));
-    expect(await screen.findByTestId('stat-products')).toHaveTextContent('2');
-    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
-    expect(api.to('GET', '/api/catalog/products')).toHaveLength(2);
+    renderTab();
+    await screen.findByTestId('revenue-chart');
+    await user.selectOptions(screen.getByLabelText('Figures for'), 'Last 24 hours');
+    await screen.findByRole('img', { name: /by hour/ });
+    const last = api.to('GET', '/api/order/stats').at(-1)!;
+    expect(last.query.get('bucket')).toBe('hour');
+    expect(Math.abs(Date.now() - 86_400_000 - Date.parse(last.query.get('from')!))).toBeLessThan(60_000);
+    expect(screen.getByText('placed in the last 24 hours')).toBeInTheDocument();
   });
 
-  it('shows the products when the order service is down', async () => {
-    mockFetch({
-      'GET /api/catalog/products': { body: [product({ id: 1 })] },
-      'GET /api/order/orders': { status: 503, body: { detail: 'order service unavailable' } },
+  it('keeps the other panels when the figures cannot be loaded, and retries', async () => {
+    const api = mockFetch({
+      'GET /api/order/stats': [
+        { status: 503, body: { detail: 'Order service unavailable' } },
+        { body: stats() },
+      ],
+      'GET /api/catalog/products': { body: [], headers: { 'X-Total-Count': '3' } },
+      'GET /api/order/orders': { body: recent },
+      'GET /api/order/events': { body: [] },
     });
-    render(<DashboardTab onOpenOrder={() => {}} />);
-    expect(await screen.findByRole('alert')).toHaveTextContent(
-      'Could not load the orders: order service unavailable',
-    );
-    expect(await screen.findByTestId('stat-products')).toHaveTextContent('1');
+    const user = userEvent.setup();
+    renderTab();
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('Could not load the figures: Order service unavailable');
+    expect(await screen.findByRole('button', { name: '#8' })).toBeInTheDocument();
+    expect(screen.getByTestId('stat-products')).toHaveTextContent('3');
+    await user.click(within(alert).getByRole('button', { name: 'Retry' }));
+    expect(await screen.findByTestId('stat-revenue')).toHaveTextContent('$56,789.50');
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+    expect(api.to('GET', '/api/order/stats')).toHaveLength(2);
+  });
+
+  it('shows a customer their recent orders and feed, without the shop’s figures', async () => {
+    const api = mockFetch({
+      'GET /api/order/orders': { body: recent },
+      'GET /api/order/events': { body: [] },
+    });
+    renderTab(false);
+    expect(await screen.findByRole('button', { name: '#7' })).toBeInTheDocument();
+    expect(screen.queryByTestId('stat-revenue')).not.toBeInTheDocument();
+    expect(api.to('GET', '/api/order/stats')).toHaveLength(0);
+    expect(screen.getByText(/Waiting for order events/)).toBeInTheDocument();
   });
 });

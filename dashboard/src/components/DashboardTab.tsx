@@ -1,40 +1,19 @@
-import { useCallback } from 'react';
+import { useCallback, useState, type ReactNode } from 'react';
 import {
-  listAllOrders,
-  listAllProducts,
+  countProducts,
+  getStats,
+  listOrders,
   ORDER_STATUSES,
-  type Order,
+  type Bucket,
   type OrderEvent,
   type OrderStatus,
-  type Product,
 } from '../api';
-import { formatDateTime, formatTime, humanize } from '../format';
+import { formatDateTime, formatTime, humanize, plural } from '../format';
 import { useOrderFeed, useReloadOnFeed } from '../hooks/orderFeed';
 import { useResource } from '../hooks/useResource';
-import { formatCents, formatMoney, toCents } from '../money';
-import { countsAsRevenue } from '../orderStatus';
+import { formatMoney } from '../money';
 import { ErrorMessage, Loading, StatusBadge } from './common';
-
-export interface Stats {
-  products: number;
-  orders: number;
-  /** Cents of the orders that were paid (paid, processing, shipped, delivered). */
-  revenueCents: number;
-  byStatus: Record<OrderStatus, number>;
-}
-
-export function computeStats(products: Product[], orders: Order[]): Stats {
-  const byStatus = Object.fromEntries(ORDER_STATUSES.map((s) => [s, 0])) as Record<
-    OrderStatus,
-    number
-  >;
-  let revenueCents = 0;
-  for (const order of orders) {
-    byStatus[order.status] = (byStatus[order.status] ?? 0) + 1;
-    if (countsAsRevenue(order.status)) revenueCents += toCents(order.total_amount);
-  }
-  return { products: products.length, orders: orders.length, revenueCents, byStatus };
-}
+import { RevenueChart } from './RevenueChart';
 
 /** Orders by status as horizontal bars (plain CSS). */
 export function StatusChart({ byStatus }: { byStatus: Record<OrderStatus, number> }) {
@@ -86,7 +65,13 @@ export function EventFeed() {
             : 'Waiting for order events… They appear here as orders are placed, paid and moved along.'}
         </p>
       ) : (
-        <ol className="feed" aria-live="polite" aria-label="Order events, newest first">
+        <ol
+          className="feed"
+          aria-live="polite"
+          aria-label="Order events, newest first"
+          // It scrolls: the keyboard can reach it.
+          tabIndex={0}
+        >
           {events.map((event) => (
             <li key={event.event_id} className="feed-item">
               <time dateTime={event.timestamp} className="feed-time">
@@ -104,103 +89,210 @@ export function EventFeed() {
   );
 }
 
-export function DashboardTab({ onOpenOrder }: { onOpenOrder: (orderId: number) => void }) {
-  // Products and orders load apart: one service down leaves the other's
-  // figures on the page, each failure with its own Retry.
-  const loadProducts = useCallback((signal: AbortSignal) => listAllProducts({}, signal), []);
-  const loadOrders = useCallback((signal: AbortSignal) => listAllOrders(signal), []);
-  const products = useResource(['dashboard', 'products'], loadProducts);
-  const orders = useResource(['dashboard', 'orders'], loadOrders);
-  useReloadOnFeed(products.reload);
-  useReloadOnFeed(orders.reload);
+/** The ranges the figures can cover. */
+export const RANGES = [
+  { id: '24h', label: 'Last 24 hours', days: 1, bucket: 'hour' },
+  { id: '7d', label: 'Last 7 days', days: 7, bucket: 'day' },
+  { id: '30d', label: 'Last 30 days', days: 30, bucket: 'day' },
+  { id: '12m', label: 'Last 12 months', days: 365, bucket: 'day' },
+] as const satisfies readonly { id: string; label: string; days: number; bucket: Bucket }[];
 
-  const stats = orders.data ? computeStats(products.data ?? [], orders.data) : null;
-  const recent = orders.data?.slice(0, 8) ?? [];
+export type RangeId = (typeof RANGES)[number]['id'];
+
+/** Figures reload at most this often while events stream in. */
+const FIGURES_EVERY_MS = 2000;
+
+function Figure({
+  label,
+  testId,
+  note,
+  children,
+}: {
+  label: string;
+  testId: string;
+  note?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div className="stat">
+      <span className="stat-label">{label}</span>
+      <span className="stat-value" data-testid={testId}>
+        {children}
+      </span>
+      {note && <span className="stat-note">{note}</span>}
+    </div>
+  );
+}
+
+/** The shop's figures over a range (`GET /stats`, staff): totals, a chart
+ * of revenue and orders over time, orders by status. */
+function Figures() {
+  const loadProducts = useCallback((signal: AbortSignal) => countProducts(signal), []);
+  const products = useResource(['dashboard', 'products'], loadProducts);
+  const [rangeId, setRangeId] = useState<RangeId>('30d');
+  const range = RANGES.find((r) => r.id === rangeId)!;
+  const load = useCallback(
+    (signal: AbortSignal) => {
+      const from = new Date(Date.now() - range.days * 86_400_000).toISOString();
+      return getStats({ from, bucket: range.bucket }, signal);
+    },
+    [range],
+  );
+  const stats = useResource(['stats', rangeId], load);
+  useReloadOnFeed(stats.reload, FIGURES_EVERY_MS);
+  const s = stats.data;
   const pending = (loading: boolean) => (loading ? '…' : '—');
+  const during = range.label.toLowerCase();
 
   return (
-    <div className="dashboard">
+    <>
+      <div className="figures-head">
+        <label htmlFor="stats-range">Figures for</label>
+        <select
+          id="stats-range"
+          value={rangeId}
+          onChange={(e) => setRangeId(e.target.value as RangeId)}
+        >
+          {RANGES.map((r) => (
+            <option key={r.id} value={r.id}>
+              {r.label}
+            </option>
+          ))}
+        </select>
+      </div>
       <ErrorMessage onRetry={() => products.reload()}>
         {products.error && `Could not load the products: ${products.error}`}
       </ErrorMessage>
+      <ErrorMessage onRetry={() => stats.reload()}>
+        {stats.error && `Could not load the figures: ${stats.error}`}
+      </ErrorMessage>
+      <section className="stats" aria-label="Totals">
+        <Figure label="Products" testId="stat-products" note="in the catalog">
+          {products.data != null ? counting.format(products.data) : pending(products.loading)}
+        </Figure>
+        <Figure label="Orders" testId="stat-orders" note={`placed in the ${during}`}>
+          {s ? counting.format(s.orders) : pending(stats.loading)}
+        </Figure>
+        <Figure
+          label="Revenue"
+          testId="stat-revenue"
+          note="paid, processing, shipped and delivered orders"
+        >
+          {s ? formatMoney(s.revenue) : pending(stats.loading)}
+        </Figure>
+        <Figure
+          label="Average order"
+          testId="stat-average"
+          note={s ? `over ${plural(s.paid_orders, 'paid order')}` : undefined}
+        >
+          {s ? formatMoney(s.average_order_value) : pending(stats.loading)}
+        </Figure>
+        <Figure
+          label="Refunded"
+          testId="stat-refunded"
+          note={s ? plural(s.refunds, 'refund') : undefined}
+        >
+          {s ? formatMoney(s.refunded) : pending(stats.loading)}
+        </Figure>
+      </section>
+      {stats.loading && !s && <Loading>Loading the figures…</Loading>}
+      {s && (
+        <div className="dashboard-grid figures-grid">
+          <section className="panel" aria-labelledby="chart-title">
+            <div className="panel-head">
+              <h2 id="chart-title">Revenue and orders</h2>
+              <span className="muted">{range.label}</span>
+            </div>
+            <RevenueChart series={s.series} bucket={s.bucket} />
+          </section>
+          <section className="panel" aria-labelledby="status-title">
+            <div className="panel-head">
+              <h2 id="status-title">Orders by status</h2>
+            </div>
+            <StatusChart byStatus={s.by_status} />
+          </section>
+        </div>
+      )}
+    </>
+  );
+}
+
+const counting = new Intl.NumberFormat();
+
+/** The latest orders (the caller's own, for a customer). */
+function RecentOrders({ onOpenOrder }: { onOpenOrder: (orderId: number) => void }) {
+  const load = useCallback((signal: AbortSignal) => listOrders({ limit: 8 }, signal), []);
+  const orders = useResource(['dashboard', 'recent'], load);
+  useReloadOnFeed(orders.reload, FIGURES_EVERY_MS);
+  return (
+    <section className="panel" aria-labelledby="recent-title">
+      <div className="panel-head">
+        <h2 id="recent-title">Recent orders</h2>
+      </div>
+      {orders.loading && <Loading>Loading the orders…</Loading>}
       <ErrorMessage onRetry={() => orders.reload()}>
         {orders.error && `Could not load the orders: ${orders.error}`}
       </ErrorMessage>
-      <section className="stats" aria-label="Totals">
-        <div className="stat">
-          <span className="stat-label">Products</span>
-          <span className="stat-value" data-testid="stat-products">
-            {products.data ? products.data.length : pending(products.loading)}
-          </span>
-        </div>
-        <div className="stat">
-          <span className="stat-label">Orders</span>
-          <span className="stat-value" data-testid="stat-orders">
-            {stats ? stats.orders : pending(orders.loading)}
-          </span>
-        </div>
-        <div className="stat">
-          <span className="stat-label">Revenue</span>
-          <span className="stat-value" data-testid="stat-revenue">
-            {stats ? formatCents(stats.revenueCents) : pending(orders.loading)}
-          </span>
-          <span className="stat-note">paid, processing, shipped and delivered orders</span>
-        </div>
-      </section>
+      {orders.data &&
+        (orders.data.length === 0 ? (
+          <p className="muted">No orders yet.</p>
+        ) : (
+          <table className="table recent-orders">
+            <thead>
+              <tr>
+                <th scope="col">Order</th>
+                <th scope="col">User</th>
+                <th scope="col">Status</th>
+                <th scope="col" className="num">
+                  Total
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {orders.data.map((order) => (
+                <tr key={order.id}>
+                  <td>
+                    <button
+                      type="button"
+                      className="link-button"
+                      onClick={() => onOpenOrder(order.id)}
+                    >
+                      #{order.id}
+                    </button>
+                    <span className="cell-note">{formatDateTime(order.created_at)}</span>
+                  </td>
+                  <td className="cell-user">{order.user_id}</td>
+                  <td>
+                    <StatusBadge status={order.status} />
+                  </td>
+                  <td className="num">{formatMoney(order.total_amount)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ))}
+    </section>
+  );
+}
+
+/**
+ * The dashboard: for staff (or anyone with auth off) the shop's figures
+ * over a range with a chart, then the recent orders and the live feed,
+ * which fills itself with the latest events and follows new ones.
+ */
+export function DashboardTab({
+  onOpenOrder,
+  figures = true,
+}: {
+  onOpenOrder: (orderId: number) => void;
+  /** Show the shop's figures (`GET /stats` is for staff). */
+  figures?: boolean;
+}) {
+  return (
+    <div className="dashboard">
+      {figures && <Figures />}
       <div className="dashboard-grid">
-        {orders.loading && !orders.data && <Loading>Loading the orders…</Loading>}
-        {stats && (
-          <>
-            <section className="panel" aria-labelledby="chart-title">
-              <div className="panel-head">
-                <h2 id="chart-title">Orders by status</h2>
-              </div>
-              <StatusChart byStatus={stats.byStatus} />
-            </section>
-            <section className="panel" aria-labelledby="recent-title">
-              <div className="panel-head">
-                <h2 id="recent-title">Recent orders</h2>
-              </div>
-              {recent.length === 0 ? (
-                <p className="muted">No orders yet.</p>
-              ) : (
-                <table className="table recent-orders">
-                  <thead>
-                    <tr>
-                      <th scope="col">Order</th>
-                      <th scope="col">User</th>
-                      <th scope="col">Status</th>
-                      <th scope="col" className="num">
-                        Total
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {recent.map((order) => (
-                      <tr key={order.id}>
-                        <td>
-                          <button
-                            type="button"
-                            className="link-button"
-                            onClick={() => onOpenOrder(order.id)}
-                          >
-                            #{order.id}
-                          </button>
-                          <span className="cell-note">{formatDateTime(order.created_at)}</span>
-                        </td>
-                        <td className="cell-user">{order.user_id}</td>
-                        <td>
-                          <StatusBadge status={order.status} />
-                        </td>
-                        <td className="num">{formatMoney(order.total_amount)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              )}
-            </section>
-          </>
-        )}
+        <RecentOrders onOpenOrder={onOpenOrder} />
         <EventFeed />
       </div>
     </div>

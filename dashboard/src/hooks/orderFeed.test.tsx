@@ -1,6 +1,6 @@
 import { act, render, screen } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
-import { MockEventSource, mockFetch, orderEvent } from '../test/mocks';
+import { MockEventSource, mockFetch, orderEvent, type Call } from '../test/mocks';
 import { OrderFeedProvider, parseEvent, useOrderFeed, useReloadOnFeed } from './orderFeed';
 
 function Probe() {
@@ -24,11 +24,42 @@ function renderFeed(options = { pollMs: 5000, reconnectMs: 10_000 }) {
 
 const text = (id: string) => screen.getByTestId(id).textContent;
 
+/** The stream, once the feed opened it (after its backfill answered). */
+async function opened(): Promise<MockEventSource> {
+  let es: MockEventSource | undefined;
+  await act(async () => {
+    es = await vi.waitFor(() => MockEventSource.latest());
+  });
+  return es!;
+}
+
+/** The feed's polls (its backfill aside). */
+const polls = (calls: Call[]) => calls.filter((c) => c.query.has('after')).map((c) => c.url);
+
 describe('order feed', () => {
-  it('follows the event stream on the same origin', () => {
+  it('fills itself with the latest events, then follows the stream from the last of them', async () => {
+    const older = orderEvent();
+    const newer = orderEvent({ event_type: 'order_paid', data: { status: 'paid' } });
+    const api = mockFetch({ 'GET /api/order/events': { body: [older, newer] } });
+    renderFeed();
+    const es = await opened();
+    expect(api.calls[0]!.url).toBe('/api/order/events?last=true&limit=30');
+    expect(text('events')).toBe(`${newer.sequence},${older.sequence}`);
+    // Pages have just loaded: the past does not reload them.
+    expect(text('version')).toBe('0');
+    expect(es.url).toBe(`/api/order/events/stream?after=${newer.sequence}`);
+    act(() => es.open());
+    act(() => es.emit(newer));
+    const next = orderEvent({ event_type: 'order_cancelled' });
+    act(() => es.emit(next));
+    expect(text('events')).toBe(`${next.sequence},${newer.sequence},${older.sequence}`);
+    expect(text('version')).toBe('1');
+  });
+
+  it('follows the event stream on the same origin', async () => {
     mockFetch({});
     renderFeed();
-    const es = MockEventSource.latest();
+    const es = await opened();
     expect(es.url).toBe('/api/order/events/stream');
     expect(text('mode')).toBe('connecting');
     act(() => es.open());
@@ -43,10 +74,10 @@ describe('order feed', () => {
     expect(text('version')).toBe('2');
   });
 
-  it('ignores repeated and malformed messages', () => {
+  it('ignores repeated and malformed messages', async () => {
     mockFetch({});
     renderFeed();
-    const es = MockEventSource.latest();
+    const es = await opened();
     act(() => es.open());
     const event = orderEvent();
     act(() => {
@@ -63,21 +94,25 @@ describe('order feed', () => {
     vi.useFakeTimers();
     const seen = orderEvent();
     const missed = orderEvent({ event_type: 'order_cancelled' });
-    const api = mockFetch({ 'GET /api/order/events': [{ body: [missed] }, { body: [] }] });
+    let polled = 0;
+    const api = mockFetch({
+      'GET /api/order/events': (call) =>
+        call.query.has('last') ? { body: [] } : { body: polled++ === 0 ? [missed] : [] },
+    });
     renderFeed();
-    const es = MockEventSource.latest();
+    const es = await opened();
     act(() => {
       es.open();
       es.emit(seen);
     });
     act(() => es.fail());
     expect(text('mode')).toBe('polling');
-    expect(api.calls).toHaveLength(0);
+    expect(polls(api.calls)).toHaveLength(0);
 
     await act(async () => {
       await vi.advanceTimersByTimeAsync(5000);
     });
-    expect(api.calls.map((c) => c.url)).toEqual([`/api/order/events?after=${seen.sequence}&limit=100`]);
+    expect(polls(api.calls)).toEqual([`/api/order/events?after=${seen.sequence}&limit=100`]);
     expect(text('events')).toBe(`${missed.sequence},${seen.sequence}`);
     // one for the event seen live, one for the poll, one for the missed event
     expect(text('version')).toBe('3');
@@ -88,7 +123,7 @@ describe('order feed', () => {
     await act(async () => {
       await vi.advanceTimersByTimeAsync(20_000);
     });
-    expect(api.calls).toHaveLength(1);
+    expect(polls(api.calls)).toHaveLength(1);
     expect(text('version')).toBe(versionAfterReconnect);
   });
 
@@ -96,7 +131,7 @@ describe('order feed', () => {
     vi.useFakeTimers();
     mockFetch({ 'GET /api/order/events': { body: [] } });
     renderFeed();
-    const first = MockEventSource.latest();
+    const first = await opened();
     const event = orderEvent();
     act(() => {
       first.open();
@@ -120,6 +155,10 @@ describe('order feed', () => {
     vi.stubGlobal('EventSource', undefined);
     mockFetch({});
     renderFeed();
+    // The backfill answers (404 here), then the feed polls.
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(50);
+    });
     expect(text('mode')).toBe('polling');
     await act(async () => {
       await vi.advanceTimersByTimeAsync(15_000);
@@ -127,15 +166,15 @@ describe('order feed', () => {
     expect(text('version')).toBe('3');
   });
 
-  it('closes the stream when the page goes away', () => {
+  it('closes the stream when the page goes away', async () => {
     mockFetch({});
     const { unmount } = renderFeed();
-    const es = MockEventSource.latest();
+    const es = await opened();
     unmount();
     expect(es.closed).toBe(true);
   });
 
-  it('reloads a page’s data when the feed moves on, silently', () => {
+  it('reloads a page’s data when the feed moves on, silently', async () => {
     mockFetch({});
     const reload = vi.fn();
     function Page() {
@@ -147,8 +186,9 @@ describe('order feed', () => {
         <Page />
       </OrderFeedProvider>,
     );
+    const es = await opened();
     expect(reload).not.toHaveBeenCalled();
-    act(() => MockEventSource.latest().emit(orderEvent()));
+    act(() => es.emit(orderEvent()));
     expect(reload).toHaveBeenCalledWith(true);
   });
 

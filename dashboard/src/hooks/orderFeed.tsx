@@ -1,5 +1,5 @@
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { eventStreamUrl, listEvents, type OrderEvent } from '../api';
+import { eventStreamUrl, latestEvents, listEvents, type OrderEvent } from '../api';
 
 /** How changes reach the page: the event stream, or polling while the
  * stream is unavailable. */
@@ -51,10 +51,12 @@ export function parseEvent(raw: string): OrderEvent | null {
 }
 
 /**
- * Follows `/api/order/events/stream` (server-sent events, one JSON event per
- * message). While the stream errors or cannot be opened, the page polls
- * every 5 seconds instead, as the seed did, and catches up on the events
- * it missed through `GET /events?after=`.
+ * Fills itself with the latest events (`GET /events?last=true`), then
+ * follows `/api/order/events/stream` from the last of them (server-sent
+ * events, one JSON event per message): each new event is added to the list,
+ * nothing is read again. While the stream errors or cannot be opened, the
+ * page polls every 5 seconds instead, as the seed did, and catches up on
+ * the events it missed through `GET /events?after=`.
  */
 export function useOrderEvents(options: FeedOptions = {}, enabled = true): OrderFeed {
   const { pollMs = POLL_MS, reconnectMs = 10_000, keep = 30 } = options;
@@ -124,9 +126,11 @@ export function useOrderEvents(options: FeedOptions = {}, enabled = true): Order
       source = es;
       es.onopen = () => {
         stopPolling();
-        // After an outage, pages reload what changed meanwhile.
-        setFeed((f) => ({ ...f, mode: 'live', version: everOpened ? f.version + 1 : f.version }));
+        // After an outage, pages reload what changed meanwhile. (Read
+        // before the update: React may run the updater later.)
+        const reopened = everOpened;
         everOpened = true;
+        setFeed((f) => ({ ...f, mode: 'live', version: reopened ? f.version + 1 : f.version }));
       };
       es.onmessage = (message: MessageEvent<string>) => {
         const event = parseEvent(message.data);
@@ -145,7 +149,23 @@ export function useOrderEvents(options: FeedOptions = {}, enabled = true): Order
       };
     };
 
-    connect();
+    // The recent past first, without moving `version` (pages have just
+    // loaded); the stream then resumes after it, missing nothing between.
+    const backfill = async () => {
+      try {
+        const recent = await latestEvents(keep);
+        if (stopped) return;
+        for (const event of recent) seen.add(event.event_id);
+        const last = recent.at(-1);
+        if (last) lastSequence = last.sequence;
+        setFeed((f) => ({ ...f, events: [...recent].reverse().slice(0, keep) }));
+      } catch {
+        // none to show: the stream starts from now
+      }
+      connect();
+    };
+
+    void backfill();
     return () => {
       stopped = true;
       source?.close();
@@ -178,11 +198,34 @@ export function useOrderFeed(): OrderFeed {
   return useContext(FeedContext);
 }
 
-/** Calls `reload(true)` whenever the feed moves on (not on the first render). */
-export function useReloadOnFeed(reload: (silent?: boolean) => void): void {
+/** Calls `reload(true)` whenever the feed moves on (not on the first
+ * render), at most once per `atMostEveryMs`: a burst of events costs one
+ * reload at its start and one at its end. */
+export function useReloadOnFeed(
+  reload: (silent?: boolean) => void,
+  atMostEveryMs = 0,
+): void {
   const { version } = useOrderFeed();
   const first = useRef(version);
+  const last = useRef(0);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const latest = useRef(reload);
+  latest.current = reload;
   useEffect(() => {
-    if (version !== first.current) reload(true);
-  }, [version, reload]);
+    if (version === first.current || timer.current !== null) return;
+    const run = () => {
+      timer.current = null;
+      last.current = Date.now();
+      latest.current(true);
+    };
+    const wait = last.current + atMostEveryMs - Date.now();
+    if (wait <= 0) run();
+    else timer.current = setTimeout(run, wait);
+  }, [version, atMostEveryMs]);
+  useEffect(
+    () => () => {
+      if (timer.current !== null) clearTimeout(timer.current);
+    },
+    [],
+  );
 }

@@ -89,6 +89,28 @@ pub async fn page<'c>(
 /// scan, stopped by the page's limit; so is `in_stock`, which nearly every
 /// product passes (an index on stock would cost every reservation).
 pub fn page_statement(postgres: bool, filter: &ProductFilter) -> Statement {
+    paging::statement(
+        &format!("SELECT {COLUMNS} FROM products"),
+        conditions(postgres, filter),
+        sort_of(filter),
+        &filter.window,
+    )
+}
+
+/// How many products `filter` selects in all (its paging aside).
+pub async fn count<'c>(
+    db: impl Executor<'c, Database = Any>,
+    postgres: bool,
+    filter: &ProductFilter,
+) -> Result<i64, sqlx::Error> {
+    if filter.ids.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(0);
+    }
+    paging::count(db, "products", conditions(postgres, filter)).await
+}
+
+/// The conditions of `filter` (see [`page_statement`]).
+fn conditions(postgres: bool, filter: &ProductFilter) -> Filters {
     let mut filters = Filters::new();
     if let Some(category) = &filter.category {
         filters.add("LOWER(category) = LOWER(?)", [Arg::from(category.as_str())]);
@@ -134,12 +156,7 @@ pub fn page_statement(postgres: bool, filter: &ProductFilter) -> Statement {
             );
         }
     }
-    paging::statement(
-        &format!("SELECT {COLUMNS} FROM products"),
-        filters,
-        sort_of(filter),
-        &filter.window,
-    )
+    filters
 }
 
 /// One product.

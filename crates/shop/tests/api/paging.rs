@@ -327,6 +327,27 @@ async fn products_page_filter_sort_and_search() {
     }
     let all = stack.list(&format!("{c}/products?limit=1000")).await;
     assert_eq!(all.len(), 10);
+    // count=true: how many the filters select, whatever the page.
+    for (query, expected) in [
+        ("count=true&limit=1", Some("10")),
+        ("count=true&category=kitchen&limit=1", Some("3")),
+        ("count=true&search=kettle&in_stock=true", Some("1")),
+        ("count=true&search=oak&last=true&limit=1", Some("2")),
+        ("count=true&ids=", Some("10")),
+        ("limit=1", None),
+    ] {
+        let response = stack
+            .http
+            .get(format!("{c}/products?{query}"))
+            .send()
+            .await
+            .unwrap();
+        let total = response
+            .headers()
+            .get("x-total-count")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(total.as_deref(), expected, "{query}");
+    }
     let ids = |rows: &[Value]| {
         rows.iter()
             .map(|r| r["id"].as_i64().unwrap())

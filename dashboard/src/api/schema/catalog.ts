@@ -363,6 +363,11 @@ export interface operations {
                 /** @description `true`: only products with stock; `false`: only those without. */
                 in_stock?: boolean;
                 /**
+                 * @description `true`: the `X-Total-Count` header says how many products the
+                 *     filters select in all (one more query).
+                 */
+                count?: boolean;
+                /**
                  * @description `id` (the default; the order products were created in), `name` or
                  *     `price`.
                  */
@@ -376,7 +381,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Products, by id unless sorted otherwise; `Link` names the next and previous pages */
+            /** @description Products, by id unless sorted otherwise; `Link` names the next and previous pages; with `count=true`, `X-Total-Count` how many in all */
             200: {
                 headers: {
                     [name: string]: unknown;
