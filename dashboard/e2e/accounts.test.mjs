@@ -15,6 +15,7 @@ import {
   openTab,
   PHONE,
   startShop,
+  toasts,
 } from './helpers.mjs';
 
 const STAFF = { email: 'admin@shop.local', password: 'staff passphrase 1' };
@@ -103,7 +104,7 @@ describe('accounts in the dashboard', () => {
       const keyboard = ada.page.getByRole('article', { name: 'Keyboard', exact: true });
       await keyboard.getByLabel('Quantity').fill('2');
       await keyboard.getByRole('button', { name: 'Add to cart' }).click();
-      await keyboard.getByText(/Added 2 to your cart/).waitFor();
+      await toasts(ada.page).getByText(/Added 2 × Keyboard to your cart/).waitFor();
       await openTab(ada.page, 'Cart');
       await ada.page.getByRole('button', { name: 'Checkout' }).click();
       const placed = ada.page.getByRole('region', { name: /^Order #\d+ placed$/ });
@@ -118,7 +119,7 @@ describe('accounts in the dashboard', () => {
       // Ada's cart holds something again, for Bob to try to see.
       await openTab(ada.page, 'Products');
       await keyboard.getByRole('button', { name: 'Add to cart' }).click();
-      await keyboard.getByText(/Added 1 to your cart/).waitFor();
+      await toasts(ada.page).getByText(/Added 1 × Keyboard to your cart/).waitFor();
 
       // Bob: not Ada's order, not even by its URL; not her cart.
       await register(bob.page, 'Bob', `bob${suffix}@example.com`);

@@ -230,6 +230,18 @@ export async function openDashboard(browser, baseUrl, { userId, viewport = DESKT
   return { context, page, problems };
 }
 
+/** The toasts of the page (short notes that an action worked). */
+export function toasts(page) {
+  return page.getByRole('region', { name: 'Notifications' });
+}
+
+/** Answers the open confirmation dialog `title` with the button `choice`. */
+export async function confirmDialog(page, title, choice) {
+  const dialog = page.getByRole('dialog', { name: title });
+  await dialog.getByRole('button', { name: choice, exact: true }).click();
+  await dialog.waitFor({ state: 'hidden' });
+}
+
 /** Clicks a tab of the top navigation and waits for its heading. */
 export async function openTab(page, label) {
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: label }).click();

@@ -16,6 +16,8 @@ import {
   startShop,
   uniqueUser,
   until,
+  toasts,
+  confirmDialog,
 } from './helpers.mjs';
 
 let shop;
@@ -38,7 +40,7 @@ async function addToCart(page, name, quantity) {
   const c = card(page, name);
   await c.getByLabel('Quantity').fill(String(quantity));
   await c.getByRole('button', { name: 'Add to cart' }).click();
-  await c.getByText(/Added \d+ to your cart/).waitFor();
+  await toasts(page).getByText(`Added ${quantity} × ${name} to your cart`, { exact: false }).last().waitFor();
 }
 
 describe('buying through the dashboard', () => {
@@ -145,7 +147,9 @@ describe('buying through the dashboard', () => {
       await page.getByRole('button', { name: new RegExp(`^Order #${orderId}\\b`) }).click();
       const details = page.getByRole('article', { name: `Order #${orderId}` });
       await details.getByRole('button', { name: 'Cancel order' }).click();
+      await confirmDialog(page, `Cancel order #${orderId}?`, 'Cancel order');
       await details.locator('.badge-cancelled').waitFor();
+      await toasts(page).getByText(`Order #${orderId} is cancelled.`).waitFor();
       assert.equal(await details.getByRole('button').count(), 0, 'a cancelled order offers no action');
 
       await openTab(page, 'Products');

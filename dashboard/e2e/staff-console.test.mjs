@@ -14,6 +14,8 @@ import {
   PHONE,
   startShop,
   until,
+  toasts,
+  confirmDialog,
 } from './helpers.mjs';
 
 const STAFF = { email: 'admin@shop.local', password: 'staff passphrase 1' };
@@ -134,6 +136,11 @@ describe('the staff console', () => {
 
       // Refund it from its page.
       await details.getByRole('button', { name: 'Cancel and refund' }).click();
+      const dialog = page.getByRole('dialog', { name: `Cancel order #${target.id}?` });
+      await dialog.getByText(/refunded in full/).waitFor();
+      await checkAndShoot(page, 'console-confirm', 'desktop');
+      await confirmDialog(page, `Cancel order #${target.id}?`, 'Cancel and refund');
+      await toasts(page).getByText(`Order #${target.id} is cancelled;`, { exact: false }).waitFor();
       await details.getByTestId('refund').filter({ hasText: /^Refunded / }).waitFor();
       await details.getByRole('region', { name: 'Events' }).getByText('Order refunded').waitFor();
       const stored = (await staffApi('GET', `/order/orders/${target.id}`)).body;
@@ -211,6 +218,11 @@ describe('the staff console', () => {
       await page.getByRole('table').getByRole('link').first().click();
       await page.getByRole('heading', { name: /^Order #\d+$/ }).waitFor();
       await checkAndShoot(page, 'console-order', 'phone');
+      // An address that names nothing says so.
+      await page.goto('/orders/12/payments');
+      await page.getByRole('heading', { level: 1, name: 'Page not found' }).waitFor();
+      await page.getByText('/orders/12/payments').waitFor();
+      await checkAndShoot(page, 'not-found', 'phone');
       assert.deepEqual(problems, []);
     } finally {
       await context.close();

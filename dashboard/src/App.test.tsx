@@ -46,6 +46,29 @@ describe('App', () => {
     await screen.findByTestId('stat-orders');
   });
 
+  it('says when an address names no page, and leads back', async () => {
+    routes();
+    window.history.replaceState(null, '', '/ordrs/12');
+    const user = userEvent.setup();
+    render(<App />);
+    expect(await screen.findByRole('heading', { level: 1, name: 'Page not found' })).toBeInTheDocument();
+    expect(document.title).toBe('Page not found · Shop');
+    expect(await screen.findByText('/ordrs/12')).toBeInTheDocument();
+    expect(within(nav()).queryByRole('link', { current: 'page' })).not.toBeInTheDocument();
+    await user.click(screen.getByRole('link', { name: 'Go to the dashboard' }));
+    expect(window.location.pathname).toBe('/');
+    expect(screen.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeInTheDocument();
+  });
+
+  it('shows amounts in the shop’s currency', async () => {
+    routes({
+      'GET /api/session': { body: { auth: false, account: null, currency: 'EUR' } },
+      'GET /api/order/orders': { body: [order({ id: 3, total_amount: 1234.5 })] },
+    });
+    render(<App />);
+    expect(await screen.findByText('€1,234.50')).toBeInTheDocument();
+  });
+
   it('moves between tabs with the address bar and back', async () => {
     routes();
     const user = userEvent.setup();
@@ -220,14 +243,15 @@ describe('routes', () => {
     expect(parseRoute('/')).toEqual({ tab: 'dashboard', orderId: null });
     expect(parseRoute('/products')).toEqual({ tab: 'products', orderId: null });
     expect(parseRoute('/orders/12', '?x=1')).toEqual({ tab: 'orders', orderId: 12, search: '' });
-    expect(parseRoute('/orders/x')).toEqual({ tab: 'orders', orderId: null, search: '' });
+    expect(parseRoute('/orders/x')).toEqual({ tab: 'notfound', orderId: null });
+    expect(parseRoute('/orders/12/x')).toEqual({ tab: 'notfound', orderId: null });
     expect(parseRoute('/orders', '?status=paid')).toEqual({
       tab: 'orders',
       orderId: null,
       search: '?status=paid',
     });
     expect(routePath({ tab: 'orders', orderId: null, search: '?q=bob' })).toBe('/orders?q=bob');
-    expect(parseRoute('/nowhere')).toEqual({ tab: 'dashboard', orderId: null });
+    expect(parseRoute('/nowhere')).toEqual({ tab: 'notfound', orderId: null });
     expect(parseRoute('/signin')).toEqual({ tab: 'signin', orderId: null });
     expect(routePath({ tab: 'register', orderId: null })).toBe('/register');
     expect(routePath({ tab: 'orders', orderId: 3 })).toBe('/orders/3');

@@ -11,6 +11,7 @@ import { UserSwitcher } from './components/UserSwitcher';
 import { OrderFeedProvider, POLL_MS, useOrderFeed, type FeedOptions } from './hooks/orderFeed';
 import { pageLabel, TABS, useRoute, type PageId, type Route } from './router';
 import { SessionProvider, useSession } from './session';
+import { Toaster } from './feedback/toast';
 
 function FeedIndicator() {
   const { mode } = useOrderFeed();
@@ -30,6 +31,29 @@ function FeedIndicator() {
   );
 }
 
+/** An address that names no page of the dashboard. */
+function NotFound({ onHome }: { onHome: () => void }) {
+  return (
+    <div className="panel not-found">
+      <p>
+        There is no page at <code>{window.location.pathname}</code>. It may have moved, or the
+        address may be mistyped.
+      </p>
+      <p>
+        <a
+          href="/"
+          onClick={(e) => {
+            e.preventDefault();
+            onHome();
+          }}
+        >
+          Go to the dashboard
+        </a>
+      </p>
+    </div>
+  );
+}
+
 /** The tab's content, or why the person cannot see it. */
 function Page({
   route,
@@ -46,6 +70,7 @@ function Page({
   links: AccountLinks;
 }) {
   const { tab: page, orderId } = route;
+  if (page === 'notfound') return <NotFound onHome={() => go('dashboard')} />;
   const session = useSession();
   const { userId, auth, staff } = session;
   if (page === 'signin') {
@@ -202,6 +227,7 @@ function Shell() {
           />
         )}
       </main>
+      <Toaster />
     </div>
   );
 }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { formatCents, formatMoney, lineCents, toCents } from './money';
+import {
+  currencyCode,
+  formatCents,
+  formatCompactMoney,
+  formatMoney,
+  lineCents,
+  setCurrency,
+  toCents,
+} from './money';
 
 describe('money', () => {
   it('converts amounts to integer cents without float drift', () => {
@@ -21,5 +29,17 @@ describe('money', () => {
     expect(formatCents(123456789012)).toBe('$1,234,567,890.12');
     expect(formatCents(-150)).toBe('-$1.50');
     expect(formatMoney(29.9)).toBe('$29.90');
+    expect(formatCompactMoney(12_345)).toBe('$12.3K');
+  });
+
+  it('shows the shop’s currency, always with cents, and ignores a code that is none', () => {
+    setCurrency('EUR');
+    expect(formatCents(202997)).toBe('€2,029.97');
+    setCurrency('JPY');
+    expect(formatMoney(1250.5)).toBe('¥1,250.50');
+    setCurrency('not a code');
+    expect(currencyCode()).toBe('JPY');
+    setCurrency('USD');
+    expect(formatCents(5)).toBe('$0.05');
   });
 });

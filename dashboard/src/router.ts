@@ -2,8 +2,9 @@ import { useCallback, useEffect, useState } from 'react';
 
 export type TabId = 'dashboard' | 'products' | 'cart' | 'orders';
 
-/** A tab, or one of the account pages (auth on). */
-export type PageId = TabId | 'signin' | 'register';
+/** A tab, one of the account pages (auth on), or the page of an address
+ * that names nothing. */
+export type PageId = TabId | 'signin' | 'register' | 'notfound';
 
 export interface Tab {
   id: TabId;
@@ -26,6 +27,7 @@ export const ACCOUNT_PAGES: readonly { id: PageId; label: string; path: string }
 
 /** The heading and title of a page. */
 export function pageLabel(page: PageId): string {
+  if (page === 'notfound') return 'Page not found';
   return [...TABS, ...ACCOUNT_PAGES].find((p) => p.id === page)?.label ?? 'Dashboard';
 }
 
@@ -37,23 +39,27 @@ export interface Route {
   search?: string;
 }
 
-/** The tab (and order) a path shows; unknown paths show the dashboard. */
+/** The tab (and order) a path shows; a path that names nothing is
+ * `notfound`. */
 export function parseRoute(pathname: string, search = ''): Route {
   const parts = pathname.split('/').filter(Boolean);
   const [first, second] = parts;
+  if (parts.length === 0) return { tab: 'dashboard', orderId: null };
   if (first === 'products' && parts.length === 1) return { tab: 'products', orderId: null };
   if (first === 'cart' && parts.length === 1) return { tab: 'cart', orderId: null };
   if (first === 'signin' && parts.length === 1) return { tab: 'signin', orderId: null };
   if (first === 'register' && parts.length === 1) return { tab: 'register', orderId: null };
-  if (first === 'orders') {
-    const id = second !== undefined && /^\d+$/.test(second) ? Number(second) : null;
-    return { tab: 'orders', orderId: id, search: id === null ? search : '' };
+  if (first === 'orders' && parts.length === 1) return { tab: 'orders', orderId: null, search };
+  if (first === 'orders' && parts.length === 2 && /^\d{1,15}$/.test(second!)) {
+    return { tab: 'orders', orderId: Number(second), search: '' };
   }
-  return { tab: 'dashboard', orderId: null };
+  return { tab: 'notfound', orderId: null };
 }
 
 export function routePath(route: Route): string {
   if (route.tab === 'orders' && route.orderId !== null) return `/orders/${route.orderId}`;
+  // The unknown address stays as it was typed.
+  if (route.tab === 'notfound') return window.location.pathname;
   const path = [...TABS, ...ACCOUNT_PAGES].find((t) => t.id === route.tab)?.path ?? '/';
   return `${path}${route.search ?? ''}`;
 }

@@ -14,9 +14,11 @@ import {
   signIn as apiSignIn,
   signOut as apiSignOut,
   type Account,
+  type SessionInfo,
 } from './api';
 import { setUnauthorizedHandler } from './api/http';
 import { loadUserId, saveUserId } from './user';
+import { setCurrency } from './money';
 
 /** Who uses the page, and what they may do. */
 export interface Session {
@@ -71,7 +73,7 @@ interface Known {
 /** Asks the gateway who is signed in. An ended session answers 401 once
  * (and the gateway clears its cookie): the second answer says who is
  * signed in now. */
-async function whoIsSignedIn(signal: AbortSignal): Promise<Known> {
+async function whoIsSignedIn(signal: AbortSignal): Promise<SessionInfo> {
   try {
     return await getSession(signal);
   } catch (err) {
@@ -93,6 +95,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     whoIsSignedIn(controller.signal).then(
       (info) => {
         setError(null);
+        // The shop's currency, before any page shows an amount.
+        if (info.currency) setCurrency(info.currency);
         setKnown({ auth: info.auth, account: info.account });
         if (!info.auth) setOpenUser((current) => current ?? loadUserId());
       },

@@ -73,6 +73,10 @@ pub struct SessionSettings {
     /// `SESSION_RECHECK_SECS`, default 5: how long an access token is
     /// used before the session is checked again at the identity service.
     pub recheck: Duration,
+    /// `DASHBOARD_CURRENCY`, default `USD`: the ISO 4217 code the
+    /// dashboard shows amounts in (told with the session; amounts are the
+    /// API's, never converted).
+    pub currency: String,
 }
 
 impl SessionSettings {
@@ -84,9 +88,17 @@ impl SessionSettings {
             _ => return Err(env.error("SESSION_COOKIE_SECURE", "auto, on or off")),
         };
         let recheck = env.count("SESSION_RECHECK_SECS", 5, 1..=3600, "seconds")?;
+        let currency = env.string("DASHBOARD_CURRENCY", "USD");
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(env.error(
+                "DASHBOARD_CURRENCY",
+                "a three-letter ISO 4217 code such as USD or EUR",
+            ));
+        }
         Ok(SessionSettings {
             secure,
             recheck: Duration::from_secs(recheck as u64),
+            currency,
         })
     }
 }
@@ -160,6 +172,9 @@ pub struct SessionInfo {
     /// The signed-in account, or null (always present).
     #[schema(required = true)]
     pub account: Option<Account>,
+    /// The ISO 4217 code the dashboard shows amounts in
+    /// (`DASHBOARD_CURRENCY`).
+    pub currency: String,
 }
 
 /// An account as the identity service describes it (never its password).
@@ -373,6 +388,7 @@ impl Sessions {
         SessionInfo {
             auth: self.auth_on,
             account,
+            currency: self.settings.currency.clone(),
         }
     }
 
@@ -587,5 +603,20 @@ mod tests {
             text.contains("HttpOnly") && text.contains("SameSite=Strict"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_dashboard_currency_is_a_three_letter_code() {
+        let settings = |value: &str| {
+            SessionSettings::from_env(&Env::from_pairs([("DASHBOARD_CURRENCY", value.to_owned())]))
+        };
+        assert_eq!(
+            SessionSettings::from_env(&Env::default()).unwrap().currency,
+            "USD"
+        );
+        assert_eq!(settings("EUR").unwrap().currency, "EUR");
+        for bad in ["eur", "EURO", "E1R"] {
+            assert!(settings(bad).is_err(), "{bad:?}");
+        }
     }
 }

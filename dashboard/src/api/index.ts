@@ -86,6 +86,11 @@ export function updateProduct(id: number, change: ProductUpdate): Promise<Produc
   return request<Product>('PUT', `/catalog/products/${segment(id)}`, { body: change });
 }
 
+/** Deletes a product (staff); carts that hold it show it as no longer sold. */
+export function deleteProduct(id: number): Promise<Message> {
+  return request<Message>('DELETE', `/catalog/products/${segment(id)}`);
+}
+
 // ---- cart ----
 
 export function getCart(userId: string, signal?: AbortSignal): Promise<Cart> {

@@ -1,6 +1,7 @@
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
+import { Toaster } from '../feedback/toast';
 import { cart, mockFetch, order, product } from '../test/mocks';
 import { CartTab, cartTotalCents } from './CartTab';
 
@@ -106,14 +107,34 @@ describe('CartTab', () => {
       'DELETE /api/cart/cart/alice': { body: { message: 'Cart cleared' } },
     });
     const user = userEvent.setup();
-    render(<CartTab userId="alice" onOpenOrder={() => {}} onBrowse={() => {}} />);
+    render(
+      <>
+        <CartTab userId="alice" onOpenOrder={() => {}} onBrowse={() => {}} />
+        <Toaster />
+      </>,
+    );
     const mouse = await screen.findByRole('listitem', { name: 'Mouse' });
     await user.click(within(mouse).getByRole('button', { name: 'Remove Mouse' }));
+    // Asked first: keeping it sends nothing.
+    let dialog = screen.getByRole('dialog', { name: 'Remove Mouse?' });
+    expect(dialog).toHaveTextContent('1 unit of Mouse leave your cart.');
+    await user.click(within(dialog).getByRole('button', { name: 'Keep it' }));
+    expect(screen.queryByRole('dialog')).not.toBeInTheDocument();
+    expect(api.to('DELETE', '/api/cart/cart/alice/items/2')).toHaveLength(0);
+    await user.click(within(mouse).getByRole('button', { name: 'Remove Mouse' }));
+    dialog = screen.getByRole('dialog', { name: 'Remove Mouse?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Remove' }));
     await screen.findByText('2 items');
     expect(screen.queryByRole('listitem', { name: 'Mouse' })).not.toBeInTheDocument();
+    expect(await screen.findByText('Removed Mouse from the cart.')).toBeInTheDocument();
+
     await user.click(screen.getByRole('button', { name: 'Clear cart' }));
+    dialog = screen.getByRole('dialog', { name: 'Clear the cart?' });
+    expect(dialog).toHaveTextContent('All 2 items leave the cart.');
+    await user.click(within(dialog).getByRole('button', { name: 'Clear cart' }));
     expect(await screen.findByText('Your cart is empty.')).toBeInTheDocument();
     expect(api.to('DELETE', '/api/cart/cart/alice')).toHaveLength(1);
+    expect(await screen.findByText('The cart is empty now.')).toBeInTheDocument();
   });
 
   it('checks out with a new Idempotency-Key per click and shows the order', async () => {

@@ -17,6 +17,8 @@ import { useAction } from '../hooks/useAction';
 import { useResource } from '../hooks/useResource';
 import { formatCents, formatMoney, lineCents } from '../money';
 import { useSession } from '../session';
+import { useConfirm } from '../feedback/confirm';
+import { toast } from '../feedback/toast';
 import { countProblem, isInsufficientStock, MAX_QUANTITY } from '../validate';
 import { ActionButton, ErrorMessage, Loading, StatusBadge } from './common';
 
@@ -65,6 +67,7 @@ function CartLine({
     }
   });
   const remove = useAction(async () => removeFromCart(userId, item.product_id));
+  const [confirmation, ask] = useConfirm();
 
   const changed = draft.trim() !== String(item.quantity);
 
@@ -121,11 +124,20 @@ function CartLine({
         pendingText="Removing…"
         ariaLabel={`Remove ${name}`}
         onClick={async () => {
-          if (await remove.run()) onChanged();
+          const sure = await ask({
+            title: `Remove ${name}?`,
+            body: `${plural(item.quantity, 'unit')} of ${name} leave your cart.`,
+            confirm: 'Remove',
+          });
+          if (sure && (await remove.run())) {
+            toast(`Removed ${name} from the cart.`);
+            onChanged();
+          }
         }}
       >
         Remove
       </ActionButton>
+      {confirmation}
       <div className="cart-line-error">
         <ErrorMessage id={errorId}>{error}</ErrorMessage>
       </div>
@@ -173,6 +185,7 @@ export function CartTab({
   const [placed, setPlaced] = useState<Order | null>(null);
   const checkout = useAction(async () => createOrder(userId, newIdempotencyKey()));
   const clear = useAction(async () => clearCart(userId));
+  const [confirmation, ask] = useConfirm();
   const { clearError: clearCheckoutError } = checkout;
 
   useEffect(() => {
@@ -217,7 +230,9 @@ export function CartTab({
     <div className="cart">
       {placed && <PlacedOrder order={placed} onOpen={() => onOpenOrder(placed.id)} />}
       {cart.loading && <Loading>Loading your cart…</Loading>}
-      <ErrorMessage>{cart.error && `Could not load the cart: ${cart.error}`}</ErrorMessage>
+      <ErrorMessage onRetry={() => cart.reload()}>
+        {cart.error && `Could not load the cart: ${cart.error}`}
+      </ErrorMessage>
       {cart.data && items.length === 0 && !cart.loading && (
         <div className="panel empty">
           <p>Your cart is empty.</p>
@@ -273,11 +288,21 @@ export function CartTab({
                 pendingText="Clearing…"
                 disabled={checkout.pending}
                 onClick={async () => {
-                  if (await clear.run()) refresh();
+                  const sure = await ask({
+                    title: 'Clear the cart?',
+                    body: `All ${plural(units + gone.length, 'item')} leave the cart.`,
+                    confirm: 'Clear cart',
+                    keep: 'Keep them',
+                  });
+                  if (sure && (await clear.run())) {
+                    toast('The cart is empty now.');
+                    refresh();
+                  }
                 }}
               >
                 Clear cart
               </ActionButton>
+              {confirmation}
               <ActionButton
                 className="button button-primary"
                 pending={checkout.pending}

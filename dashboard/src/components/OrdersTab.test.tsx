@@ -4,6 +4,7 @@ import { useState } from 'react';
 import { describe, expect, it } from 'vitest';
 import type { Order, OrderStatus } from '../api';
 import { mockFetch, order, orderEvent, payment } from '../test/mocks';
+import { Toaster } from '../feedback/toast';
 import { OrderDetails, OrdersTab } from './OrdersTab';
 
 const pending = order({
@@ -167,12 +168,50 @@ describe('OrdersTab', () => {
     await user.click(within(panel).getByRole('button', { name: 'Confirm' }));
     expect(await within(panel).findByText('confirmed')).toHaveClass('badge-confirmed');
     await user.click(within(panel).getByRole('button', { name: 'Cancel order' }));
+    const dialog = screen.getByRole('dialog', { name: 'Cancel order #2?' });
+    expect(dialog).toHaveTextContent('Its items go back on sale. This cannot be undone.');
+    await user.click(within(dialog).getByRole('button', { name: 'Cancel order' }));
     expect(await within(panel).findByText('cancelled')).toHaveClass('badge-cancelled');
     expect(within(panel).queryByRole('group')).not.toBeInTheDocument();
     expect(api.to('PUT', '/api/order/orders/2/status').map((c) => c.body)).toEqual([
       { status: 'confirmed' },
       { status: 'cancelled' },
     ]);
+  });
+
+  it('asks before cancelling a paid order, and says it refunds', async () => {
+    let current: Order = paid;
+    const api = mockFetch({
+      'GET /api/order/events': { body: [] },
+      'GET /api/order/orders/user/*': () => ({ body: [current] }),
+      'PUT /api/order/orders/1/status': () => {
+        current = { ...current, status: 'cancelled', refund_status: 'refunded' };
+        return { body: current };
+      },
+      'GET /api/payment/payments': { body: [] },
+    });
+    const user = userEvent.setup();
+    render(
+      <>
+        <Harness initial={1} />
+        <Toaster />
+      </>,
+    );
+    const panel = await screen.findByRole('article', { name: 'Order #1' });
+    await user.click(within(panel).getByRole('button', { name: 'Cancel and refund' }));
+    let dialog = screen.getByRole('dialog', { name: 'Cancel order #1?' });
+    expect(dialog).toHaveTextContent('Its payment of $29.99 is refunded in full');
+    expect(within(dialog).getByRole('button', { name: 'Keep the order' })).toHaveFocus();
+    await user.click(within(dialog).getByRole('button', { name: 'Keep the order' }));
+    expect(api.to('PUT', '/api/order/orders/1/status')).toHaveLength(0);
+    expect(within(panel).getByText('paid')).toHaveClass('badge-paid');
+
+    await user.click(within(panel).getByRole('button', { name: 'Cancel and refund' }));
+    dialog = screen.getByRole('dialog', { name: 'Cancel order #1?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Cancel and refund' }));
+    expect(await within(panel).findByText('cancelled')).toHaveClass('badge-cancelled');
+    expect(await screen.findByText('Order #1 is cancelled; $29.99 is refunded.')).toBeInTheDocument();
+    expect(api.to('PUT', '/api/order/orders/1/status')).toHaveLength(1);
   });
 
   it('marks an order paid with PUT /status and shows its manual payment', async () => {

@@ -14,7 +14,9 @@ import { useOrderFeed, useReloadOnFeed } from '../hooks/orderFeed';
 import { useAction } from '../hooks/useAction';
 import { useResource } from '../hooks/useResource';
 import { formatCents, formatMoney, lineCents, toCents } from '../money';
-import { actionLabel, isPayable, nextStatuses } from '../orderStatus';
+import { actionLabel, cancelRefunds, isPayable, nextStatuses } from '../orderStatus';
+import { useConfirm } from '../feedback/confirm';
+import { toast } from '../feedback/toast';
 import { useSession } from '../session';
 import { ActionButton, ErrorMessage, Loading, StatusBadge } from './common';
 import { OrderEvents } from './OrderEvents';
@@ -33,7 +35,9 @@ function Payments({ orderId, version }: { orderId: number; version: string }) {
     <section className="order-payments" aria-labelledby={`payments-${orderId}`}>
       <h3 id={`payments-${orderId}`}>Payments</h3>
       {payments.loading && <Loading>Loading payments…</Loading>}
-      <ErrorMessage>{payments.error && `Could not load the payments: ${payments.error}`}</ErrorMessage>
+      <ErrorMessage onRetry={() => payments.reload()}>
+        {payments.error && `Could not load the payments: ${payments.error}`}
+      </ErrorMessage>
       {payments.data &&
         (payments.data.length === 0 ? (
           <p className="muted">No payment yet.</p>
@@ -70,6 +74,7 @@ export function OrderDetails({
   const { clearError: clearPayError } = pay;
   const { clearError: clearMoveError } = move;
   const heading = useRef<HTMLHeadingElement>(null);
+  const [confirmation, ask] = useConfirm();
 
   useEffect(() => {
     clearPayError();
@@ -80,15 +85,39 @@ export function OrderDetails({
     clearMoveError();
     const paid = await pay.run();
     setAttempts((n) => n + 1);
-    if (paid) onChanged(paid);
+    if (paid) {
+      toast(`Order #${paid.id} is paid: ${formatMoney(paid.total_amount)}.`);
+      onChanged(paid);
+    }
   };
 
   const doMove = async (status: OrderStatus) => {
     clearPayError();
+    const refunds = cancelRefunds(order.status);
+    if (status === 'cancelled') {
+      const total = formatMoney(order.total_amount);
+      const sure = await ask({
+        title: `Cancel order #${order.id}?`,
+        body: refunds
+          ? `Its payment of ${total} is refunded in full, and its items go back on sale. This cannot be undone.`
+          : 'Its items go back on sale. This cannot be undone.',
+        confirm: refunds ? 'Cancel and refund' : 'Cancel order',
+        keep: 'Keep the order',
+      });
+      if (!sure) return;
+    }
     setMoving(status);
     const changed = await move.run(status);
     setMoving(null);
-    if (changed) onChanged(changed);
+    if (!changed) return;
+    if (status === 'cancelled') {
+      toast(
+        refunds
+          ? `Order #${changed.id} is cancelled; ${formatMoney(changed.total_amount)} is refunded.`
+          : `Order #${changed.id} is cancelled.`,
+      );
+    }
+    onChanged(changed);
   };
 
   const payable = isPayable(order.status);
@@ -219,6 +248,7 @@ export function OrderDetails({
             : `Payment not taken: ${pay.error}`)}
       </ErrorMessage>
       <ErrorMessage>{move.error && `Status not changed: ${move.error}`}</ErrorMessage>
+      {confirmation}
       <Payments orderId={order.id} version={`${order.updated_at}|${attempts}|${feed.version}`} />
       <OrderEvents orderId={order.id} />
     </article>

@@ -2,6 +2,7 @@ import { render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import type { Product } from '../api';
+import { Toaster } from '../feedback/toast';
 import { cart, mockFetch, product } from '../test/mocks';
 import { ProductsTab } from './ProductsTab';
 
@@ -29,10 +30,20 @@ function card(name: string) {
   return screen.getByRole('article', { name });
 }
 
+/** The tab and the toasts it shows. */
+function ProductsWithToasts(props: Parameters<typeof ProductsTab>[0]) {
+  return (
+    <>
+      <ProductsTab {...props} />
+      <Toaster />
+    </>
+  );
+}
+
 describe('ProductsTab', () => {
   it('shows the catalog as cards with price and stock', async () => {
     mockFetch({ 'GET /api/catalog/products': catalogRoute() });
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     expect(screen.getByText('Loading products…')).toBeInTheDocument();
     await screen.findByRole('article', { name: 'Laptop' });
     expect(within(card('Laptop')).getByText('$999.99')).toBeInTheDocument();
@@ -45,7 +56,7 @@ describe('ProductsTab', () => {
   it('searches and filters by category through the API', async () => {
     const api = mockFetch({ 'GET /api/catalog/products': catalogRoute() });
     const user = userEvent.setup();
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     await screen.findByRole('article', { name: 'Tea' });
 
     await user.type(screen.getByLabelText('Search'), 'wireless');
@@ -68,7 +79,7 @@ describe('ProductsTab', () => {
   it('says when nothing matches', async () => {
     mockFetch({ 'GET /api/catalog/products': catalogRoute() });
     const user = userEvent.setup();
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     await screen.findByRole('article', { name: 'Tea' });
     await user.type(screen.getByLabelText('Search'), 'zzz');
     expect(await screen.findByText('No product matches.')).toBeInTheDocument();
@@ -82,13 +93,13 @@ describe('ProductsTab', () => {
       },
     });
     const user = userEvent.setup();
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     const laptop = await screen.findByRole('article', { name: 'Laptop' });
     const quantity = within(laptop).getByLabelText('Quantity');
     await user.clear(quantity);
     await user.type(quantity, '3');
     await user.click(within(laptop).getByRole('button', { name: 'Add to cart' }));
-    expect(await within(laptop).findByText(/Added 3 to your cart/)).toBeInTheDocument();
+    expect(await screen.findByText(/Added 3 × Laptop to your cart/)).toBeInTheDocument();
     const [add] = api.to('POST', '/api/cart/cart/*/items');
     expect(add!.path).toBe('/api/cart/cart/alice/items');
     expect(add!.body).toEqual({ product_id: 1, quantity: 3 });
@@ -102,7 +113,7 @@ describe('ProductsTab', () => {
       'POST /api/cart/cart/*/items': { status: 400, body: { detail: 'Insufficient stock' } },
     });
     const user = userEvent.setup();
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     const laptop = await screen.findByRole('article', { name: 'Laptop' });
     const quantity = within(laptop).getByLabelText('Quantity');
     await user.clear(quantity);
@@ -117,7 +128,7 @@ describe('ProductsTab', () => {
   it('shows a bad quantity on its field without asking the cart', async () => {
     const api = mockFetch({ 'GET /api/catalog/products': catalogRoute() });
     const user = userEvent.setup();
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     const laptop = await screen.findByRole('article', { name: 'Laptop' });
     const quantity = within(laptop).getByLabelText('Quantity');
     for (const [typed, problem] of [
@@ -143,7 +154,7 @@ describe('ProductsTab', () => {
       return fetchMock(input, init);
     }) as typeof fetch;
     const user = userEvent.setup();
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     const laptop = await screen.findByRole('article', { name: 'Laptop' });
     await user.click(within(laptop).getByRole('button', { name: 'Add to cart' }));
     const busy = within(laptop).getByRole('button', { name: 'Adding…' });
@@ -153,16 +164,50 @@ describe('ProductsTab', () => {
     await within(laptop).findByRole('alert');
   });
 
+  it('deletes a product after asking', async () => {
+    let deleted = false;
+    const api = mockFetch({
+      'GET /api/catalog/products': (call) =>
+        deleted
+          ? { body: catalog.filter((p) => p.id !== 1) }
+          : catalogRoute()(call),
+      'DELETE /api/catalog/products/1': () => {
+        deleted = true;
+        return { body: { message: 'Product deleted' } };
+      },
+    });
+    const user = userEvent.setup();
+    render(<ProductsWithToasts userId="alice" />);
+    const laptop = await screen.findByRole('article', { name: 'Laptop' });
+    await user.click(within(laptop).getByRole('button', { name: 'Delete Laptop' }));
+    const dialog = screen.getByRole('dialog', { name: 'Delete Laptop?' });
+    expect(dialog).toHaveTextContent('nobody can buy it any more');
+    await user.keyboard('{Escape}');
+    expect(screen.queryByRole('dialog')).not.toBeInTheDocument();
+    expect(api.to('DELETE', '/api/catalog/products/1')).toHaveLength(0);
+    await user.click(within(laptop).getByRole('button', { name: 'Delete Laptop' }));
+    await user.click(
+      within(screen.getByRole('dialog', { name: 'Delete Laptop?' })).getByRole('button', {
+        name: 'Delete product',
+      }),
+    );
+    expect(await screen.findByText('Deleted Laptop.')).toBeInTheDocument();
+    await waitFor(() =>
+      expect(screen.queryByRole('article', { name: 'Laptop' })).not.toBeInTheDocument(),
+    );
+    expect(api.to('DELETE', '/api/catalog/products/1')).toHaveLength(1);
+  });
+
   it('edits price and stock with PUT /products/{id}', async () => {
     const api = mockFetch({
       'GET /api/catalog/products': catalogRoute(),
       'PUT /api/catalog/products/1': ({ body }) => ({ body: { ...catalog[0], ...(body as object) } }),
     });
     const user = userEvent.setup();
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     const laptop = await screen.findByRole('article', { name: 'Laptop' });
     await user.click(within(laptop).getByRole('button', { name: 'Edit price and stock' }));
-    const price = within(laptop).getByLabelText('Price ($)');
+    const price = within(laptop).getByLabelText('Price (USD)');
     expect(price).toHaveValue('999.99');
     await user.clear(price);
     await user.type(price, '899.5');
@@ -184,10 +229,10 @@ describe('ProductsTab', () => {
       },
     });
     const user = userEvent.setup();
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     const laptop = await screen.findByRole('article', { name: 'Laptop' });
     await user.click(within(laptop).getByRole('button', { name: 'Edit price and stock' }));
-    const price = within(laptop).getByLabelText('Price ($)');
+    const price = within(laptop).getByLabelText('Price (USD)');
     const stock = within(laptop).getByLabelText('Stock');
     await user.clear(price);
     await user.type(price, '1.005');
@@ -212,7 +257,7 @@ describe('ProductsTab', () => {
     expect(price).not.toHaveAttribute('aria-invalid');
     expect(api.to('PUT', '/api/catalog/products/1')[0]!.body).toEqual({ price: 1.5, stock: 7 });
     // Still editing: nothing was saved.
-    expect(within(laptop).getByLabelText('Price ($)')).toHaveValue('1.50');
+    expect(within(laptop).getByLabelText('Price (USD)')).toHaveValue('1.50');
   });
 
   it('creates a product, showing every problem on its own field first', async () => {
@@ -224,11 +269,11 @@ describe('ProductsTab', () => {
       ],
     });
     const user = userEvent.setup();
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     await screen.findByRole('article', { name: 'Laptop' });
     await user.click(screen.getByRole('button', { name: 'New product' }));
     const form = screen.getByRole('form', { name: 'New product' });
-    await user.type(within(form).getByLabelText('Price ($)'), 'ten');
+    await user.type(within(form).getByLabelText('Price (USD)'), 'ten');
     await user.clear(within(form).getByLabelText('Stock'));
     await user.type(within(form).getByLabelText('Stock'), '2.5');
     await user.click(within(form).getByRole('button', { name: 'Create product' }));
@@ -239,8 +284,8 @@ describe('ProductsTab', () => {
     expect(api.to('POST', '/api/catalog/products')).toHaveLength(0);
 
     await user.type(within(form).getByLabelText('Name'), 'Pen');
-    await user.clear(within(form).getByLabelText('Price ($)'));
-    await user.type(within(form).getByLabelText('Price ($)'), '1.50');
+    await user.clear(within(form).getByLabelText('Price (USD)'));
+    await user.type(within(form).getByLabelText('Price (USD)'), '1.50');
     await user.clear(within(form).getByLabelText('Stock'));
     await user.type(within(form).getByLabelText('Category'), 'Office');
     await user.click(within(form).getByRole('button', { name: 'Create product' }));
@@ -249,7 +294,7 @@ describe('ProductsTab', () => {
       await within(form).findByText('Category must be at most 100 characters.'),
     ).toBeInTheDocument();
     await user.click(within(form).getByRole('button', { name: 'Create product' }));
-    expect(await within(form).findByText('Created “Pen” (#4).')).toBeInTheDocument();
+    expect(await screen.findByText('Created “Pen” (#4).')).toBeInTheDocument();
     const posts = api.to('POST', '/api/catalog/products');
     expect(posts[0]!.body).toEqual({ name: 'Pen', price: 1.5, stock: 0, category: 'Office' });
     expect(posts[0]!.headers['idempotency-key']).toBeTruthy();
@@ -259,7 +304,7 @@ describe('ProductsTab', () => {
 
   it('shows an error when the catalog cannot be loaded', async () => {
     mockFetch({ 'GET /api/catalog/products': { status: 503, body: { detail: 'Catalog unavailable' } } });
-    render(<ProductsTab userId="alice" />);
+    render(<ProductsWithToasts userId="alice" />);
     const alerts = await screen.findAllByRole('alert');
     expect(alerts.map((a) => a.textContent).join(' ')).toMatch(
       /Could not load the products: Catalog unavailable/,

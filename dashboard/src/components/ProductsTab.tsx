@@ -2,6 +2,7 @@ import { useCallback, useId, useRef, useState, type FormEvent } from 'react';
 import {
   addToCart,
   createProduct,
+  deleteProduct,
   getCart,
   getProduct,
   listAllProducts,
@@ -15,7 +16,7 @@ import { useReloadOnFeed } from '../hooks/orderFeed';
 import { useAction } from '../hooks/useAction';
 import { useDebounced } from '../hooks/useDebounced';
 import { useResource } from '../hooks/useResource';
-import { formatMoney } from '../money';
+import { currencyCode, formatMoney } from '../money';
 import { plural } from '../format';
 import {
   countProblem,
@@ -36,8 +37,9 @@ import {
   focusFirstProblem,
   FormField,
   Loading,
-  Notice,
 } from './common';
+import { useConfirm } from '../feedback/confirm';
+import { toast } from '../feedback/toast';
 import { useSession } from '../session';
 
 type EditField = 'price' | 'stock';
@@ -97,7 +99,7 @@ function EditProductForm({
       aria-label={`Edit ${product.name}`}
     >
       <div className="field-row">
-        <FormField id={priceId} label="Price ($)" problem={problems.price}>
+        <FormField id={priceId} label={`Price (${currencyCode()})`} problem={problems.price}>
           {(control) => (
             <input
               {...control}
@@ -135,6 +137,7 @@ export function ProductCard({
   product,
   userId,
   onChanged,
+  onDeleted,
   onOpenCart,
   onSignIn,
 }: {
@@ -142,14 +145,16 @@ export function ProductCard({
   /** Whose cart "Add to cart" fills; null when signed out (auth on). */
   userId: string | null;
   onChanged: (product: Product) => void;
+  /** After staff deleted it. */
+  onDeleted?: (product: Product) => void;
   onOpenCart?: () => void;
   onSignIn?: () => void;
 }) {
   const { staff } = useSession();
   const [quantity, setQuantity] = useState('1');
-  const [added, setAdded] = useState<string | null>(null);
   const [editing, setEditing] = useState(false);
-  const [saved, setSaved] = useState<string | null>(null);
+  const remove = useAction(async () => deleteProduct(product.id));
+  const [confirmation, ask] = useConfirm();
   const headingId = useId();
   const quantityId = useId();
   const [problem, setProblem] = useState<string | undefined>();
@@ -175,14 +180,29 @@ export function ProductCard({
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setAdded(null);
     const found = countProblem('Quantity', quantity, 1, MAX_QUANTITY);
     setProblem(found);
     if (found) return;
     const count = Number(quantity.trim());
     const line = await add.run(count);
     if (line) {
-      setAdded(`Added ${count} to your cart (${plural(line.quantity, 'unit')} in it now).`);
+      toast(
+        `Added ${count} × ${product.name} to your cart (${plural(line.quantity, 'unit')} in it now).`,
+        onOpenCart && { label: 'View cart', onClick: onOpenCart },
+      );
+    }
+  };
+
+  const doDelete = async () => {
+    const sure = await ask({
+      title: `Delete ${product.name}?`,
+      body: 'It leaves the catalog: nobody can buy it any more, and carts that hold it show it as no longer sold. Orders placed keep it.',
+      confirm: 'Delete product',
+      keep: 'Keep it',
+    });
+    if (sure && (await remove.run())) {
+      toast(`Deleted ${product.name}.`);
+      onDeleted?.(product);
     }
   };
 
@@ -205,7 +225,7 @@ export function ProductCard({
           onClose={() => setEditing(false)}
           onSaved={(p) => {
             setEditing(false);
-            setSaved('Saved.');
+            toast(`Saved ${p.name}.`);
             onChanged(p);
           }}
         />
@@ -249,31 +269,24 @@ export function ProductCard({
             </ActionButton>
           </form>
           <ErrorMessage>{add.error}</ErrorMessage>
-          {added && (
-            <p className="message message-ok" role="status">
-              {added}{' '}
-              {onOpenCart && (
-                <button type="button" className="link-button" onClick={onOpenCart}>
-                  View cart
-                </button>
-              )}
-            </p>
-          )}
-          <Notice>{saved}</Notice>
+          <ErrorMessage>{remove.error && `Not deleted: ${remove.error}`}</ErrorMessage>
           {staff && (
             <div className="card-footer">
-              <button
-                type="button"
-                className="link-button"
-                onClick={() => {
-                  setSaved(null);
-                  setEditing(true);
-                }}
-              >
+              <button type="button" className="link-button" onClick={() => setEditing(true)}>
                 Edit price and stock
               </button>
+              <ActionButton
+                className="link-button link-danger"
+                pending={remove.pending}
+                pendingText="Deleting…"
+                ariaLabel={`Delete ${product.name}`}
+                onClick={() => void doDelete()}
+              >
+                Delete
+              </ActionButton>
             </div>
           )}
+          {confirmation}
         </>
       )}
     </article>
@@ -300,7 +313,6 @@ function newProductProblems(form: typeof EMPTY_FORM): Problems<NewField> {
 
 export function CreateProductForm({ onCreated }: { onCreated: (product: Product) => void }) {
   const [form, setForm] = useState(EMPTY_FORM);
-  const [created, setCreated] = useState<string | null>(null);
   const [problems, setProblems] = useState<Problems<NewField>>({});
   const formRef = useRef<HTMLFormElement>(null);
   const ids = {
@@ -330,7 +342,6 @@ export function CreateProductForm({ onCreated }: { onCreated: (product: Product)
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setCreated(null);
     const found = newProductProblems(form);
     setProblems(found);
     if (!isClean(found)) {
@@ -348,7 +359,7 @@ export function CreateProductForm({ onCreated }: { onCreated: (product: Product)
     const product = await create.run(body);
     if (product) {
       setForm(EMPTY_FORM);
-      setCreated(`Created “${product.name}” (#${product.id}).`);
+      toast(`Created “${product.name}” (#${product.id}).`);
       onCreated(product);
     }
   };
@@ -371,7 +382,7 @@ export function CreateProductForm({ onCreated }: { onCreated: (product: Product)
         <FormField id={ids.category} label="Category" problem={problems.category}>
           {(control) => <input {...control} {...bind('category')} autoComplete="off" />}
         </FormField>
-        <FormField id={ids.price} label="Price ($)" problem={problems.price}>
+        <FormField id={ids.price} label={`Price (${currencyCode()})`} problem={problems.price}>
           {(control) => (
             <input {...control} {...bind('price')} inputMode="decimal" placeholder="0.00" />
           )}
@@ -389,7 +400,6 @@ export function CreateProductForm({ onCreated }: { onCreated: (product: Product)
         </FormField>
       </div>
       <ErrorMessage>{create.error && `Not created: ${create.error}`}</ErrorMessage>
-      <Notice>{created}</Notice>
       <div className="actions">
         <ActionButton type="submit" pending={create.pending} pendingText="Creating…">
           Create product
@@ -484,8 +494,12 @@ export function ProductsTab({
           />
         )}
       </div>
-      <ErrorMessage>{categories.error && `Could not load the categories: ${categories.error}`}</ErrorMessage>
-      <ErrorMessage>{products.error && `Could not load the products: ${products.error}`}</ErrorMessage>
+      <ErrorMessage onRetry={() => categories.reload()}>
+        {categories.error && `Could not load the categories: ${categories.error}`}
+      </ErrorMessage>
+      <ErrorMessage onRetry={() => products.reload()}>
+        {products.error && `Could not load the products: ${products.error}`}
+      </ErrorMessage>
       {products.loading ? (
         <Loading>Loading products…</Loading>
       ) : (
@@ -504,6 +518,10 @@ export function ProductsTab({
             product={product}
             userId={userId}
             onChanged={replace}
+            onDeleted={() => {
+              products.reload(true);
+              categories.reload(true);
+            }}
             onOpenCart={onOpenCart}
             onSignIn={onSignIn}
           />

@@ -3,7 +3,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Bucket, StatsPoint } from '../api';
 import { formatDateTime } from '../format';
-import { formatMoney } from '../money';
+import { formatCompactMoney, formatMoney } from '../money';
 
 const HEIGHT = 260;
 
@@ -16,8 +16,6 @@ function bucketLabel(start: string, bucket: Bucket): string {
     timeZone: 'UTC',
   });
 }
-
-const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 
 /** The chart's options: revenue as bars on the left axis, orders as a line
  * on the right one. */
@@ -58,7 +56,7 @@ function options(width: number, bucket: Bucket): uPlot.Options {
       {
         scale: 'revenue',
         size: 64,
-        values: (_u, ticks) => ticks.map((v) => `$${compact.format(v)}`),
+        values: (_u, ticks) => ticks.map(formatCompactMoney),
       },
       { scale: 'orders', side: 1, size: 48, grid: { show: false } },
     ],

@@ -34,16 +34,6 @@ export function ErrorMessage({
   );
 }
 
-/** A success or information note, announced politely. */
-export function Notice({ children }: { children: ReactNode }) {
-  if (!children) return null;
-  return (
-    <p className="message message-ok" role="status">
-      {children}
-    </p>
-  );
-}
-
 /** The accessibility attributes of a form control with `problem`. */
 export interface FieldControl {
   id: string;

@@ -87,7 +87,10 @@ async fn a_session_cookie_acts_as_its_account_until_sign_out() {
     let product = stack.product("Keyboard", "10.00", 5).await;
     let (status, _, body) = answer(stack.http.get(format!("{}/api/session", stack.gateway))).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, json!({"auth": true, "account": null}));
+    assert_eq!(
+        body,
+        json!({"auth": true, "account": null, "currency": "USD"})
+    );
 
     let (set, account) = sign_in(&stack, "ada@example.com", "ada passphrase").await;
     // HttpOnly, SameSite=Strict, the whole site, and not Secure over
@@ -347,7 +350,19 @@ async fn a_wrong_password_sets_no_cookie_and_auth_off_is_reported() {
     let stack = Stack::start().await;
     let (status, _, body) = answer(stack.http.get(format!("{}/api/session", stack.gateway))).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, json!({"auth": false, "account": null}));
+    assert_eq!(
+        body,
+        json!({"auth": false, "account": null, "currency": "USD"})
+    );
+    // The currency the dashboard shows amounts in is the operator's.
+    let gateway = stack
+        .service_with(
+            shop::services::ServiceName::Gateway,
+            &[("DASHBOARD_CURRENCY", "EUR".to_owned())],
+        )
+        .await;
+    let (_, _, body) = answer(stack.http.get(format!("{gateway}/api/session"))).await;
+    assert_eq!(body["currency"], "EUR");
     let (status, headers, body) = answer(
         stack
             .http

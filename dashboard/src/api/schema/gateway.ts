@@ -165,6 +165,11 @@ export interface components {
              *     dashboard picks a user instead of signing in.
              */
             auth: boolean;
+            /**
+             * @description The ISO 4217 code the dashboard shows amounts in
+             *     (`DASHBOARD_CURRENCY`).
+             */
+            currency: string;
         };
         /** @description The body of `POST /api/session`. */
         SignIn: {
