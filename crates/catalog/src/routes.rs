@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(list_products, create_product))
         .routes(routes!(get_product, update_product, delete_product))
+        .routes(routes!(list_categories))
         .with_state(state)
 }
 
@@ -97,6 +98,16 @@ async fn listed(
         false => None,
     };
     Ok((page, total))
+}
+
+/// The categories products are in (anyone): distinct whatever their case,
+/// sorted, each as its first product wrote it; at most 1000. For a
+/// category filter, without reading the catalog.
+#[utoipa::path(get, path = "/categories", tag = "catalog",
+    responses(
+        (status = 200, description = "Category names, sorted", body = [String])))]
+pub async fn list_categories(State(state): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(store::categories(&state.db.reader).await?))
 }
 
 /// How long a search waits for its turn (`SEARCH_CONCURRENCY`).

@@ -8,11 +8,12 @@ import {
   eventStreamUrl,
   getCart,
   listOrderPage,
-  listAllProducts,
   listEvents,
   listOrders,
   listPayments,
-  listProducts,
+  listProductPage,
+  listCategories,
+  countProducts,
   listUserOrders,
   newIdempotencyKey,
   payOrder,
@@ -26,31 +27,35 @@ import { cart, json, mockFetch, order, payment, product } from '../test/mocks';
 
 describe('catalog calls', () => {
   it('lists products with search and category on the gateway path', async () => {
-    const api = mockFetch({ 'GET /api/catalog/products': { body: [product()] } });
-    const products = await listProducts({ search: ' lap ', category: 'Electronics' });
-    expect(products).toEqual([product()]);
+    const api = mockFetch({
+      'GET /api/catalog/products': {
+        body: [product()],
+        headers: { Link: '<?search=lap&limit=1&after=WzFd>; rel="next"' },
+      },
+    });
+    const page = await listProductPage({ search: ' lap ', category: 'Electronics' }, null, 1);
+    expect(page).toEqual({ rows: [product()], next: { after: 'WzFd' }, prev: null, total: null });
     const [call] = api.calls;
     expect(call!.path).toBe('/api/catalog/products');
     expect(call!.query.get('search')).toBe('lap');
     expect(call!.query.get('category')).toBe('Electronics');
+    // A search is not counted.
+    expect(call!.query.has('count')).toBe(false);
     expect(call!.headers.accept).toBe('application/json');
   });
 
-  it('leaves empty filters out of the query', async () => {
-    const api = mockFetch({ 'GET /api/catalog/products': { body: [] } });
-    await listProducts({ search: '', category: '  ' });
-    expect(api.calls[0]!.url).toBe('/api/catalog/products');
-  });
-
-  it('pages through every product', async () => {
-    const full = Array.from({ length: 1000 }, (_, i) => product({ id: i + 1 }));
+  it('leaves empty filters out of the query, and counts the catalog', async () => {
     const api = mockFetch({
-      'GET /api/catalog/products': [{ body: full }, { body: [product({ id: 1001 })] }],
+      'GET /api/catalog/products': { body: [], headers: { 'X-Total-Count': '0' } },
+      'GET /api/catalog/categories': { body: ['Books', 'Home'] },
     });
-    const all = await listAllProducts();
-    expect(all).toHaveLength(1001);
-    expect(api.calls.map((c) => c.query.get('skip'))).toEqual(['0', '1000']);
-    expect(api.calls.every((c) => c.query.get('limit') === '1000')).toBe(true);
+    expect(await countProducts()).toBe(0);
+    await listProductPage({ search: '', category: '  ' }, { after: 'WzJd' }, 60);
+    expect(api.calls.map((c) => c.url)).toEqual([
+      '/api/catalog/products?limit=1&count=true',
+      '/api/catalog/products?after=WzJd&limit=60&count=true',
+    ]);
+    expect(await listCategories()).toEqual(['Books', 'Home']);
   });
 
   it('creates a product with a JSON body and an idempotency key', async () => {
@@ -208,14 +213,14 @@ describe('errors', () => {
         throw new TypeError('Failed to fetch');
       }),
     );
-    const err = (await listProducts().catch((e: unknown) => e)) as ApiError;
+    const err = (await listCategories().catch((e: unknown) => e)) as ApiError;
     expect(err.status).toBe(0);
     expect(err.detail).toMatch(/cannot reach the server/i);
   });
 
   it('rejects a success that is not JSON', async () => {
     vi.stubGlobal('fetch', vi.fn(async () => new Response('', { status: 200 })));
-    await expect(listProducts()).rejects.toThrow(/not JSON/);
+    await expect(listCategories()).rejects.toThrow(/not JSON/);
   });
 
   it('reads JSON error bodies of any 4xx', async () => {

@@ -27,48 +27,43 @@ export * from './types';
 export type { ListPage, Position } from './paging';
 export { ApiError, errorMessage, newIdempotencyKey } from './http';
 
-/** The most items one list call returns (the services' limit). */
-export const MAX_PAGE = 1000;
-
 function idempotency(key?: string): Record<string, string> | undefined {
   return key ? { 'Idempotency-Key': key } : undefined;
 }
 
 // ---- catalog ----
 
-export function listProducts(query: ProductQuery = {}, signal?: AbortSignal): Promise<Product[]> {
-  return request<Product[]>('GET', '/catalog/products', {
+/** A page of products at `position`, searched or in a category, with their
+ * total unless searched (counting every match of a common text would cost
+ * what reading them all does). */
+export async function listProductPage(
+  query: ProductQuery,
+  position: Position,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<ListPage<Product>> {
+  const search = query.search?.trim();
+  const { body, headers } = await exchange<Product[]>('GET', '/catalog/products', {
     query: {
-      search: query.search?.trim(),
+      search,
       category: query.category?.trim(),
-      skip: query.skip,
-      limit: query.limit,
-      ids: query.ids?.join(','),
+      ...positionQuery(position),
+      limit,
+      count: search ? undefined : 'true',
     },
     signal,
   });
+  return pageOf(body, headers);
 }
 
-/** Every product matching `query`, paging through the catalog. */
-export async function listAllProducts(
-  query: Omit<ProductQuery, 'skip' | 'limit'> = {},
-  signal?: AbortSignal,
-): Promise<Product[]> {
-  const all: Product[] = [];
-  for (;;) {
-    const page = await listProducts({ ...query, skip: all.length, limit: MAX_PAGE }, signal);
-    all.push(...page);
-    if (page.length < MAX_PAGE) return all;
-  }
+/** The catalog's categories, sorted. */
+export function listCategories(signal?: AbortSignal): Promise<string[]> {
+  return request<string[]>('GET', '/catalog/categories', { signal });
 }
 
 /** How many products there are (`count=true`: one row and the total). */
 export async function countProducts(signal?: AbortSignal): Promise<number | null> {
-  const { body, headers } = await exchange<Product[]>('GET', '/catalog/products', {
-    query: { limit: 1, count: 'true' },
-    signal,
-  });
-  return pageOf(body, headers).total;
+  return (await listProductPage({}, null, 1, signal)).total;
 }
 
 export function getProduct(id: number, signal?: AbortSignal): Promise<Product> {

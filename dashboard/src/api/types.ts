@@ -26,13 +26,10 @@ export type NewProduct = catalog['schemas']['NewProduct'];
 /** The body of `PUT /products/{id}`: absent or null fields stay as they are. */
 export type ProductUpdate = catalog['schemas']['ProductUpdate'];
 
-/** Query of `GET /products`. */
+/** The filters of `GET /products` the dashboard uses. */
 export interface ProductQuery {
   search?: string;
   category?: string;
-  skip?: number;
-  limit?: number;
-  ids?: number[];
 }
 
 // ---- cart ----

@@ -54,7 +54,10 @@ describe('ProductsTab', () => {
   });
 
   it('searches and filters by category through the API', async () => {
-    const api = mockFetch({ 'GET /api/catalog/products': catalogRoute() });
+    const api = mockFetch({
+      'GET /api/catalog/products': catalogRoute(),
+      'GET /api/catalog/categories': { body: ['Electronics', 'Food'] },
+    });
     const user = userEvent.setup();
     render(<ProductsWithToasts userId="alice" />);
     await screen.findByRole('article', { name: 'Tea' });
@@ -74,6 +77,37 @@ describe('ProductsTab', () => {
       expect(card('Tea')).toBeInTheDocument();
     });
     expect(api.calls.some((c) => c.query.get('category') === 'Food' && !c.query.get('search'))).toBe(true);
+  });
+
+  it('shows the catalog a page at a time, with its size', async () => {
+    const many = Array.from({ length: 70 }, (_, i) => product({ id: i + 1, name: `Item ${i + 1}` }));
+    const api = mockFetch({
+      'GET /api/catalog/products': ({ query }) => {
+        const from = Number(query.get('after') ?? 0);
+        const rows = many.slice(from, from + Number(query.get('limit')));
+        const next = from + rows.length < many.length;
+        return {
+          body: rows,
+          headers: {
+            'X-Total-Count': '70',
+            ...(next ? { Link: `<?limit=60&after=${rows.at(-1)!.id}>; rel="next"` } : {}),
+          },
+        };
+      },
+      'GET /api/catalog/categories': { body: [] },
+    });
+    const user = userEvent.setup();
+    render(<ProductsWithToasts userId="alice" />);
+    expect(await screen.findByText('60 of 70 products')).toBeInTheDocument();
+    expect(screen.getAllByRole('article')).toHaveLength(60);
+    await user.click(screen.getByRole('button', { name: 'Show more products' }));
+    expect(await screen.findByText('70 products')).toBeInTheDocument();
+    expect(screen.getAllByRole('article')).toHaveLength(70);
+    expect(screen.queryByRole('button', { name: 'Show more products' })).not.toBeInTheDocument();
+    expect(api.to('GET', '/api/catalog/products').map((c) => c.query.get('after'))).toEqual([
+      null,
+      '60',
+    ]);
   });
 
   it('says when nothing matches', async () => {

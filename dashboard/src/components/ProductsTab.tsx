@@ -5,13 +5,18 @@ import {
   deleteProduct,
   getCart,
   getProduct,
-  listAllProducts,
-  listProducts,
+  errorMessage,
+  listCategories,
+  listProductPage,
   newIdempotencyKey,
   updateProduct,
+  type ListPage,
   type NewProduct,
+  type Position,
   type Product,
 } from '../api';
+import { useInfiniteQuery, type InfiniteData } from '@tanstack/react-query';
+import { queryClient } from '../queryClient';
 import { useReloadOnFeed } from '../hooks/orderFeed';
 import { useAction } from '../hooks/useAction';
 import { useDebounced } from '../hooks/useDebounced';
@@ -41,6 +46,27 @@ import {
 import { useConfirm } from '../feedback/confirm';
 import { toast } from '../feedback/toast';
 import { useSession } from '../session';
+
+/** Products per page of the grid. */
+export const PRODUCTS_PAGE = 60;
+
+const counting = new Intl.NumberFormat();
+
+/** "12 products", "60 of 1,000,000 products", "60+ products found". */
+export function resultCount(
+  shown: number,
+  total: number | null,
+  more: boolean,
+  filtered: boolean,
+): string {
+  if (shown === 0) return 'No product matches.';
+  const found = filtered ? ' found' : '';
+  if (total !== null && total > shown) {
+    return `${counting.format(shown)} of ${plural(total, 'product')}${found}`;
+  }
+  if (total === null && more) return `${counting.format(shown)}+ products${found}`;
+  return `${plural(shown, 'product')}${found}`;
+}
 
 type EditField = 'price' | 'stock';
 const EDIT_FIELDS: readonly EditField[] = ['price', 'stock'];
@@ -426,26 +452,42 @@ export function ProductsTab({
   const searchId = useId();
   const categoryId = useId();
 
-  const loadProducts = useCallback(
-    (signal: AbortSignal) => listProducts({ search: query, category, limit: 1000 }, signal),
-    [query, category],
+  // Pages of the catalog, fetched as the list grows ("Show more"), each
+  // by the previous page's Link cursor.
+  const key = ['products', query, category];
+  const products = useInfiniteQuery(
+    {
+      queryKey: key,
+      queryFn: ({ pageParam, signal }) =>
+        listProductPage({ search: query, category }, pageParam, PRODUCTS_PAGE, signal),
+      initialPageParam: null as Position,
+      getNextPageParam: (last) => last.next ?? undefined,
+    },
+    queryClient,
   );
-  const products = useResource(['products', query, category], loadProducts);
-  useReloadOnFeed(products.reload);
+  const { refetch } = products;
+  const reload = useCallback(() => void refetch(), [refetch]);
+  useReloadOnFeed(reload);
 
-  const loadCategories = useCallback(async (signal: AbortSignal) => {
-    const all = await listAllProducts({}, signal);
-    const names = new Set<string>();
-    for (const p of all) if (p.category) names.add(p.category);
-    return [...names].sort((a, b) => a.localeCompare(b));
-  }, []);
+  const loadCategories = useCallback((signal: AbortSignal) => listCategories(signal), []);
   const categories = useResource(['categories'], loadCategories);
 
   const replace = (changed: Product) => {
-    if (products.data) products.set(products.data.map((p) => (p.id === changed.id ? changed : p)));
+    queryClient.setQueryData<InfiniteData<ListPage<Product>>>(key, (data) =>
+      data && {
+        ...data,
+        pages: data.pages.map((page) => ({
+          ...page,
+          rows: page.rows.map((p) => (p.id === changed.id ? changed : p)),
+        })),
+      },
+    );
   };
 
-  const list = products.data ?? [];
+  const pages = products.data?.pages;
+  const list = pages?.flatMap((page) => page.rows) ?? [];
+  const total = pages?.[0]?.total ?? null;
+  const more = products.hasNextPage;
   return (
     <div className="products">
       <div className="toolbar">
@@ -488,7 +530,7 @@ export function ProductsTab({
         {staff && showCreate && (
           <CreateProductForm
             onCreated={() => {
-              products.reload(true);
+              reload();
               categories.reload(true);
             }}
           />
@@ -497,17 +539,15 @@ export function ProductsTab({
       <ErrorMessage onRetry={() => categories.reload()}>
         {categories.error && `Could not load the categories: ${categories.error}`}
       </ErrorMessage>
-      <ErrorMessage onRetry={() => products.reload()}>
-        {products.error && `Could not load the products: ${products.error}`}
+      <ErrorMessage onRetry={reload}>
+        {products.isError && `Could not load the products: ${errorMessage(products.error)}`}
       </ErrorMessage>
-      {products.loading ? (
+      {products.isPending ? (
         <Loading>Loading products…</Loading>
       ) : (
-        products.data && (
+        pages && (
           <p className="muted result-count" role="status">
-            {list.length === 0
-              ? 'No product matches.'
-              : `${plural(list.length, 'product')}${query || category ? ' found' : ''}`}
+            {resultCount(list.length, total, more, Boolean(query || category))}
           </p>
         )
       )}
@@ -519,7 +559,7 @@ export function ProductsTab({
             userId={userId}
             onChanged={replace}
             onDeleted={() => {
-              products.reload(true);
+              reload();
               categories.reload(true);
             }}
             onOpenCart={onOpenCart}
@@ -527,6 +567,17 @@ export function ProductsTab({
           />
         ))}
       </div>
+      {more && (
+        <div className="show-more">
+          <ActionButton
+            pending={products.isFetchingNextPage}
+            pendingText="Loading more…"
+            onClick={() => void products.fetchNextPage()}
+          >
+            Show more products
+          </ActionButton>
+        </div>
+      )}
     </div>
   );
 }

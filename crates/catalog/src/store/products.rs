@@ -159,6 +159,39 @@ fn conditions(postgres: bool, filter: &ProductFilter) -> Filters {
     filters
 }
 
+/// The most categories [`categories`] names.
+pub const MAX_CATEGORIES: i64 = 1000;
+
+/// The statement of [`categories`]: a loose index scan of
+/// `products_category (LOWER(category), id)`. Each step seeks the next
+/// category past the last one, so the catalog's size does not matter, only
+/// how many categories there are; each is named as its first product
+/// wrote it.
+pub const CATEGORIES_SQL: &str = "WITH RECURSIVE c(key, n) AS ( \
+    SELECT (SELECT LOWER(category) FROM products WHERE LOWER(category) > '' \
+            ORDER BY LOWER(category) LIMIT 1), 1 \
+    UNION ALL \
+    SELECT (SELECT LOWER(category) FROM products WHERE LOWER(category) > c.key \
+            ORDER BY LOWER(category) LIMIT 1), n + 1 \
+    FROM c WHERE c.key IS NOT NULL AND n < $1) \
+    SELECT (SELECT category FROM products WHERE LOWER(category) = c.key \
+            ORDER BY LOWER(category), id LIMIT 1) AS name \
+    FROM c WHERE c.key IS NOT NULL ORDER BY c.key";
+
+/// The categories products are in: distinct whatever their case, sorted,
+/// at most [`MAX_CATEGORIES`].
+pub async fn categories<'c>(
+    db: impl Executor<'c, Database = Any>,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query(CATEGORIES_SQL)
+        .bind(MAX_CATEGORIES)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(|row| row.try_get("name"))
+        .collect()
+}
+
 /// One product.
 pub async fn get<'c>(
     db: impl Executor<'c, Database = Any>,

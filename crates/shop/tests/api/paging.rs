@@ -307,6 +307,32 @@ async fn bad_paging_and_filters_are_422_saying_why() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn categories_are_distinct_whatever_their_case() {
+    let stack = Stack::start().await;
+    let c = &stack.catalog;
+    for (name, category) in [
+        ("Pan", Some("kitchen")),
+        ("Pot", Some("Kitchen")),
+        ("Rug", Some("Zen garden")),
+        ("Mat", Some("")),
+        ("Bag", None),
+    ] {
+        let body = serde_json::json!({"name": name, "price": 1, "stock": 1, "category": category});
+        let (status, product) = stack
+            .send_as_service(reqwest::Method::POST, &format!("{c}/products"), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{product}");
+    }
+    let (status, body) = stack.get(&format!("{c}/categories")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Each as its first product wrote it; sorted by the lower-cased name.
+    assert_eq!(
+        body,
+        serde_json::json!(["Electronics", "kitchen", "Zen garden"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_page_filter_sort_and_search() {
     let stack = Stack::start().await;
     let c = &stack.catalog;
@@ -327,6 +353,16 @@ async fn products_page_filter_sort_and_search() {
     }
     let all = stack.list(&format!("{c}/products?limit=1000")).await;
     assert_eq!(all.len(), 10);
+    // The categories, one per name whatever its case, as first written;
+    // through the gateway too.
+    for categories in [
+        format!("{c}/categories"),
+        format!("{}/api/catalog/categories", stack.gateway),
+    ] {
+        let (status, body) = stack.get(&categories).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, serde_json::json!(["Electronics", "Home", "Kitchen"]));
+    }
     // count=true: how many the filters select, whatever the page.
     for (query, expected) in [
         ("count=true&limit=1", Some("10")),

@@ -279,6 +279,13 @@ async fn every_list_filter_and_sort_reads_its_index() {
         let statement = products_statement(catalog.is_postgres(), &filter);
         assert_reads(&catalog, what, &statement, index, "products").await;
     }
+    // The categories: seeks along products_category, never the catalog.
+    let categories = Statement {
+        sql: shop_catalog::store::products::CATEGORIES_SQL.to_owned(),
+        args: vec![Arg::Int(1000)],
+    };
+    let index = (&["products_category"][..], "products_category");
+    assert_reads(&catalog, "categories", &categories, index, "products").await;
     // Search reads the trigram index. On PostgreSQL the planner weighs it
     // against walking the ids and filtering, which at 20,000 rows costs
     // less even for a rare text (at a million it reads the index for a

@@ -3,6 +3,27 @@
 // npm run api:types
 
 export interface paths {
+    "/categories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The categories products are in (anyone): distinct whatever their case,
+         *     sorted, each as its first product wrote it; at most 1000. For a
+         *     category filter, without reading the catalog.
+         */
+        get: operations["list_categories"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -294,6 +315,26 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_categories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Category names, sorted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string[];
+                };
+            };
+        };
+    };
     get_health: {
         parameters: {
             query?: never;
