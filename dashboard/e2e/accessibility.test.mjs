@@ -1,5 +1,5 @@
 // Every tab, on a phone (390x844) and a desktop (1280x800), with real data:
-// axe finds no serious or critical violation, and a screenshot of each is
+// axe finds no violation (of any impact), and a screenshot of each is
 // written to screenshots/<tab>-<phone|desktop>.png for a person to look at.
 
 import assert from 'node:assert/strict';
