@@ -15,7 +15,7 @@
 //! another customer's order is hidden as 404 ([`Caller::sees`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -194,7 +194,11 @@ struct Verifier {
     issuer: String,
     http: reqwest::Client,
     keys: RwLock<HashMap<String, DecodingKey>>,
-    fetched_at: Mutex<Option<Instant>>,
+    /// When the key set was last fetched; held while it is fetched, so
+    /// that requests which miss meanwhile wait for that fetch and find
+    /// the key (a fresh service's first concurrent requests), instead of
+    /// being refused as if their key were made up.
+    fetched_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 fn invalid_token() -> ApiError {
@@ -222,7 +226,7 @@ impl Access {
                     issuer: issuer.clone(),
                     http: crate::client::http_client(http, None),
                     keys: RwLock::new(HashMap::new()),
-                    fetched_at: Mutex::new(None),
+                    fetched_at: tokio::sync::Mutex::new(None),
                 })),
             },
         }
@@ -271,20 +275,23 @@ impl Verifier {
             .map_err(|_| invalid_token())
     }
 
-    /// The key `kid`, fetching the key set when it is not known yet (at
-    /// most every [`REFETCH_EVERY`], so made-up key ids cannot hammer the
-    /// identity service).
+    /// The key `kid`, fetching the key set when it is not known yet: one
+    /// fetch at a time, which the other misses wait for, and at most every
+    /// [`REFETCH_EVERY`], so made-up key ids cannot hammer the identity
+    /// service.
     async fn key(&self, kid: &str) -> Result<Option<DecodingKey>, ApiError> {
         if let Some(key) = self.read_keys().get(kid) {
             return Ok(Some(key.clone()));
         }
-        {
-            let mut fetched_at = self.fetched_at.lock().unwrap_or_else(|e| e.into_inner());
-            if fetched_at.is_some_and(|at| at.elapsed() < REFETCH_EVERY) {
-                return Ok(None);
-            }
-            *fetched_at = Some(Instant::now());
+        let mut fetched_at = self.fetched_at.lock().await;
+        // Fetched while this request waited?
+        if let Some(key) = self.read_keys().get(kid) {
+            return Ok(Some(key.clone()));
         }
+        if fetched_at.is_some_and(|at| at.elapsed() < REFETCH_EVERY) {
+            return Ok(None);
+        }
+        *fetched_at = Some(Instant::now());
         let set: JwkSet = self
             .http
             .get(&self.jwks_url)

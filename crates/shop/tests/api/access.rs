@@ -628,6 +628,26 @@ async fn every_order_and_payment_route_answers_each_caller_as_the_table_says() {
     detail(status, &body, StatusCode::UNAUTHORIZED);
 }
 
+/// A service that has never checked a token fetches the key set once for
+/// its first requests, however many arrive together: none is refused while
+/// the fetch is under way (`shop bench` found the order service's first
+/// concurrent checkouts answered 401).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_to_a_fresh_service_are_all_admitted() {
+    let world = world(Vec::new()).await;
+    let stack = &world.stack;
+    for round in 0..3 {
+        let fresh = stack
+            .service_with(ServiceName::Cart, &[("AUTH", "on".to_owned())])
+            .await;
+        let url = format!("{fresh}/cart/{}", world.ada_id);
+        let calls = (0..16).map(|_| call(stack, Method::GET, &url, Some(&world.ada), None));
+        for (status, body) in futures::future::join_all(calls).await {
+            assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+        }
+    }
+}
+
 /// A service that trusts another issuer (`AUTH_ISSUER`) refuses the
 /// identity service's tokens, though their signature is good: 401.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
