@@ -15,6 +15,7 @@
 //! start-up errors; the services live in their own crates.
 
 pub mod accounts;
+pub mod bench;
 pub mod events;
 pub mod seed;
 pub mod services;
@@ -73,6 +74,10 @@ enum Command {
     /// Fill the databases with a realistic history: products, customers,
     /// orders in every status over the last days, payments and refunds.
     Seed(seed::SeedArgs),
+    /// Measure the shop's main paths (browse, product, cart read, add to
+    /// cart, checkout) against an axum hello-world measured in the same
+    /// run; on a shop it starts, or `--target`.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +148,7 @@ async fn run(cli: Cli, env: Env) -> Result<(), Failure> {
             command: AccountsCommand::CreateStaff(args),
         } => accounts::create_staff(args, env).await,
         Command::Seed(args) => seed::seed(args, env).await,
+        Command::Bench(args) => bench::bench(args).await,
     }
 }
 
