@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::db::{DbSettings, DbTarget};
+use crate::db::{DbSettings, DbTarget, Synchronous};
 
 /// A bad setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -300,12 +300,29 @@ pub fn db_settings_from_env(env: &Env, name: &str) -> Result<DbSettings, ConfigE
         acquire_timeout: env.millis("DB_ACQUIRE_TIMEOUT_MS", 5_000)?,
         statement_timeout: env.millis("DB_STATEMENT_TIMEOUT_MS", 5_000)?,
         startup_timeout: env.millis("DB_STARTUP_TIMEOUT_MS", 30_000)?,
+        synchronous: match env.string("SQLITE_SYNCHRONOUS", "normal").as_str() {
+            "normal" => Synchronous::Normal,
+            "full" => Synchronous::Full,
+            _ => return Err(env.error("SQLITE_SYNCHRONOUS", "normal or full")),
+        },
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_synchronous_is_normal_unless_full_is_asked() {
+        let synchronous = |value: Option<&str>| {
+            let env = Env::from_pairs(value.map(|v| ("SQLITE_SYNCHRONOUS", v)));
+            db_settings_from_env(&env, "catalog").map(|s| s.synchronous)
+        };
+        assert_eq!(synchronous(None).unwrap(), Synchronous::Normal);
+        assert_eq!(synchronous(Some("full")).unwrap(), Synchronous::Full);
+        let err = synchronous(Some("off")).unwrap_err();
+        assert_eq!(err.reason, "expected normal or full");
+    }
 
     #[test]
     fn counts_are_parsed_within_their_range() {

@@ -85,6 +85,32 @@ pub struct DbSettings {
     /// PostgreSQL: how long start-up keeps trying to reach the database
     /// (containers often start before it).
     pub startup_timeout: Duration,
+    /// SQLite: `SQLITE_SYNCHRONOUS`, when a commit reaches the disk.
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` level in WAL mode (`SQLITE_SYNCHRONOUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `normal` (the default): a commit is in the write-ahead log, in the
+    /// operating system's hands, when it returns; it survives the process
+    /// being killed (kill -9, a crash), and the WAL is synced at each
+    /// checkpoint. A power loss or an operating-system crash may lose the
+    /// last commits, never corrupt the database.
+    #[default]
+    Normal,
+    /// `full`: every commit also waits for the log to reach the disk, so it
+    /// survives a power loss too, at the cost of an fsync per commit.
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
 }
 
 /// A service's database: one writer, many readers.
@@ -161,17 +187,19 @@ async fn open_sqlite(
 
     ensure_parent_dir(path)?;
     let url = sqlite_url(path);
+    let pragmas = format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
+         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+        settings.synchronous.pragma()
+    );
     let writer = AnyPoolOptions::new()
         .max_connections(1)
         .min_connections(1)
         .acquire_timeout(settings.acquire_timeout)
-        .after_connect(|conn, _meta| {
+        .after_connect(move |conn, _meta| {
+            let pragmas = pragmas.clone();
             Box::pin(async move {
-                conn.execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                )
-                .await?;
+                conn.execute(pragmas.as_str()).await?;
                 Ok(())
             })
         })
@@ -323,5 +351,42 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
                     .any(|class| code.starts_with(class))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::migrate::Migrator;
+
+    static NONE: Migrator = Migrator::DEFAULT;
+
+    /// The writer runs at the `SQLITE_SYNCHRONOUS` level (SQLite reports
+    /// 1 for NORMAL, 2 for FULL).
+    #[tokio::test]
+    async fn the_sqlite_writer_commits_at_the_chosen_synchronous_level() {
+        let dir = tempfile::tempdir().unwrap();
+        for (synchronous, level) in [(Synchronous::Normal, 1i64), (Synchronous::Full, 2)] {
+            let settings = DbSettings {
+                target: DbTarget::Sqlite(dir.path().join(format!("{level}.db"))),
+                pool_size: 1,
+                acquire_timeout: Duration::from_secs(5),
+                statement_timeout: Duration::from_secs(5),
+                startup_timeout: Duration::from_secs(5),
+                synchronous,
+            };
+            let migrations = Migrations {
+                sqlite: &NONE,
+                postgres: &NONE,
+            };
+            let db = Db::open(&settings, migrations).await.unwrap();
+            let row = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&db.writer)
+                .await
+                .unwrap();
+            let got: i64 = sqlx::Row::try_get(&row, 0).unwrap();
+            assert_eq!(got, level, "{synchronous:?}");
+            db.close().await;
+        }
     }
 }

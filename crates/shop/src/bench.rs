@@ -84,6 +84,9 @@ pub enum Scenario {
     AddToCart,
     /// Add to cart, `POST /api/order/orders`, `POST /api/order/orders/{id}/payment`.
     Checkout,
+    /// The same on a shop whose SQLite commits wait for the disk
+    /// (`SQLITE_SYNCHRONOUS=full`; a shop the run starts, on SQLite).
+    CheckoutSynchronousFull,
 }
 
 impl Scenario {
@@ -103,6 +106,7 @@ impl Scenario {
             Scenario::CartRead => "cart read (3 items)",
             Scenario::AddToCart => "add to cart",
             Scenario::Checkout => "checkout flow (add, order, pay)",
+            Scenario::CheckoutSynchronousFull => "checkout flow, SQLITE_SYNCHRONOUS=full",
         }
     }
 }
@@ -262,7 +266,7 @@ async fn run_once(
             }
         }
         Scenario::AddToCart => add().await,
-        Scenario::Checkout => {
+        Scenario::Checkout | Scenario::CheckoutSynchronousFull => {
             add().await?;
             let url = format!("{g}/api/order/orders");
             let order = json!({"user_id": user});
@@ -459,7 +463,10 @@ impl Drop for OwnShop {
     }
 }
 
-async fn start_shop(database_url: Option<&str>) -> Result<OwnShop, Failure> {
+async fn start_shop(
+    database_url: Option<&str>,
+    extra_env: &[(&str, &str)],
+) -> Result<OwnShop, Failure> {
     let failed = |what: String| Failure::Start(format!("the shop for the benchmark: {what}"));
     let dir = tempfile::tempdir().map_err(|err| failed(err.to_string()))?;
     let log_path = dir.path().join("up.log");
@@ -484,6 +491,7 @@ async fn start_shop(database_url: Option<&str>) -> Result<OwnShop, Failure> {
     if let Some(url) = database_url {
         command.args(["--database-url", url]);
     }
+    command.envs(extra_env.iter().copied());
     let child = command
         .env("SHOP_ADMIN_PASSWORD", &admin_password)
         .env("PAYMENT_SUCCESS_RATE", "1")
@@ -710,7 +718,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let ceiling = start_ceiling()?;
     let own = match &args.target {
         Some(_) => None,
-        None => Some(start_shop(args.database_url.as_deref()).await?),
+        None => Some(start_shop(args.database_url.as_deref(), &[]).await?),
     };
     let (gateway, admin_password) = match (&own, &args.target) {
         (Some(shop), _) => (shop.gateway.clone(), shop.admin_password.clone()),
@@ -742,6 +750,27 @@ pub async fn bench(args: BenchArgs) -> Result<(), Failure> {
             }
             let mut outcome = measure(scenario, c, &world, &ceiling, warmup, span).await;
             outcome.share_of_ceiling = (roof_rate > 0.0).then(|| outcome.per_second / roof_rate);
+            outcomes.push(outcome);
+        }
+    }
+    // What durability costs: the checkout again on a shop of its own whose
+    // SQLite commits each wait for the disk.
+    if own.is_some() && args.database_url.is_none() {
+        let full = start_shop(None, &[("SQLITE_SYNCHRONOUS", "full")]).await?;
+        let world = prepare(
+            &full.gateway,
+            (&args.admin_email, &full.admin_password),
+            most,
+        )
+        .await?;
+        for &c in &concurrency {
+            let roof = outcomes
+                .iter()
+                .find(|o| o.scenario == Scenario::Ceiling && o.concurrency == c)
+                .map_or(0.0, |o| o.per_second);
+            let scenario = Scenario::CheckoutSynchronousFull;
+            let mut outcome = measure(scenario, c, &world, &ceiling, warmup, span).await;
+            outcome.share_of_ceiling = (roof > 0.0).then(|| outcome.per_second / roof);
             outcomes.push(outcome);
         }
     }

@@ -31,6 +31,7 @@ fn a_smoke_run_of_every_scenario_finds_every_answer_right() {
         "cart_read",
         "add_to_cart",
         "checkout",
+        "checkout_synchronous_full",
     ] {
         let outcome = results
             .iter()
@@ -44,7 +45,7 @@ fn a_smoke_run_of_every_scenario_finds_every_answer_right() {
     // The table: a row per scenario, shares of the ceiling.
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("| ")).count(),
-        1 + 6,
+        1 + 7,
         "{stdout}"
     );
     assert!(stdout.contains(" % |"), "{stdout}");
