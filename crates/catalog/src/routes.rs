@@ -76,13 +76,7 @@ pub async fn list_products(
             }
         }
     };
-    let mut response = paging::response(raw.as_deref(), page);
-    if let Some(total) = total {
-        response
-            .headers_mut()
-            .insert(paging::TOTAL_COUNT, axum::http::HeaderValue::from(total));
-    }
-    Ok(response)
+    Ok(paging::response(raw.as_deref(), page, total))
 }
 
 /// The page `filter` asks for, and how many products it selects when

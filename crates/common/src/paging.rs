@@ -271,12 +271,22 @@ impl<T> Page<T> {
 }
 
 /// The answer of a list endpoint: the page's rows as the JSON array (the
-/// seed's body), its neighbours in the `Link` header ([`link_header`]).
-pub fn response<T: Serialize>(raw_query: Option<&str>, page: Page<T>) -> Response {
+/// seed's body), its neighbours in the `Link` header ([`link_header`]),
+/// and the `total` the filters select in [`TOTAL_COUNT`] when counted.
+pub fn response<T: Serialize>(
+    raw_query: Option<&str>,
+    page: Page<T>,
+    total: Option<i64>,
+) -> Response {
     let link = link_header(raw_query, &page);
     let mut response = axum::Json(page.rows).into_response();
     if let Some(link) = link {
         response.headers_mut().insert(header::LINK, link);
+    }
+    if let Some(total) = total {
+        response
+            .headers_mut()
+            .insert(TOTAL_COUNT, HeaderValue::from(total));
     }
     response
 }

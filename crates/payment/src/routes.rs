@@ -342,5 +342,5 @@ pub async fn list_payments(
         }
     }
     let page = store::page(&state.db.reader, query.order_id, &window).await?;
-    Ok(paging::response(raw.as_deref(), page))
+    Ok(paging::response(raw.as_deref(), page, None))
 }

@@ -533,7 +533,7 @@ async fn start_shop(
 }
 
 /// Makes the run's products and customers (one per worker), each
-/// customer's cart holding the three products.
+/// customer's cart holding the three products ([`refill_carts`]).
 async fn prepare(gateway: &str, admin: (&str, &str), customers: usize) -> Result<World, Failure> {
     let failed = |what: String| Failure::Start(format!("preparing the benchmark: {what}"));
     let client = reqwest::Client::new();
@@ -627,34 +627,18 @@ async fn prepare(gateway: &str, admin: (&str, &str), customers: usize) -> Result
                 bearer: None,
             }
         };
-        for product in products {
-            let url = format!("{gateway}/api/cart/cart/{}/items", customer.id);
-            let body = json!({"product_id": product, "quantity": 1});
-            let answer = call(
-                &client,
-                Method::POST,
-                &url,
-                customer.bearer.as_deref(),
-                Some(&body),
-                None,
-            )
-            .await
-            .map_err(unreachable)?;
-            let (status, body) = answer;
-            if !status.is_success() {
-                return Err(failed(format!("fill a cart: {status} {body}")));
-            }
-        }
         made.push(customer);
     }
-    Ok(World {
+    let world = World {
         gateway: gateway.to_owned(),
         products,
         customers: made,
-    })
+    };
+    refill_carts(&world).await?;
+    Ok(world)
 }
 
-/// Empties the customers' carts, then puts the three products back.
+/// Empties the customers' carts, then puts the three products in them.
 async fn refill_carts(world: &World) -> Result<(), Failure> {
     let client = reqwest::Client::new();
     for customer in &world.customers {
@@ -741,16 +725,12 @@ pub async fn bench(args: BenchArgs) -> Result<(), Failure> {
     );
     let mut outcomes = Vec::new();
     for &c in &concurrency {
-        let roof = measure(Scenario::Ceiling, c, &world, &ceiling, warmup, span).await;
-        let roof_rate = roof.per_second;
-        outcomes.push(roof);
+        outcomes.push(measure(Scenario::Ceiling, c, &world, &ceiling, warmup, span).await);
         for scenario in Scenario::SHOP {
             if scenario == Scenario::CartRead {
                 refill_carts(&world).await?;
             }
-            let mut outcome = measure(scenario, c, &world, &ceiling, warmup, span).await;
-            outcome.share_of_ceiling = (roof_rate > 0.0).then(|| outcome.per_second / roof_rate);
-            outcomes.push(outcome);
+            outcomes.push(measure(scenario, c, &world, &ceiling, warmup, span).await);
         }
     }
     // What durability costs: the checkout again on a shop of its own whose
@@ -764,15 +744,24 @@ pub async fn bench(args: BenchArgs) -> Result<(), Failure> {
         )
         .await?;
         for &c in &concurrency {
-            let roof = outcomes
-                .iter()
-                .find(|o| o.scenario == Scenario::Ceiling && o.concurrency == c)
-                .map_or(0.0, |o| o.per_second);
             let scenario = Scenario::CheckoutSynchronousFull;
-            let mut outcome = measure(scenario, c, &world, &ceiling, warmup, span).await;
-            outcome.share_of_ceiling = (roof > 0.0).then(|| outcome.per_second / roof);
-            outcomes.push(outcome);
+            outcomes.push(measure(scenario, c, &world, &ceiling, warmup, span).await);
         }
+    }
+    // Each scenario's rate over the ceiling's at the same concurrency.
+    let roofs: Vec<(usize, f64)> = outcomes
+        .iter()
+        .filter(|o| o.scenario == Scenario::Ceiling)
+        .map(|o| (o.concurrency, o.per_second))
+        .collect();
+    for outcome in outcomes
+        .iter_mut()
+        .filter(|o| o.scenario != Scenario::Ceiling)
+    {
+        let roof = roofs.iter().find(|(c, _)| *c == outcome.concurrency);
+        outcome.share_of_ceiling = roof
+            .filter(|(_, rate)| *rate > 0.0)
+            .map(|(_, rate)| outcome.per_second / rate);
     }
     outcomes.sort_by_key(|o| (o.scenario as u8, o.concurrency));
     print!("{}", table(&outcomes));

@@ -128,14 +128,12 @@ async fn listed(
 ) -> Result<Response, ApiError> {
     filter.window.fits(&orders::sort_of(filter))?;
     let page = orders::page(&state.db.reader, filter, owner).await?;
-    let mut response = paging::response(raw_query.as_deref(), page.map(|o| state.shown(o)));
-    if filter.count {
-        let total = orders::count(&state.db.reader, filter, owner).await?;
-        response
-            .headers_mut()
-            .insert(paging::TOTAL_COUNT, axum::http::HeaderValue::from(total));
-    }
-    Ok(response)
+    let total = match filter.count {
+        true => Some(orders::count(&state.db.reader, filter, owner).await?),
+        false => None,
+    };
+    let page = page.map(|o| state.shown(o));
+    Ok(paging::response(raw_query.as_deref(), page, total))
 }
 
 /// One order.

@@ -124,11 +124,11 @@ pub async fn read<'c>(
     reading: Reading,
     limit: i64,
 ) -> Result<Vec<Stored>, sqlx::Error> {
-    let (condition, sequence, dir) = match reading {
-        Reading::After(seq) => ("seq > $1", seq, "ASC"),
-        Reading::Latest(Some(seq)) => ("seq < $1", seq, "DESC"),
-        Reading::Latest(None) => ("seq < $1", i64::MAX, "DESC"),
+    let (condition, sequence, backwards) = match reading {
+        Reading::After(seq) => ("seq > $1", seq, false),
+        Reading::Latest(before) => ("seq < $1", before.unwrap_or(i64::MAX), true),
     };
+    let dir = if backwards { "DESC" } else { "ASC" };
     let order = if order_id.is_some() {
         " AND order_id = $3"
     } else {
@@ -147,7 +147,7 @@ pub async fn read<'c>(
         .iter()
         .map(stored)
         .collect::<Result<Vec<_>, _>>()?;
-    if dir == "DESC" {
+    if backwards {
         events.reverse();
     }
     Ok(events)
