@@ -16,6 +16,7 @@ import {
   PHONE,
   startShop,
   toasts,
+  signIn,
 } from './helpers.mjs';
 
 const STAFF = { email: 'admin@shop.local', password: 'staff passphrase 1' };
@@ -42,15 +43,6 @@ async function register(page, name, email) {
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByTestId('account-name').filter({ hasText: name }).waitFor();
-}
-
-async function signIn(page, { email, password }) {
-  await page.goto('/signin');
-  const form = page.getByRole('form', { name: 'Sign in to Shop' });
-  await form.getByLabel('Email').fill(email);
-  await form.getByLabel('Password').fill(password);
-  await form.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('account-name').waitFor();
 }
 
 /** The page's own call through the gateway (with its cookie): the status. */

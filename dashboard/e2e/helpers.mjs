@@ -230,6 +230,16 @@ export async function openDashboard(browser, baseUrl, { userId, viewport = DESKT
   return { context, page, problems };
 }
 
+/** Signs in through the dashboard's form and waits for the account. */
+export async function signIn(page, { email, password }) {
+  await page.goto('/signin');
+  const form = page.getByRole('form', { name: 'Sign in to Shop' });
+  await form.getByLabel('Email').fill(email);
+  await form.getByLabel('Password').fill(password);
+  await form.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('account-name').waitFor();
+}
+
 /** The toasts of the page (short notes that an action worked). */
 export function toasts(page) {
   return page.getByRole('region', { name: 'Notifications' });

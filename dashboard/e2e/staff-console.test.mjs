@@ -16,6 +16,7 @@ import {
   until,
   toasts,
   confirmDialog,
+  signIn,
 } from './helpers.mjs';
 
 const STAFF = { email: 'admin@shop.local', password: 'staff passphrase 1' };
@@ -61,15 +62,6 @@ after(async () => {
   await shop?.stop();
 });
 
-async function signIn(page) {
-  await page.goto('/signin');
-  const form = page.getByRole('form', { name: 'Sign in to Shop' });
-  await form.getByLabel('Email').fill(STAFF.email);
-  await form.getByLabel('Password').fill(STAFF.password);
-  await form.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('account-name').waitFor();
-}
-
 const count = new Intl.NumberFormat('en-US');
 
 /** The ids of the rows the orders table shows. */
@@ -82,7 +74,7 @@ describe('the staff console', () => {
   test('pages to the last of 10,000 orders, filters, finds an order by id and refunds it', async () => {
     const { page, context, problems } = await openDashboard(browser, shop.url, { viewport: DESKTOP });
     try {
-      await signIn(page);
+      await signIn(page, STAFF);
       await openTab(page, 'Orders');
       const range = page.getByTestId('orders-range');
       await range.filter({ hasText: `1–50 of ${count.format(ORDERS)}` }).waitFor();
@@ -164,7 +156,7 @@ describe('the staff console', () => {
     ]) {
       const { page, context, problems } = await openDashboard(browser, shop.url, { viewport });
       try {
-        await signIn(page);
+        await signIn(page, STAFF);
         await openTab(page, 'Dashboard');
         const stats = (await staffApi('GET', '/order/stats')).body;
         assert.ok(stats.orders > 100, `${stats.orders} orders in 30 days`);
@@ -202,7 +194,7 @@ describe('the staff console', () => {
   test('the console on a phone passes axe', async () => {
     const { page, context, problems } = await openDashboard(browser, shop.url, { viewport: PHONE });
     try {
-      await signIn(page);
+      await signIn(page, STAFF);
       await page.goto('/orders?status=delivered&sort=total');
       await page
         .getByTestId('orders-range')

@@ -9,7 +9,7 @@ import { OrdersTab } from './components/OrdersTab';
 import { ProductsTab } from './components/ProductsTab';
 import { UserSwitcher } from './components/UserSwitcher';
 import { OrderFeedProvider, POLL_MS, useOrderFeed, type FeedOptions } from './hooks/orderFeed';
-import { pageLabel, TABS, useRoute, type PageId, type Route } from './router';
+import { inAppClick, pageLabel, TABS, useRoute, type PageId, type Route } from './router';
 import { SessionProvider, useSession } from './session';
 import { Toaster } from './feedback/toast';
 
@@ -191,11 +191,7 @@ function Shell() {
                 <a
                   href={tab.path}
                   aria-current={route.tab === tab.id ? 'page' : undefined}
-                  onClick={(e) => {
-                    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
-                    e.preventDefault();
-                    go(tab.id);
-                  }}
+                  onClick={inAppClick(() => go(tab.id))}
                 >
                   {tab.label}
                 </a>

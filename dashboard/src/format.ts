@@ -29,7 +29,12 @@ export function humanize(snake: string): string {
 
 const counting = new Intl.NumberFormat();
 
+/** A count with the browser's thousands separators: "10,000". */
+export function formatCount(count: number): string {
+  return counting.format(count);
+}
+
 /** "1 order", "10,000 orders". */
 export function plural(count: number, one: string, many = `${one}s`): string {
-  return `${counting.format(count)} ${count === 1 ? one : many}`;
+  return `${formatCount(count)} ${count === 1 ? one : many}`;
 }

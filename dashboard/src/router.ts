@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useState, type MouseEvent } from 'react';
 
 export type TabId = 'dashboard' | 'products' | 'cart' | 'orders';
 
@@ -85,4 +85,15 @@ export function useRoute(): [Route, (route: Route, replace?: boolean) => void] {
     setRoute(next);
   }, []);
   return [route, navigate];
+}
+
+/** The click handler of a link within the app: a plain click calls `go`
+ * instead of loading the page; a click with a modifier (new tab, new
+ * window) or another button is left to the browser. */
+export function inAppClick(go: () => void): (e: MouseEvent) => void {
+  return (e) => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    go();
+  };
 }

@@ -8,8 +8,8 @@ import {
   type OrderEvent,
   type OrderStatus,
 } from '../api';
-import { formatDateTime, formatTime, humanize, plural } from '../format';
-import { useOrderFeed, useReloadOnFeed } from '../hooks/orderFeed';
+import { formatCount, formatDateTime, formatTime, humanize, plural } from '../format';
+import { BUSY_RELOAD_MS, useOrderFeed, useReloadOnFeed } from '../hooks/orderFeed';
 import { useResource } from '../hooks/useResource';
 import { formatMoney } from '../money';
 import { ErrorMessage, Loading, StatusBadge } from './common';
@@ -99,9 +99,6 @@ export const RANGES = [
 
 export type RangeId = (typeof RANGES)[number]['id'];
 
-/** Figures reload at most this often while events stream in. */
-const FIGURES_EVERY_MS = 2000;
-
 function Figure({
   label,
   testId,
@@ -139,7 +136,7 @@ function Figures() {
     [range],
   );
   const stats = useResource(['stats', rangeId], load);
-  useReloadOnFeed(stats.reload, FIGURES_EVERY_MS);
+  useReloadOnFeed(stats.reload, BUSY_RELOAD_MS);
   const s = stats.data;
   const pending = (loading: boolean) => (loading ? '…' : '—');
   const during = range.label.toLowerCase();
@@ -168,10 +165,10 @@ function Figures() {
       </ErrorMessage>
       <section className="stats" aria-label="Totals">
         <Figure label="Products" testId="stat-products" note="in the catalog">
-          {products.data != null ? counting.format(products.data) : pending(products.loading)}
+          {products.data != null ? formatCount(products.data) : pending(products.loading)}
         </Figure>
         <Figure label="Orders" testId="stat-orders" note={`placed in the ${during}`}>
-          {s ? counting.format(s.orders) : pending(stats.loading)}
+          {s ? formatCount(s.orders) : pending(stats.loading)}
         </Figure>
         <Figure
           label="Revenue"
@@ -217,13 +214,11 @@ function Figures() {
   );
 }
 
-const counting = new Intl.NumberFormat();
-
 /** The latest orders (the caller's own, for a customer). */
 function RecentOrders({ onOpenOrder }: { onOpenOrder: (orderId: number) => void }) {
   const load = useCallback((signal: AbortSignal) => listOrders({ limit: 8 }, signal), []);
   const orders = useResource(['dashboard', 'recent'], load);
-  useReloadOnFeed(orders.reload, FIGURES_EVERY_MS);
+  useReloadOnFeed(orders.reload, BUSY_RELOAD_MS);
   return (
     <section className="panel" aria-labelledby="recent-title">
       <div className="panel-head">

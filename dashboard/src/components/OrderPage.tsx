@@ -1,4 +1,5 @@
 import { queryClient } from '../queryClient';
+import { inAppClick } from '../router';
 import { OrderById } from './OrdersTab';
 
 /** An order on a page of its own (staff): items, actions (pay, move,
@@ -18,11 +19,7 @@ export function OrderPage({
       <p>
         <a
           href={backHref}
-          onClick={(e) => {
-            if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
-            e.preventDefault();
-            onBack();
-          }}
+          onClick={inAppClick(onBack)}
         >
           ← All orders
         </a>

@@ -10,7 +10,7 @@ import {
   type Order,
 } from '../api';
 import { formatDateTime, plural } from '../format';
-import { useReloadOnFeed } from '../hooks/orderFeed';
+import { BUSY_RELOAD_MS, useReloadOnFeed } from '../hooks/orderFeed';
 import { formatMoney } from '../money';
 import {
   apiFilters,
@@ -22,6 +22,7 @@ import {
   type OrdersView,
 } from '../ordersView';
 import { queryClient } from '../queryClient';
+import { inAppClick } from '../router';
 import { ErrorMessage, Loading, StatusBadge } from './common';
 import { Pager, rangeLabel } from './Pager';
 
@@ -164,7 +165,7 @@ export function OrdersConsole({
   );
   const { refetch } = page;
   const reload = useCallback(() => void refetch({ cancelRefetch: false }), [refetch]);
-  useReloadOnFeed(reload);
+  useReloadOnFeed(reload, BUSY_RELOAD_MS);
   const show = (next: OrdersView) => onNavigate(viewSearch(next));
   const shown = page.data?.view ?? view;
   const data = page.data?.page;
@@ -208,11 +209,7 @@ export function OrdersConsole({
                     <td>
                       <a
                         href={`/orders/${order.id}`}
-                        onClick={(e) => {
-                          if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
-                          e.preventDefault();
-                          onOpen(order.id);
-                        }}
+                        onClick={inAppClick(() => onOpen(order.id))}
                       >
                         #{order.id}
                       </a>

@@ -1,7 +1,6 @@
 import type { ListPage, Order, Position } from '../api';
+import { formatCount } from '../format';
 import { PAGE_SIZE } from '../ordersView';
-
-const count = new Intl.NumberFormat();
 
 /** Where a page is: its position and the number of its first row. */
 export interface At {
@@ -26,8 +25,8 @@ export function rangeLabel(at: At, page: ListPage<Order>): string {
   if (shown === 0) return 'No orders';
   const first = firstRow(at, page);
   const last = first + shown - 1;
-  const of = page.total === null ? '' : ` of ${count.format(page.total)}`;
-  return `${count.format(first)}–${count.format(last)}${of}`;
+  const of = page.total === null ? '' : ` of ${formatCount(page.total)}`;
+  return `${formatCount(first)}–${formatCount(last)}${of}`;
 }
 
 /** First, previous, next and last, with where the page is. */

@@ -17,12 +17,12 @@ import {
 } from '../api';
 import { useInfiniteQuery, type InfiniteData } from '@tanstack/react-query';
 import { queryClient } from '../queryClient';
-import { useReloadOnFeed } from '../hooks/orderFeed';
+import { BUSY_RELOAD_MS, useReloadOnFeed } from '../hooks/orderFeed';
 import { useAction } from '../hooks/useAction';
 import { useDebounced } from '../hooks/useDebounced';
 import { useResource } from '../hooks/useResource';
 import { currencyCode, formatMoney } from '../money';
-import { plural } from '../format';
+import { formatCount, plural } from '../format';
 import {
   countProblem,
   isClean,
@@ -50,8 +50,6 @@ import { useSession } from '../session';
 /** Products per page of the grid. */
 export const PRODUCTS_PAGE = 60;
 
-const counting = new Intl.NumberFormat();
-
 /** "12 products", "60 of 1,000,000 products", "60+ products found". */
 export function resultCount(
   shown: number,
@@ -62,9 +60,9 @@ export function resultCount(
   if (shown === 0) return 'No product matches.';
   const found = filtered ? ' found' : '';
   if (total !== null && total > shown) {
-    return `${counting.format(shown)} of ${plural(total, 'product')}${found}`;
+    return `${formatCount(shown)} of ${plural(total, 'product')}${found}`;
   }
-  if (total === null && more) return `${counting.format(shown)}+ products${found}`;
+  if (total === null && more) return `${formatCount(shown)}+ products${found}`;
   return `${plural(shown, 'product')}${found}`;
 }
 
@@ -467,7 +465,7 @@ export function ProductsTab({
   );
   const { refetch } = products;
   const reload = useCallback(() => void refetch(), [refetch]);
-  useReloadOnFeed(reload);
+  useReloadOnFeed(reload, BUSY_RELOAD_MS);
 
   const loadCategories = useCallback((signal: AbortSignal) => listCategories(signal), []);
   const categories = useResource(['categories'], loadCategories);

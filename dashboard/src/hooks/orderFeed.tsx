@@ -198,6 +198,11 @@ export function useOrderFeed(): OrderFeed {
   return useContext(FeedContext);
 }
 
+/** How often, at most, a page whose reload costs a query of its own on a
+ * big table (the figures, the orders table, the product grid) reloads while
+ * events stream in. */
+export const BUSY_RELOAD_MS = 2000;
+
 /** Calls `reload(true)` whenever the feed moves on (not on the first
  * render), at most once per `atMostEveryMs`: a burst of events costs one
  * reload at its start and one at its end. */
