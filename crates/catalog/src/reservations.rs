@@ -99,7 +99,7 @@ pub async fn create_reservation(
         // Another transaction reserved this key first (PostgreSQL replicas):
         // undo ours and answer with theirs.
         tx.rollback().await?;
-        let existing = store::find(&state.db.writer, key)
+        let existing = store::find(&state.db.reader, key)
             .await?
             .ok_or_else(|| ApiError::internal(format!("reservation {key} vanished")))?;
         return already(existing);

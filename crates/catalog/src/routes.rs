@@ -150,7 +150,7 @@ pub async fn create_product(
     commit_answer(
         idem.as_ref(),
         tx,
-        &state.db.writer,
+        &state.db.reader,
         StatusCode::CREATED,
         &product,
     )

@@ -14,8 +14,9 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyPool, Executor, Row};
 
+use crate::db::WriteTx;
 use crate::error::ApiError;
 
 /// The request header.
@@ -176,8 +177,8 @@ pub async fn begin<'c>(
 /// answers what that request answered.
 pub async fn commit_answer<T: Serialize>(
     idem: Option<&Idempotency>,
-    mut tx: Transaction<'static, Any>,
-    db: &AnyPool,
+    mut tx: WriteTx,
+    readers: &AnyPool,
     status: StatusCode,
     body: &T,
 ) -> Result<Response, ApiError> {
@@ -185,7 +186,7 @@ pub async fn commit_answer<T: Serialize>(
         if !idem.record(&mut *tx, status, body).await? {
             tx.rollback().await?;
             return idem
-                .replay(db)
+                .replay(readers)
                 .await?
                 .map(IntoResponse::into_response)
                 .ok_or_else(|| ApiError::internal("idempotency record vanished"));

@@ -72,7 +72,7 @@ pub async fn create_payment(
             return pay_for_client(&state, &caller, &headers, &new).await;
         }
     }
-    let idem = match begin(&headers, "POST /payments", &new, &state.db.writer).await? {
+    let idem = match begin(&headers, "POST /payments", &new, &state.db.reader).await? {
         Keyed::Replay(first) => return Ok(first),
         Keyed::Proceed(idem) => idem,
     };
@@ -81,20 +81,27 @@ pub async fn create_payment(
         // (and the order service marked the order paid with it) meanwhile:
         // its answer is this request's answer too.
         if let Some(idem) = &idem {
-            if let Some(first) = idem.replay(&state.db.writer).await? {
+            if let Some(first) = idem.replay(&state.db.reader).await? {
                 return Ok(first.into_response());
             }
         }
         return Err(refused);
     }
-    let db = &state.db.writer;
-    let mut tx = db.begin().await?;
+    let readers = &state.db.reader;
+    let mut tx = state.db.writer.begin().await?;
     if let Some(paid) = store::success_of(&mut *tx, new.order_id).await? {
         let refusal = ApiError::Conflict(format!(
             "Order {} is already paid (payment {})",
             new.order_id, paid.id
         ));
-        return commit_answer(idem.as_ref(), tx, db, refusal.status(), &refusal.body()).await;
+        return commit_answer(
+            idem.as_ref(),
+            tx,
+            readers,
+            refusal.status(),
+            &refusal.body(),
+        )
+        .await;
     }
     // A manual payment records money taken outside Shop: nothing to decline.
     let status = if new.method == PaymentMethod::Manual || state.decider.approve() {
@@ -119,7 +126,7 @@ pub async fn create_payment(
         // A concurrent request (another replica) charged the order first.
         tx.rollback().await?;
         if let Some(idem) = &idem {
-            if let Some(first) = idem.replay(db).await? {
+            if let Some(first) = idem.replay(readers).await? {
                 return Ok(first.into_response());
             }
         }
@@ -128,7 +135,7 @@ pub async fn create_payment(
             new.order_id
         )));
     }
-    commit_answer(idem.as_ref(), tx, db, StatusCode::CREATED, &payment).await
+    commit_answer(idem.as_ref(), tx, readers, StatusCode::CREATED, &payment).await
 }
 
 /// A client's `POST /payments` (the seed's way to pay): the order is paid
@@ -162,8 +169,8 @@ async fn pay_for_client(
         Err(other) => return Err(other),
     };
     let payment = match paid {
-        Some(id) => store::get(&state.db.writer, &id).await?,
-        None => store::list(&state.db.writer, Some(new.order_id), 0, 1)
+        Some(id) => store::get(&state.db.reader, &id).await?,
+        None => store::list(&state.db.reader, Some(new.order_id), 0, 1)
             .await?
             .into_iter()
             .next(),

@@ -66,13 +66,18 @@ pub struct BenchArgs {
     /// on a timing.
     #[arg(long)]
     pub smoke: bool,
+    /// Only these scenarios (the ceiling is always measured); all when
+    /// not given.
+    #[arg(long = "scenario", value_enum, value_delimiter = ',')]
+    pub scenarios: Vec<Scenario>,
 }
 
 /// What a scenario does, once per loop of a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Scenario {
     /// `GET /` of the hello-world server.
+    #[value(skip)]
     Ceiling,
     /// `GET /api/catalog/products`.
     Browse,
@@ -86,6 +91,7 @@ pub enum Scenario {
     Checkout,
     /// The same on a shop whose SQLite commits wait for the disk
     /// (`SQLITE_SYNCHRONOUS=full`; a shop the run starts, on SQLite).
+    #[value(skip)]
     CheckoutSynchronousFull,
 }
 
@@ -697,6 +703,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), Failure> {
             "--concurrency takes 1 to 1024 workers, --seconds 0.1 to 3600".to_owned(),
         ));
     }
+    let chosen = |scenario| args.scenarios.is_empty() || args.scenarios.contains(&scenario);
     let span = Duration::from_secs_f64(seconds);
     let warmup = Duration::from_secs_f64(warmup.clamp(0.0, 600.0));
     let ceiling = start_ceiling()?;
@@ -726,7 +733,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let mut outcomes = Vec::new();
     for &c in &concurrency {
         outcomes.push(measure(Scenario::Ceiling, c, &world, &ceiling, warmup, span).await);
-        for scenario in Scenario::SHOP {
+        for scenario in Scenario::SHOP.into_iter().filter(|s| chosen(*s)) {
             if scenario == Scenario::CartRead {
                 refill_carts(&world).await?;
             }
@@ -735,7 +742,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), Failure> {
     }
     // What durability costs: the checkout again on a shop of its own whose
     // SQLite commits each wait for the disk.
-    if own.is_some() && args.database_url.is_none() {
+    if own.is_some() && args.database_url.is_none() && chosen(Scenario::Checkout) {
         let full = start_shop(None, &[("SQLITE_SYNCHRONOUS", "full")]).await?;
         let world = prepare(
             &full.gateway,

@@ -1,11 +1,12 @@
 //! SQL for the signing key's seed.
 
-use sqlx::{Any, AnyPool, Executor, Row};
+use shop_common::db::Writer;
+use sqlx::{Any, Executor, Row};
 
 /// The seed in use (the first made), making one if there is none. Replicas
 /// starting together may each insert one; all then read the same first.
 pub async fn current_or_create(
-    db: &AnyPool,
+    db: &Writer,
     kid: &str,
     seed_hex: &str,
     now: &str,

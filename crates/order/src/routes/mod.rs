@@ -86,7 +86,7 @@ pub async fn create_order(
     // A key belongs to the user who sent it: another user's same key is
     // another key, so it can neither replay nor pre-empt their order.
     let scope = format!("POST /orders user:{user}");
-    let idem = match begin(&headers, scope, &new, &state.db.writer).await? {
+    let idem = match begin(&headers, scope, &new, &state.db.reader).await? {
         Keyed::Replay(first) => return Ok(first),
         Keyed::Proceed(idem) => idem,
     };
@@ -262,7 +262,7 @@ pub async fn pay_order(
 ) -> Result<Response, ApiError> {
     own_order(&state, &caller, id).await?;
     let scope = format!("POST /orders/{id}/payment");
-    let idem = match begin(&headers, scope, &(), &state.db.writer).await? {
+    let idem = match begin(&headers, scope, &(), &state.db.reader).await? {
         Keyed::Replay(first) => return Ok(first),
         Keyed::Proceed(idem) => idem,
     };

@@ -251,7 +251,8 @@ impl Leadership {
             // The connection broke: the lock went with it.
             self.connection = None;
         }
-        let Ok(conn) = db.writer.acquire().await else {
+        // (On PostgreSQL the readers and the writer are one pool.)
+        let Ok(conn) = db.reader.acquire().await else {
             return false;
         };
         let mut conn = conn.detach();

@@ -1,10 +1,11 @@
 //! SQL for the service's own secrets (table `secrets`).
 
-use sqlx::{AnyPool, Row};
+use shop_common::db::Writer;
+use sqlx::Row;
 
 /// The secret `name`, stored as `fresh` when there is none yet. Replicas
 /// starting together: the first insert wins, and all read that one.
-pub async fn get_or_create(db: &AnyPool, name: &str, fresh: &str) -> Result<String, sqlx::Error> {
+pub async fn get_or_create(db: &Writer, name: &str, fresh: &str) -> Result<String, sqlx::Error> {
     sqlx::query("INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(name.to_owned())
         .bind(fresh.to_owned())

@@ -38,19 +38,19 @@ use crate::AppState;
 /// 409 while it is under way, and find the cart empty after.
 pub async fn place_order(state: &AppState, user: &UserId, key: &str) -> Result<Order, ApiError> {
     let user_id = user.as_str();
-    if let Some(existing) = find(&state.db.writer, key).await? {
+    if let Some(existing) = find(&state.db.reader, key).await? {
         return resume(state, existing).await;
     }
     // The user's earlier orders must have left the cart first, or this
     // checkout would order their lines again (and they hold the claim).
-    for earlier in checkouts::placed_of_user(&state.db.writer, user_id).await? {
+    for earlier in checkouts::placed_of_user(&state.db.reader, user_id).await? {
         clear_cart(state, &earlier).await?;
     }
     match checkouts::claim(&state.db.writer, key, user_id).await? {
         Claim::Claimed => {}
         Claim::KeyExists => {
             // A racing request with the same key: resume it.
-            let existing = find(&state.db.writer, key)
+            let existing = find(&state.db.reader, key)
                 .await?
                 .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
             return resume(state, existing).await;
@@ -59,7 +59,7 @@ pub async fn place_order(state: &AppState, user: &UserId, key: &str) -> Result<O
             // On PostgreSQL a racing request with the same key can trip the
             // user's one-open-checkout index before the key's conflict: the
             // checkout holding the cart is then this very one.
-            if let Some(existing) = find(&state.db.writer, key).await? {
+            if let Some(existing) = find(&state.db.reader, key).await? {
                 return resume(state, existing).await;
             }
             return Err(ApiError::Conflict(
@@ -79,7 +79,7 @@ pub async fn place_order(state: &AppState, user: &UserId, key: &str) -> Result<O
         // Recovery abandoned the claim meanwhile (it had no lines).
         return Err(ApiError::Conflict(ABANDONED.to_owned()));
     }
-    let checkout = find(&state.db.writer, key)
+    let checkout = find(&state.db.reader, key)
         .await?
         .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
     resume(state, checkout).await
@@ -107,7 +107,7 @@ pub async fn resume(state: &AppState, checkout: Checkout) -> Result<Order, ApiEr
             let id = checkout
                 .order_id
                 .ok_or_else(|| ApiError::internal(format!("checkout {key} has no order")))?;
-            orders::get(&state.db.writer, id).await?.ok_or_else(|| {
+            orders::get(&state.db.reader, id).await?.ok_or_else(|| {
                 ApiError::internal(format!("order {id} of checkout {key} missing"))
             })?
         }
@@ -128,7 +128,7 @@ const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(6);
 async fn lines_read(state: &AppState, key: &str) -> Result<Option<Checkout>, ApiError> {
     let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
     loop {
-        match find(&state.db.writer, key).await? {
+        match find(&state.db.reader, key).await? {
             None => return Ok(None),
             Some(read) if read.state != CheckoutState::Reserving || !read.lines.is_empty() => {
                 return Ok(Some(read))
@@ -239,7 +239,7 @@ async fn place(
     if !checkouts::mark_placed(&mut *tx, key, order.id, total.cents()).await? {
         // Recovery abandoned it, or a racing request placed it: theirs stands.
         tx.rollback().await?;
-        let now = find(&state.db.writer, key)
+        let now = find(&state.db.reader, key)
             .await?
             .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
         return match now.state {

@@ -27,9 +27,10 @@ pub fn not_found(id: i64) -> ApiError {
     ApiError::NotFound(format!("Order {id} not found"))
 }
 
-/// The order, or 404 (read from the writer: what the workflow just wrote).
+/// The order, or 404. Read from the readers: a read sees every commit
+/// made before it starts, and reads never queue behind the one writer.
 pub async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
-    orders::get(&state.db.writer, id)
+    orders::get(&state.db.reader, id)
         .await?
         .ok_or_else(|| not_found(id))
 }

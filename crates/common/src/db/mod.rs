@@ -5,9 +5,9 @@
 //! set of queries serves both backends; only the migrations differ
 //! (`migrations/sqlite`, `migrations/postgres` of each service).
 //!
-//! SQLite (the one-command default) runs in WAL mode with one writer
-//! connection (writes never wait on each other for a lock) and a pool of
-//! read-only connections that read concurrently with the writer.
+//! SQLite (the one-command default) runs in WAL mode with one writing
+//! connection ([`Writer`]: writes never wait on each other for a lock) and
+//! a pool of read-only connections that read concurrently with it.
 //! PostgreSQL (`DATABASE_URL`, for replicas that share one database) uses
 //! one pool, in the service's own schema, with a statement timeout.
 
@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+
+mod writer;
+pub use writer::{WriteTx, Writer};
 
 /// Where a service keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +119,8 @@ impl Synchronous {
 /// A service's database: one writer, many readers.
 #[derive(Debug, Clone)]
 pub struct Db {
-    /// Every write, and reads that must see the latest write in a transaction.
-    pub writer: AnyPool,
+    /// Every write, and reads that must see a transaction's own writes.
+    pub writer: Writer,
     /// Reads.
     pub reader: AnyPool,
 }
@@ -154,7 +157,7 @@ impl Db {
 
     /// Whether this is PostgreSQL (shared by replicas) rather than SQLite.
     pub fn is_postgres(&self) -> bool {
-        self.writer
+        self.reader
             .connect_options()
             .database_url
             .scheme()
@@ -176,8 +179,9 @@ impl Db {
     }
 }
 
-/// SQLite in WAL mode: one writer connection (writes never wait on each
-/// other for a lock), migrated, and a pool of read-only connections.
+/// SQLite in WAL mode: one writing connection (writes never wait on each
+/// other for a lock), migrated, and a pool of read-only connections. No
+/// pool tests its connections before use: a local file does not hang up.
 async fn open_sqlite(
     path: &Path,
     settings: &DbSettings,
@@ -192,23 +196,15 @@ async fn open_sqlite(
          PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
         settings.synchronous.pragma()
     );
-    let writer = AnyPoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .acquire_timeout(settings.acquire_timeout)
-        .after_connect(move |conn, _meta| {
-            let pragmas = pragmas.clone();
-            Box::pin(async move {
-                conn.execute(pragmas.as_str()).await?;
-                Ok(())
-            })
-        })
-        .connect(&format!("{url}?mode=rwc"))
+    let mut writer = AnyConnection::connect(&format!("{url}?mode=rwc"))
         .await
         .map_err(open_err)?;
-    migrator.run(&writer).await.map_err(migrate_err)?;
+    writer.execute(pragmas.as_str()).await.map_err(open_err)?;
+    migrator.run(&mut writer).await.map_err(migrate_err)?;
+    let writer = Writer::sqlite(writer, settings.acquire_timeout);
     let reader = AnyPoolOptions::new()
         .max_connections(settings.pool_size.max(1))
+        .test_before_acquire(false)
         .acquire_timeout(settings.acquire_timeout)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
@@ -270,7 +266,7 @@ async fn open_postgres(
         .map_err(open_err)?;
     migrator.run(&pool).await.map_err(migrate_err)?;
     Ok(Db {
-        writer: pool.clone(),
+        writer: Writer::Pool(pool.clone()),
         reader: pool,
     })
 }
