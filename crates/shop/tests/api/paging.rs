@@ -23,6 +23,15 @@ async fn page(stack: &Stack, url: &str) -> (Vec<Value>, Option<String>, Option<S
     (rows, links.next, links.prev)
 }
 
+/// GET `url`: its `X-Total-Count` header, if any.
+async fn total_count(stack: &Stack, url: &str) -> Option<String> {
+    let response = stack.http.get(url).send().await.unwrap();
+    response
+        .headers()
+        .get("x-total-count")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
 /// GET `url`: the array and every relation of its `Link` header.
 async fn linked_page(stack: &Stack, url: &str) -> (Vec<Value>, Links) {
     let response = stack.http.get(url).send().await.unwrap();
@@ -208,16 +217,7 @@ async fn orders_page_by_cursor_in_every_sort_and_filter() {
         ),
         ("limit=2", None),
     ] {
-        let response = stack
-            .http
-            .get(format!("{o}/orders?{query}"))
-            .send()
-            .await
-            .unwrap();
-        let total = response
-            .headers()
-            .get("x-total-count")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let total = total_count(&stack, &format!("{o}/orders?{query}")).await;
         assert_eq!(total.as_deref(), expected, "{query}");
     }
     // Placed from the 11th order's time on.
@@ -372,16 +372,7 @@ async fn products_page_filter_sort_and_search() {
         ("count=true&ids=", Some("10")),
         ("limit=1", None),
     ] {
-        let response = stack
-            .http
-            .get(format!("{c}/products?{query}"))
-            .send()
-            .await
-            .unwrap();
-        let total = response
-            .headers()
-            .get("x-total-count")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let total = total_count(&stack, &format!("{c}/products?{query}")).await;
         assert_eq!(total.as_deref(), expected, "{query}");
     }
     let ids = |rows: &[Value]| {
