@@ -19,15 +19,7 @@ password="bench staff passphrase"
 [ -d dashboard/node_modules ] || (cd dashboard && npm ci --no-audit --no-fund --loglevel=error)
 [ -x /usr/bin/chromium ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }
 
-target=(--data-dir "$work/data-console")
-up=()
-if [ "$backend" = postgres ]; then
-    database="shop_console_$$"
-    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $database" postgres
-    trap 'cleanup; psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $database" postgres' EXIT
-    target=(--database-url "postgres://postgres@127.0.0.1:5432/$database")
-    up=("${target[@]}")
-fi
+scratch_store console "$backend"
 
 echo "== $backend, $(nproc) cores, $(date -u +%Y-%m-%d), $orders orders"
 "$bin" seed --orders "$orders" --products "$products" "${target[@]}"

@@ -14,16 +14,7 @@ orders="${ORDERS:-1000000}"
 products="${PRODUCTS:-1000000}"
 backend="${1:-sqlite}"
 
-# shop up (lib.sh's start) keeps SQLite files in $work/data-scale.
-target=(--data-dir "$work/data-scale")
-up=()
-if [ "$backend" = postgres ]; then
-    database="shop_scale_$$"
-    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $database" postgres
-    trap 'cleanup; psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $database" postgres' EXIT
-    target=(--database-url "postgres://postgres@127.0.0.1:5432/$database")
-    up=("${target[@]}")
-fi
+scratch_store scale "$backend"
 
 echo "== $backend, $(nproc) cores, $(date -u +%Y-%m-%d)"
 started=$(date +%s.%N)

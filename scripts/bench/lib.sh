@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# What the load benchmarks share (sourced by scripts/bench.sh and
-# scripts/bench-auth.sh, not run): wrk, a release build, a scratch
-# directory removed on exit, and `shop up` started and stopped on free ports.
+# What the benchmarks share (sourced by scripts/bench*.sh, not run): wrk, a
+# release build, a scratch directory removed on exit, a scratch store for
+# `shop seed`, and `shop up` started and stopped on free ports.
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root" || exit 1
 duration="${DURATION:-10}"
@@ -28,6 +28,25 @@ start() {
         cart=$(url cart "$1")
         gateway=$(url gateway "$1")
     }
+}
+
+# Where `shop seed` and `start` $1 keep their data, by backend $2: SQLite
+# files in $work/data-$1 (start's default), or with `postgres` a scratch
+# database on 127.0.0.1:5432 dropped on exit. Sets $target (for seed) and
+# $up (for start).
+scratch_store() {
+    # Read by the scripts that source this one.
+    # shellcheck disable=SC2034
+    target=(--data-dir "$work/data-$1")
+    up=()
+    if [ "$2" = postgres ]; then
+        database="shop_$1_$$"
+        psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $database" postgres
+        trap 'cleanup; psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $database" postgres' EXIT
+        target=(--database-url "postgres://postgres@127.0.0.1:5432/$database")
+        # shellcheck disable=SC2034
+        up=("${target[@]}")
+    fi
 }
 
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
