@@ -178,6 +178,50 @@ impl Caller {
 struct Claims {
     sub: String,
     role: String,
+    /// Expiry, seconds since the epoch.
+    exp: u64,
+}
+
+/// At most this many verified tokens are remembered; past it, the expired
+/// ones are forgotten, and all of them if none has expired.
+const MAX_VERIFIED: usize = 10_000;
+
+/// Tokens whose signature and claims were checked, with their claims, so
+/// that a client's next requests with the same token skip the signature
+/// check (which costs more than the rest of a small request). A token is
+/// only remembered after a full check, and only until it expires.
+#[derive(Debug, Default)]
+struct Verified {
+    tokens: std::sync::Mutex<HashMap<String, Claims>>,
+}
+
+impl Verified {
+    /// The claims of `token`, checked before and not expired at `now`.
+    fn get(&self, token: &str, now: u64) -> Option<Claims> {
+        self.held()
+            .get(token)
+            .filter(|claims| now < claims.exp)
+            .cloned()
+    }
+
+    fn remember(&self, token: &str, claims: &Claims, now: u64) {
+        let mut tokens = self.held();
+        if tokens.len() >= MAX_VERIFIED {
+            tokens.retain(|_, claims| now < claims.exp);
+            if tokens.len() >= MAX_VERIFIED {
+                tokens.clear();
+            }
+        }
+        tokens.insert(token.to_owned(), claims.clone());
+    }
+
+    fn forget_all(&self) {
+        self.held().clear();
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Claims>> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Checks access tokens; one per service, shared by its handlers.
@@ -194,6 +238,7 @@ struct Verifier {
     issuer: String,
     http: reqwest::Client,
     keys: RwLock<HashMap<String, DecodingKey>>,
+    verified: Verified,
     /// When the key set was last fetched; held while it is fetched, so
     /// that requests which miss meanwhile wait for that fetch and find
     /// the key (a fresh service's first concurrent requests), instead of
@@ -226,6 +271,7 @@ impl Access {
                     issuer: issuer.clone(),
                     http: crate::client::http_client(http, None),
                     keys: RwLock::new(HashMap::new()),
+                    verified: Verified::default(),
                     fetched_at: tokio::sync::Mutex::new(None),
                 })),
             },
@@ -264,6 +310,18 @@ impl Access {
 
 impl Verifier {
     async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(claims) = self.verified.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.check(token).await?;
+        self.verified.remember(token, &claims, now);
+        Ok(claims)
+    }
+
+    /// The full check: signature by a key of the set, issuer, audience and
+    /// expiry.
+    async fn check(&self, token: &str) -> Result<Claims, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token())?;
         if header.alg != Algorithm::EdDSA {
             return Err(invalid_token());
@@ -315,6 +373,8 @@ impl Verifier {
             .collect();
         let found = keys.get(kid).cloned();
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        // A key may have left the set: its tokens are checked again.
+        self.verified.forget_all();
         Ok(found)
     }
 
@@ -369,6 +429,101 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    /// A verifier that knows the key `k1` (and fetches nothing), and that
+    /// key's signing half.
+    fn verifier_with_key() -> (Verifier, EncodingKey) {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
+        let decoding = DecodingKey::from_ed_components(&x).unwrap();
+        let verifier = Verifier {
+            jwks_url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
+            issuer: "shop".into(),
+            http: reqwest::Client::new(),
+            keys: RwLock::new(HashMap::from([("k1".to_owned(), decoding)])),
+            verified: Verified::default(),
+            fetched_at: tokio::sync::Mutex::new(Some(Instant::now())),
+        };
+        let der = key.to_pkcs8_der().unwrap();
+        (verifier, EncodingKey::from_ed_der(der.as_bytes()))
+    }
+
+    fn token(key: &EncodingKey, role: &str, exp: u64) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".to_owned());
+        let claims = serde_json::json!({
+            "sub": "ada", "role": role, "iss": "shop", "aud": AUDIENCE, "exp": exp,
+        });
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_checked_token_is_remembered_only_until_it_expires() {
+        let (verifier, key) = verifier_with_key();
+        let now = jsonwebtoken::get_current_timestamp();
+        let ada = token(&key, "customer", now + 600);
+        assert!(verifier.verified.get(&ada, now).is_none());
+        let claims = verifier.verify(&ada).await.unwrap();
+        assert_eq!(
+            (claims.sub.as_str(), claims.role.as_str()),
+            ("ada", "customer")
+        );
+        assert!(verifier.verified.get(&ada, now).is_some());
+        assert!(verifier.verified.get(&ada, now + 599).is_some());
+        assert!(verifier.verified.get(&ada, now + 600).is_none());
+        // An expired token is checked in full, refused and not remembered.
+        let expired = token(&key, "customer", now - 1);
+        assert!(verifier.verify(&expired).await.is_err());
+        assert!(verifier.verified.get(&expired, now - 2).is_none());
+    }
+
+    #[tokio::test]
+    async fn forged_copies_of_a_remembered_token_are_refused() {
+        let (verifier, key) = verifier_with_key();
+        let now = jsonwebtoken::get_current_timestamp();
+        let ada = token(&key, "customer", now + 600);
+        verifier.verify(&ada).await.unwrap();
+        let (signed, signature) = ada.rsplit_once('.').unwrap();
+        // Another signature on the same claims.
+        let flipped = if signature.starts_with('A') { "B" } else { "A" };
+        let forged = format!("{signed}.{flipped}{}", &signature[1..]);
+        assert!(verifier.verify(&forged).await.is_err());
+        // Staff claims under the remembered token's signature.
+        let staff = token(&key, "staff", now + 600);
+        let (staff_signed, _) = staff.rsplit_once('.').unwrap();
+        let forged = format!("{staff_signed}.{signature}");
+        assert!(verifier.verify(&forged).await.is_err());
+        assert!(verifier.verified.get(&forged, now).is_none());
+        // The token itself still passes.
+        assert!(verifier.verify(&ada).await.is_ok());
+    }
+
+    #[test]
+    fn remembered_tokens_are_bounded() {
+        let verified = Verified::default();
+        let claims = |exp| Claims {
+            sub: "ada".into(),
+            role: "customer".into(),
+            exp,
+        };
+        let now = 1_000;
+        for n in 0..MAX_VERIFIED {
+            // Half of them expired by `now`.
+            let exp = if n % 2 == 0 { now } else { now + 60 };
+            verified.remember(&format!("t{n}"), &claims(exp), now - 10);
+        }
+        verified.remember("one more", &claims(now + 60), now);
+        let held = verified.held().len();
+        assert_eq!(held, MAX_VERIFIED / 2 + 1, "the expired ones go first");
+        for n in 0..MAX_VERIFIED {
+            verified.remember(&format!("u{n}"), &claims(now + 60), now);
+        }
+        assert!(verified.held().len() <= MAX_VERIFIED);
+    }
 
     #[test]
     fn auth_is_off_unless_turned_on() {
