@@ -82,7 +82,7 @@ pub async fn list_products(
 /// The page `filter` asks for, and how many products it selects when
 /// `count=true`.
 async fn listed(
-    db: &sqlx::AnyPool,
+    db: &shop_common::db::Connections,
     postgres: bool,
     filter: &ProductFilter,
 ) -> Result<(paging::Page<Product>, Option<i64>), sqlx::Error> {

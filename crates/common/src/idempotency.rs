@@ -14,9 +14,9 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sqlx::{Any, AnyPool, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
-use crate::db::WriteTx;
+use crate::db::{Connections, WriteTx};
 use crate::error::ApiError;
 
 /// The request header.
@@ -178,7 +178,7 @@ pub async fn begin<'c>(
 pub async fn commit_answer<T: Serialize>(
     idem: Option<&Idempotency>,
     mut tx: WriteTx,
-    readers: &AnyPool,
+    readers: &Connections,
     status: StatusCode,
     body: &T,
 ) -> Result<Response, ApiError> {

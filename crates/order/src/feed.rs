@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use sqlx::AnyPool;
+use shop_common::db::Connections;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -92,7 +92,7 @@ impl Feed {
     /// Reads new events and broadcasts them until the feed stops. Every
     /// event is broadcast once, in sequence order (the outbox makes events
     /// visible in that order on both backends).
-    pub async fn run_tail(self, reader: AnyPool) {
+    pub async fn run_tail(self, reader: Connections) {
         let mut last = loop {
             match outbox::last_sequence(&reader).await {
                 Ok(last) => break last,

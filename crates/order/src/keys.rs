@@ -11,7 +11,7 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use shop_common::db::Writer;
+use shop_common::db::Connections;
 
 use crate::store::secrets;
 
@@ -29,7 +29,7 @@ impl std::fmt::Debug for KeyDeriver {
 
 impl KeyDeriver {
     /// The deriver keyed by the database's secret, made on first use.
-    pub async fn load(db: &Writer) -> Result<KeyDeriver, sqlx::Error> {
+    pub async fn load(db: &Connections) -> Result<KeyDeriver, sqlx::Error> {
         let fresh = format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),

@@ -6,8 +6,9 @@
 //! (`migrations/sqlite`, `migrations/postgres` of each service).
 //!
 //! SQLite (the one-command default) runs in WAL mode with one writing
-//! connection ([`Writer`]: writes never wait on each other for a lock) and
-//! a pool of read-only connections that read concurrently with it.
+//! connection (writes never wait on each other for a lock) and a few
+//! read-only connections that read concurrently with it, both held by
+//! [`Connections`] rather than sqlx's pool.
 //! PostgreSQL (`DATABASE_URL`, for replicas that share one database) uses
 //! one pool, in the service's own schema, with a statement timeout.
 
@@ -16,10 +17,10 @@ use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use sqlx::{AnyConnection, Connection, Executor};
 
-mod writer;
-pub use writer::{WriteTx, Writer};
+mod connections;
+pub use connections::{Connections, WriteTx};
 
 /// Where a service keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,9 +121,9 @@ impl Synchronous {
 #[derive(Debug, Clone)]
 pub struct Db {
     /// Every write, and reads that must see a transaction's own writes.
-    pub writer: Writer,
+    pub writer: Connections,
     /// Reads.
-    pub reader: AnyPool,
+    pub reader: Connections,
 }
 
 /// Why the database could not be opened at start-up.
@@ -157,11 +158,7 @@ impl Db {
 
     /// Whether this is PostgreSQL (shared by replicas) rather than SQLite.
     pub fn is_postgres(&self) -> bool {
-        self.reader
-            .connect_options()
-            .database_url
-            .scheme()
-            .starts_with("postgres")
+        self.reader.pool().is_some()
     }
 
     /// True when the database answers a trivial query.
@@ -172,7 +169,7 @@ impl Db {
             .is_ok()
     }
 
-    /// Closes both pools, waiting for in-flight queries.
+    /// Closes both sets of connections, waiting for in-flight queries.
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
@@ -201,18 +198,24 @@ async fn open_sqlite(
         .map_err(open_err)?;
     writer.execute(pragmas.as_str()).await.map_err(open_err)?;
     migrator.run(&mut writer).await.map_err(migrate_err)?;
-    let writer = Writer::sqlite(writer, settings.acquire_timeout);
-    let reader = AnyPoolOptions::new()
-        .max_connections(settings.pool_size.max(1))
-        .test_before_acquire(false)
-        .acquire_timeout(settings.acquire_timeout)
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                conn.execute("PRAGMA busy_timeout = 5000;").await?;
-                Ok(())
-            })
+    let writer = Connections::one(writer, settings.acquire_timeout);
+    let read_only = format!("{url}?mode=ro");
+    let open_reader: connections::Opener = Box::new(move || {
+        let url = read_only.clone();
+        Box::pin(async move {
+            let mut conn = AnyConnection::connect(&url).await?;
+            conn.execute("PRAGMA busy_timeout = 5000;").await?;
+            Ok(conn)
         })
-        .connect(&format!("{url}?mode=ro"))
+    });
+    let reader = Connections::opened_by(
+        open_reader,
+        settings.pool_size.max(1),
+        settings.acquire_timeout,
+    );
+    // The file answers reads now, or start-up fails here.
+    sqlx::query("SELECT 1")
+        .execute(&reader)
         .await
         .map_err(open_err)?;
     Ok(Db { writer, reader })
@@ -266,8 +269,8 @@ async fn open_postgres(
         .map_err(open_err)?;
     migrator.run(&pool).await.map_err(migrate_err)?;
     Ok(Db {
-        writer: Writer::Pool(pool.clone()),
-        reader: pool,
+        writer: Connections::Pool(pool.clone()),
+        reader: Connections::Pool(pool),
     })
 }
 

@@ -1,12 +1,12 @@
 //! SQL for the signing key's seed.
 
-use shop_common::db::Writer;
+use shop_common::db::Connections;
 use sqlx::{Any, Executor, Row};
 
 /// The seed in use (the first made), making one if there is none. Replicas
 /// starting together may each insert one; all then read the same first.
 pub async fn current_or_create(
-    db: &Writer,
+    db: &Connections,
     kid: &str,
     seed_hex: &str,
     now: &str,

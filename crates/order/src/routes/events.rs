@@ -21,11 +21,11 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 use shop_common::access::SignedIn;
+use shop_common::db::Connections;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Query};
 use shop_common::streams::StreamPermit;
 use shop_common::ApiError;
-use sqlx::AnyPool;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
@@ -240,7 +240,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// One stream: catches up from the outbox, then follows the feed's tail.
 struct Follow {
-    reader: AnyPool,
+    reader: Connections,
     stopping: CancellationToken,
     ends_at: tokio::time::Instant,
     live: broadcast::Receiver<Arc<Line>>,

@@ -252,7 +252,10 @@ impl Leadership {
             self.connection = None;
         }
         // (On PostgreSQL the readers and the writer are one pool.)
-        let Ok(conn) = db.reader.acquire().await else {
+        let Some(pool) = db.reader.pool() else {
+            return false;
+        };
+        let Ok(conn) = pool.acquire().await else {
             return false;
         };
         let mut conn = conn.detach();
