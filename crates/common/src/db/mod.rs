@@ -177,8 +177,9 @@ impl Db {
 }
 
 /// SQLite in WAL mode: one writing connection (writes never wait on each
-/// other for a lock), migrated, and a pool of read-only connections. No
-/// pool tests its connections before use: a local file does not hang up.
+/// other for a lock), migrated, and up to `pool_size` read-only ones,
+/// opened as reads need them. Neither set is tested before or after use, as
+/// sqlx's pool would: a local file does not hang up.
 async fn open_sqlite(
     path: &Path,
     settings: &DbSettings,
