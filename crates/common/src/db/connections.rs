@@ -334,10 +334,11 @@ mod tests {
 
     static NONE: Migrator = Migrator::DEFAULT;
 
-    async fn open(dir: &tempfile::TempDir, acquire_timeout: Duration) -> Db {
+    /// A fresh database with `pool_size` readers and an empty table `n`.
+    async fn open(dir: &tempfile::TempDir, pool_size: u32, acquire_timeout: Duration) -> Db {
         let settings = DbSettings {
             target: DbTarget::Sqlite(dir.path().join("w.db")),
-            pool_size: 2,
+            pool_size,
             acquire_timeout,
             statement_timeout: Duration::from_secs(5),
             startup_timeout: Duration::from_secs(5),
@@ -368,7 +369,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_all_land() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open(&dir, Duration::from_secs(5)).await;
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..50i64 {
             let db = db.clone();
@@ -405,7 +406,7 @@ mod tests {
     #[tokio::test]
     async fn an_abandoned_transaction_is_rolled_back() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open(&dir, Duration::from_secs(5)).await;
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
         {
             let mut tx = db.writer.begin().await.unwrap();
             sqlx::query("INSERT INTO n (v) VALUES (1)")
@@ -434,7 +435,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_waits_at_most_the_acquire_timeout() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open(&dir, Duration::from_millis(200)).await;
+        let db = open(&dir, 2, Duration::from_millis(200)).await;
         let held = db.writer.acquire().await.unwrap();
         let refused = sqlx::query("INSERT INTO n (v) VALUES (1)")
             .execute(&db.writer)
@@ -458,7 +459,7 @@ mod tests {
     #[tokio::test]
     async fn reads_are_bounded_by_the_pool_size() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open(&dir, Duration::from_millis(200)).await;
+        let db = open(&dir, 2, Duration::from_millis(200)).await;
         let first = db.reader.acquire().await.unwrap();
         let second = db.reader.acquire().await.unwrap();
         let refused = sqlx::query("SELECT 1")
@@ -486,23 +487,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn readers_see_each_commit_after_an_abandoned_read() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = DbSettings {
-            target: DbTarget::Sqlite(dir.path().join("r.db")),
-            pool_size: 1,
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(5),
-            startup_timeout: Duration::from_secs(5),
-            synchronous: Synchronous::Normal,
-        };
-        let migrations = Migrations {
-            sqlite: &NONE,
-            postgres: &NONE,
-        };
-        let db = Db::open(&settings, migrations).await.unwrap();
-        sqlx::query("CREATE TABLE n (v INTEGER NOT NULL)")
-            .execute(&db.writer)
-            .await
-            .unwrap();
+        let db = open(&dir, 1, Duration::from_secs(5)).await;
         for round in 1..=20i64 {
             // A long read on the one reader, abandoned after it started.
             let reader = db.reader.clone();
