@@ -15,7 +15,7 @@ pub mod store;
 
 use shop_common::access::{Access, AuthSettings};
 use shop_common::auth::ServiceToken;
-use shop_common::client::{http_client, ServiceClient};
+use shop_common::client::{Calls, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{Service, StartError};
@@ -83,10 +83,10 @@ pub struct ApiDoc;
 /// Opens the database and builds the service.
 pub async fn build(config: &Config) -> Result<Service, StartError> {
     let service = Service::with_database(NAME, &config.db, shop_common::migrations!()).await?;
-    let http = http_client(config.http, config.service_token.as_ref());
+    let calls = Calls::new(config.http, config.service_token.as_ref());
     let state = AppState {
         db: service.db.clone(),
-        catalog: client::Catalog::new(ServiceClient::new("catalog", &config.catalog_url, http)),
+        catalog: client::Catalog::new(ServiceClient::new("catalog", &config.catalog_url, calls)),
         service_token: config.service_token.clone(),
     };
     Ok(service

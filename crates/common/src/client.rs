@@ -4,25 +4,28 @@
 //! request timeouts, so a dependency that is down or hung costs a bounded
 //! wait and answers 503. Error envelopes from the other service are relayed
 //! with their status; the request id of the incoming request travels along.
+//! A service served in the same process is called in-process instead
+//! ([`crate::local`]), with the same headers, answers and timeout.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::auth::{ServiceToken, SERVICE_TOKEN_HEADER};
 use crate::config::HttpSettings;
 use crate::error::{ApiError, ErrorBody};
+use crate::local::{self, Local};
 use crate::telemetry::{current_request_id, REQUEST_ID_HEADER};
 
 /// A connection pool with timeouts, shared by a service's [`ServiceClient`]s.
 /// Every call carries the service credential, when one is configured.
 pub fn http_client(settings: HttpSettings, token: Option<&ServiceToken>) -> reqwest::Client {
     let mut headers = HeaderMap::new();
-    if let Some(token) = token {
-        if let Ok(mut value) = HeaderValue::from_str(token.expose()) {
-            value.set_sensitive(true);
-            headers.insert(HeaderName::from_static(SERVICE_TOKEN_HEADER), value);
-        }
+    if let Some(value) = token.and_then(credential) {
+        headers.insert(HeaderName::from_static(SERVICE_TOKEN_HEADER), value);
     }
     reqwest::Client::builder()
         .default_headers(headers)
@@ -34,21 +37,52 @@ pub fn http_client(settings: HttpSettings, token: Option<&ServiceToken>) -> reqw
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// The service credential as a header value, kept out of debug output.
+fn credential(token: &ServiceToken) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(token.expose()).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// What one service's calls to the others share: the pool of
+/// [`http_client`], the credential and the request timeout.
+#[derive(Debug, Clone)]
+pub struct Calls {
+    http: reqwest::Client,
+    credential: Option<HeaderValue>,
+    request_timeout: Duration,
+}
+
+impl Calls {
+    pub fn new(settings: HttpSettings, token: Option<&ServiceToken>) -> Calls {
+        Calls {
+            http: http_client(settings, token),
+            credential: token.and_then(credential),
+            request_timeout: settings.request_timeout,
+        }
+    }
+}
+
 /// A client for one other service.
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
     name: &'static str,
     base: String,
-    http: reqwest::Client,
+    /// `host:port` of `base` when it names an IP, where a service of this
+    /// process may be served.
+    authority: Option<String>,
+    calls: Calls,
 }
 
 impl ServiceClient {
     /// `name` is used in error messages ("catalog service unavailable").
-    pub fn new(name: &'static str, base: impl Into<String>, http: reqwest::Client) -> Self {
+    pub fn new(name: &'static str, base: impl Into<String>, calls: Calls) -> Self {
+        let base = base.into().trim_end_matches('/').to_owned();
         ServiceClient {
             name,
-            base: base.into().trim_end_matches('/').to_owned(),
-            http,
+            authority: local::authority_of(&base),
+            base,
+            calls,
         }
     }
 
@@ -64,29 +98,28 @@ impl ServiceClient {
         method: Method,
         path: &str,
         body: Option<&B>,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
     ) -> Result<T, ApiError> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .headers(headers);
         if let Some(id) = current_request_id() {
             if let Ok(value) = HeaderValue::from_str(&id) {
-                request = request.header(HeaderName::from_static(REQUEST_ID_HEADER), value);
+                headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
             }
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        let body = match body.map(serde_json::to_vec).transpose() {
+            Ok(body) => body,
+            Err(err) => return Err(self.unavailable("failed", &err)),
+        };
+        if body.is_some() {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|err| self.transport_error(&err))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|err| self.transport_error(&err))?;
+        let local = self.authority.as_deref().and_then(local::served_at);
+        let (status, bytes) = match local {
+            Some(local) => self.call_local(local, method, path, body, headers).await?,
+            None => self.call_http(method, path, body, headers).await?,
+        };
         if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|err| {
                 tracing::warn!(service = self.name, error = %err, "undecodable answer");
@@ -101,6 +134,70 @@ impl ServiceClient {
         }
     }
 
+    async fn call_http(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: HeaderMap,
+    ) -> Result<(StatusCode, Bytes), ApiError> {
+        let mut request = self
+            .calls
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .headers(headers);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        Ok((status, bytes))
+    }
+
+    /// The call to a service of this process: the same request, answer
+    /// and timeout as over HTTP, without the network.
+    async fn call_local(
+        &self,
+        local: Local,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        mut headers: HeaderMap,
+    ) -> Result<(StatusCode, Bytes), ApiError> {
+        if let Some(credential) = &self.calls.credential {
+            headers.insert(
+                HeaderName::from_static(SERVICE_TOKEN_HEADER),
+                credential.clone(),
+            );
+        }
+        let mut request = Request::new(body.map_or_else(Body::empty, Body::from));
+        *request.method_mut() = method;
+        *request.uri_mut() = path
+            .parse()
+            .map_err(|err| self.unavailable("failed", &err))?;
+        *request.headers_mut() = headers;
+        let exchange = async {
+            let response = local.call(request).await;
+            let status = response.status();
+            (
+                status,
+                axum::body::to_bytes(response.into_body(), usize::MAX).await,
+            )
+        };
+        match tokio::time::timeout(self.calls.request_timeout, exchange).await {
+            Ok((status, Ok(bytes))) => Ok((status, bytes)),
+            Ok((_, Err(err))) => Err(self.unavailable("failed", &err)),
+            Err(elapsed) => Err(self.unavailable("timed out", &elapsed)),
+        }
+    }
+
     fn transport_error(&self, err: &reqwest::Error) -> ApiError {
         let why = if err.is_timeout() {
             "timed out"
@@ -109,6 +206,10 @@ impl ServiceClient {
         } else {
             "failed"
         };
+        self.unavailable(why, err)
+    }
+
+    fn unavailable(&self, why: &str, err: &dyn std::fmt::Display) -> ApiError {
         tracing::warn!(service = self.name, error = %err, "call {why}");
         ApiError::Unavailable(format!("{} service {why}, try again", self.name))
     }

@@ -7,7 +7,8 @@
 //! - [`db`]: the database (SQLite in WAL mode: one writer, pooled readers).
 //! - [`auth`]: the service credential of service-only endpoints;
 //!   [`access`]: callers' access tokens and who may do what.
-//! - [`client`]: calls to other services with timeouts.
+//! - [`client`]: calls to other services with timeouts;
+//!   [`local`]: the same calls between services of one process, in-process.
 //! - [`telemetry`]: logs, request ids and request metrics.
 //! - [`service`]: the standard endpoints and layers.
 //! - [`server`]: serving connections with timeouts and a cap.
@@ -26,6 +27,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod local;
 pub mod messages;
 pub mod money;
 pub mod paging;

@@ -69,6 +69,12 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(settings.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
     let tasks = TaskTracker::new();
+    // Services of this process call this one without the network while
+    // it accepts connections.
+    let listing = listener
+        .local_addr()
+        .ok()
+        .map(|addr| crate::local::list(addr, router.clone()));
     loop {
         let (stream, remote) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -99,6 +105,7 @@ pub async fn serve(
             permit,
         ));
     }
+    drop(listing);
     drop(listener);
     tasks.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait())

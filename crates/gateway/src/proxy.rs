@@ -18,6 +18,10 @@
 //!
 //! A request with the dashboard's session cookie goes on with the session's
 //! access token instead of the cookie ([`crate::session`]).
+//!
+//! A service served in the gateway's own process (`shop up`) gets the
+//! request in-process ([`shop_common::local`]): the same request, places
+//! and timeout, without the loopback connection.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,13 +36,13 @@ use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use shop_common::config::HttpSettings;
 use shop_common::error::{error_response, try_again_later};
 use shop_common::extract::{read_body, MAX_BODY_BYTES};
+use shop_common::local;
 use shop_common::streams::{StreamGate, StreamPermit, FORWARDED_FOR};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -51,11 +55,23 @@ pub struct Upstreams {
     pub services: Vec<(&'static str, String)>,
 }
 
+impl Upstreams {
+    /// `host:port` of each service whose URL names an IP, where it may be
+    /// served in this process.
+    fn authorities(&self) -> HashMap<&'static str, String> {
+        self.services
+            .iter()
+            .filter_map(|(name, base)| Some((*name, local::authority_of(base)?)))
+            .collect()
+    }
+}
+
 /// The proxy's shared state.
 #[derive(Clone)]
 pub struct Proxy {
     client: Client<HttpConnector, Body>,
     upstreams: Arc<Upstreams>,
+    authorities: Arc<HashMap<&'static str, String>>,
     request_timeout: Duration,
     /// Places for requests in flight, per service.
     in_flight: Arc<HashMap<&'static str, Arc<Semaphore>>>,
@@ -86,6 +102,7 @@ impl Proxy {
             .collect();
         Proxy {
             client,
+            authorities: Arc::new(upstreams.authorities()),
             upstreams: Arc::new(upstreams),
             request_timeout: http.request_timeout,
             in_flight: Arc::new(in_flight),
@@ -139,19 +156,19 @@ fn is_event_stream(service: &str, method: &Method, path: &str) -> bool {
 
 /// An answer's body that holds the places its request took until it ends.
 struct Holding {
-    body: Incoming,
+    body: Body,
     _in_flight: OwnedSemaphorePermit,
     _stream: Option<StreamPermit>,
 }
 
 impl HttpBody for Holding {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = axum::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
     }
 
@@ -245,10 +262,19 @@ pub async fn forward(
     let mut request = Request::from_parts(parts, body);
     let tail = if tail.is_empty() { "/" } else { tail };
     let target = match request.uri().query() {
-        Some(query) => format!("{base}{tail}?{query}"),
-        None => format!("{base}{tail}"),
+        Some(query) => format!("{tail}?{query}"),
+        None => tail.to_owned(),
     };
-    let Ok(uri) = target.parse::<Uri>() else {
+    let local = proxy
+        .authorities
+        .get(service)
+        .and_then(|authority| local::served_at(authority));
+    // In-process the target is the path alone, as a server reads it.
+    let uri = match local {
+        Some(_) => target.parse::<Uri>(),
+        None => format!("{base}{target}").parse::<Uri>(),
+    };
+    let Ok(uri) = uri else {
         return error_response(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request path");
     };
     let client_host = request.headers().get(header::HOST).cloned();
@@ -284,7 +310,17 @@ pub async fn forward(
         }
     }
 
-    match tokio::time::timeout(proxy.request_timeout, proxy.client.request(request)).await {
+    let answer = async {
+        match local {
+            Some(local) => Ok(local.call(request).await),
+            None => proxy
+                .client
+                .request(request)
+                .await
+                .map(|response| response.map(Body::new)),
+        }
+    };
+    match tokio::time::timeout(proxy.request_timeout, answer).await {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);

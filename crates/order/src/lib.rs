@@ -28,7 +28,7 @@ pub mod workflow;
 
 use shop_common::access::{Access, AuthSettings};
 use shop_common::auth::ServiceToken;
-use shop_common::client::{http_client, ServiceClient};
+use shop_common::client::{Calls, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{Service, StartError};
@@ -210,7 +210,7 @@ pub fn migrations() -> shop_common::db::Migrations {
 pub async fn build(config: &Config) -> Result<Service, StartError> {
     let service = Service::with_database(NAME, &config.db, migrations()).await?;
     let db = service.db.clone();
-    let http = http_client(config.http, config.service_token.as_ref());
+    let calls = Calls::new(config.http, config.service_token.as_ref());
     let keys = keys::KeyDeriver::load(&db.writer).await.map_err(|source| {
         shop_common::db::DbError::Open {
             target: config.db.target.describe(),
@@ -220,13 +220,13 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
     let state = AppState {
         db: db.clone(),
         cart: client::Cart {
-            client: ServiceClient::new("cart", &config.cart_url, http.clone()),
+            client: ServiceClient::new("cart", &config.cart_url, calls.clone()),
         },
         catalog: client::Catalog {
-            client: ServiceClient::new("catalog", &config.catalog_url, http.clone()),
+            client: ServiceClient::new("catalog", &config.catalog_url, calls.clone()),
         },
         payments: client::Payments {
-            client: ServiceClient::new("payment", &config.payment_url, http),
+            client: ServiceClient::new("payment", &config.payment_url, calls),
         },
         feed: feed::Feed::default(),
         streams: StreamGate::new(config.streams, config.trusted_proxies.clone()),

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use shop_common::access::{Access, AuthSettings};
 use shop_common::auth::ServiceToken;
-use shop_common::client::{http_client, ServiceClient};
+use shop_common::client::{Calls, ServiceClient};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{Service, StartError};
@@ -109,12 +109,12 @@ pub async fn build_with(
     decider: Arc<dyn domain::Decider>,
 ) -> Result<Service, StartError> {
     let service = Service::with_database(NAME, &config.db, migrations()).await?;
-    let http = http_client(config.http, config.service_token.as_ref());
+    let calls = Calls::new(config.http, config.service_token.as_ref());
     let state = AppState {
         db: service.db.clone(),
         decider,
         orders: client::Orders {
-            client: ServiceClient::new("order", &config.order_url, http),
+            client: ServiceClient::new("order", &config.order_url, calls),
         },
         service_token: config.service_token.clone(),
     };

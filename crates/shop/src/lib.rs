@@ -21,7 +21,7 @@ pub mod seed;
 pub mod services;
 pub mod up;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -216,15 +216,6 @@ async fn check(url: &str, timeout: u64) -> Result<(), Failure> {
             "{url} answered {}",
             response.status()
         )))
-    }
-}
-
-/// The address other services use to reach one bound on `bind`.
-fn reachable(bind: IpAddr) -> IpAddr {
-    if bind.is_unspecified() {
-        IpAddr::from([127, 0, 0, 1])
-    } else {
-        bind
     }
 }
 

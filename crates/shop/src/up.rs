@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::services::{build_all, BuildOptions, DataHome, Peers, ServiceName};
-use crate::{default_data_dir, reachable, Failure};
+use crate::{default_data_dir, Failure};
+use shop_common::local::reachable;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {

@@ -1,13 +1,29 @@
-//! A purchase from browsing to delivery, through the gateway only.
+//! A purchase from browsing to delivery, through the gateway only: with
+//! the services in one process as `shop up` runs them (they call each
+//! other in-process), and with them calling each other over HTTP as in
+//! separate processes.
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{num, Stack};
+use crate::helpers::{num, Options, Stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browse_add_order_pay_and_ship_through_the_gateway() {
-    let stack = Stack::start().await;
+    purchase(&Stack::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_purchase_with_the_services_calling_over_http() {
+    let stack = Stack::start_with(Options {
+        over_network: true,
+        ..Options::default()
+    })
+    .await;
+    purchase(&stack).await;
+}
+
+async fn purchase(stack: &Stack) {
     let api = format!("{}/api", stack.gateway);
 
     let (status, products) = stack.get(&format!("{api}/catalog/products?search=o")).await;

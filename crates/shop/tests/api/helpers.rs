@@ -30,6 +30,9 @@ pub struct Options {
     pub extra_env: Vec<(&'static str, String)>,
     /// Decides payments instead of `payment_success_rate` when set.
     pub payment_decider: Option<Arc<dyn Decider>>,
+    /// The services reach each other by name (`localhost`), so over HTTP
+    /// as in separate processes, not in-process as `shop up` runs them.
+    pub over_network: bool,
 }
 
 impl Default for Options {
@@ -38,6 +41,7 @@ impl Default for Options {
             payment_success_rate: 1.0,
             extra_env: Vec::new(),
             payment_decider: None,
+            over_network: false,
         }
     }
 }
@@ -283,12 +287,16 @@ impl Stack {
         let database = TestDatabase::for_this_run().await;
         let data = data_home(&dir, database.as_ref());
         let env = data.env(env);
+        let by_name = |url: &String| match options.over_network {
+            true => url.replace("127.0.0.1", "localhost"),
+            false => url.clone(),
+        };
         let peers = Peers {
-            catalog: catalog.clone(),
-            cart: cart.clone(),
-            order: order.clone(),
-            payment: payment.clone(),
-            identity: Some(identity.clone()),
+            catalog: by_name(&catalog),
+            cart: by_name(&cart),
+            order: by_name(&order),
+            payment: by_name(&payment),
+            identity: Some(by_name(&identity)),
         };
         let options = BuildOptions {
             payment_decider: options.payment_decider.clone(),
