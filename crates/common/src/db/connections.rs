@@ -1,16 +1,25 @@
-//! A service's SQLite connections, handed out without sqlx's pool.
+//! A service's database connections, handed out without sqlx's pool.
+//!
+//! A set of connections is held here rather than in an sqlx pool: a pool
+//! tests a connection with a round trip to the database each time it
+//! comes back, on a task of its own, and (by default) again each time it
+//! is handed out. With one writing SQLite connection every write of the
+//! service queued behind those tests; on PostgreSQL each statement cost
+//! three round trips and three wake-ups of a server process instead of
+//! one. Here a connection is taken only while its statements run, and
+//! given back the moment they end. Waiting is fair (first come, first
+//! served), and bounded by the acquire timeout.
 //!
 //! SQLite takes one write at a time whatever the number of connections, so
 //! a service keeps one writing connection, and a few read-only ones that
-//! read beside it. Each set is held here rather than in an sqlx pool: a
-//! pool tests a connection with a round trip to SQLite's thread each time
-//! it comes back, on a task of its own, and with one writing connection
-//! every write of the service queued behind that. Here a connection is
-//! taken only while its statements run, and given back the moment they
-//! end. Waiting is fair (first come, first served), and bounded by the
-//! acquire timeout.
-//!
-//! On PostgreSQL both sets are the service's pool, as any query.
+//! read beside it. On PostgreSQL one set serves both, up to `DB_POOL_SIZE`
+//! connections, each opened when first needed. A PostgreSQL connection is
+//! checked (a ping, as sqlx's pool checks every one) only when there is a
+//! reason: it was left midway (a cancelled request, a transaction dropped
+//! open) or a statement on it failed for a reason other than the statement
+//! itself, or it sat idle longer than [`STALE`]. One that fails the check
+//! is closed, and another is opened in its place when needed: the set
+//! heals after the server restarts.
 //!
 //! `&Connections` is an [`Executor`]: each statement takes a connection for
 //! itself. [`Connections::begin`] takes one for a transaction ([`WriteTx`])
@@ -18,45 +27,52 @@
 //! dropped midway (a cancelled request), which rolls it back before the
 //! connection's next statement, as sqlx's own transactions do. A read
 //! dropped midway leaves nothing open either: SQLite's thread resets the
-//! statement as soon as nobody takes its rows.
+//! statement as soon as nobody takes its rows, and a PostgreSQL connection
+//! reads the rest of the answer away before its next statement.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
-use sqlx::pool::PoolConnection;
 use sqlx::{
-    Any, AnyConnection, AnyPool, Connection, Database, Describe, Either, Execute, Executor,
+    Any, AnyConnection, Connection, Database, Describe, Either, Execute, Executor,
     TransactionManager,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 type Transactions = <Any as Database>::TransactionManager;
 
+/// How long a PostgreSQL connection may sit idle before it is checked
+/// again before use (the server or a proxy may have closed it meanwhile).
+pub const STALE: Duration = Duration::from_secs(5);
+
 /// A set of connections to one database.
 #[derive(Debug, Clone)]
-pub enum Connections {
-    /// SQLite: connections of this process's own.
-    Sqlite(Arc<Slots>),
-    /// PostgreSQL: the service's pool.
-    Pool(AnyPool),
-}
+pub struct Connections(Arc<Slots>);
 
-/// SQLite connections, at most `size` of them, opened as needed.
+/// The connections of a set, at most `size` of them, opened as needed.
 pub struct Slots {
     /// One permit per connection that may be in use; closed on close.
     permits: Arc<Semaphore>,
     size: u32,
-    idle: Mutex<Vec<AnyConnection>>,
+    idle: Mutex<Vec<Idle>>,
     /// How another connection is opened (`None`: the set is only those
     /// given at the start).
     opener: Option<Opener>,
     /// How long a statement waits for a connection before it is refused
     /// as unavailable (a 503), like a pool's acquire timeout.
     acquire_timeout: Duration,
+    /// PostgreSQL: connections over the network, checked when in doubt.
+    postgres: bool,
+}
+
+/// A connection not in use, and since when.
+struct Idle {
+    connection: AnyConnection,
+    since: Instant,
 }
 
 /// Opens one more connection of a set.
@@ -68,36 +84,94 @@ impl std::fmt::Debug for Slots {
         f.debug_struct("Slots")
             .field("size", &self.size)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("postgres", &self.postgres)
             .finish_non_exhaustive()
     }
 }
 
 /// A connection taken from a set, given back when dropped.
-enum Held {
-    Sqlite {
-        connection: Option<AnyConnection>,
-        slots: Arc<Slots>,
-        _permit: OwnedSemaphorePermit,
-    },
-    Pool(PoolConnection<Any>),
+struct Held {
+    connection: Option<AnyConnection>,
+    slots: Arc<Slots>,
+    permit: Option<OwnedSemaphorePermit>,
+    /// What was asked of it has ended, with nothing left midway and no
+    /// failure that may be the connection's own.
+    sound: bool,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Held::Sqlite {
-            connection, slots, ..
-        } = self
-        {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        if self.sound || !self.slots.postgres {
             // Back among the idle ones before the permit goes.
-            if let Some(connection) = connection.take() {
-                slots.idle().push(connection);
-            }
+            self.slots.idle().push(Idle {
+                connection,
+                since: Instant::now(),
+            });
+            return;
+        }
+        // Checked before another statement may take it (which also sends
+        // the rollback of a transaction dropped open), its permit held
+        // until then. Without a runtime it is simply closed.
+        let (slots, permit) = (self.slots.clone(), self.permit.take());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Some(connection) = checked(connection, slots.acquire_timeout).await {
+                    slots.idle().push(Idle {
+                        connection,
+                        since: Instant::now(),
+                    });
+                }
+                drop(permit);
+            });
         }
     }
 }
 
+/// `connection` if it answers a ping within `timeout`; else it is closed.
+async fn checked(mut connection: AnyConnection, timeout: Duration) -> Option<AnyConnection> {
+    match tokio::time::timeout(timeout, connection.ping()).await {
+        Ok(Ok(())) => Some(connection),
+        outcome => {
+            tracing::warn!(
+                error = ?outcome.map(|result| result.err()),
+                "a database connection failed its check; closing it"
+            );
+            None
+        }
+    }
+}
+
+/// Whether a statement's failure says nothing against its connection:
+/// the statement itself was refused, or its rows did not fit. A refusal
+/// that means "try again" may be the session's end (PostgreSQL sends
+/// `57P01` as it terminates one), so it does not count.
+fn statement_only(err: &sqlx::Error) -> bool {
+    let own = matches!(
+        err,
+        sqlx::Error::Database(_)
+            | sqlx::Error::RowNotFound
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::Encode(_)
+            | sqlx::Error::TypeNotFound { .. }
+    );
+    own && !super::is_unavailable(err)
+}
+
+impl Held {
+    /// Marks how the work on it ended.
+    fn ended<T>(&mut self, result: &Result<T, sqlx::Error>) {
+        self.sound = result.as_ref().err().is_none_or(statement_only);
+    }
+}
+
 impl Slots {
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<AnyConnection>> {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -105,32 +179,56 @@ impl Slots {
 impl Connections {
     /// One SQLite connection (the writer).
     pub(crate) fn one(connection: AnyConnection, acquire_timeout: Duration) -> Connections {
-        Connections::Sqlite(Arc::new(Slots {
+        Connections(Arc::new(Slots {
             permits: Arc::new(Semaphore::new(1)),
             size: 1,
-            idle: Mutex::new(vec![connection]),
+            idle: Mutex::new(vec![Idle {
+                connection,
+                since: Instant::now(),
+            }]),
             opener: None,
             acquire_timeout,
+            postgres: false,
         }))
     }
 
-    /// Up to `size` SQLite connections, each opened by `opener` when first
-    /// needed (the readers).
-    pub(crate) fn opened_by(opener: Opener, size: u32, acquire_timeout: Duration) -> Connections {
-        Connections::Sqlite(Arc::new(Slots {
+    /// Up to `size` connections, each opened by `opener` when first needed
+    /// (SQLite's readers; every PostgreSQL connection, when `postgres`),
+    /// beginning with those of `opened`.
+    pub(crate) fn opened_by(
+        opener: Opener,
+        opened: Vec<AnyConnection>,
+        size: u32,
+        acquire_timeout: Duration,
+        postgres: bool,
+    ) -> Connections {
+        let since = Instant::now();
+        let idle = opened
+            .into_iter()
+            .map(|connection| Idle { connection, since })
+            .collect();
+        Connections(Arc::new(Slots {
             permits: Arc::new(Semaphore::new(size as usize)),
             size,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(idle),
             opener: Some(opener),
             acquire_timeout,
+            postgres,
         }))
     }
 
-    /// The PostgreSQL pool behind these connections, if that is what they are.
-    pub fn pool(&self) -> Option<&AnyPool> {
-        match self {
-            Connections::Pool(pool) => Some(pool),
-            Connections::Sqlite(_) => None,
+    /// Whether these are PostgreSQL connections.
+    pub fn is_postgres(&self) -> bool {
+        self.0.postgres
+    }
+
+    /// A PostgreSQL connection of its own, outside the set and its limit,
+    /// for a session that lasts (the relay's advisory lock); `None` on
+    /// SQLite.
+    pub async fn detached(&self) -> Option<Result<AnyConnection, sqlx::Error>> {
+        match (&self.0.opener, self.0.postgres) {
+            (Some(open), true) => Some(open().await),
+            _ => None,
         }
     }
 
@@ -138,7 +236,9 @@ impl Connections {
     /// unavailable after the acquire timeout).
     pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
         let mut connection = self.acquire().await?;
-        Transactions::begin(&mut connection, None).await?;
+        let begun = Transactions::begin(&mut connection, None).await;
+        connection.ended(&begun);
+        begun?;
         Ok(WriteTx {
             connection,
             open: true,
@@ -148,44 +248,46 @@ impl Connections {
     /// Takes a connection, waiting for one to be free (at most the acquire
     /// timeout: then `PoolTimedOut`; `PoolClosed` once closed).
     async fn acquire(&self) -> Result<Held, sqlx::Error> {
-        let slots = match self {
-            Connections::Pool(pool) => return Ok(Held::Pool(pool.acquire().await?)),
-            Connections::Sqlite(slots) => slots,
-        };
+        let slots = &self.0;
         let permit =
             tokio::time::timeout(slots.acquire_timeout, slots.permits.clone().acquire_owned())
                 .await
                 .map_err(|_| sqlx::Error::PoolTimedOut)?
                 .map_err(|_| sqlx::Error::PoolClosed)?;
+        let mut held = Held {
+            connection: None,
+            slots: slots.clone(),
+            permit: Some(permit),
+            sound: false,
+        };
         let idle = slots.idle().pop();
+        let idle = match idle {
+            Some(idle) if slots.postgres && idle.since.elapsed() > STALE => {
+                checked(idle.connection, slots.acquire_timeout).await
+            }
+            Some(idle) => Some(idle.connection),
+            None => None,
+        };
         let connection = match (idle, &slots.opener) {
             (Some(connection), _) => connection,
             (None, Some(open)) => open().await?,
             // Every connection of a fixed set is idle while a permit is free.
             (None, None) => return Err(sqlx::Error::PoolClosed),
         };
-        Ok(Held::Sqlite {
-            connection: Some(connection),
-            slots: slots.clone(),
-            _permit: permit,
-        })
+        held.connection = Some(connection);
+        Ok(held)
     }
 
-    /// Closes the connections (SQLite, once the statements under way are
-    /// done) or the pool.
+    /// Closes the connections, once the statements under way are done.
     pub async fn close(&self) {
-        match self {
-            Connections::Sqlite(slots) => {
-                // Every permit taken: nothing is in use any more.
-                let all = slots.permits.acquire_many(slots.size).await;
-                slots.permits.close();
-                drop(all);
-                let idle: Vec<_> = slots.idle().drain(..).collect();
-                for connection in idle {
-                    let _ = connection.close().await;
-                }
-            }
-            Connections::Pool(pool) => pool.close().await,
+        let slots = &self.0;
+        // Every permit taken: nothing is in use any more.
+        let all = slots.permits.acquire_many(slots.size).await;
+        slots.permits.close();
+        drop(all);
+        let idle: Vec<_> = slots.idle().drain(..).collect();
+        for idle in idle {
+            let _ = idle.connection.close().await;
         }
     }
 }
@@ -199,15 +301,21 @@ pub struct WriteTx {
 
 impl WriteTx {
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        Transactions::commit(&mut self.connection).await?;
-        self.open = false;
-        Ok(())
+        let committed = Transactions::commit(&mut self.connection).await;
+        self.end(committed)
     }
 
     pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        Transactions::rollback(&mut self.connection).await?;
+        let rolled_back = Transactions::rollback(&mut self.connection).await;
+        self.end(rolled_back)
+    }
+
+    /// The transaction is over, one way or the other: its connection is
+    /// sound again only if it ended cleanly.
+    fn end(&mut self, result: Result<(), sqlx::Error>) -> Result<(), sqlx::Error> {
         self.open = false;
-        Ok(())
+        self.connection.sound = result.is_ok();
+        result
     }
 }
 
@@ -216,6 +324,7 @@ impl Drop for WriteTx {
         if self.open {
             // Queued on the connection ahead of whatever it runs next.
             Transactions::start_rollback(&mut self.connection);
+            self.connection.sound = false;
         }
     }
 }
@@ -250,19 +359,13 @@ impl Deref for Held {
     type Target = AnyConnection;
 
     fn deref(&self) -> &AnyConnection {
-        match self {
-            Held::Sqlite { connection, .. } => connection.as_ref().expect("held until dropped"),
-            Held::Pool(conn) => conn,
-        }
+        self.connection.as_ref().expect("held until dropped")
     }
 }
 
 impl DerefMut for Held {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        match self {
-            Held::Sqlite { connection, .. } => connection.as_mut().expect("held until dropped"),
-            Held::Pool(conn) => conn,
-        }
+        self.connection.as_mut().expect("held until dropped")
     }
 }
 
@@ -284,6 +387,8 @@ impl<'w> Executor<'w> for &'_ Connections {
         stream::once(async move {
             let mut conn = connections.acquire().await?;
             let results: Vec<_> = conn.fetch_many(query).collect().await;
+            let failed = results.iter().find_map(|result| result.as_ref().err());
+            conn.sound = failed.is_none_or(statement_only);
             Ok::<_, sqlx::Error>(stream::iter(results))
         })
         .try_flatten()
@@ -298,7 +403,12 @@ impl<'w> Executor<'w> for &'_ Connections {
         E: 'q + Execute<'q, Any>,
     {
         let connections = self.clone();
-        Box::pin(async move { connections.acquire().await?.fetch_optional(query).await })
+        Box::pin(async move {
+            let mut conn = connections.acquire().await?;
+            let row = conn.fetch_optional(query).await;
+            conn.ended(&row);
+            row
+        })
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -308,11 +418,10 @@ impl<'w> Executor<'w> for &'_ Connections {
     ) -> BoxFuture<'e, Result<AnyStatement<'q>, sqlx::Error>> {
         let connections = self.clone();
         Box::pin(async move {
-            connections
-                .acquire()
-                .await?
-                .prepare_with(sql, parameters)
-                .await
+            let mut conn = connections.acquire().await?;
+            let prepared = conn.prepare_with(sql, parameters).await;
+            conn.ended(&prepared);
+            prepared
         })
     }
 
@@ -321,7 +430,12 @@ impl<'w> Executor<'w> for &'_ Connections {
         sql: &'q str,
     ) -> BoxFuture<'e, Result<Describe<Any>, sqlx::Error>> {
         let connections = self.clone();
-        Box::pin(async move { connections.acquire().await?.describe(sql).await })
+        Box::pin(async move {
+            let mut conn = connections.acquire().await?;
+            let described = conn.describe(sql).await;
+            conn.ended(&described);
+            described
+        })
     }
 }
 
@@ -470,10 +584,7 @@ mod tests {
         drop(first);
         assert_eq!(count(&db).await, 0);
         drop(second);
-        let Connections::Sqlite(slots) = &db.reader else {
-            panic!("SQLite readers");
-        };
-        assert_eq!(slots.idle().len(), 2, "both readers kept, none lost");
+        assert_eq!(db.reader.0.idle().len(), 2, "both readers kept, none lost");
         db.close().await;
         let closed = sqlx::query("SELECT 1")
             .execute(&db.reader)

@@ -158,7 +158,7 @@ impl Db {
 
     /// Whether this is PostgreSQL (shared by replicas) rather than SQLite.
     pub fn is_postgres(&self) -> bool {
-        self.reader.pool().is_some()
+        self.reader.is_postgres()
     }
 
     /// True when the database answers a trivial query.
@@ -211,8 +211,10 @@ async fn open_sqlite(
     });
     let reader = Connections::opened_by(
         open_reader,
+        Vec::new(),
         settings.pool_size.max(1),
         settings.acquire_timeout,
+        false,
     );
     // The file answers reads now, or start-up fails here.
     sqlx::query("SELECT 1")
@@ -223,7 +225,8 @@ async fn open_sqlite(
 }
 
 /// PostgreSQL: the schema created if needed (waiting for the database at
-/// start-up), then one pool in that schema with a statement timeout.
+/// start-up), then one set of connections in that schema with a statement
+/// timeout.
 async fn open_postgres(
     url: &str,
     schema: &str,
@@ -258,20 +261,24 @@ async fn open_postgres(
         _ => {}
     }
     setup.close().await;
-    let pool = AnyPoolOptions::new()
-        .max_connections(settings.pool_size.max(1))
-        .acquire_timeout(settings.acquire_timeout)
-        .connect(&with_session_options(
-            url,
-            schema,
-            settings.statement_timeout,
-        ))
-        .await
-        .map_err(open_err)?;
-    migrator.run(&pool).await.map_err(migrate_err)?;
+    let in_schema = with_session_options(url, schema, settings.statement_timeout);
+    let open: connections::Opener = Box::new(move || {
+        let url = in_schema.clone();
+        Box::pin(async move { AnyConnection::connect(&url).await })
+    });
+    let mut first = open().await.map_err(open_err)?;
+    migrator.run(&mut first).await.map_err(migrate_err)?;
+    // One set for reads and writes: the server orders the writes.
+    let connections = Connections::opened_by(
+        open,
+        vec![first],
+        settings.pool_size.max(1),
+        settings.acquire_timeout,
+        true,
+    );
     Ok(Db {
-        writer: Connections::Pool(pool.clone()),
-        reader: Connections::Pool(pool),
+        writer: connections.clone(),
+        reader: connections,
     })
 }
 

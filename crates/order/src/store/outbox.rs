@@ -251,14 +251,10 @@ impl Leadership {
             // The connection broke: the lock went with it.
             self.connection = None;
         }
-        // (On PostgreSQL the readers and the writer are one pool.)
-        let Some(pool) = db.reader.pool() else {
+        // A connection of its own: the lock lasts as long as its session.
+        let Some(Ok(mut conn)) = db.reader.detached().await else {
             return false;
         };
-        let Ok(conn) = pool.acquire().await else {
-            return false;
-        };
-        let mut conn = conn.detach();
         let got = sqlx::query("SELECT pg_try_advisory_lock($1) AS got")
             .bind(RELAY_LOCK)
             .fetch_one(&mut conn)

@@ -15,6 +15,7 @@ mod checkout;
 mod cli;
 mod client_errors;
 mod connections;
+mod database;
 mod docs;
 mod e2e;
 mod events;
