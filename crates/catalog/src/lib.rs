@@ -62,8 +62,8 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Db,
-    /// The database's settings (a search's time is its statement timeout).
-    pub db_settings: DbSettings,
+    /// How long a search may take: the database's statement timeout.
+    pub search_timeout: std::time::Duration,
     /// Turns of product searches (`SEARCH_CONCURRENCY`), so searches never
     /// hold every reader that cart pricing and checkouts need.
     pub searches: Arc<Semaphore>,
@@ -108,7 +108,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
     let service = Service::with_database(NAME, &config.db, migrations()).await?;
     let state = AppState {
         db: service.db.clone(),
-        db_settings: config.db.clone(),
+        search_timeout: config.db.statement_timeout,
         searches: Arc::new(Semaphore::new(config.search_concurrency)),
     };
     let reservations = service_only(

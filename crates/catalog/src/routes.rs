@@ -65,7 +65,7 @@ pub async fn list_products(
             drop(permit);
             listed
         });
-        match tokio::time::timeout(state.db_settings.statement_timeout, search).await {
+        match tokio::time::timeout(state.search_timeout, search).await {
             Ok(Ok(page)) => page?,
             Ok(Err(join)) => return Err(ApiError::internal(format!("search task: {join}"))),
             Err(_) => {

@@ -114,7 +114,7 @@ pub struct Index {
 /// What the gateway serves.
 #[utoipa::path(get, path = "/api", tag = "gateway",
     responses((status = 200, description = "The API prefixes and their docs", body = Index)))]
-async fn index(State(proxy): State<Proxy>) -> Json<Index> {
+async fn index(State(proxy): State<Arc<Proxy>>) -> Json<Index> {
     let apis = proxy
         .upstreams()
         .services
@@ -223,7 +223,8 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         .routes(routes!(index))
         .route("/api/", get(index))
         .route("/api/{*rest}", any(proxy::forward))
-        .with_state(proxy)
+        // One reference per request, not a copy of the proxy's parts.
+        .with_state(Arc::new(proxy))
         .merge(session_routes)
         .merge(dashboard.into());
     let router = standard_router(

@@ -67,7 +67,6 @@ impl Upstreams {
 }
 
 /// The proxy's shared state.
-#[derive(Clone)]
 pub struct Proxy {
     client: Client<HttpConnector, Body>,
     upstreams: Arc<Upstreams>,
@@ -200,7 +199,7 @@ fn route<'a>(upstreams: &'a Upstreams, path: &'a str) -> Option<(&'static str, &
 
 /// Forwards one request.
 pub async fn forward(
-    State(proxy): State<Proxy>,
+    State(proxy): State<Arc<Proxy>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
