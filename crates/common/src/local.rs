@@ -12,8 +12,9 @@
 //!
 //! The callee runs on a task of its own, as under a connection: a caller
 //! that gives up (its own timeout, its client hung up) does not cut the
-//! callee's work short midway. A service that stops serving leaves the
-//! list before it drains, so calls then go over HTTP and find it gone.
+//! callee's work short midway, and a service that stops waits for the
+//! calls under way as for its connections' requests. It leaves the list
+//! before it drains, so calls then go over HTTP and find it gone.
 //! Services in separate processes (`shop serve`, Kubernetes) call each
 //! other over HTTP as always.
 
@@ -26,6 +27,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, Uri};
 use axum::Router;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::error::error_response;
@@ -42,6 +44,8 @@ struct Listed {
     router: Router,
     /// The address a call to it comes from over loopback: its own IP.
     peer: SocketAddr,
+    /// Its server's tasks, which it drains before it stops.
+    tasks: TaskTracker,
 }
 
 /// The address a client reaches a listener bound to `bind` at: a
@@ -61,12 +65,18 @@ pub struct Listing {
     id: u64,
 }
 
-/// Lists `router`, served on `addr`, for in-process calls.
-pub fn list(addr: SocketAddr, router: Router) -> Listing {
+/// Lists `router`, served on `addr`, for in-process calls, which run
+/// among `tasks`.
+pub fn list(addr: SocketAddr, router: Router, tasks: TaskTracker) -> Listing {
     let peer = SocketAddr::new(reachable(addr.ip()), 0);
     let authority = SocketAddr::new(peer.ip(), addr.port()).to_string();
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let listed = Listed { id, router, peer };
+    let listed = Listed {
+        id,
+        router,
+        peer,
+        tasks,
+    };
     write().insert(authority.clone(), listed);
     Listing { authority, id }
 }
@@ -95,6 +105,7 @@ pub fn served_at(authority: &str) -> Option<Local> {
     served.get(authority).map(|listed| Local {
         router: listed.router.clone(),
         peer: listed.peer,
+        tasks: listed.tasks.clone(),
         authority: authority.to_owned(),
     })
 }
@@ -117,6 +128,7 @@ pub fn authority_of(base: &str) -> Option<String> {
 pub struct Local {
     router: Router,
     peer: SocketAddr,
+    tasks: TaskTracker,
     authority: String,
 }
 
@@ -132,7 +144,7 @@ impl Local {
         // parameters, say), as nothing of it would over a connection.
         *request.extensions_mut() = axum::http::Extensions::new();
         request.extensions_mut().insert(ConnectInfo(self.peer));
-        let answer = tokio::spawn(self.router.oneshot(request));
+        let answer = self.tasks.spawn(self.router.oneshot(request));
         match answer.await {
             Ok(Ok(response)) => response,
             Ok(Err(never)) => match never {},
@@ -169,9 +181,9 @@ mod tests {
     #[tokio::test]
     async fn a_listing_ends_with_its_guard_and_not_with_an_earlier_one() {
         let addr: SocketAddr = "0.0.0.0:47001".parse().unwrap();
-        let first = list(addr, Router::new());
+        let first = list(addr, Router::new(), TaskTracker::new());
         assert!(served_at("127.0.0.1:47001").is_some());
-        let second = list(addr, Router::new());
+        let second = list(addr, Router::new(), TaskTracker::new());
         drop(first);
         assert!(
             served_at("127.0.0.1:47001").is_some(),
@@ -198,7 +210,7 @@ mod tests {
                 },
             ),
         );
-        let _listing = list("0.0.0.0:47002".parse().unwrap(), router);
+        let _listing = list("0.0.0.0:47002".parse().unwrap(), router, TaskTracker::new());
         let local = served_at("127.0.0.1:47002").expect("listed");
         let mut request = Request::get("/who").body(Body::empty()).unwrap();
         request.extensions_mut().insert(CallersOwn);
@@ -226,7 +238,11 @@ mod tests {
                 finish.store(true, Ordering::SeqCst);
             }),
         );
-        let _listing = list("127.0.0.1:47003".parse().unwrap(), router);
+        let _listing = list(
+            "127.0.0.1:47003".parse().unwrap(),
+            router,
+            TaskTracker::new(),
+        );
         let local = served_at("127.0.0.1:47003").expect("listed");
         let request = Request::post("/slow").body(Body::empty()).unwrap();
         let gave_up =
@@ -241,5 +257,67 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+    }
+
+    /// A service that stops leaves the list at once, and waits for the
+    /// calls under way before it is done, as for its connections.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopping_service_waits_for_the_calls_under_way() {
+        use std::sync::Arc;
+        use std::time::Duration;
+        use tokio::sync::Notify;
+        use tokio_util::sync::CancellationToken;
+
+        let (entered, go) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (enter, wait) = (entered.clone(), go.clone());
+        let router = Router::new().route(
+            "/slow",
+            axum::routing::post(move || async move {
+                enter.notify_one();
+                wait.notified().await;
+                "done"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        let settings = crate::config::ServerSettings {
+            header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(5),
+            max_connections: 16,
+        };
+        let shutdown = CancellationToken::new();
+        let mut serving = tokio::spawn(crate::server::serve(
+            listener,
+            router,
+            settings,
+            shutdown.clone(),
+        ));
+        let local = loop {
+            if let Some(local) = served_at(&authority) {
+                break local;
+            }
+            assert!(!serving.is_finished(), "the server ended");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let call = tokio::spawn(local.call(Request::post("/slow").body(Body::empty()).unwrap()));
+        entered.notified().await;
+
+        shutdown.cancel();
+        let still_serving = tokio::time::timeout(Duration::from_millis(200), &mut serving).await;
+        assert!(still_serving.is_err(), "stopped with a call under way");
+        assert!(
+            served_at(&authority).is_none(),
+            "still listed while stopping"
+        );
+
+        go.notify_one();
+        let response = call.await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 64)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"done");
+        serving.await.unwrap().unwrap();
     }
 }

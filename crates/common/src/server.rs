@@ -74,7 +74,7 @@ pub async fn serve(
     let listing = listener
         .local_addr()
         .ok()
-        .map(|addr| crate::local::list(addr, router.clone()));
+        .map(|addr| crate::local::list(addr, router.clone(), tasks.clone()));
     loop {
         let (stream, remote) = tokio::select! {
             _ = shutdown.cancelled() => break,
