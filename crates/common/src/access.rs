@@ -269,7 +269,7 @@ impl Access {
                 inner: Some(Arc::new(Verifier {
                     jwks_url: jwks_url.clone(),
                     issuer: issuer.clone(),
-                    http: crate::client::http_client(http, None),
+                    http: crate::client::http_client(http),
                     keys: RwLock::new(HashMap::new()),
                     verified: Verified::default(),
                     fetched_at: tokio::sync::Mutex::new(None),

@@ -21,14 +21,8 @@ use crate::local::{self, Local};
 use crate::telemetry::{current_request_id, REQUEST_ID_HEADER};
 
 /// A connection pool with timeouts, shared by a service's [`ServiceClient`]s.
-/// Every call carries the service credential, when one is configured.
-pub fn http_client(settings: HttpSettings, token: Option<&ServiceToken>) -> reqwest::Client {
-    let mut headers = HeaderMap::new();
-    if let Some(value) = token.and_then(credential) {
-        headers.insert(HeaderName::from_static(SERVICE_TOKEN_HEADER), value);
-    }
+pub fn http_client(settings: HttpSettings) -> reqwest::Client {
     reqwest::Client::builder()
-        .default_headers(headers)
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
         .pool_idle_timeout(std::time::Duration::from_secs(60))
@@ -45,7 +39,8 @@ fn credential(token: &ServiceToken) -> Option<HeaderValue> {
 }
 
 /// What one service's calls to the others share: the pool of
-/// [`http_client`], the credential and the request timeout.
+/// [`http_client`], the credential every call carries (when one is
+/// configured) and the request timeout.
 #[derive(Debug, Clone)]
 pub struct Calls {
     http: reqwest::Client,
@@ -56,7 +51,7 @@ pub struct Calls {
 impl Calls {
     pub fn new(settings: HttpSettings, token: Option<&ServiceToken>) -> Calls {
         Calls {
-            http: http_client(settings, token),
+            http: http_client(settings),
             credential: token.and_then(credential),
             request_timeout: settings.request_timeout,
         }
@@ -115,6 +110,12 @@ impl ServiceClient {
                 HeaderValue::from_static("application/json"),
             );
         }
+        if let Some(credential) = &self.calls.credential {
+            headers.insert(
+                HeaderName::from_static(SERVICE_TOKEN_HEADER),
+                credential.clone(),
+            );
+        }
         let local = self.authority.as_deref().and_then(local::served_at);
         let (status, bytes) = match local {
             Some(local) => self.call_local(local, method, path, body, headers).await?,
@@ -169,14 +170,8 @@ impl ServiceClient {
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
     ) -> Result<(StatusCode, Bytes), ApiError> {
-        if let Some(credential) = &self.calls.credential {
-            headers.insert(
-                HeaderName::from_static(SERVICE_TOKEN_HEADER),
-                credential.clone(),
-            );
-        }
         let mut request = Request::new(body.map_or_else(Body::empty, Body::from));
         *request.method_mut() = method;
         *request.uri_mut() = path

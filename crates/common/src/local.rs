@@ -38,12 +38,13 @@ static SERVED: LazyLock<RwLock<HashMap<String, Listed>>> = LazyLock::new(Default
 /// Tells one listing from the next at the same address.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-#[derive(Clone)]
 struct Listed {
     id: u64,
     router: Router,
     /// The address a call to it comes from over loopback: its own IP.
     peer: SocketAddr,
+    /// The `Host` a call to it names: its `host:port`.
+    host: HeaderValue,
     /// Its server's tasks, which it drains before it stops.
     tasks: TaskTracker,
 }
@@ -75,6 +76,7 @@ pub fn list(addr: SocketAddr, router: Router, tasks: TaskTracker) -> Listing {
         id,
         router,
         peer,
+        host: HeaderValue::from_str(&authority).expect("an address is a valid Host"),
         tasks,
     };
     write().insert(authority.clone(), listed);
@@ -105,8 +107,8 @@ pub fn served_at(authority: &str) -> Option<Local> {
     served.get(authority).map(|listed| Local {
         router: listed.router.clone(),
         peer: listed.peer,
+        host: listed.host.clone(),
         tasks: listed.tasks.clone(),
-        authority: authority.to_owned(),
     })
 }
 
@@ -128,8 +130,8 @@ pub fn authority_of(base: &str) -> Option<String> {
 pub struct Local {
     router: Router,
     peer: SocketAddr,
+    host: HeaderValue,
     tasks: TaskTracker,
-    authority: String,
 }
 
 impl Local {
@@ -137,9 +139,9 @@ impl Local {
     /// answer's head as soon as the callee gives it; the body follows as
     /// the callee produces it.
     pub async fn call(self, mut request: Request<Body>) -> Response<Body> {
-        if let Ok(host) = HeaderValue::from_str(&self.authority) {
-            request.headers_mut().insert(axum::http::header::HOST, host);
-        }
+        request
+            .headers_mut()
+            .insert(axum::http::header::HOST, self.host);
         // Nothing of the caller's own handling travels (its matched path
         // parameters, say), as nothing of it would over a connection.
         *request.extensions_mut() = axum::http::Extensions::new();

@@ -153,7 +153,7 @@ pub struct ApiDoc;
 
 /// Ready when every service behind it is ready.
 fn upstreams_ready(services: Vec<(&'static str, String)>, http: HttpSettings) -> ReadyCheck {
-    let client = shop_common::client::http_client(http, None);
+    let client = shop_common::client::http_client(http);
     let services = Arc::new(services);
     Arc::new(move || {
         let client = client.clone();

@@ -295,7 +295,7 @@ impl Sessions {
             auth_on: matches!(auth, AuthSettings::On { .. }),
             settings,
             trusted,
-            http: shop_common::client::http_client(http, None),
+            http: shop_common::client::http_client(http),
             cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use shop_common::auth::ServiceToken;
 use shop_common::config::Env;
+use shop_common::local::reachable;
 use shop_common::service::{bind, shutdown_on_signals, Service};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::services::{build_all, BuildOptions, DataHome, Peers, ServiceName};
 use crate::{default_data_dir, Failure};
-use shop_common::local::reachable;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {

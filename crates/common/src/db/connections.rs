@@ -106,10 +106,7 @@ impl Drop for Held {
         };
         if self.sound || !self.slots.postgres {
             // Back among the idle ones before the permit goes.
-            self.slots.idle().push(Idle {
-                connection,
-                since: Instant::now(),
-            });
+            self.slots.put_back(connection);
             return;
         }
         // Checked before another statement may take it (which also sends
@@ -119,10 +116,7 @@ impl Drop for Held {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if let Some(connection) = checked(connection, slots.acquire_timeout).await {
-                    slots.idle().push(Idle {
-                        connection,
-                        since: Instant::now(),
-                    });
+                    slots.put_back(connection);
                 }
                 drop(permit);
             });
@@ -164,9 +158,9 @@ fn statement_only(err: &sqlx::Error) -> bool {
 }
 
 impl Held {
-    /// Marks how the work on it ended.
-    fn ended<T>(&mut self, result: &Result<T, sqlx::Error>) {
-        self.sound = result.as_ref().err().is_none_or(statement_only);
+    /// Marks how the work on it ended: with `failure`, or without one.
+    fn ended(&mut self, failure: Option<&sqlx::Error>) {
+        self.sound = failure.is_none_or(statement_only);
     }
 }
 
@@ -174,22 +168,42 @@ impl Slots {
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// `connection` idle from now on.
+    fn put_back(&self, connection: AnyConnection) {
+        self.idle().push(Idle {
+            connection,
+            since: Instant::now(),
+        });
+    }
 }
 
 impl Connections {
+    /// A set of at most `size`, beginning with the connections `opened`.
+    fn new(
+        opened: Vec<AnyConnection>,
+        opener: Option<Opener>,
+        size: u32,
+        acquire_timeout: Duration,
+        postgres: bool,
+    ) -> Connections {
+        let slots = Slots {
+            permits: Arc::new(Semaphore::new(size as usize)),
+            size,
+            idle: Mutex::new(Vec::with_capacity(size as usize)),
+            opener,
+            acquire_timeout,
+            postgres,
+        };
+        for connection in opened {
+            slots.put_back(connection);
+        }
+        Connections(Arc::new(slots))
+    }
+
     /// One SQLite connection (the writer).
     pub(crate) fn one(connection: AnyConnection, acquire_timeout: Duration) -> Connections {
-        Connections(Arc::new(Slots {
-            permits: Arc::new(Semaphore::new(1)),
-            size: 1,
-            idle: Mutex::new(vec![Idle {
-                connection,
-                since: Instant::now(),
-            }]),
-            opener: None,
-            acquire_timeout,
-            postgres: false,
-        }))
+        Connections::new(vec![connection], None, 1, acquire_timeout, false)
     }
 
     /// Up to `size` connections, each opened by `opener` when first needed
@@ -202,19 +216,7 @@ impl Connections {
         acquire_timeout: Duration,
         postgres: bool,
     ) -> Connections {
-        let since = Instant::now();
-        let idle = opened
-            .into_iter()
-            .map(|connection| Idle { connection, since })
-            .collect();
-        Connections(Arc::new(Slots {
-            permits: Arc::new(Semaphore::new(size as usize)),
-            size,
-            idle: Mutex::new(idle),
-            opener: Some(opener),
-            acquire_timeout,
-            postgres,
-        }))
+        Connections::new(opened, Some(opener), size, acquire_timeout, postgres)
     }
 
     /// Whether these are PostgreSQL connections.
@@ -237,7 +239,7 @@ impl Connections {
     pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
         let mut connection = self.acquire().await?;
         let begun = Transactions::begin(&mut connection, None).await;
-        connection.ended(&begun);
+        connection.ended(begun.as_ref().err());
         begun?;
         Ok(WriteTx {
             connection,
@@ -387,8 +389,7 @@ impl<'w> Executor<'w> for &'_ Connections {
         stream::once(async move {
             let mut conn = connections.acquire().await?;
             let results: Vec<_> = conn.fetch_many(query).collect().await;
-            let failed = results.iter().find_map(|result| result.as_ref().err());
-            conn.sound = failed.is_none_or(statement_only);
+            conn.ended(results.iter().find_map(|result| result.as_ref().err()));
             Ok::<_, sqlx::Error>(stream::iter(results))
         })
         .try_flatten()
@@ -406,7 +407,7 @@ impl<'w> Executor<'w> for &'_ Connections {
         Box::pin(async move {
             let mut conn = connections.acquire().await?;
             let row = conn.fetch_optional(query).await;
-            conn.ended(&row);
+            conn.ended(row.as_ref().err());
             row
         })
     }
@@ -420,7 +421,7 @@ impl<'w> Executor<'w> for &'_ Connections {
         Box::pin(async move {
             let mut conn = connections.acquire().await?;
             let prepared = conn.prepare_with(sql, parameters).await;
-            conn.ended(&prepared);
+            conn.ended(prepared.as_ref().err());
             prepared
         })
     }
@@ -433,7 +434,7 @@ impl<'w> Executor<'w> for &'_ Connections {
         Box::pin(async move {
             let mut conn = connections.acquire().await?;
             let described = conn.describe(sql).await;
-            conn.ended(&described);
+            conn.ended(described.as_ref().err());
             described
         })
     }

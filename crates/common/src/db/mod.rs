@@ -10,7 +10,8 @@
 //! read-only connections that read concurrently with it, both held by
 //! [`Connections`] rather than sqlx's pool.
 //! PostgreSQL (`DATABASE_URL`, for replicas that share one database) uses
-//! one pool, in the service's own schema, with a statement timeout.
+//! one set of [`Connections`] for reads and writes, in the service's own
+//! schema, with a statement timeout.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
