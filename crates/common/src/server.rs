@@ -21,13 +21,14 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue};
 use axum::Router;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
@@ -135,9 +136,25 @@ async fn serve_connection(
     let body_timeout = settings.body_read_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let deadline = tokio::time::Instant::now() + body_timeout;
-        let mut request = request.map(|body| Body::new(DeadlineBody::new(body, deadline)));
-        request.extensions_mut().insert(ConnectInfo(remote));
-        router.clone().oneshot(request)
+        let (mut parts, body) = request.into_parts();
+        let body = DeadlineBody::new(body, deadline);
+        let read = body.read.clone();
+        parts.extensions.insert(ConnectInfo(remote));
+        let request = hyper::Request::from_parts(parts, Body::new(body));
+        let answer = router.clone().oneshot(request);
+        async move {
+            let mut response = answer.await?;
+            // A body left unread (a 413 on its announced length, an error
+            // before it was parsed) makes hyper close the connection
+            // after this response; saying so keeps the client from
+            // sending its next request on a connection being closed.
+            if !read.load(Ordering::Acquire) {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(HeadTimer {
@@ -328,14 +345,19 @@ pub struct DeadlineBody<B> {
     inner: B,
     deadline: tokio::time::Instant,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Set once the body has been read to its end (at once for an empty
+    /// one).
+    pub read: Arc<AtomicBool>,
 }
 
-impl<B> DeadlineBody<B> {
+impl<B: HttpBody> DeadlineBody<B> {
     pub fn new(inner: B, deadline: tokio::time::Instant) -> DeadlineBody<B> {
+        let read = Arc::new(AtomicBool::new(inner.is_end_stream()));
         DeadlineBody {
             inner,
             deadline,
             sleep: None,
+            read,
         }
     }
 }
@@ -353,6 +375,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            if frame.as_ref().is_none_or(Result::is_ok) && self.inner.is_end_stream() {
+                self.read.store(true, Ordering::Release);
+            }
             return Poll::Ready(frame.map(|result| result.map_err(Into::into)));
         }
         // Only a body that makes the handler wait needs a timer.

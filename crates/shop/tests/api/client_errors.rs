@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::{Options, Stack};
-use crate::raw::{connect, exchange, read_response};
+use crate::raw::{closed_by_server, connect, exchange, read_response, DEADLINE};
 
 /// The cart's add-item route, through the gateway and on its own port.
 fn add_item_targets(stack: &Stack) -> [(String, &'static str); 2] {
@@ -93,7 +93,43 @@ async fn a_100_mib_upload_is_413_json() {
             .unwrap_or_else(|| panic!("{url}{path}: closed without an answer"));
         let why = response.detail(413);
         assert!(why.contains("larger than"), "{why}");
+        assert_eq!(response.header("connection"), Some("close"), "{url}{path}");
         sender.abort();
+    }
+}
+
+/// A body the service read keeps the connection; one it refused unread
+/// ends it, and the answer says so, so that a client never sends its next
+/// request on a connection the server is closing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_closes_the_connection_and_says_so() {
+    let stack = Stack::start().await;
+    for (url, path) in add_item_targets(&stack) {
+        let mut stream = connect(&url).await;
+        let read = r#"{"product_id": 1, "quantity": 0}"#;
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: shop\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{read}",
+            read.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let response = read_response(&mut stream).await.expect("an answer");
+        response.detail(422);
+        assert_eq!(response.header("connection"), None, "{url}{path}");
+
+        let unread = format!(
+            "POST {path} HTTP/1.1\r\nhost: shop\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{{",
+            1 << 20
+        );
+        stream.write_all(unread.as_bytes()).await.unwrap();
+        let response = read_response(&mut stream).await.expect("an answer");
+        response.detail(413);
+        assert_eq!(response.header("connection"), Some("close"), "{url}{path}");
+        assert!(
+            closed_by_server(&mut stream, DEADLINE).await,
+            "{url}{path}: still open"
+        );
     }
 }
 
