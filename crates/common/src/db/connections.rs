@@ -97,6 +97,9 @@ struct Held {
     /// What was asked of it has ended, with nothing left midway and no
     /// failure that may be the connection's own.
     sound: bool,
+    /// A SQLite transaction a [`Batch`] began is still open: it is rolled
+    /// back before the connection serves anyone else.
+    rollback_first: bool,
 }
 
 impl Drop for Held {
@@ -104,24 +107,40 @@ impl Drop for Held {
         let Some(connection) = self.connection.take() else {
             return;
         };
-        if self.sound || !self.slots.postgres {
+        let rollback = self.rollback_first;
+        if !rollback && (self.sound || !self.slots.postgres) {
             // Back among the idle ones before the permit goes.
             self.slots.put_back(connection);
             return;
         }
-        // Checked before another statement may take it (which also sends
-        // the rollback of a transaction dropped open), its permit held
-        // until then. Without a runtime it is simply closed.
+        // Checked (PostgreSQL, which also sends the rollback of a
+        // transaction dropped open) or rolled back (SQLite) before another
+        // statement may take it, its permit held until then. Without a
+        // runtime it is simply closed.
         let (slots, permit) = (self.slots.clone(), self.permit.take());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Some(connection) = checked(connection, slots.acquire_timeout).await {
+                let connection = if rollback {
+                    Some(rolled_back(connection).await)
+                } else {
+                    checked(connection, slots.acquire_timeout).await
+                };
+                if let Some(connection) = connection {
                     slots.put_back(connection);
                 }
                 drop(permit);
             });
         }
     }
+}
+
+/// `connection` (SQLite) with no transaction open: one a batch left open
+/// is rolled back. SQLite refuses a `ROLLBACK` only when nothing is open.
+async fn rolled_back(mut connection: AnyConnection) -> AnyConnection {
+    if let Err(err) = connection.execute("ROLLBACK").await {
+        tracing::debug!(error = %err, "nothing to roll back");
+    }
+    connection
 }
 
 /// `connection` if it answers a ping within `timeout`; else it is closed.
@@ -247,6 +266,15 @@ impl Connections {
         })
     }
 
+    /// Takes a connection for a [`Batch`] (refused as unavailable after the
+    /// acquire timeout); its transaction begins with its first statements.
+    pub async fn batch(&self) -> Result<Batch, sqlx::Error> {
+        Ok(Batch {
+            connection: self.acquire().await?,
+            open: false,
+        })
+    }
+
     /// Takes a connection, waiting for one to be free (at most the acquire
     /// timeout: then `PoolTimedOut`; `PoolClosed` once closed).
     async fn acquire(&self) -> Result<Held, sqlx::Error> {
@@ -261,6 +289,7 @@ impl Connections {
             slots: slots.clone(),
             permit: Some(permit),
             sound: false,
+            rollback_first: false,
         };
         let idle = slots.idle().pop();
         let idle = match idle {
@@ -369,6 +398,240 @@ impl DerefMut for Held {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         self.connection.as_mut().expect("held until dropped")
     }
+}
+
+/// A value bound to a statement of a [`Batch`].
+#[derive(Debug, Clone)]
+pub enum Value {
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(value: i64) -> Value {
+        Value::Int(value)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(value: &str) -> Value {
+        Value::Text(value.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(value: String) -> Value {
+        Value::Text(value)
+    }
+}
+
+/// Statements sent together by a [`Batch`], each with its own values,
+/// numbered `$1`, `$2`, … within it.
+#[derive(Debug, Default)]
+pub struct Statements(Vec<(String, Vec<Value>)>);
+
+impl Statements {
+    pub fn new() -> Statements {
+        Statements::default()
+    }
+
+    /// One statement of the batch; `values` are its `$1` to `$n`.
+    pub fn push(mut self, sql: impl Into<String>, values: Vec<Value>) -> Statements {
+        self.0.push((sql.into(), values));
+        self
+    }
+
+    /// Runs the statements one at a time on `connection` (in the caller's
+    /// transaction, if any); the rows they return, in order.
+    pub async fn run_on(self, connection: &mut AnyConnection) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let mut rows = Vec::new();
+        for (statement, values) in self.0 {
+            let mut query = sqlx::query(&statement);
+            for value in values {
+                query = match value {
+                    Value::Int(v) => query.bind(v),
+                    Value::Text(v) => query.bind(v),
+                };
+            }
+            rows.extend(query.fetch_all(&mut *connection).await?);
+        }
+        Ok(rows)
+    }
+
+    /// The statements of `other` after these.
+    pub fn then(mut self, other: Statements) -> Statements {
+        self.0.extend(other.0);
+        self
+    }
+}
+
+/// A transaction whose statements reach the database in as few messages as
+/// it takes: on SQLite each [`Batch::run`] and [`Batch::commit`] is one
+/// message to the connection's thread, `BEGIN` sent with the first and
+/// `COMMIT` with the last; on PostgreSQL, which takes one statement with
+/// parameters at a time, each statement is one round trip, as in a
+/// [`WriteTx`]. A statement that needs an earlier one's result in the same
+/// message gets it in SQL.
+///
+/// A failure rolls the transaction back at once; a batch dropped open (a
+/// cancelled request) is rolled back before its connection serves anyone
+/// else.
+pub struct Batch {
+    connection: Held,
+    /// A transaction is open (PostgreSQL; SQLite's is `rollback_first`).
+    open: bool,
+}
+
+impl Batch {
+    /// Runs `statements` in the transaction (beginning it if this is the
+    /// first); the rows they return, in order.
+    pub async fn run(&mut self, statements: Statements) -> Result<Vec<AnyRow>, sqlx::Error> {
+        self.send(statements, false).await
+    }
+
+    /// Runs `statements`, then commits; the rows they return.
+    pub async fn commit(mut self, statements: Statements) -> Result<Vec<AnyRow>, sqlx::Error> {
+        self.send(statements, true).await
+    }
+
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.abort().await;
+        Ok(())
+    }
+
+    async fn send(
+        &mut self,
+        statements: Statements,
+        commit: bool,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let sent = if self.connection.slots.postgres {
+            self.send_each(statements, commit).await
+        } else {
+            self.send_together(statements, commit).await
+        };
+        if sent.is_err() {
+            self.abort().await;
+        }
+        sent
+    }
+
+    /// SQLite: every statement in one query, their `$n` renumbered into one
+    /// list of values (sqlx-sqlite binds `$n` by number across the
+    /// statements of a query).
+    async fn send_together(
+        &mut self,
+        statements: Statements,
+        commit: bool,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        use sqlx::Arguments;
+        let mut sql = String::new();
+        if !self.connection.rollback_first {
+            sql.push_str("BEGIN; ");
+        }
+        let mut arguments = sqlx::any::AnyArguments::default();
+        for (statement, values) in statements.0 {
+            sql.push_str(&renumbered(&statement, arguments.len()));
+            sql.push_str("; ");
+            for value in values {
+                match value {
+                    Value::Int(v) => arguments.add(v),
+                    Value::Text(v) => arguments.add(v),
+                }
+                .map_err(sqlx::Error::Encode)?;
+            }
+        }
+        if commit {
+            sql.push_str("COMMIT");
+        }
+        // From here until it ends cleanly, a transaction may be open.
+        self.connection.rollback_first = true;
+        let results: Vec<_> = self
+            .connection
+            .fetch_many(sqlx::query_with(&sql, arguments))
+            .collect()
+            .await;
+        let mut rows = Vec::new();
+        for result in results {
+            if let Either::Right(row) = result? {
+                rows.push(row);
+            }
+        }
+        if commit {
+            self.connection.rollback_first = false;
+            self.connection.sound = true;
+        }
+        Ok(rows)
+    }
+
+    /// PostgreSQL: one statement at a time in a transaction.
+    async fn send_each(
+        &mut self,
+        statements: Statements,
+        commit: bool,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        if !self.open {
+            Transactions::begin(&mut self.connection, None).await?;
+            self.open = true;
+        }
+        let rows = statements.run_on(&mut self.connection).await?;
+        if commit {
+            Transactions::commit(&mut self.connection).await?;
+            self.open = false;
+            self.connection.sound = true;
+        }
+        Ok(rows)
+    }
+
+    /// Rolls back whatever is open now; a connection whose rollback fails
+    /// is left to its check or its rollback before its next use.
+    async fn abort(&mut self) {
+        if self.open {
+            self.open = false;
+            let rolled_back = Transactions::rollback(&mut self.connection).await;
+            self.connection.sound = rolled_back.is_ok();
+        }
+        if self.connection.rollback_first && self.connection.execute("ROLLBACK").await.is_ok() {
+            self.connection.rollback_first = false;
+            self.connection.sound = true;
+        }
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if self.open {
+            // Queued on the connection ahead of whatever it runs next.
+            Transactions::start_rollback(&mut self.connection);
+            self.connection.sound = false;
+        }
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").finish_non_exhaustive()
+    }
+}
+
+/// `statement` with each `$n` made `$(n + offset)`.
+fn renumbered(statement: &str, offset: usize) -> String {
+    if offset == 0 {
+        return statement.to_owned();
+    }
+    let mut out = String::with_capacity(statement.len() + 8);
+    let mut rest = statement;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Each statement takes a connection for itself, as `&AnyPool` takes a
@@ -620,5 +883,113 @@ mod tests {
                 .unwrap();
             assert_eq!(count(&db).await, round, "round {round}");
         }
+    }
+
+    fn insert(v: i64) -> Statements {
+        Statements::new().push("INSERT INTO n (v) VALUES ($1) RETURNING v", vec![v.into()])
+    }
+
+    async fn values(db: &Db) -> Vec<i64> {
+        sqlx::query("SELECT v FROM n ORDER BY v")
+            .fetch_all(&db.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get("v"))
+            .collect()
+    }
+
+    #[test]
+    fn statements_are_renumbered_after_the_values_before_them() {
+        assert_eq!(renumbered("a = $1 AND b = $2", 0), "a = $1 AND b = $2");
+        assert_eq!(renumbered("a = $1 AND b = $12", 3), "a = $4 AND b = $15");
+        assert_eq!(renumbered("x = '$' || $1", 2), "x = '$' || $3");
+    }
+
+    /// A batch's statements are seen together once it commits, and one may
+    /// use what an earlier one of the same message wrote.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_commits_its_statements_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
+        let mut batch = db.writer.batch().await.unwrap();
+        let rows = batch.run(insert(1).then(insert(2))).await.unwrap();
+        let returned: Vec<i64> = rows.iter().map(|row| row.get("v")).collect();
+        assert_eq!(returned, [1, 2]);
+        assert_eq!(values(&db).await, Vec::<i64>::new(), "seen before commit");
+        let rows = batch
+            .commit(Statements::new().push(
+                "INSERT INTO n (v) SELECT MAX(v) + $1 FROM n WHERE v < $2 RETURNING v",
+                vec![10.into(), 5.into()],
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<i64, _>("v"), 12);
+        assert_eq!(values(&db).await, [1, 2, 12]);
+        // The writer is free and outside any transaction.
+        let mut tx = db.writer.begin().await.unwrap();
+        tx.execute("INSERT INTO n (v) VALUES (3)").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(values(&db).await, [1, 2, 3, 12]);
+    }
+
+    /// A statement that fails undoes the whole batch, and the writer is
+    /// ready for the next.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_statement_rolls_the_batch_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
+        let mut batch = db.writer.batch().await.unwrap();
+        batch.run(insert(1)).await.unwrap();
+        let failed = batch
+            .commit(insert(2).push("INSERT INTO missing (v) VALUES ($1)", vec![3.into()]))
+            .await;
+        assert!(failed.is_err());
+        let mut batch = db.writer.batch().await.unwrap();
+        let failed = batch
+            .run(insert(4).push("SELECT * FROM missing", vec![]))
+            .await;
+        assert!(failed.is_err());
+        batch.commit(insert(5)).await.unwrap();
+        sqlx::query("INSERT INTO n (v) VALUES (6)")
+            .execute(&db.writer)
+            .await
+            .unwrap();
+        assert_eq!(values(&db).await, [5, 6]);
+    }
+
+    /// A batch dropped open (its request cancelled) is rolled back before
+    /// the writer's next statement, which then commits on its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_dropped_open_is_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
+        for round in 0..20i64 {
+            let mut batch = db.writer.batch().await.unwrap();
+            batch.run(insert(100 + round)).await.unwrap();
+            drop(batch);
+            sqlx::query("INSERT INTO n (v) VALUES ($1)")
+                .bind(round)
+                .execute(&db.writer)
+                .await
+                .unwrap();
+        }
+        // And one cut short while its message is on SQLite's thread (the
+        // statement takes far longer than the caller waits).
+        let mut batch = db.writer.batch().await.unwrap();
+        let slow = batch.run(Statements::new().push(
+            "INSERT INTO n (v) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL \
+             SELECT x + 1 FROM c WHERE x < 3000000) SELECT 1000 + MAX(x) FROM c",
+            vec![],
+        ));
+        assert!(tokio::time::timeout(Duration::from_millis(20), slow)
+            .await
+            .is_err());
+        drop(batch);
+        sqlx::query("INSERT INTO n (v) VALUES (20)")
+            .execute(&db.writer)
+            .await
+            .unwrap();
+        assert_eq!(values(&db).await, (0..=20).collect::<Vec<i64>>());
     }
 }
