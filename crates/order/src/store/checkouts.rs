@@ -1,7 +1,7 @@
 //! SQL for checkouts: each checkout's progress, written before each call
 //! to another service (see `crate::workflow::checkout`).
 
-use shop_common::db::is_unique_violation;
+use shop_common::db::{is_unique_violation, Statements};
 use shop_common::now_rfc3339;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -165,22 +165,15 @@ pub async fn advance<'c>(
 }
 
 /// Step 2 of a checkout, in the transaction that stores its order: marks it
-/// placed with `order_id`, if it is still `reserving`.
-pub async fn mark_placed<'c>(
-    db: impl Executor<'c, Database = Any>,
-    key: &str,
-    order_id: i64,
-    total_cents: i64,
-) -> Result<bool, sqlx::Error> {
-    let placed = sqlx::query(
-        "UPDATE checkouts SET state = 'placed', order_id = $1, total_cents = $2, updated_at = $3 \
-         WHERE key = $4 AND state = 'reserving'",
+/// placed with the order stored under its key, if it is still `reserving`.
+/// The statement, for a batch after the order's, returns the key when it
+/// marked it.
+pub fn mark_placed(key: &str, total_cents: i64) -> Statements {
+    Statements::new().push(
+        "UPDATE checkouts SET state = 'placed', \
+         order_id = (SELECT id FROM orders WHERE reservation_key = $1), \
+         total_cents = $2, updated_at = $3 \
+         WHERE key = $1 AND state = 'reserving' RETURNING key",
+        vec![key.into(), total_cents.into(), now_rfc3339().into()],
     )
-    .bind(order_id)
-    .bind(total_cents)
-    .bind(now_rfc3339())
-    .bind(key.to_owned())
-    .execute(db)
-    .await?;
-    Ok(placed.rows_affected() > 0)
 }

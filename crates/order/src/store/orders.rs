@@ -1,5 +1,6 @@
 //! SQL for orders.
 
+use shop_common::db::{Statements, Value};
 use shop_common::paging::{self, Arg, Cursor, Filters, Key, Page, Sort, Statement};
 use shop_common::{now_rfc3339, Money};
 use sqlx::any::AnyRow;
@@ -34,7 +35,7 @@ pub(crate) fn refund_status(row: &AnyRow) -> Result<Option<RefundStatus>, sqlx::
         .transpose()
 }
 
-fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
+pub fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
     let total: i64 = row.try_get("total_cents")?;
     let items: String = row.try_get("items")?;
     let method: String = row.try_get("paying_method")?;
@@ -62,29 +63,29 @@ fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
     })
 }
 
-/// Stores a new pending order whose stock is held under `reservation_key`.
-pub async fn insert<'c>(
-    db: impl Executor<'c, Database = Any>,
+/// Stores a new pending order whose stock is held under `reservation_key`:
+/// the statement, for a batch, returning the order.
+pub fn insert(
     user_id: &str,
     items: &[OrderItem],
     total: Money,
     reservation_key: &str,
     now: &str,
-) -> Result<Order, sqlx::Error> {
+) -> Result<Statements, sqlx::Error> {
     let items = serde_json::to_string(items).map_err(|err| sqlx::Error::Encode(err.into()))?;
-    let sql = format!(
-        "INSERT INTO orders (user_id, status, total_cents, items, reservation_key, created_at, updated_at) \
-         VALUES ($1, 'pending', $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query(&sql)
-        .bind(user_id.to_owned())
-        .bind(total.cents())
-        .bind(items)
-        .bind(reservation_key.to_owned())
-        .bind(now.to_owned())
-        .fetch_one(db)
-        .await?;
-    order(&row)
+    Ok(Statements::new().push(
+        format!(
+            "INSERT INTO orders (user_id, status, total_cents, items, reservation_key, created_at, updated_at) \
+             VALUES ($1, 'pending', $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
+        ),
+        vec![
+            text(user_id),
+            Value::Int(total.cents()),
+            Value::Text(items),
+            text(reservation_key),
+            text(now),
+        ],
+    ))
 }
 
 /// One order.
@@ -193,14 +194,14 @@ const TOTAL: Key = Key {
 async fn update_returning<'c>(
     db: impl Executor<'c, Database = Any>,
     set_where: &str,
-    binds: Vec<Bind>,
+    binds: Vec<Value>,
 ) -> Result<Option<Order>, sqlx::Error> {
     let sql = format!("UPDATE orders SET {set_where} RETURNING {COLUMNS}");
     let mut query = sqlx::query(&sql);
     for bind in binds {
         query = match bind {
-            Bind::Int(v) => query.bind(v),
-            Bind::Text(v) => query.bind(v),
+            Value::Int(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
         };
     }
     query
@@ -211,13 +212,8 @@ async fn update_returning<'c>(
         .transpose()
 }
 
-enum Bind {
-    Int(i64),
-    Text(String),
-}
-
-fn text(value: &str) -> Bind {
-    Bind::Text(value.to_owned())
+fn text(value: &str) -> Value {
+    Value::Text(value.to_owned())
 }
 
 /// Moves an order from `from` to `to` (not to `cancelled`: see [`cancel`]);
@@ -234,7 +230,7 @@ pub async fn transition<'c>(
         vec![
             text(to.as_str()),
             text(&now_rfc3339()),
-            Bind::Int(id),
+            Value::Int(id),
             text(from.as_str()),
         ],
     )
@@ -256,7 +252,7 @@ pub async fn cancel<'c>(
          refund_status = CASE WHEN payment_id IS NULL THEN NULL ELSE 'pending' END \
          WHERE id = $2 AND status = $3 \
          AND NOT (status IN ('pending', 'confirmed') AND paying_key IS NOT NULL)",
-        vec![text(&now_rfc3339()), Bind::Int(id), text(from.as_str())],
+        vec![text(&now_rfc3339()), Value::Int(id), text(from.as_str())],
     )
     .await
 }
@@ -302,7 +298,7 @@ pub async fn expire<'c>(
         vec![
             text(EXPIRED),
             text(&now_rfc3339()),
-            Bind::Int(id),
+            Value::Int(id),
             text(from.as_str()),
             text(placed_before),
         ],
@@ -328,31 +324,29 @@ pub async fn claim_payment<'c>(
             text(key),
             text(&now_rfc3339()),
             text(method.as_str()),
-            Bind::Int(id),
+            Value::Int(id),
         ],
     )
     .await
 }
 
-/// Marks the order paid by `payment_id`, if attempt `key` still holds it.
-pub async fn mark_paid<'c>(
-    db: impl Executor<'c, Database = Any>,
-    id: i64,
-    key: &str,
-    payment_id: &str,
-) -> Result<Option<Order>, sqlx::Error> {
-    update_returning(
-        db,
-        "status = 'paid', payment_id = $1, updated_at = $2 WHERE id = $3 AND paying_key = $4 \
-         AND status IN ('pending', 'confirmed')",
+/// Marks the order paid by `payment_id`, if attempt `key` still holds it:
+/// the statement, for a batch, returning the paid order (no row when it
+/// is no longer held by `key`).
+pub fn mark_paid(id: i64, key: &str, payment_id: &str) -> Statements {
+    Statements::new().push(
+        format!(
+            "UPDATE orders SET status = 'paid', payment_id = $1, updated_at = $2 \
+             WHERE id = $3 AND paying_key = $4 AND status IN ('pending', 'confirmed') \
+             RETURNING {COLUMNS}"
+        ),
         vec![
             text(payment_id),
             text(&now_rfc3339()),
-            Bind::Int(id),
+            Value::Int(id),
             text(key),
         ],
     )
-    .await
 }
 
 /// Ends attempt `key` without payment: the order is payable again.
@@ -365,7 +359,7 @@ pub async fn release_payment_claim<'c>(
         db,
         "paying_key = NULL, paying_since = NULL WHERE id = $1 AND paying_key = $2 \
          AND status IN ('pending', 'confirmed')",
-        vec![Bind::Int(id), text(key)],
+        vec![Value::Int(id), text(key)],
     )
     .await
 }
@@ -435,7 +429,7 @@ pub async fn mark_refunded<'c>(
             text(refund_id),
             text(refunded_at),
             text(&now_rfc3339()),
-            Bind::Int(id),
+            Value::Int(id),
         ],
     )
     .await

@@ -7,7 +7,7 @@ use shop_common::now_rfc3339;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
-use shop_common::db::Db;
+use shop_common::db::{Db, Statements};
 
 use crate::domain::{EventType, Order, OrderEvent, OrderStatus};
 
@@ -21,6 +21,16 @@ pub async fn record(
     order: &Order,
     extra: Value,
 ) -> Result<(), sqlx::Error> {
+    let postgres = conn.backend_name() == "PostgreSQL";
+    event(postgres, event_type, order, extra)
+        .run_on(conn)
+        .await?;
+    Ok(())
+}
+
+/// The statements that write the event of a change to `order`, for a
+/// batch or [`record`].
+pub fn event(postgres: bool, event_type: EventType, order: &Order, extra: Value) -> Statements {
     let mut data = json!({
         "order_id": order.id,
         "user_id": order.user_id,
@@ -30,26 +40,27 @@ pub async fn record(
     if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
         data.extend(extra);
     }
-    if conn.backend_name() == "PostgreSQL" {
+    let statements = if postgres {
         // Sequences are handed out at insert but become visible at commit;
         // one writer at a time (until its commit) makes them visible in
         // order, so a reader following `after=N` never skips an event.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(OUTBOX_WRITE_LOCK)
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query(
+        Statements::new().push(
+            "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS lock",
+            vec![OUTBOX_WRITE_LOCK.into()],
+        )
+    } else {
+        Statements::new()
+    };
+    statements.push(
         "INSERT INTO outbox (event_id, order_id, event_type, data, created_at) VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            uuid::Uuid::new_v4().to_string().into(),
+            order.id.into(),
+            event_type.as_str().into(),
+            data.to_string().into(),
+            now_rfc3339().into(),
+        ],
     )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(order.id)
-    .bind(event_type.as_str())
-    .bind(data.to_string())
-    .bind(now_rfc3339())
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// The event of a status change from `previous` to `order.status`.

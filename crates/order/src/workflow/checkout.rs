@@ -218,7 +218,8 @@ fn in_cart_order(checkout: &Checkout, reserved: Vec<ReservedLine>) -> Vec<OrderI
 }
 
 /// Step 2: in one transaction the order, the checkout marked placed (only
-/// if it is still `reserving`) and the `order_created` event.
+/// if it is still `reserving`) and the `order_created` event, in two
+/// messages: the order and the mark, then the event with the commit.
 async fn place(
     state: &AppState,
     checkout: &Checkout,
@@ -226,19 +227,22 @@ async fn place(
     total: Money,
 ) -> Result<Order, ApiError> {
     let key = checkout.key.as_str();
-    let mut tx = state.db.writer.begin().await?;
-    let order = orders::insert(
-        &mut *tx,
-        &checkout.user_id,
-        items,
-        total,
-        key,
-        &now_rfc3339(),
-    )
-    .await?;
-    if !checkouts::mark_placed(&mut *tx, key, order.id, total.cents()).await? {
+    let mut batch = state.db.writer.batch().await?;
+    let stored = batch
+        .run(
+            orders::insert(&checkout.user_id, items, total, key, &now_rfc3339())?
+                .then(checkouts::mark_placed(key, total.cents())),
+        )
+        .await?;
+    let (Some(order), placed) = (stored.first(), stored.len() == 2) else {
+        return Err(ApiError::internal(format!(
+            "order of checkout {key} not returned"
+        )));
+    };
+    let order = orders::order(order)?;
+    if !placed {
         // Recovery abandoned it, or a racing request placed it: theirs stands.
-        tx.rollback().await?;
+        batch.rollback().await?;
         let now = find(&state.db.reader, key)
             .await?
             .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
@@ -247,14 +251,13 @@ async fn place(
             _ => Box::pin(resume(state, now)).await,
         };
     }
-    outbox::record(
-        &mut tx,
+    let created = outbox::event(
+        state.db.is_postgres(),
         EventType::OrderCreated,
         &order,
         json!({"items": order.items}),
-    )
-    .await?;
-    tx.commit().await?;
+    );
+    batch.commit(created).await?;
     state.feed.wrote();
     Ok(order)
 }

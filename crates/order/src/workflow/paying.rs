@@ -93,20 +93,24 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
         Err(err) => return Err(err),
     };
     if payment.status == PaymentOutcome::Success {
-        let mut tx = state.db.writer.begin().await?;
-        if let Some(paid) = orders::mark_paid(&mut *tx, id, key, &payment.id).await? {
-            outbox::record(
-                &mut tx,
-                EventType::OrderPaid,
-                &paid,
-                json!({"payment_id": payment.id, "method": method}),
-            )
-            .await?;
-            tx.commit().await?;
+        // One transaction in two messages: the order marked paid, then its
+        // event with the commit.
+        let mut batch = state.db.writer.batch().await?;
+        let marked = batch.run(orders::mark_paid(id, key, &payment.id)).await?;
+        if let Some(paid) = marked.first().map(orders::order).transpose()? {
+            let paid_event = json!({"payment_id": payment.id, "method": method});
+            batch
+                .commit(outbox::event(
+                    state.db.is_postgres(),
+                    EventType::OrderPaid,
+                    &paid,
+                    paid_event,
+                ))
+                .await?;
             state.feed.wrote();
             return Ok(paid);
         }
-        tx.rollback().await?;
+        batch.rollback().await?;
         // A concurrent settle of the same attempt got there first.
         let now = load(state, id).await?;
         if now.payment_id.as_deref() == Some(payment.id.as_str()) {
