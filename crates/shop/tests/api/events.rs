@@ -209,3 +209,67 @@ async fn the_stream_follows_live_and_resumes_from_last_event_id() {
         .await;
     detail(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// A reader following `after=N` sees every event, however many requests
+/// write events at once. (On PostgreSQL an event's sequence is handed out
+/// at its insert and seen at its commit, so without the outbox's write lock
+/// a later sequence could be seen first, and the follower would step over
+/// the earlier one for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_misses_no_event_written_concurrently() {
+    let stack = std::sync::Arc::new(Stack::start().await);
+    let product = stack.product("Widget", "1.00", 1_000).await;
+    let mut orders = Vec::new();
+    for i in 0..16 {
+        let user = format!("follower-{i}");
+        stack.add_to_cart(&user, product, 1).await;
+        orders.push(stack.place_order(&user).await["id"].as_i64().unwrap());
+    }
+    let sequences = |events: &Value| -> Vec<i64> {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["sequence"].as_i64().unwrap())
+            .collect()
+    };
+    let (_, before) = stack
+        .get(&format!("{}/events?last=true&limit=1", stack.order))
+        .await;
+    let start = sequences(&before)[0];
+
+    let mut writers = tokio::task::JoinSet::new();
+    for id in orders {
+        let stack = stack.clone();
+        writers.spawn(async move {
+            for status in ["confirmed", "paid", "processing", "shipped", "delivered"] {
+                let (code, body) = stack.set_status(id, status).await;
+                assert_eq!(code, StatusCode::OK, "{body}");
+            }
+        });
+    }
+    let mut seen = Vec::new();
+    let mut cursor = start;
+    let mut writing = true;
+    loop {
+        let url = format!("{}/events?after={cursor}&limit=1000", stack.order);
+        let (_, page) = stack.get(&url).await;
+        let page = sequences(&page);
+        if let Some(&last) = page.last() {
+            cursor = last;
+        }
+        seen.extend(page);
+        if !writing {
+            break;
+        }
+        writing = !writers.is_empty();
+        while let Some(done) = writers.try_join_next() {
+            done.unwrap();
+        }
+    }
+    let url = format!("{}/events?after={start}&limit=1000", stack.order);
+    let (_, all) = stack.get(&url).await;
+    let all = sequences(&all);
+    assert_eq!(all.len(), 16 * 5);
+    assert_eq!(seen, all, "the follower stepped over events");
+}
