@@ -60,7 +60,8 @@ impl From<String> for Arg {
     }
 }
 
-fn bind<'q>(
+/// `query` with `arg` bound as its next argument.
+pub fn bind<'q>(
     query: Query<'q, Any, AnyArguments<'q>>,
     arg: &Arg,
 ) -> Query<'q, Any, AnyArguments<'q>> {

@@ -43,6 +43,8 @@ use sqlx::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::paging::{self, Arg};
+
 type Transactions = <Any as Database>::TransactionManager;
 
 /// How long a PostgreSQL connection may sit idle before it is checked
@@ -400,35 +402,10 @@ impl DerefMut for Held {
     }
 }
 
-/// A value bound to a statement of a [`Batch`].
-#[derive(Debug, Clone)]
-pub enum Value {
-    Int(i64),
-    Text(String),
-}
-
-impl From<i64> for Value {
-    fn from(value: i64) -> Value {
-        Value::Int(value)
-    }
-}
-
-impl From<&str> for Value {
-    fn from(value: &str) -> Value {
-        Value::Text(value.to_owned())
-    }
-}
-
-impl From<String> for Value {
-    fn from(value: String) -> Value {
-        Value::Text(value)
-    }
-}
-
 /// Statements sent together by a [`Batch`], each with its own values,
 /// numbered `$1`, `$2`, … within it.
 #[derive(Debug, Default)]
-pub struct Statements(Vec<(String, Vec<Value>)>);
+pub struct Statements(Vec<(String, Vec<Arg>)>);
 
 impl Statements {
     pub fn new() -> Statements {
@@ -436,7 +413,7 @@ impl Statements {
     }
 
     /// One statement of the batch; `values` are its `$1` to `$n`.
-    pub fn push(mut self, sql: impl Into<String>, values: Vec<Value>) -> Statements {
+    pub fn push(mut self, sql: impl Into<String>, values: Vec<Arg>) -> Statements {
         self.0.push((sql.into(), values));
         self
     }
@@ -446,13 +423,7 @@ impl Statements {
     pub async fn run_on(self, connection: &mut AnyConnection) -> Result<Vec<AnyRow>, sqlx::Error> {
         let mut rows = Vec::new();
         for (statement, values) in self.0 {
-            let mut query = sqlx::query(&statement);
-            for value in values {
-                query = match value {
-                    Value::Int(v) => query.bind(v),
-                    Value::Text(v) => query.bind(v),
-                };
-            }
+            let query = values.iter().fold(sqlx::query(&statement), paging::bind);
             rows.extend(query.fetch_all(&mut *connection).await?);
         }
         Ok(rows)
@@ -523,22 +494,15 @@ impl Batch {
         statements: Statements,
         commit: bool,
     ) -> Result<Vec<AnyRow>, sqlx::Error> {
-        use sqlx::Arguments;
         let mut sql = String::new();
         if !self.connection.rollback_first {
             sql.push_str("BEGIN; ");
         }
-        let mut arguments = sqlx::any::AnyArguments::default();
+        let mut all = Vec::new();
         for (statement, values) in statements.0 {
-            sql.push_str(&renumbered(&statement, arguments.len()));
+            sql.push_str(&renumbered(&statement, all.len()));
             sql.push_str("; ");
-            for value in values {
-                match value {
-                    Value::Int(v) => arguments.add(v),
-                    Value::Text(v) => arguments.add(v),
-                }
-                .map_err(sqlx::Error::Encode)?;
-            }
+            all.extend(values);
         }
         if commit {
             sql.push_str("COMMIT");
@@ -547,7 +511,7 @@ impl Batch {
         self.connection.rollback_first = true;
         let results: Vec<_> = self
             .connection
-            .fetch_many(sqlx::query_with(&sql, arguments))
+            .fetch_many(all.iter().fold(sqlx::query(&sql), paging::bind))
             .collect()
             .await;
         let mut rows = Vec::new();

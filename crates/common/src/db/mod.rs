@@ -21,7 +21,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, Connection, Executor};
 
 mod connections;
-pub use connections::{Batch, Connections, Statements, Value, WriteTx};
+pub use connections::{Batch, Connections, Statements, WriteTx};
 
 /// Where a service keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! SQL for orders.
 
-use shop_common::db::{Statements, Value};
+use shop_common::db::Statements;
 use shop_common::paging::{self, Arg, Cursor, Filters, Key, Page, Sort, Statement};
 use shop_common::{now_rfc3339, Money};
 use sqlx::any::AnyRow;
@@ -80,8 +80,8 @@ pub fn insert(
         ),
         vec![
             text(user_id),
-            Value::Int(total.cents()),
-            Value::Text(items),
+            Arg::Int(total.cents()),
+            Arg::Text(items),
             text(reservation_key),
             text(now),
         ],
@@ -194,17 +194,12 @@ const TOTAL: Key = Key {
 async fn update_returning<'c>(
     db: impl Executor<'c, Database = Any>,
     set_where: &str,
-    binds: Vec<Value>,
+    binds: Vec<Arg>,
 ) -> Result<Option<Order>, sqlx::Error> {
     let sql = format!("UPDATE orders SET {set_where} RETURNING {COLUMNS}");
-    let mut query = sqlx::query(&sql);
-    for bind in binds {
-        query = match bind {
-            Value::Int(v) => query.bind(v),
-            Value::Text(v) => query.bind(v),
-        };
-    }
-    query
+    binds
+        .iter()
+        .fold(sqlx::query(&sql), paging::bind)
         .fetch_optional(db)
         .await?
         .as_ref()
@@ -212,8 +207,8 @@ async fn update_returning<'c>(
         .transpose()
 }
 
-fn text(value: &str) -> Value {
-    Value::Text(value.to_owned())
+fn text(value: &str) -> Arg {
+    Arg::from(value)
 }
 
 /// Moves an order from `from` to `to` (not to `cancelled`: see [`cancel`]);
@@ -230,7 +225,7 @@ pub async fn transition<'c>(
         vec![
             text(to.as_str()),
             text(&now_rfc3339()),
-            Value::Int(id),
+            Arg::Int(id),
             text(from.as_str()),
         ],
     )
@@ -252,7 +247,7 @@ pub async fn cancel<'c>(
          refund_status = CASE WHEN payment_id IS NULL THEN NULL ELSE 'pending' END \
          WHERE id = $2 AND status = $3 \
          AND NOT (status IN ('pending', 'confirmed') AND paying_key IS NOT NULL)",
-        vec![text(&now_rfc3339()), Value::Int(id), text(from.as_str())],
+        vec![text(&now_rfc3339()), Arg::Int(id), text(from.as_str())],
     )
     .await
 }
@@ -298,7 +293,7 @@ pub async fn expire<'c>(
         vec![
             text(EXPIRED),
             text(&now_rfc3339()),
-            Value::Int(id),
+            Arg::Int(id),
             text(from.as_str()),
             text(placed_before),
         ],
@@ -324,7 +319,7 @@ pub async fn claim_payment<'c>(
             text(key),
             text(&now_rfc3339()),
             text(method.as_str()),
-            Value::Int(id),
+            Arg::Int(id),
         ],
     )
     .await
@@ -343,7 +338,7 @@ pub fn mark_paid(id: i64, key: &str, payment_id: &str) -> Statements {
         vec![
             text(payment_id),
             text(&now_rfc3339()),
-            Value::Int(id),
+            Arg::Int(id),
             text(key),
         ],
     )
@@ -359,7 +354,7 @@ pub async fn release_payment_claim<'c>(
         db,
         "paying_key = NULL, paying_since = NULL WHERE id = $1 AND paying_key = $2 \
          AND status IN ('pending', 'confirmed')",
-        vec![Value::Int(id), text(key)],
+        vec![Arg::Int(id), text(key)],
     )
     .await
 }
@@ -429,7 +424,7 @@ pub async fn mark_refunded<'c>(
             text(refund_id),
             text(refunded_at),
             text(&now_rfc3339()),
-            Value::Int(id),
+            Arg::Int(id),
         ],
     )
     .await
