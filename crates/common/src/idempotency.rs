@@ -16,8 +16,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sqlx::{Any, Executor, Row};
 
-use crate::db::{Connections, WriteTx};
+use crate::db::{Connections, Statements, WriteTx};
 use crate::error::ApiError;
+use crate::paging::{self, Arg};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -128,22 +129,50 @@ impl Idempotency {
         if status.is_server_error() {
             return Ok(true);
         }
-        let body = serde_json::to_string(body).map_err(ApiError::internal)?;
-        let done = sqlx::query(
-            "INSERT INTO idempotency_keys (scope, key, request, status, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING",
-        )
-        .bind(self.scope.clone())
-        .bind(self.key.clone())
-        .bind(self.request.clone())
-        .bind(i64::from(status.as_u16()))
-        .bind(body)
-        .bind(crate::now_rfc3339())
-        .execute(db)
-        .await?;
+        let values = self.values(status, body)?;
+        let done = values
+            .iter()
+            .fold(sqlx::query(RECORD), paging::bind)
+            .execute(db)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
+
+    /// The statement that records the response, for a [`Batch`] to send
+    /// with the request's effect (a 5xx is never recorded: then none). A
+    /// record already there under this key stays, as with
+    /// [`Idempotency::record`].
+    ///
+    /// [`Batch`]: crate::db::Batch
+    pub fn recording(
+        &self,
+        status: StatusCode,
+        body: &impl Serialize,
+    ) -> Result<Statements, ApiError> {
+        if status.is_server_error() {
+            return Ok(Statements::new());
+        }
+        Ok(Statements::new().push(RECORD, self.values(status, body)?))
+    }
+
+    /// The values of [`RECORD`].
+    fn values(&self, status: StatusCode, body: &impl Serialize) -> Result<Vec<Arg>, ApiError> {
+        let body = serde_json::to_string(body).map_err(ApiError::internal)?;
+        Ok(vec![
+            self.scope.as_str().into(),
+            self.key.as_str().into(),
+            self.request.as_str().into(),
+            i64::from(status.as_u16()).into(),
+            body.into(),
+            crate::now_rfc3339().into(),
+        ])
+    }
 }
+
+/// Records a response, unless one is recorded under its key already.
+const RECORD: &str =
+    "INSERT INTO idempotency_keys (scope, key, request, status, body, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING";
 
 /// What a request that may carry an `Idempotency-Key` does first.
 #[derive(Debug)]

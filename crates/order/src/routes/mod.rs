@@ -24,7 +24,7 @@ use crate::domain::{
     StatusUpdate,
 };
 use crate::store::orders;
-use crate::workflow::{checkout, load, not_found, paying, status};
+use crate::workflow::{checkout, load, not_found, paying, status, Answer};
 use crate::AppState;
 
 /// The order routes, each declared once for the router and the document.
@@ -40,20 +40,21 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// Answers `result`, recording it under the Idempotency-Key (unless it is a
-/// 5xx, which a retry should run again).
+/// Answers `result`, recording it under the Idempotency-Key unless the
+/// workflow recorded it already, or it is a 5xx (which a retry should run
+/// again).
 async fn answer(
     state: &AppState,
-    idem: Option<&Idempotency>,
-    status: StatusCode,
+    answer: &Answer<'_>,
     result: Result<Order, ApiError>,
 ) -> Result<Response, ApiError> {
     let result = result.map(|order| state.shown(order));
     let (status, body) = match &result {
-        Ok(order) => (status, serde_json::to_value(order)),
+        Ok(order) => (answer.status(), serde_json::to_value(order)),
         Err(err) => (err.status(), serde_json::to_value(err.body())),
     };
-    if let (Some(idem), Ok(body)) = (idem, &body) {
+    let recorded = result.is_ok() && answer.recorded();
+    if let (Some(idem), Ok(body), false) = (answer.idem(), &body, recorded) {
         // A racing request with the same key may have recorded first; both
         // answers describe the same order.
         idem.record(&state.db.writer, status, body).await?;
@@ -92,8 +93,9 @@ pub async fn create_order(
     };
     let client_key = idem.as_ref().map(Idempotency::key);
     let key = state.keys.derive(&format!("checkout:{user}"), client_key);
-    let result = checkout::place_order(&state, &user, &key).await;
-    answer(&state, idem.as_ref(), StatusCode::CREATED, result).await
+    let answering = Answer::new(idem.as_ref(), StatusCode::CREATED);
+    let result = checkout::place_order(&state, &user, &key, &answering).await;
+    answer(&state, &answering, result).await
 }
 
 /// Orders, newest first; with auth on, a customer's own only. Filters,
@@ -270,8 +272,9 @@ pub async fn pay_order(
         &format!("payment:{id}"),
         idem.as_ref().map(Idempotency::key),
     );
-    let result = paying::pay(&state, id, &key, PaymentMethod::Card).await;
-    answer(&state, idem.as_ref(), StatusCode::OK, result).await
+    let answering = Answer::new(idem.as_ref(), StatusCode::OK);
+    let result = paying::pay(&state, id, &key, PaymentMethod::Card, &answering).await;
+    answer(&state, &answering, result).await
 }
 
 /// The payment attempt that holds an order (service only: the payment

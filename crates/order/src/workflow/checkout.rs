@@ -27,6 +27,7 @@ use crate::client::ReservedLine;
 use crate::domain::{Checkout, CheckoutState, EventType, Order, OrderItem};
 use crate::store::checkouts::{self, advance, find, Claim};
 use crate::store::{orders, outbox};
+use crate::workflow::Answer;
 use crate::AppState;
 
 /// Places an order for the user's cart under `key`, resuming the checkout
@@ -36,10 +37,17 @@ use crate::AppState;
 /// user, held from before the cart is read until the ordered lines have
 /// left it), so racing checkouts of one cart order it once: the others are
 /// 409 while it is under way, and find the cart empty after.
-pub async fn place_order(state: &AppState, user: &UserId, key: &str) -> Result<Order, ApiError> {
+///
+/// A new order's answer is recorded in the transaction that stores it.
+pub async fn place_order(
+    state: &AppState,
+    user: &UserId,
+    key: &str,
+    answer: &Answer<'_>,
+) -> Result<Order, ApiError> {
     let user_id = user.as_str();
     if let Some(existing) = find(&state.db.reader, key).await? {
-        return resume(state, existing).await;
+        return resume(state, existing, answer).await;
     }
     // The user's earlier orders must have left the cart first, or this
     // checkout would order their lines again (and they hold the claim).
@@ -53,14 +61,14 @@ pub async fn place_order(state: &AppState, user: &UserId, key: &str) -> Result<O
             let existing = find(&state.db.reader, key)
                 .await?
                 .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
-            return resume(state, existing).await;
+            return resume(state, existing, answer).await;
         }
         Claim::UserBusy => {
             // On PostgreSQL a racing request with the same key can trip the
             // user's one-open-checkout index before the key's conflict: the
             // checkout holding the cart is then this very one.
             if let Some(existing) = find(&state.db.reader, key).await? {
-                return resume(state, existing).await;
+                return resume(state, existing, answer).await;
             }
             return Err(ApiError::Conflict(
                 "Another checkout of this cart is in progress; try again shortly".to_owned(),
@@ -82,11 +90,15 @@ pub async fn place_order(state: &AppState, user: &UserId, key: &str) -> Result<O
     let checkout = find(&state.db.reader, key)
         .await?
         .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
-    resume(state, checkout).await
+    resume(state, checkout, answer).await
 }
 
 /// Takes a checkout from wherever it is to `done` (or `failed`).
-pub async fn resume(state: &AppState, checkout: Checkout) -> Result<Order, ApiError> {
+pub async fn resume(
+    state: &AppState,
+    checkout: Checkout,
+    answer: &Answer<'_>,
+) -> Result<Order, ApiError> {
     let key = checkout.key.as_str();
     let order = match checkout.state {
         CheckoutState::Failed | CheckoutState::Releasing => {
@@ -98,11 +110,11 @@ pub async fn resume(state: &AppState, checkout: Checkout) -> Result<Order, ApiEr
             // Claimed by a racing request with the same key, which is still
             // reading the cart: wait for it, then go on with its checkout.
             return match lines_read(state, key).await? {
-                Some(read) => Box::pin(resume(state, read)).await,
+                Some(read) => Box::pin(resume(state, read, answer)).await,
                 None => Err(ApiError::BadRequest("Cart is empty".to_owned())),
             };
         }
-        CheckoutState::Reserving => reserve_and_place(state, &checkout).await?,
+        CheckoutState::Reserving => reserve_and_place(state, &checkout, answer).await?,
         CheckoutState::Placed | CheckoutState::Done => {
             let id = checkout
                 .order_id
@@ -156,7 +168,11 @@ fn total(items: &[OrderItem]) -> Option<Money> {
 }
 
 /// Steps 1 and 2: reserve (which prices), then store the order.
-async fn reserve_and_place(state: &AppState, checkout: &Checkout) -> Result<Order, ApiError> {
+async fn reserve_and_place(
+    state: &AppState,
+    checkout: &Checkout,
+    answer: &Answer<'_>,
+) -> Result<Order, ApiError> {
     let reserved = reserve(state, checkout).await?;
     let items = in_cart_order(checkout, reserved);
     let Some(total) = total(&items) else {
@@ -165,7 +181,7 @@ async fn reserve_and_place(state: &AppState, checkout: &Checkout) -> Result<Orde
             "Order total exceeds the maximum of 1000000000.00".to_owned(),
         ));
     };
-    place(state, checkout, &items, total).await
+    place(state, checkout, &items, total, answer).await
 }
 
 /// Step 1: the catalog reserves the lines' stock under the checkout's key,
@@ -218,13 +234,15 @@ fn in_cart_order(checkout: &Checkout, reserved: Vec<ReservedLine>) -> Vec<OrderI
 }
 
 /// Step 2: in one transaction the order, the checkout marked placed (only
-/// if it is still `reserving`) and the `order_created` event, in two
-/// messages: the order and the mark, then the event with the commit.
+/// if it is still `reserving`), the `order_created` event and the answer,
+/// in two messages: the order and the mark, then the event and the answer
+/// with the commit.
 async fn place(
     state: &AppState,
     checkout: &Checkout,
     items: &[OrderItem],
     total: Money,
+    answer: &Answer<'_>,
 ) -> Result<Order, ApiError> {
     let key = checkout.key.as_str();
     let mut batch = state.db.writer.batch().await?;
@@ -248,7 +266,7 @@ async fn place(
             .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
         return match now.state {
             CheckoutState::Reserving => Err(ApiError::internal(format!("checkout {key} stuck"))),
-            _ => Box::pin(resume(state, now)).await,
+            _ => Box::pin(resume(state, now, answer)).await,
         };
     }
     let created = outbox::event(
@@ -257,7 +275,10 @@ async fn place(
         &order,
         json!({"items": order.items}),
     );
-    batch.commit(created).await?;
+    batch
+        .commit(created.then(answer.recording(state, &order)?))
+        .await?;
+    answer.committed();
     state.feed.wrote();
     Ok(order)
 }

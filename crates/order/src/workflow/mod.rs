@@ -16,6 +16,11 @@ pub mod recovery;
 pub mod refund;
 pub mod status;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::http::StatusCode;
+use shop_common::db::Statements;
+use shop_common::idempotency::Idempotency;
 use shop_common::ApiError;
 
 use crate::domain::Order;
@@ -33,4 +38,63 @@ pub async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
     orders::get(&state.db.reader, id)
         .await?
         .ok_or_else(|| not_found(id))
+}
+
+/// The answer to the request a workflow serves, as it is recorded under
+/// the request's `Idempotency-Key`. A workflow whose success ends in a
+/// transaction of its own records that success in it, so the answer
+/// commits with the effect, one message less to the writer; the route
+/// records every other answer (see [`Answer::recorded`]).
+#[derive(Debug)]
+pub struct Answer<'a> {
+    idem: Option<&'a Idempotency>,
+    /// The status of a success.
+    status: StatusCode,
+    recorded: AtomicBool,
+}
+
+impl<'a> Answer<'a> {
+    /// Recorded under `idem` (when the request has a key), a success
+    /// answering `status`.
+    pub fn new(idem: Option<&'a Idempotency>, status: StatusCode) -> Answer<'a> {
+        Answer {
+            idem,
+            status,
+            recorded: AtomicBool::new(false),
+        }
+    }
+
+    /// Nothing to record: a workflow run by recovery or by another workflow.
+    pub fn unrecorded() -> Answer<'static> {
+        Answer::new(None, StatusCode::OK)
+    }
+
+    /// The statements recording `order` as the success answer, sent with
+    /// the transaction's commit; then [`Answer::committed`].
+    pub fn recording(&self, state: &AppState, order: &Order) -> Result<Statements, ApiError> {
+        match self.idem {
+            Some(idem) => idem.recording(self.status, &state.shown(order.clone())),
+            None => Ok(Statements::new()),
+        }
+    }
+
+    /// The transaction holding [`Answer::recording`] committed.
+    pub fn committed(&self) {
+        self.recorded.store(self.idem.is_some(), Ordering::Relaxed);
+    }
+
+    /// The request's key, if it has one.
+    pub fn idem(&self) -> Option<&'a Idempotency> {
+        self.idem
+    }
+
+    /// The status of a success.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Whether the success is recorded already.
+    pub fn recorded(&self) -> bool {
+        self.recorded.load(Ordering::Relaxed)
+    }
 }

@@ -16,7 +16,7 @@ use shop_common::PaymentMethod;
 
 use crate::domain::{EventType, Order};
 use crate::store::{orders, outbox};
-use crate::workflow::load;
+use crate::workflow::{load, Answer};
 use crate::AppState;
 
 /// The seed's answer, naming the status.
@@ -33,12 +33,14 @@ fn not_payable(order: &Order) -> ApiError {
 
 /// Pays order `id` by `method` with attempt `key`: `card` charges through
 /// the payment service, `manual` records money taken outside Shop. Either
-/// way the order is `paid` only with its one successful payment.
+/// way the order is `paid` only with its one successful payment, and the
+/// answer of that payment is recorded with it.
 pub async fn pay(
     state: &AppState,
     id: i64,
     key: &str,
     method: PaymentMethod,
+    answer: &Answer<'_>,
 ) -> Result<Order, ApiError> {
     let order = load(state, id).await?;
     if paid_by(&order, key) {
@@ -61,7 +63,7 @@ pub async fn pay(
             Err(not_payable(&now))
         };
     };
-    settle(state, &claimed, key).await
+    settle(state, &claimed, key, answer).await
 }
 
 /// Whether attempt `key` is the one that paid `order`.
@@ -75,7 +77,12 @@ fn paid_by(order: &Order, key: &str) -> bool {
 /// claimed with, and applies its answer. On an
 /// unknown outcome (the service unreachable) the claim stays, and the next
 /// call with the same key — or recovery — asks again.
-pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order, ApiError> {
+pub async fn settle(
+    state: &AppState,
+    order: &Order,
+    key: &str,
+    answer: &Answer<'_>,
+) -> Result<Order, ApiError> {
     let id = order.id;
     let method = order.paying_method;
     let payment = match state
@@ -94,19 +101,21 @@ pub async fn settle(state: &AppState, order: &Order, key: &str) -> Result<Order,
     };
     if payment.status == PaymentOutcome::Success {
         // One transaction in two messages: the order marked paid, then its
-        // event with the commit.
+        // event and the answer with the commit.
         let mut batch = state.db.writer.batch().await?;
         let marked = batch.run(orders::mark_paid(id, key, &payment.id)).await?;
         if let Some(paid) = marked.first().map(orders::order).transpose()? {
             let paid_event = json!({"payment_id": payment.id, "method": method});
+            let event = outbox::event(
+                state.db.is_postgres(),
+                EventType::OrderPaid,
+                &paid,
+                paid_event,
+            );
             batch
-                .commit(outbox::event(
-                    state.db.is_postgres(),
-                    EventType::OrderPaid,
-                    &paid,
-                    paid_event,
-                ))
+                .commit(event.then(answer.recording(state, &paid)?))
                 .await?;
+            answer.committed();
             state.feed.wrote();
             return Ok(paid);
         }

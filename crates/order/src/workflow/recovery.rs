@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::CheckoutState;
 use crate::store::{checkouts, orders};
-use crate::workflow::{checkout, expiry, paying, refund, status};
+use crate::workflow::{checkout, expiry, paying, refund, status, Answer};
 use crate::AppState;
 
 /// How often and after how long recovery steps in.
@@ -74,7 +74,7 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
     for order in orders::stale_payments(&state.db.writer, &before, BATCH).await? {
         if let Some(key) = order.paying_key.as_deref() {
             tracing::info!(order_id = order.id, "recovery: settling payment attempt");
-            if let Err(err) = paying::settle(state, &order, key).await {
+            if let Err(err) = paying::settle(state, &order, key, &Answer::unrecorded()).await {
                 tracing::info!(order_id = order.id, error = %err, "recovery: payment attempt");
             }
         }

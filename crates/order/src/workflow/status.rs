@@ -9,7 +9,7 @@ use shop_common::PaymentMethod;
 
 use crate::domain::{Order, OrderStatus};
 use crate::store::{orders, outbox};
-use crate::workflow::{load, paying, refund};
+use crate::workflow::{load, paying, refund, Answer};
 use crate::AppState;
 
 /// Moves order `id` to `next`; the same status again is a no-op.
@@ -30,7 +30,14 @@ pub async fn change(state: &AppState, id: i64, next: OrderStatus) -> Result<Orde
         // attempt at a time as a card payment, so racing both ends with
         // exactly one successful payment.
         let key = uuid::Uuid::new_v4().to_string();
-        return paying::pay(state, id, &key, PaymentMethod::Manual).await;
+        return paying::pay(
+            state,
+            id,
+            &key,
+            PaymentMethod::Manual,
+            &Answer::unrecorded(),
+        )
+        .await;
     }
     let Some(changed) = apply(state, &order, next).await? else {
         return lost_race(state, id, next).await;

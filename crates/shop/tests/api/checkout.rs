@@ -433,3 +433,40 @@ async fn keyed_order_payments_charge_once() {
     assert!(detail(status, &body, StatusCode::BAD_REQUEST).contains("paid"));
     assert_eq!(payments_of(&stack, id).await.len(), 1);
 }
+
+/// A keyed order and its keyed payment are answered, on a retry, as they
+/// were first answered: recorded with the transaction that made them, not
+/// worked out again from the order as it is now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_retry_answers_the_first_answer_after_the_order_moved_on() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("recorded", 3, 1).await;
+    let url = format!("{}/orders", stack.order);
+    let body = Some(json!({"user_id": "recorded"}));
+    let placed = stack
+        .send_with_key(Method::POST, &url, "order-1", body.clone())
+        .await;
+    assert_eq!(placed.0, StatusCode::CREATED, "{placed:?}");
+    assert_eq!(placed.1["status"], "pending");
+    let id = placed.1["id"].as_i64().unwrap();
+    let pay_url = format!("{}/orders/{id}/payment", stack.order);
+    let paid = stack
+        .send_with_key(Method::POST, &pay_url, "pay-1", None)
+        .await;
+    assert_eq!(paid.0, StatusCode::OK, "{paid:?}");
+    assert_eq!(paid.1["status"], "paid");
+
+    let status_url = format!("{}/orders/{id}/status", stack.order);
+    for next in ["processing", "shipped"] {
+        let (status, body) = stack.put(&status_url, json!({"status": next})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let replayed = stack
+        .send_with_key(Method::POST, &url, "order-1", body)
+        .await;
+    assert_eq!(replayed, placed, "the order's first answer");
+    let replayed = stack
+        .send_with_key(Method::POST, &pay_url, "pay-1", None)
+        .await;
+    assert_eq!(replayed, paid, "the payment's first answer");
+}
