@@ -2,9 +2,9 @@
 //! commits events, and hands new events to every event stream.
 //!
 //! One task per process (the tail, [`Feed::run_tail`]) reads the outbox
-//! after the last event it saw, when this process commits events and every
-//! [`TAIL_POLL`] (for events other replicas write), and broadcasts each
-//! event, already encoded, to the streams. A write therefore costs one
+//! after the last event it saw, when this process commits events while a
+//! stream is open and every [`TAIL_POLL`] (for events other replicas
+//! write), and broadcasts each event, already encoded, to the streams. A write therefore costs one
 //! query however many streams are open; a stream reads the outbox itself
 //! only to catch up (when it starts, or when it fell more than
 //! [`BACKLOG`] events behind).
@@ -84,9 +84,13 @@ impl Feed {
         self.tail_woken.notify_one();
     }
 
-    /// New events from now on, in order (see [`Feed::run_tail`]).
+    /// New events from now on, in order (see [`Feed::run_tail`]). The
+    /// tail, which may be up to [`TAIL_POLL`] behind while no stream was
+    /// open, reads at once.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Line>> {
-        self.lines.subscribe()
+        let live = self.lines.subscribe();
+        self.tail_woken.notify_one();
+        live
     }
 
     /// Reads new events and broadcasts them until the feed stops. Every
@@ -123,12 +127,23 @@ impl Feed {
         }
     }
 
-    /// Waits for a write, the poll interval or the end (`None`).
+    /// Waits for the poll interval, the end (`None`), or a write while a
+    /// stream is open: with none open, nobody waits for the next event,
+    /// and the tail keeps up by the poll alone (one query per interval,
+    /// not one per write).
     async fn pause(&self) -> Option<()> {
-        tokio::select! {
-            _ = self.stopping.cancelled() => None,
-            _ = self.tail_woken.notified() => Some(()),
-            _ = tokio::time::sleep(TAIL_POLL) => Some(()),
+        let poll = tokio::time::sleep(TAIL_POLL);
+        tokio::pin!(poll);
+        loop {
+            tokio::select! {
+                _ = self.stopping.cancelled() => return None,
+                _ = &mut poll => return Some(()),
+                _ = self.tail_woken.notified() => {
+                    if self.lines.receiver_count() > 0 {
+                        return Some(());
+                    }
+                }
+            }
         }
     }
 }
