@@ -111,22 +111,27 @@ pub async fn claim<'c>(
     }
 }
 
-/// Records the cart lines a claimed checkout orders.
+/// Records the cart lines a claimed checkout orders; the checkout, or
+/// `None` when it is no longer a claim (recovery abandoned it).
 pub async fn set_lines<'c>(
     db: impl Executor<'c, Database = Any>,
     key: &str,
     lines: &[CartLine],
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<Checkout>, sqlx::Error> {
     let items = serde_json::to_string(lines).map_err(|err| sqlx::Error::Encode(err.into()))?;
-    let done = sqlx::query(
-        "UPDATE checkouts SET items = $1, updated_at = $2 WHERE key = $3 AND state = 'reserving'",
-    )
-    .bind(items)
-    .bind(now_rfc3339())
-    .bind(key.to_owned())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    let sql = format!(
+        "UPDATE checkouts SET items = $1, updated_at = $2 WHERE key = $3 AND state = 'reserving' \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query(&sql)
+        .bind(items)
+        .bind(now_rfc3339())
+        .bind(key.to_owned())
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(checkout)
+        .transpose()
 }
 
 /// Gives up a claim that took nothing (the cart was empty or unreachable):

@@ -46,33 +46,40 @@ pub async fn place_order(
     answer: &Answer<'_>,
 ) -> Result<Order, ApiError> {
     let user_id = user.as_str();
-    if let Some(existing) = find(&state.db.reader, key).await? {
-        return resume(state, existing, answer).await;
-    }
-    // The user's earlier orders must have left the cart first, or this
-    // checkout would order their lines again (and they hold the claim).
-    for earlier in checkouts::placed_of_user(&state.db.reader, user_id).await? {
-        clear_cart(state, &earlier).await?;
-    }
-    match checkouts::claim(&state.db.writer, key, user_id).await? {
-        Claim::Claimed => {}
-        Claim::KeyExists => {
-            // A racing request with the same key: resume it.
-            let existing = find(&state.db.reader, key)
-                .await?
-                .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
-            return resume(state, existing, answer).await;
-        }
-        Claim::UserBusy => {
-            // On PostgreSQL a racing request with the same key can trip the
-            // user's one-open-checkout index before the key's conflict: the
-            // checkout holding the cart is then this very one.
-            if let Some(existing) = find(&state.db.reader, key).await? {
+    let mut earlier_cleared = false;
+    loop {
+        match checkouts::claim(&state.db.writer, key, user_id).await? {
+            Claim::Claimed => break,
+            Claim::KeyExists => {
+                // A retry, or a racing request with the same key: resume it.
+                let existing = find(&state.db.reader, key)
+                    .await?
+                    .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
                 return resume(state, existing, answer).await;
             }
-            return Err(ApiError::Conflict(
-                "Another checkout of this cart is in progress; try again shortly".to_owned(),
-            ));
+            Claim::UserBusy => {
+                // On PostgreSQL a racing request with the same key can trip
+                // the user's one-open-checkout index before the key's
+                // conflict: the checkout holding the cart is then this one.
+                if let Some(existing) = find(&state.db.reader, key).await? {
+                    return resume(state, existing, answer).await;
+                }
+                // The user's earlier orders hold the claim until their lines
+                // have left the cart: take them out, then claim again.
+                if !earlier_cleared {
+                    earlier_cleared = true;
+                    let placed = checkouts::placed_of_user(&state.db.reader, user_id).await?;
+                    for earlier in &placed {
+                        clear_cart(state, earlier).await?;
+                    }
+                    if !placed.is_empty() {
+                        continue;
+                    }
+                }
+                return Err(ApiError::Conflict(
+                    "Another checkout of this cart is in progress; try again shortly".to_owned(),
+                ));
+            }
         }
     }
     let lines = match state.cart.lines(user_id).await {
@@ -83,13 +90,10 @@ pub async fn place_order(
             return Err(ApiError::BadRequest("Cart is empty".to_owned()));
         }
     };
-    if !checkouts::set_lines(&state.db.writer, key, &lines).await? {
+    let Some(checkout) = checkouts::set_lines(&state.db.writer, key, &lines).await? else {
         // Recovery abandoned the claim meanwhile (it had no lines).
         return Err(ApiError::Conflict(ABANDONED.to_owned()));
-    }
-    let checkout = find(&state.db.reader, key)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
+    };
     resume(state, checkout, answer).await
 }
 
