@@ -262,7 +262,7 @@ pub async fn pay_order(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    own_order(&state, &caller, id).await?;
+    let order = own_order(&state, &caller, id).await?;
     let scope = format!("POST /orders/{id}/payment");
     let idem = match begin(&headers, scope, &(), &state.db.reader).await? {
         Keyed::Replay(first) => return Ok(first),
@@ -273,7 +273,7 @@ pub async fn pay_order(
         idem.as_ref().map(Idempotency::key),
     );
     let answering = Answer::new(idem.as_ref(), StatusCode::OK);
-    let result = paying::pay(&state, id, &key, PaymentMethod::Card, &answering).await;
+    let result = paying::pay(&state, order, &key, PaymentMethod::Card, &answering).await;
     answer(&state, &answering, result).await
 }
 

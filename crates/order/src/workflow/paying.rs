@@ -31,18 +31,18 @@ fn not_payable(order: &Order) -> ApiError {
     ))
 }
 
-/// Pays order `id` by `method` with attempt `key`: `card` charges through
+/// Pays `order` (as read before this attempt) by `method` with attempt `key`: `card` charges through
 /// the payment service, `manual` records money taken outside Shop. Either
 /// way the order is `paid` only with its one successful payment, and the
 /// answer of that payment is recorded with it.
 pub async fn pay(
     state: &AppState,
-    id: i64,
+    order: Order,
     key: &str,
     method: PaymentMethod,
     answer: &Answer<'_>,
 ) -> Result<Order, ApiError> {
-    let order = load(state, id).await?;
+    let id = order.id;
     if paid_by(&order, key) {
         // This very attempt paid it (a retry after the answer was lost).
         return Ok(order);

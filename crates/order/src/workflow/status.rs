@@ -32,7 +32,7 @@ pub async fn change(state: &AppState, id: i64, next: OrderStatus) -> Result<Orde
         let key = uuid::Uuid::new_v4().to_string();
         return paying::pay(
             state,
-            id,
+            order,
             &key,
             PaymentMethod::Manual,
             &Answer::unrecorded(),
