@@ -6,6 +6,7 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use shop_common::access::Caller;
 use shop_common::auth::service_only;
+use shop_common::db::Statements;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::quantity::MAX_QUANTITY;
@@ -240,15 +241,22 @@ pub async fn remove_items(
     Json(remove): Json<RemoveItems>,
 ) -> Result<Json<Message>, ApiError> {
     let user = UserId::parse(user_id)?;
-    let mut tx = state.db.writer.begin().await?;
+    // One transaction in one message, or two with a key: its claim first.
+    let mut batch = state.db.writer.batch().await?;
     if let Some(key) = &remove.key {
-        if !store::claim_removal(&mut tx, key.as_str(), user.as_str(), &now_rfc3339()).await? {
+        let claim = store::claim_removal(key.as_str(), user.as_str(), &now_rfc3339());
+        if batch.run(claim).await?.is_empty() {
+            batch.rollback().await?;
             return Ok(Json(Message::new("Items already removed from cart")));
         }
     }
-    for line in &remove.items {
-        store::take(&mut tx, user.as_str(), line.product_id, line.quantity.get()).await?;
-    }
-    tx.commit().await?;
+    let takes = remove.items.iter().fold(Statements::new(), |takes, line| {
+        takes.then(store::take(
+            user.as_str(),
+            line.product_id,
+            line.quantity.get(),
+        ))
+    });
+    batch.commit(takes).await?;
     Ok(Json(Message::new("Items removed from cart")))
 }

@@ -1,7 +1,8 @@
 //! SQL for cart lines.
 
+use shop_common::db::Statements;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 /// A stored cart line, before the catalog's data is joined in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,45 +159,26 @@ pub async fn clear<'c>(
 
 /// Takes `quantity` units of `product_id` out of a user's cart (what an
 /// order bought), deleting the line when nothing is left. Units added after
-/// the order was placed stay. Run it in a transaction.
-pub async fn take(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    product_id: i64,
-    quantity: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 AND quantity <= $3")
-        .bind(user_id.to_owned())
-        .bind(product_id)
-        .bind(quantity)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "UPDATE cart_items SET quantity = quantity - $1 WHERE user_id = $2 AND product_id = $3",
-    )
-    .bind(quantity)
-    .bind(user_id.to_owned())
-    .bind(product_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// the order was placed stay. The statements, for a batch.
+pub fn take(user_id: &str, product_id: i64, quantity: i64) -> Statements {
+    Statements::new()
+        .push(
+            "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 AND quantity <= $3",
+            vec![user_id.into(), product_id.into(), quantity.into()],
+        )
+        .push(
+            "UPDATE cart_items SET quantity = quantity - $1 WHERE user_id = $2 AND product_id = $3",
+            vec![quantity.into(), user_id.into(), product_id.into()],
+        )
 }
 
-/// Records that the removal under `key` is applied; false when it was
-/// already. Run it in the removal's transaction.
-pub async fn claim_removal(
-    conn: &mut AnyConnection,
-    key: &str,
-    user_id: &str,
-    now: &str,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO applied_removals (key, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+/// Records that the removal under `key` is applied, in the removal's
+/// transaction: the statement, for a batch, returning the key when it was
+/// not applied before.
+pub fn claim_removal(key: &str, user_id: &str, now: &str) -> Statements {
+    Statements::new().push(
+        "INSERT INTO applied_removals (key, user_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (key) DO NOTHING RETURNING key",
+        vec![key.into(), user_id.into(), now.into()],
     )
-    .bind(key.to_owned())
-    .bind(user_id.to_owned())
-    .bind(now.to_owned())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() > 0)
 }
