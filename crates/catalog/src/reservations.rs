@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
+use shop_common::db::is_unique_violation;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path};
 use shop_common::{now_rfc3339, ApiError, Quantity, Text};
@@ -86,25 +87,32 @@ pub async fn create_reservation(
     let lines = merge(&new.items)?;
     let key = new.key.as_str();
     let now = now_rfc3339();
-    let mut tx = state.db.writer.begin().await?;
-    if let Some(existing) = store::find(&mut *tx, key).await? {
+    if let Some(existing) = store::find(&state.db.reader, key).await? {
         return already(existing);
     }
-    let mut items = Vec::with_capacity(lines.len());
-    for line in lines {
-        // An error drops `tx`, which rolls back every line taken so far.
-        items.push(store::take(&mut tx, line, &now).await?);
+    // One transaction in two messages: every line's units (all or none),
+    // then the reservation with the commit.
+    let mut batch = state.db.writer.batch().await?;
+    let taken = batch.run(store::take(&lines, &now)).await?;
+    let items = match store::reserved(&lines, &taken)? {
+        Ok(items) => items,
+        Err(short) => {
+            batch.rollback().await?;
+            return Err(store::shortage(&state.db.reader, short).await);
+        }
+    };
+    match batch.commit(store::insert(key, &items, &now)?).await {
+        Ok(_) => {}
+        Err(err) if is_unique_violation(&err) => {
+            // Another request reserved or released this key first: the
+            // batch rolled ours back; theirs stands.
+            let existing = store::find(&state.db.reader, key)
+                .await?
+                .ok_or_else(|| ApiError::internal(format!("reservation {key} vanished")))?;
+            return already(existing);
+        }
+        Err(err) => return Err(err.into()),
     }
-    if !store::insert(&mut tx, key, ReservationState::Held, &items, &now).await? {
-        // Another transaction reserved this key first (PostgreSQL replicas):
-        // undo ours and answer with theirs.
-        tx.rollback().await?;
-        let existing = store::find(&state.db.reader, key)
-            .await?
-            .ok_or_else(|| ApiError::internal(format!("reservation {key} vanished")))?;
-        return already(existing);
-    }
-    tx.commit().await?;
     let reserved = Reservation {
         key: key.to_owned(),
         state: ReservationState::Held,
@@ -147,7 +155,7 @@ pub async fn release_reservation(
     let now = now_rfc3339();
     let mut tx = state.db.writer.begin().await?;
     // A tombstone when the key is new; nothing when it exists.
-    store::insert(&mut tx, &key, ReservationState::Released, &[], &now).await?;
+    store::tombstone(&mut tx, &key, &now).await?;
     store::release(&mut tx, &key, &now).await?;
     let released = store::find(&mut *tx, &key)
         .await?

@@ -1,6 +1,7 @@
 //! SQL for stock reservations: taken all or none with conditional updates,
 //! released once, released keys kept as tombstones.
 
+use shop_common::db::Statements;
 use shop_common::{ApiError, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
@@ -37,50 +38,60 @@ pub async fn find<'c>(
         .transpose()
 }
 
-pub async fn insert(
-    conn: &mut AnyConnection,
-    key: &str,
-    state: ReservationState,
-    items: &[ReservedLine],
-    now: &str,
-) -> Result<bool, sqlx::Error> {
+/// A new reservation: the statement, for the batch that took its stock. It
+/// fails when the key exists (reserved or released by another request),
+/// which rolls that batch back.
+pub fn insert(key: &str, items: &[ReservedLine], now: &str) -> Result<Statements, sqlx::Error> {
     let items = serde_json::to_string(items).map_err(|err| sqlx::Error::Encode(err.into()))?;
-    let state = match state {
-        ReservationState::Held => "held",
-        ReservationState::Released => "released",
-    };
-    let done = sqlx::query(
+    Ok(Statements::new().push(
         "INSERT INTO reservations (key, state, items, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (key) DO NOTHING",
+         VALUES ($1, 'held', $2, $3, $3)",
+        vec![key.into(), items.into(), now.into()],
+    ))
+}
+
+/// Marks a key never reserved as released, so a late reserve under it
+/// fails; nothing when the key exists.
+pub async fn tombstone(conn: &mut AnyConnection, key: &str, now: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reservations (key, state, items, created_at, updated_at) \
+         VALUES ($1, 'released', '[]', $2, $2) ON CONFLICT (key) DO NOTHING",
     )
     .bind(key.to_owned())
-    .bind(state)
-    .bind(items)
     .bind(now.to_owned())
     .execute(conn)
     .await?;
-    Ok(done.rows_affected() > 0)
+    Ok(())
 }
 
-/// Takes `line`'s units unless the product lacks them; the error names it.
-pub async fn take(
-    conn: &mut AnyConnection,
-    line: Line,
-    now: &str,
-) -> Result<ReservedLine, ApiError> {
-    let units = line.quantity.get();
-    let taken = sqlx::query(
-        "UPDATE products SET stock = stock - $1, updated_at = $2 WHERE id = $3 AND stock >= $1 \
-         RETURNING name, price_cents",
-    )
-    .bind(units)
-    .bind(now.to_owned())
-    .bind(line.product_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(row) = taken {
+/// Takes each line's units unless its product lacks them: the statements,
+/// for a batch; each returns its product's row when it took the units
+/// (see [`reserved`]).
+pub fn take(lines: &[Line], now: &str) -> Statements {
+    lines.iter().fold(Statements::new(), |takes, line| {
+        takes.push(
+            "UPDATE products SET stock = stock - $1, updated_at = $2 WHERE id = $3 AND stock >= $1 \
+             RETURNING id, name, price_cents",
+            vec![line.quantity.get().into(), now.into(), line.product_id.into()],
+        )
+    })
+}
+
+/// The lines [`take`] took, priced; or the first line it could not take.
+pub fn reserved(
+    lines: &[Line],
+    taken: &[AnyRow],
+) -> Result<Result<Vec<ReservedLine>, Line>, ApiError> {
+    let mut reserved = Vec::with_capacity(lines.len());
+    for line in lines {
+        let row = taken
+            .iter()
+            .find(|row| row.try_get::<i64, _>("id").ok() == Some(line.product_id));
+        let Some(row) = row else {
+            return Ok(Err(*line));
+        };
         let cents: i64 = row.try_get("price_cents")?;
-        return Ok(ReservedLine {
+        reserved.push(ReservedLine {
             product_id: line.product_id,
             quantity: line.quantity,
             name: row.try_get("name")?,
@@ -88,25 +99,35 @@ pub async fn take(
                 .ok_or_else(|| ApiError::internal(format!("negative price {cents}")))?,
         });
     }
-    let product = sqlx::query("SELECT name, stock FROM products WHERE id = $1")
+    Ok(Ok(reserved))
+}
+
+/// Why `line` could not be taken: its product is gone, or has fewer units.
+pub async fn shortage<'c>(db: impl Executor<'c, Database = Any>, line: Line) -> ApiError {
+    let units = line.quantity.get();
+    let product = match sqlx::query("SELECT name, stock FROM products WHERE id = $1")
         .bind(line.product_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+        .fetch_optional(db)
+        .await
+    {
+        Ok(product) => product,
+        Err(err) => return err.into(),
+    };
     let detail = match product {
         None => format!("Product {} no longer exists", line.product_id),
         Some(row) => {
-            let name: String = row.try_get("name")?;
-            let stock: i64 = row.try_get("stock")?;
+            let name: String = row.try_get("name").unwrap_or_default();
+            let stock: i64 = row.try_get("stock").unwrap_or_default();
             format!(
                 "Insufficient stock for product {} ({name}): {stock} available, {units} requested",
                 line.product_id
             )
         }
     };
-    Err(ApiError::StockConflict {
+    ApiError::StockConflict {
         product_id: line.product_id,
         detail,
-    })
+    }
 }
 
 /// Marks `key` released if it holds stock, and gives that stock back (a

@@ -470,3 +470,71 @@ async fn a_keyed_retry_answers_the_first_answer_after_the_order_moved_on() {
         .await;
     assert_eq!(replayed, paid, "the payment's first answer");
 }
+
+/// The catalog's reservations (what a checkout takes stock with): racing
+/// reserves under one key take the units once, a reserve that one line
+/// cannot satisfy takes nothing, and a released key (even one released
+/// before it was ever reserved) takes nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_key_takes_stock_once_and_a_released_key_none() {
+    let stack = Stack::start().await;
+    let pen = stack.product("Pen", "1.25", 10).await;
+    let ink = stack.product("Ink", "3.00", 6).await;
+    let url = format!("{}/reservations", stack.catalog);
+    let (stack, url) = (&stack, &url);
+    let reserve = |key: &str, items: Value| {
+        stack.send_as_service(Method::POST, url, Some(json!({"key": key, "items": items})))
+    };
+    let release = |key: &str| {
+        let release_url = format!("{url}/{key}/release");
+        async move {
+            stack
+                .send_as_service(Method::POST, &release_url, None)
+                .await
+        }
+    };
+
+    let racing = join_all((0..24).map(|i| {
+        let key = if i % 2 == 0 { "even" } else { "odd" };
+        reserve(key, json!([{"product_id": pen, "quantity": 1}]))
+    }))
+    .await;
+    for (status, body) in &racing {
+        assert!(status.is_success(), "{status} {body}");
+        assert_eq!(body["items"][0]["quantity"], 1, "{body}");
+        assert_eq!(body["items"][0]["price"], json!(1.25), "{body}");
+    }
+    assert_eq!(stock_of(stack, pen).await, 8, "one unit per key");
+
+    let (status, body) = reserve(
+        "short",
+        json!([{"product_id": pen, "quantity": 2}, {"product_id": ink, "quantity": 7}]),
+    )
+    .await;
+    let why = detail(status, &body, StatusCode::CONFLICT);
+    assert!(why.contains("6 available"), "{why}");
+    assert_eq!(body["product_id"], ink);
+    assert_eq!(
+        (stock_of(stack, pen).await, stock_of(stack, ink).await),
+        (8, 6),
+        "nothing taken"
+    );
+
+    let (status, body) = release("early").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = reserve("early", json!([{"product_id": ink, "quantity": 1}])).await;
+    detail(status, &body, StatusCode::CONFLICT);
+    assert_eq!(stock_of(stack, ink).await, 6);
+
+    let (status, body) = release("even").await;
+    assert_eq!(
+        (status, &body["state"]),
+        (StatusCode::OK, &json!("released")),
+        "{body}"
+    );
+    assert_eq!(stock_of(stack, pen).await, 9, "given back once");
+    let (status, body) = reserve("even", json!([{"product_id": pen, "quantity": 1}])).await;
+    detail(status, &body, StatusCode::CONFLICT);
+    release("even").await;
+    assert_eq!(stock_of(stack, pen).await, 9);
+}
