@@ -6,6 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use shop_common::access::Staff;
+use shop_common::db::Statements;
 use shop_common::error::{try_again_later, ErrorBody};
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Keyed};
@@ -145,16 +146,23 @@ pub async fn create_product(
         Keyed::Proceed(idem) => idem,
     };
     // The product and the record of the answer commit together.
-    let mut tx = state.db.writer.begin().await?;
-    let product = store::insert(&mut *tx, &new, &now_rfc3339()).await?;
-    commit_answer(
+    let mut batch = state.db.writer.batch().await?;
+    let stored = batch.run(store::insert(&new, &now_rfc3339())).await?;
+    let product = stored
+        .first()
+        .map(store::product)
+        .transpose()?
+        .ok_or_else(|| ApiError::internal("new product not returned"))?;
+    let answered = commit_answer(
         idem.as_ref(),
-        tx,
+        batch,
+        Statements::new(),
         &state.db.reader,
         StatusCode::CREATED,
         &product,
     )
-    .await
+    .await?;
+    Ok(answered?)
 }
 
 /// Change a product's fields; absent fields stay as they are. A body that

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sqlx::{Any, Executor, Row};
 
-use crate::db::{Connections, Statements, WriteTx};
+use crate::db::{is_unique_violation, Batch, Connections, Statements};
 use crate::error::ApiError;
 use crate::paging::{self, Arg};
 
@@ -155,7 +155,7 @@ impl Idempotency {
         Ok(Statements::new().push(RECORD, self.values(status, body)?))
     }
 
-    /// The values of [`RECORD`].
+    /// The values of [`RECORD`] and [`RECORD_FIRST`].
     fn values(&self, status: StatusCode, body: &impl Serialize) -> Result<Vec<Arg>, ApiError> {
         let body = serde_json::to_string(body).map_err(ApiError::internal)?;
         Ok(vec![
@@ -169,10 +169,17 @@ impl Idempotency {
     }
 }
 
+/// Records a response; fails when one is recorded under its key already.
+macro_rules! record_first {
+    () => {
+        "INSERT INTO idempotency_keys (scope, key, request, status, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    };
+}
+const RECORD_FIRST: &str = record_first!();
+
 /// Records a response, unless one is recorded under its key already.
-const RECORD: &str =
-    "INSERT INTO idempotency_keys (scope, key, request, status, body, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING";
+const RECORD: &str = concat!(record_first!(), " ON CONFLICT (scope, key) DO NOTHING");
 
 /// What a request that may carry an `Idempotency-Key` does first.
 #[derive(Debug)]
@@ -200,27 +207,35 @@ pub async fn begin<'c>(
     Ok(Keyed::Proceed(idem))
 }
 
-/// Commits `tx` together with the record of its answer under `idem`, and
-/// answers `status` and `body`. When another request with the same key
-/// recorded first, rolls `tx` back (undoing this request's effect) and
-/// answers what that request answered.
+/// Commits `batch` with `statements` and the record of its answer under
+/// `idem` (on SQLite, one message), and answers `status` and `body`. When
+/// another request with the same key recorded first, the record fails,
+/// which rolls the whole batch back (undoing this request's effect), and
+/// that request's answer is given. Any other failure is returned as it is
+/// (a unique violation of the effect's own, say, for the caller to name).
 pub async fn commit_answer<T: Serialize>(
     idem: Option<&Idempotency>,
-    mut tx: WriteTx,
+    batch: Batch,
+    statements: Statements,
     readers: &Connections,
     status: StatusCode,
     body: &T,
-) -> Result<Response, ApiError> {
-    if let Some(idem) = idem {
-        if !idem.record(&mut *tx, status, body).await? {
-            tx.rollback().await?;
-            return idem
-                .replay(readers)
-                .await?
-                .map(IntoResponse::into_response)
-                .ok_or_else(|| ApiError::internal("idempotency record vanished"));
+) -> Result<Result<Response, sqlx::Error>, ApiError> {
+    let record = match idem {
+        Some(idem) if !status.is_server_error() => {
+            Statements::new().push(RECORD_FIRST, idem.values(status, body)?)
+        }
+        _ => Statements::new(),
+    };
+    match batch.commit(statements.then(record)).await {
+        Ok(_) => Ok(Ok((status, crate::extract::Json(body)).into_response())),
+        Err(err) => {
+            if let (Some(idem), true) = (idem, is_unique_violation(&err)) {
+                if let Some(first) = idem.replay(readers).await? {
+                    return Ok(Ok(first.into_response()));
+                }
+            }
+            Ok(Err(err))
         }
     }
-    tx.commit().await?;
-    Ok((status, crate::extract::Json(body)).into_response())
 }

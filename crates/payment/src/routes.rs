@@ -7,6 +7,7 @@ use shop_common::access::Caller;
 use shop_common::access::SignedIn;
 use shop_common::auth::{service_only, SERVICE_TOKEN_HEADER};
 use shop_common::db::is_unique_violation;
+use shop_common::db::Statements;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Idempotency, Keyed};
@@ -87,21 +88,26 @@ pub async fn create_payment(
         }
         return Err(refused);
     }
+    // One transaction in two messages: the order's successful payment, if
+    // any, then this payment and the record of its answer with the commit.
     let readers = &state.db.reader;
-    let mut tx = state.db.writer.begin().await?;
-    if let Some(paid) = store::success_of(&mut *tx, new.order_id).await? {
+    let mut batch = state.db.writer.batch().await?;
+    let paid = batch.run(store::success_of(new.order_id)).await?;
+    if let Some(paid) = paid.first().map(store::payment).transpose()? {
         let refusal = ApiError::Conflict(format!(
             "Order {} is already paid (payment {})",
             new.order_id, paid.id
         ));
-        return commit_answer(
+        let answered = commit_answer(
             idem.as_ref(),
-            tx,
+            batch,
+            Statements::new(),
             readers,
             refusal.status(),
             &refusal.body(),
         )
-        .await;
+        .await?;
+        return Ok(answered?);
     }
     // A manual payment records money taken outside Shop: nothing to decline.
     let status = if new.method == PaymentMethod::Manual || state.decider.approve() {
@@ -118,24 +124,25 @@ pub async fn create_payment(
         created_at: now_rfc3339(),
         refund: None,
     };
-    // The payment and the record of the answer commit together.
-    if let Err(err) = store::insert(&mut *tx, &payment).await {
-        if !is_unique_violation(&err) {
-            return Err(err.into());
-        }
+    let stored = store::insert(&payment);
+    match commit_answer(
+        idem.as_ref(),
+        batch,
+        stored,
+        readers,
+        StatusCode::CREATED,
+        &payment,
+    )
+    .await?
+    {
+        Ok(answer) => Ok(answer),
         // A concurrent request (another replica) charged the order first.
-        tx.rollback().await?;
-        if let Some(idem) = &idem {
-            if let Some(first) = idem.replay(readers).await? {
-                return Ok(first.into_response());
-            }
-        }
-        return Err(ApiError::Conflict(format!(
+        Err(err) if is_unique_violation(&err) => Err(ApiError::Conflict(format!(
             "Order {} is already paid",
             new.order_id
-        )));
+        ))),
+        Err(err) => Err(err.into()),
     }
-    commit_answer(idem.as_ref(), tx, readers, StatusCode::CREATED, &payment).await
 }
 
 /// A client's `POST /payments` (the seed's way to pay): the order is paid

@@ -1,5 +1,6 @@
 //! SQL for payments.
 
+use shop_common::db::Statements;
 use shop_common::paging::{self, Arg, Cursor, Filters, Page, Sort, Statement, Window};
 use shop_common::Money;
 use sqlx::any::AnyRow;
@@ -19,7 +20,7 @@ fn money(cents: i64) -> Result<Money, sqlx::Error> {
         .ok_or_else(|| sqlx::Error::Decode(format!("negative amount {cents}").into()))
 }
 
-fn payment(row: &AnyRow) -> Result<Payment, sqlx::Error> {
+pub fn payment(row: &AnyRow) -> Result<Payment, sqlx::Error> {
     let cents: i64 = row.try_get("amount_cents")?;
     let status: String = row.try_get("status")?;
     let method: String = row.try_get("method")?;
@@ -45,23 +46,19 @@ fn payment(row: &AnyRow) -> Result<Payment, sqlx::Error> {
 }
 
 /// Stores a payment.
-pub async fn insert<'c>(
-    db: impl Executor<'c, Database = Any>,
-    payment: &Payment,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub fn insert(payment: &Payment) -> Statements {
+    Statements::new().push(
         "INSERT INTO payments (id, order_id, amount_cents, status, method, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
+        vec![
+            payment.id.as_str().into(),
+            payment.order_id.into(),
+            payment.amount.cents().into(),
+            payment.status.as_str().into(),
+            payment.method.as_str().into(),
+            payment.created_at.as_str().into(),
+        ],
     )
-    .bind(payment.id.clone())
-    .bind(payment.order_id)
-    .bind(payment.amount.cents())
-    .bind(payment.status.as_str())
-    .bind(payment.method.as_str())
-    .bind(payment.created_at.clone())
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 /// One payment by id.
@@ -149,19 +146,11 @@ pub const SORT: Sort = Sort {
 };
 
 /// The successful payment of an order, if it has one.
-pub async fn success_of<'c>(
-    db: impl Executor<'c, Database = Any>,
-    order_id: i64,
-) -> Result<Option<Payment>, sqlx::Error> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE p.order_id = $1 AND p.status = 'success'");
-    sqlx::query(&sql)
-        .bind(order_id)
-        .fetch_optional(db)
-        .await?
-        .as_ref()
-        .map(payment)
-        .transpose()
+pub fn success_of(order_id: i64) -> Statements {
+    Statements::new().push(
+        format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE p.order_id = $1 AND p.status = 'success'"),
+        vec![order_id.into()],
+    )
 }
 
 /// Records the refund of `payment` (its full amount) unless it has one;

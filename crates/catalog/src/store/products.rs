@@ -2,6 +2,7 @@
 //! on a pool or inside a transaction; placeholders are `$n` for both
 //! backends.
 
+use shop_common::db::Statements;
 use shop_common::Money;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -12,7 +13,7 @@ use crate::domain::{NewProduct, Product, ProductFilter, ProductSort, ProductUpda
 
 const COLUMNS: &str = "id, name, description, price_cents, stock, category, created_at";
 
-fn product(row: &AnyRow) -> Result<Product, sqlx::Error> {
+pub fn product(row: &AnyRow) -> Result<Product, sqlx::Error> {
     let price_cents: i64 = row.try_get("price_cents")?;
     Ok(Product {
         id: row.try_get("id")?,
@@ -207,26 +208,23 @@ pub async fn get<'c>(
         .transpose()
 }
 
-/// Stores a new product.
-pub async fn insert<'c>(
-    db: impl Executor<'c, Database = Any>,
-    new: &NewProduct,
-    now: &str,
-) -> Result<Product, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO products (name, description, price_cents, stock, category, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query(&sql)
-        .bind(new.name.as_str().to_owned())
-        .bind(new.description.as_ref().map(|d| d.as_str().to_owned()))
-        .bind(new.price.cents())
-        .bind(new.stock.get())
-        .bind(new.category.as_ref().map(|c| c.as_str().to_owned()))
-        .bind(now.to_owned())
-        .fetch_one(db)
-        .await?;
-    product(&row)
+/// Stores a new product: the statement, for a batch, returning its row
+/// (see [`product`]).
+pub fn insert(new: &NewProduct, now: &str) -> Statements {
+    Statements::new().push(
+        format!(
+            "INSERT INTO products (name, description, price_cents, stock, category, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
+        ),
+        vec![
+            new.name.as_str().into(),
+            new.description.as_ref().map(|d| d.as_str().to_owned()).into(),
+            new.price.cents().into(),
+            new.stock.get().into(),
+            new.category.as_ref().map(|c| c.as_str().to_owned()).into(),
+            now.into(),
+        ],
+    )
 }
 
 /// Changes the given fields; `None` when the product does not exist.
