@@ -9,14 +9,15 @@ use shop_common::auth::service_only;
 use shop_common::db::Statements;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
-use shop_common::quantity::MAX_QUANTITY;
+use shop_common::quantity::{Quantity, MAX_QUANTITY};
 use shop_common::{now_rfc3339, ApiError, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::client::CatalogProduct;
 use crate::domain::{
-    new_quantity, AddItem, Cart, CartItem, Message, QuantityQuery, RemoveItems, SetQuantity, Total,
+    new_quantity, AddItem, Cart, CartItem, Line, Message, QuantityQuery, RemoveItems, SetQuantity,
+    Total,
 };
 use crate::store::{self, Refusal, StoredItem, MAX_LINES};
 use crate::AppState;
@@ -24,7 +25,9 @@ use crate::AppState;
 /// The cart routes, each declared once for the router and the document.
 pub fn router(state: AppState) -> OpenApiRouter {
     let internal = service_only(
-        OpenApiRouter::new().routes(routes!(remove_items)),
+        OpenApiRouter::new()
+            .routes(routes!(checkout_lines))
+            .routes(routes!(remove_items)),
         state.service_token.clone(),
     );
     OpenApiRouter::new()
@@ -223,6 +226,35 @@ pub async fn clear_cart(
 ) -> Result<Json<Message>, ApiError> {
     store::clear(&state.db.writer, user.as_str()).await?;
     Ok(Json(Message::new("Cart cleared")))
+}
+
+/// The cart's lines as they are, unpriced (the order service only: a
+/// checkout reads what to reserve, and the catalog prices it then).
+#[utoipa::path(get, path = "/cart/{user_id}/checkout-lines", tag = "cart",
+    params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
+    responses(
+        (status = 200, description = "The cart's lines, oldest first (empty when the user has none)", body = [Line]),
+        (status = 401, description = "Without the service credential", body = ErrorBody),
+        (status = 422, description = "A bad user id", body = ErrorBody)))]
+pub async fn checkout_lines(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<Json<Vec<Line>>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    let stored = store::items(&state.db.reader, user.as_str()).await?;
+    let lines = stored
+        .into_iter()
+        .map(|item| {
+            let quantity = Quantity::new(item.quantity).ok_or_else(|| {
+                ApiError::internal(format!("cart line {} holds {}", item.id, item.quantity))
+            })?;
+            Ok(Line {
+                product_id: item.product_id,
+                quantity,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(lines))
 }
 
 /// Take what an order bought out of the cart (the order service only: it

@@ -11,11 +11,6 @@ use shop_common::PaymentMethod;
 
 use crate::domain::CartLine;
 
-#[derive(Debug, Clone, Deserialize)]
-struct CartView {
-    items: Vec<CartLine>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 struct RemoveItems<'a> {
     key: &'a str,
@@ -31,11 +26,9 @@ pub struct Cart {
 impl Cart {
     /// The lines of a user's cart.
     pub async fn lines(&self, user_id: &str) -> Result<Vec<CartLine>, ApiError> {
-        let view: CartView = self
-            .client
-            .get(&format!("/cart/{}", encode(user_id)))
-            .await?;
-        Ok(view.items)
+        self.client
+            .get(&format!("/cart/{}/checkout-lines", encode(user_id)))
+            .await
     }
 
     /// Takes what an order bought out of the cart, once per `key`.

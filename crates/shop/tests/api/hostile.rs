@@ -125,6 +125,11 @@ async fn the_gateway_never_routes_service_only_endpoints() {
         ),
         (
             Method::GET,
+            format!("{g}/api/cart/cart/victim/checkout-lines"),
+            None,
+        ),
+        (
+            Method::GET,
             format!("{g}/api/order/orders/{}/payment-attempt", order["id"]),
             None,
         ),
@@ -195,6 +200,11 @@ async fn service_only_endpoints_need_the_service_credential() {
         ),
         (
             Method::GET,
+            format!("{}/cart/victim/checkout-lines", stack.cart),
+            None,
+        ),
+        (
+            Method::GET,
             format!("{}/orders/{}/payment-attempt", stack.order, order["id"]),
             None,
         ),
@@ -241,6 +251,17 @@ async fn service_only_endpoints_need_the_service_credential() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, lines) = stack
+        .send_as_service(
+            Method::GET,
+            &format!("{}/cart/victim/checkout-lines", stack.cart),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, lines),
+        (StatusCode::OK, json!([{"product_id": 2, "quantity": 1}]))
+    );
     // And the order, whose stock nobody could release, still pays.
     let (status, paid) = stack.pay(order["id"].as_i64().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{paid}");

@@ -21,6 +21,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/cart/{user_id}/checkout-lines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The cart's lines as they are, unpriced (the order service only: a
+         *     checkout reads what to reserve, and the catalog prices it then).
+         */
+        get: operations["checkout_lines"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/cart/{user_id}/items": {
         parameters: {
             query?: never;
@@ -337,6 +357,47 @@ export interface operations {
                 };
             };
             /** @description User id is not 1 to 128 characters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    checkout_lines: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Any user id, percent-encoded */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cart's lines, oldest first (empty when the user has none) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Line"][];
+                };
+            };
+            /** @description Without the service credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A bad user id */
             422: {
                 headers: {
                     [name: string]: unknown;
