@@ -98,7 +98,7 @@ pub async fn create_reservation(
         Ok(items) => items,
         Err(short) => {
             batch.rollback().await?;
-            return Err(store::shortage(&state.db.reader, short).await);
+            return Err(store::shortage(&state.db.reader, short).await?);
         }
     };
     match batch.commit(store::insert(key, &items, &now)?).await {

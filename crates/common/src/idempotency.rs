@@ -149,10 +149,21 @@ impl Idempotency {
         status: StatusCode,
         body: &impl Serialize,
     ) -> Result<Statements, ApiError> {
+        self.recorded_by(RECORD, status, body)
+    }
+
+    /// `sql` ([`RECORD`] or [`RECORD_FIRST`]) with the response's values;
+    /// none for a 5xx.
+    fn recorded_by(
+        &self,
+        sql: &'static str,
+        status: StatusCode,
+        body: &impl Serialize,
+    ) -> Result<Statements, ApiError> {
         if status.is_server_error() {
             return Ok(Statements::new());
         }
-        Ok(Statements::new().push(RECORD, self.values(status, body)?))
+        Ok(Statements::new().push(sql, self.values(status, body)?))
     }
 
     /// The values of [`RECORD`] and [`RECORD_FIRST`].
@@ -222,10 +233,8 @@ pub async fn commit_answer<T: Serialize>(
     body: &T,
 ) -> Result<Result<Response, sqlx::Error>, ApiError> {
     let record = match idem {
-        Some(idem) if !status.is_server_error() => {
-            Statements::new().push(RECORD_FIRST, idem.values(status, body)?)
-        }
-        _ => Statements::new(),
+        Some(idem) => idem.recorded_by(RECORD_FIRST, status, body)?,
+        None => Statements::new(),
     };
     match batch.commit(statements.then(record)).await {
         Ok(_) => Ok(Ok((status, crate::extract::Json(body)).into_response())),

@@ -102,32 +102,32 @@ pub fn reserved(
     Ok(Ok(reserved))
 }
 
-/// Why `line` could not be taken: its product is gone, or has fewer units.
-pub async fn shortage<'c>(db: impl Executor<'c, Database = Any>, line: Line) -> ApiError {
+/// Why `line` could not be taken (the refusal to answer): its product is
+/// gone, or has fewer units.
+pub async fn shortage<'c>(
+    db: impl Executor<'c, Database = Any>,
+    line: Line,
+) -> Result<ApiError, sqlx::Error> {
     let units = line.quantity.get();
-    let product = match sqlx::query("SELECT name, stock FROM products WHERE id = $1")
+    let product = sqlx::query("SELECT name, stock FROM products WHERE id = $1")
         .bind(line.product_id)
         .fetch_optional(db)
-        .await
-    {
-        Ok(product) => product,
-        Err(err) => return err.into(),
-    };
+        .await?;
     let detail = match product {
         None => format!("Product {} no longer exists", line.product_id),
         Some(row) => {
-            let name: String = row.try_get("name").unwrap_or_default();
-            let stock: i64 = row.try_get("stock").unwrap_or_default();
+            let name: String = row.try_get("name")?;
+            let stock: i64 = row.try_get("stock")?;
             format!(
                 "Insufficient stock for product {} ({name}): {stock} available, {units} requested",
                 line.product_id
             )
         }
     };
-    ApiError::StockConflict {
+    Ok(ApiError::StockConflict {
         product_id: line.product_id,
         detail,
-    }
+    })
 }
 
 /// Marks `key` released if it holds stock, and gives that stock back (a
