@@ -56,6 +56,19 @@ describe('order feed', () => {
     expect(text('version')).toBe('1');
   });
 
+  it('follows the stream from the first event when its backfill found none', async () => {
+    // Orders placed between the empty backfill and the stream's start are
+    // not skipped: the stream starts after sequence 0, not at the latest.
+    mockFetch({ 'GET /api/order/events': { body: [] } });
+    renderFeed();
+    const es = await opened();
+    expect(es.url).toBe('/api/order/events/stream?after=0');
+    act(() => es.open());
+    const first = orderEvent();
+    act(() => es.emit(first));
+    expect(text('events')).toBe(String(first.sequence));
+  });
+
   it('follows the event stream on the same origin', async () => {
     mockFetch({});
     renderFeed();

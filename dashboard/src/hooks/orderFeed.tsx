@@ -156,8 +156,9 @@ export function useOrderEvents(options: FeedOptions = {}, enabled = true): Order
         const recent = await latestEvents(keep);
         if (stopped) return;
         for (const event of recent) seen.add(event.event_id);
-        const last = recent.at(-1);
-        if (last) lastSequence = last.sequence;
+        // None yet: the stream starts from the first event, so nothing
+        // placed before it opens is missed.
+        lastSequence = recent.at(-1)?.sequence ?? 0;
         setFeed((f) => ({ ...f, events: [...recent].reverse().slice(0, keep) }));
       } catch {
         // none to show: the stream starts from now

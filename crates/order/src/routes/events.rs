@@ -205,7 +205,13 @@ pub async fn stream_events(
         only_user: caller.only_user().map(str::to_owned),
         _permit: permit,
     };
-    let hint = Bytes::from(format!("retry: {}\n\n", RECONNECT_AFTER.as_millis()));
+    // The reconnect delay, and where this stream starts: a browser whose
+    // stream ends before it sent any event resumes from there (its
+    // `Last-Event-ID`), not from whatever is latest when it reconnects.
+    let hint = Bytes::from(format!(
+        "retry: {}\nid: {last}\n\n",
+        RECONNECT_AFTER.as_millis()
+    ));
     let frames = futures::stream::once(async move { Ok::<_, Infallible>(hint) }).chain(
         futures::stream::unfold(follow, |mut follow| async move {
             let frames = follow.next().await?;

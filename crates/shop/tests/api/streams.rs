@@ -187,42 +187,106 @@ async fn a_flood_of_streams_leaves_every_other_request_answering() {
     drop(held);
 }
 
-/// A client that follows the stream across many lifetimes, reconnecting
-/// with `Last-Event-ID` each time the server ends it, until it has seen
-/// `want` events (unknown while it is `usize::MAX`). Counts its streams.
+/// A client that follows the stream across many lifetimes as a browser's
+/// `EventSource` does: it first connects without `Last-Event-ID`, keeps the
+/// last `id` the server sent (with an event or without), and reconnects
+/// with it each time the server ends the stream, until it has seen `want`
+/// events (unknown while it is `usize::MAX`). Counts its streams.
 async fn follow(url: String, want: Arc<AtomicUsize>, streams: Arc<AtomicUsize>) -> Vec<i64> {
     let client = reqwest::Client::new();
     let mut seen = Vec::new();
-    let mut last = 0;
+    let mut last: Option<String> = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while seen.len() < want.load(Ordering::SeqCst) {
         assert!(tokio::time::Instant::now() < deadline, "followed {seen:?}");
-        let response = client
-            .get(&url)
-            .header("last-event-id", last.to_string())
-            .send()
-            .await;
+        let mut request = client.get(&url);
+        if let Some(last) = &last {
+            request = request.header("last-event-id", last);
+        }
+        let response = request.send().await;
         let Ok(mut response) = response else {
             continue;
         };
         assert_eq!(response.status(), StatusCode::OK);
         streams.fetch_add(1, Ordering::SeqCst);
-        let mut buffer = String::new();
-        // Until the server ends this stream.
-        while let Ok(Some(chunk)) = response.chunk().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                for line in block.lines() {
-                    if let Some(id) = line.strip_prefix("id:") {
-                        last = id.trim().parse().unwrap();
-                        seen.push(last);
-                    }
-                }
+        for block in messages_until_end(&mut response).await {
+            let id = block.lines().find_map(|line| line.strip_prefix("id:"));
+            if let Some(id) = id {
+                last = Some(id.trim().to_owned());
+            }
+            if block.lines().any(|line| line.starts_with("data:")) {
+                seen.push(id.expect("every event has its id").trim().parse().unwrap());
             }
         }
     }
     seen
+}
+
+/// The messages of a stream (blocks ending in a blank line) until the
+/// server ends it.
+async fn messages_until_end(response: &mut reqwest::Response) -> Vec<String> {
+    let mut buffer = String::new();
+    let mut messages = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            messages.push(buffer.drain(..end + 2).collect());
+        }
+    }
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_ended_before_any_event_resumes_where_it_started() {
+    let stack = Stack::start_with(Options {
+        extra_env: vec![("EVENT_STREAM_MAX_LIFETIME_MS", "200".into())],
+        ..Options::default()
+    })
+    .await;
+    let product = stack.product("Mouse", "5.00", 100).await;
+    stack.add_to_cart("early", product, 1).await;
+    stack.place_order("early").await;
+    let url = format!("{}/api/order/events/stream", stack.gateway);
+    let client = reqwest::Client::new();
+    // A browser's first stream: no Last-Event-ID; nothing happens in it.
+    let mut first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let messages = tokio::time::timeout(Duration::from_secs(10), messages_until_end(&mut first))
+        .await
+        .expect("the server ends the stream");
+    assert!(
+        !messages.iter().any(|m| m.contains("data:")),
+        "{messages:?}"
+    );
+    // An order placed before the browser reconnects, with the last id it
+    // was sent (none would mean: from the latest, missing this order).
+    stack.add_to_cart("between", product, 1).await;
+    let between = stack.place_order("between").await;
+    let last = messages
+        .iter()
+        .flat_map(|m| m.lines())
+        .filter_map(|line| line.strip_prefix("id:"))
+        .next_back()
+        .expect("the stream said where it started")
+        .trim()
+        .to_owned();
+    let mut second = client
+        .get(&url)
+        .header("last-event-id", &last)
+        .send()
+        .await
+        .unwrap();
+    let messages = tokio::time::timeout(Duration::from_secs(10), messages_until_end(&mut second))
+        .await
+        .expect("the server ends the stream");
+    let events: Vec<Value> = messages
+        .iter()
+        .flat_map(|m| m.lines())
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| serde_json::from_str(data.trim()).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["data"]["order_id"], between["id"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
