@@ -41,12 +41,26 @@ fn a_smoke_run_of_every_scenario_finds_every_answer_right() {
         for problem in ["anomalies", "server_errors", "transport_errors"] {
             assert_eq!(outcome[problem], 0, "{outcome}");
         }
+        // What each loop cost the shop's process: known for the shops the
+        // run started, not for the ceiling (it shares the client's).
+        for cost in ["cpu_us_per_loop", "switches_per_loop"] {
+            if scenario == "ceiling" {
+                assert!(outcome[cost].is_null(), "{outcome}");
+            } else {
+                assert!(outcome[cost].as_f64().unwrap() > 0.0, "{outcome}");
+            }
+        }
+        if scenario != "ceiling" {
+            let system = outcome["system_share"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&system), "{outcome}");
+        }
     }
-    // The table: a row per scenario, shares of the ceiling.
+    // The table: a row per scenario, shares of the ceiling, the shop's costs.
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("| ")).count(),
         1 + 7,
         "{stdout}"
     );
     assert!(stdout.contains(" % |"), "{stdout}");
+    assert!(stdout.contains("shop CPU µs per loop"), "{stdout}");
 }

@@ -15,7 +15,8 @@
 //! Without `--target` it starts its own shop (`shop up` on a fresh data
 //! directory or `--database-url`, accounts on, every payment approved) and
 //! stops it afterwards. It makes staff's products to buy and one customer
-//! per worker.
+//! per worker. Of a shop it started (or `--target-pid`), it also reports
+//! what each loop cost the shop's process ([`usage`]).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -31,6 +32,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::Failure;
+use usage::Usage;
+
+mod usage;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -38,6 +42,10 @@ pub struct BenchArgs {
     /// started for the run on a fresh data directory and stopped after.
     #[arg(long)]
     pub target: Option<String>,
+    /// With --target: the shop's process on this machine, to report its
+    /// CPU time and context switches per loop.
+    #[arg(long, requires = "target")]
+    pub target_pid: Option<u32>,
     /// With --target: a staff account, to make the products the scenarios
     /// buy.
     #[arg(long, env = "SHOP_ADMIN_EMAIL", default_value = "admin@shop.local")]
@@ -129,6 +137,13 @@ pub struct Outcome {
     pub max_ms: f64,
     /// This rate over the ceiling's at the same concurrency.
     pub share_of_ceiling: Option<f64>,
+    /// The shop process's CPU time per loop, user and system, in
+    /// microseconds (a shop on this machine whose process is known).
+    pub cpu_us_per_loop: Option<f64>,
+    /// The kernel's part of that CPU time, 0 to 1.
+    pub system_share: Option<f64>,
+    /// The shop's threads' context switches per loop.
+    pub switches_per_loop: Option<f64>,
     /// Answers that were not what the scenario expects.
     pub anomalies: u64,
     pub server_errors: u64,
@@ -301,14 +316,15 @@ async fn run_once(
 }
 
 /// Runs `scenario` with `concurrency` closed-loop workers: `warmup`, then
-/// `measure`, counting only loops that end within the measured span.
+/// `measure`, counting only loops that end within the measured span; and
+/// what the span cost process `shop`, when given.
 async fn measure(
     scenario: Scenario,
     concurrency: usize,
     world: &World,
     ceiling: &str,
-    warmup: Duration,
-    span: Duration,
+    (warmup, span): (Duration, Duration),
+    shop: Option<u32>,
 ) -> Outcome {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -320,6 +336,19 @@ async fn measure(
     let from = started + warmup;
     let until = from + span;
     let done = Arc::new(AtomicU64::new(0));
+    // Every loop that ends within the span, begun before it or not: the
+    // work the shop did while its counters were read.
+    let ended = Arc::new(AtomicU64::new(0));
+    let counters = shop.map(|pid| {
+        let ended = ended.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(from.into()).await;
+            let (start, loops) = (Usage::of(pid)?, ended.load(Ordering::Relaxed));
+            tokio::time::sleep_until(until.into()).await;
+            let end = Usage::of(pid)?;
+            start.per_loop(&end, ended.load(Ordering::Relaxed) - loops)
+        })
+    });
     let progress = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {msg}").unwrap_or(ProgressStyle::default_spinner()),
     );
@@ -344,11 +373,12 @@ async fn measure(
     };
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
-        let (client, world, ceiling, done) = (
+        let (client, world, ceiling, done, ended_in_span) = (
             client.clone(),
             world.clone(),
             ceiling.to_owned(),
             done.clone(),
+            ended.clone(),
         );
         workers.spawn(async move {
             let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
@@ -361,6 +391,9 @@ async fn measure(
                 }
                 let result = run_once(scenario, &client, &world, &ceiling, worker).await;
                 let ended = Instant::now();
+                if result.is_ok() && (from..=until).contains(&ended) {
+                    ended_in_span.fetch_add(1, Ordering::Relaxed);
+                }
                 if begun < from || ended > until {
                     continue;
                 }
@@ -385,6 +418,9 @@ async fn measure(
         p99_ms: 0.0,
         max_ms: 0.0,
         share_of_ceiling: None,
+        cpu_us_per_loop: None,
+        system_share: None,
+        switches_per_loop: None,
         anomalies: 0,
         server_errors: 0,
         transport_errors: 0,
@@ -418,6 +454,13 @@ async fn measure(
     }
     ticker.abort();
     progress.finish_and_clear();
+    if let Some(counters) = counters {
+        if let Ok(Some(spent)) = counters.await {
+            outcome.cpu_us_per_loop = Some(spent.cpu_us);
+            outcome.system_share = Some(spent.system_share);
+            outcome.switches_per_loop = Some(spent.switches);
+        }
+    }
     let ms = |micros: u64| micros as f64 / 1000.0;
     outcome.per_second = latencies.len() as f64 / span.as_secs_f64();
     outcome.p50_ms = ms(latencies.value_at_quantile(0.5));
@@ -671,14 +714,21 @@ async fn refill_carts(world: &World) -> Result<(), Failure> {
 /// The table of a run, in Markdown.
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| scenario | concurrency | per second | p50 ms | p99 ms | of the ceiling | anomalies, 5xx, transport |\n|---|---|---|---|---|---|---|\n",
+        "| scenario | concurrency | per second | p50 ms | p99 ms | of the ceiling | shop CPU µs per loop (system) | switches per loop | anomalies, 5xx, transport |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for o in outcomes {
         let share = o
             .share_of_ceiling
             .map_or("–".to_owned(), |s| format!("{:.1} %", s * 100.0));
+        let cpu = match (o.cpu_us_per_loop, o.system_share) {
+            (Some(cpu), Some(system)) => format!("{cpu:.0} ({:.0} %)", system * 100.0),
+            _ => "–".to_owned(),
+        };
+        let switches = o
+            .switches_per_loop
+            .map_or("–".to_owned(), |s| format!("{s:.1}"));
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {share} | {}, {}, {} |\n",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {share} | {cpu} | {switches} | {}, {}, {} |\n",
             o.scenario.label(),
             o.concurrency,
             o.per_second,
@@ -730,14 +780,16 @@ pub async fn bench(args: BenchArgs) -> Result<(), Failure> {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         warmup.as_secs_f64(),
     );
+    let shop_pid = own.as_ref().map(|shop| shop.child.id()).or(args.target_pid);
+    let timing = (warmup, span);
     let mut outcomes = Vec::new();
     for &c in &concurrency {
-        outcomes.push(measure(Scenario::Ceiling, c, &world, &ceiling, warmup, span).await);
+        outcomes.push(measure(Scenario::Ceiling, c, &world, &ceiling, timing, None).await);
         for scenario in Scenario::SHOP.into_iter().filter(|s| chosen(*s)) {
             if scenario == Scenario::CartRead {
                 refill_carts(&world).await?;
             }
-            outcomes.push(measure(scenario, c, &world, &ceiling, warmup, span).await);
+            outcomes.push(measure(scenario, c, &world, &ceiling, timing, shop_pid).await);
         }
     }
     // What durability costs: the checkout again on a shop of its own whose
@@ -752,7 +804,8 @@ pub async fn bench(args: BenchArgs) -> Result<(), Failure> {
         .await?;
         for &c in &concurrency {
             let scenario = Scenario::CheckoutSynchronousFull;
-            outcomes.push(measure(scenario, c, &world, &ceiling, warmup, span).await);
+            let pid = Some(full.child.id());
+            outcomes.push(measure(scenario, c, &world, &ceiling, timing, pid).await);
         }
     }
     // Each scenario's rate over the ceiling's at the same concurrency.
