@@ -150,6 +150,8 @@ pub async fn list_events(
 }
 
 /// Order events as server-sent events (`id` = sequence, `data` = the event).
+/// The first message (`retry`, and `id` = where the stream starts) lets a
+/// client resume from there even when the stream ends before any event.
 /// Reconnecting clients resume after their `Last-Event-ID`. A stream ends
 /// after `EVENT_STREAM_MAX_LIFETIME_MS`; at most `EVENT_STREAMS_MAX` are
 /// open, `EVENT_STREAMS_PER_CLIENT` per client address (503 beyond).
