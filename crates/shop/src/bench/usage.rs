@@ -2,9 +2,10 @@
 //! (user and system) and its threads' context switches, read from Linux's
 //! `/proc` at the start and the end of the measured span.
 //!
-//! Unlike a rate, these hardly move with what else the machine is doing:
-//! they say what one loop costs the shop, where the rate says how many
-//! loops a busy or a quiet machine happened to fit in.
+//! These move less than a rate with what else the machine is doing (the
+//! switches hardly at all; the CPU time still does, through caches a busy
+//! neighbour empties): they say what one loop costs the shop, where the
+//! rate says how many loops a busy or a quiet machine happened to fit in.
 
 use std::path::Path;
 
