@@ -4,11 +4,13 @@
 //! - [`store`]: the SQL.
 //! - [`routes`]: the HTTP handlers.
 //! - [`reservations`]: stock taken for orders, all or none, given back once.
+//! - [`cache`]: product reads answered from memory until the catalog changes.
 //!
 //! It calls no other service. Reservations are for the order service only:
 //! they need the service credential (`SERVICE_TOKEN`) and the gateway never
 //! routes them.
 
+pub mod cache;
 pub mod domain;
 pub mod reservations;
 pub mod routes;
@@ -21,6 +23,8 @@ use shop_common::auth::{service_only, ServiceToken};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{Service, StartError};
+
+use crate::cache::ReadCache;
 use tokio::sync::Semaphore;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -43,17 +47,29 @@ pub struct Config {
     /// `AUTH` (and where the keys are): with auth on, product writes are
     /// staff's.
     pub auth: AuthSettings,
+    /// `CATALOG_CACHE_MS`: how long a product read is answered from memory
+    /// at most ([`cache`]); 1000 on SQLite, 0 (never) on PostgreSQL.
+    pub cache_for: std::time::Duration,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        let db = db_settings_from_env(env, NAME)?;
+        let default_cache_ms = if db.target.is_postgres() { 0 } else { 1000 };
+        let cache_ms = env.count(
+            "CATALOG_CACHE_MS",
+            default_cache_ms,
+            0..=3_600_000,
+            "milliseconds",
+        )?;
         Ok(Config {
             listen: Listen::from_env(env, DEFAULT_PORT)?,
-            db: db_settings_from_env(env, NAME)?,
+            db,
             service_token: ServiceToken::from_env(env)?,
             search_concurrency: env.count("SEARCH_CONCURRENCY", 2, 1..=1000, "searches")?,
             http: HttpSettings::from_env(env)?,
             auth: AuthSettings::from_env(env)?,
+            cache_for: std::time::Duration::from_millis(cache_ms),
         })
     }
 }
@@ -67,6 +83,8 @@ pub struct AppState {
     /// Turns of product searches (`SEARCH_CONCURRENCY`), so searches never
     /// hold every reader that cart pricing and checkouts need.
     pub searches: Arc<Semaphore>,
+    /// Product reads kept until the catalog changes.
+    pub cache: ReadCache,
 }
 
 /// The document's title and schemas; the product paths come with their
@@ -110,12 +128,19 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         db: service.db.clone(),
         search_timeout: config.db.statement_timeout,
         searches: Arc::new(Semaphore::new(config.search_concurrency)),
+        cache: ReadCache::new(config.cache_for),
     };
+    let cache = state.cache.clone();
     let reservations = service_only(
         reservations::router(state.clone()),
         config.service_token.clone(),
     );
-    let routes = routes::router(state).merge(OpenApiRouter::from(reservations));
+    let routes = routes::router(state)
+        .merge(OpenApiRouter::from(reservations))
+        .layer(axum::middleware::from_fn_with_state(
+            cache,
+            cache::track_writes,
+        ));
     Ok(service
         .serve(ApiDoc::openapi(), routes)
         .with_access(Access::new(

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use shop_common::access::Staff;
 use shop_common::db::Statements;
 use shop_common::error::{try_again_later, ErrorBody};
@@ -15,6 +15,7 @@ use shop_common::{now_rfc3339, ApiError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::cache;
 use crate::domain::{ListQuery, Message, NewProduct, Product, ProductFilter, ProductUpdate};
 use crate::store::products as store;
 use crate::AppState;
@@ -49,7 +50,14 @@ pub async fn list_products(
     filter.window.fits(&store::sort_of(&filter))?;
     let postgres = state.db.is_postgres();
     let (page, total) = if filter.search.is_none() {
-        listed(&state.db.reader, postgres, &filter).await?
+        let key = cache::Key::Page(raw.clone());
+        if let Some(kept) = state.cache.get(&key) {
+            return Ok(kept);
+        }
+        let ticket = state.cache.ticket();
+        let (page, total) = listed(&state.db.reader, postgres, &filter).await?;
+        let response = paging::response(raw.as_deref(), page, total);
+        return Ok(state.cache.keep(ticket, key, response).await);
     } else {
         let Ok(Ok(permit)) =
             tokio::time::timeout(SEARCH_QUEUE_WAIT, state.searches.clone().acquire_owned()).await
@@ -118,11 +126,19 @@ const SEARCH_QUEUE_WAIT: Duration = Duration::from_secs(1);
 pub async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> Result<Json<Product>, ApiError> {
-    store::get(&state.db.reader, id)
+) -> Result<Response, ApiError> {
+    let key = cache::Key::Product(id);
+    if let Some(kept) = state.cache.get(&key) {
+        return Ok(kept);
+    }
+    let ticket = state.cache.ticket();
+    let product = store::get(&state.db.reader, id)
         .await?
-        .map(Json)
-        .ok_or_else(|| not_found(id))
+        .ok_or_else(|| not_found(id))?;
+    Ok(state
+        .cache
+        .keep(ticket, key, Json(product).into_response())
+        .await)
 }
 
 /// Create a product. With an `Idempotency-Key`, a retry returns the first

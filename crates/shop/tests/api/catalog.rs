@@ -1,9 +1,13 @@
 //! The catalog service: products, their filters, and every bad input.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{check_ops, detail, expect_rejected, num, Stack};
+use crate::helpers::{check_ops, detail, eventually, expect_rejected, num, Options, Stack};
 
 /// Every product, by id (the whole catalog, to compare before and after).
 async fn all_products(stack: &Stack) -> Value {
@@ -559,5 +563,110 @@ async fn catalog_ops_endpoints() {
         &["/products", "/products/{product_id}"],
         "/products",
     )
+    .await;
+}
+
+/// Kept answers live ten minutes here, so only a write can make them go.
+fn keeping_long() -> Options {
+    Options {
+        extra_env: vec![("CATALOG_CACHE_MS", "600000".to_owned())],
+        ..Options::default()
+    }
+}
+
+/// Reads answered from memory never outlive a write: after each write has
+/// answered, the product, the list and a batch by ids all show it, while
+/// other clients keep reading (and so keeping) them throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_reads_never_outlive_a_write() {
+    let stack = Stack::start_with(keeping_long()).await;
+    let product = stack.product("Kept", "1.00", 1000).await;
+    // A long list takes long to read: more writes land during a read.
+    for i in 0..300 {
+        stack.product(&format!("Filler {i}"), "2.00", 1).await;
+    }
+    let reads = [
+        format!("{}/products/{product}", stack.catalog),
+        format!("{}/products?limit=1000", stack.catalog),
+        format!("{}/products?ids={product}", stack.catalog),
+    ];
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..6)
+        .map(|i| {
+            let (http, url, stop) = (stack.http.clone(), reads[i % 3].clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let response = http.get(&url).send().await.expect("read");
+                    assert_eq!(response.status(), StatusCode::OK);
+                }
+            })
+        })
+        .collect();
+    let this = |body: &Value| -> Value {
+        match body.as_array() {
+            Some(rows) => rows.iter().find(|p| p["id"] == product).cloned().unwrap(),
+            None => body.clone(),
+        }
+    };
+    for cents in 101..=200 {
+        let price = format!("{}.{:02}", cents / 100, cents % 100);
+        let body = serde_json::from_str(&format!(r#"{{"price": {price}}}"#)).unwrap();
+        let (status, updated) = stack
+            .send_as_service(Method::PUT, &reads[0], Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+        for url in &reads {
+            let (status, body) = stack.get(url).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(num(&this(&body)["price"]), price, "{url} after {price}");
+        }
+    }
+    // Reservations change the stock as product writes do.
+    stack.add_to_cart("kept-reader", product, 3).await;
+    let order = stack.place_order("kept-reader").await;
+    for url in &reads {
+        assert_eq!(this(&stack.get(url).await.1)["stock"], 997, "{url}");
+    }
+    let (status, _) = stack
+        .set_status(order["id"].as_i64().unwrap(), "cancelled")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for url in &reads {
+        assert_eq!(this(&stack.get(url).await.1)["stock"], 1000, "{url}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.expect("reads answered 200");
+    }
+    let (status, _) = stack.delete(&reads[0]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stack.get(&reads[0]).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(stack.get(&reads[2]).await.1, json!([]));
+}
+
+/// A change made around the catalog (`shop seed` into a running shop) is
+/// seen once kept answers expire (`CATALOG_CACHE_MS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_around_the_catalog_are_seen_once_kept_answers_expire() {
+    let stack = Stack::start_with(Options {
+        extra_env: vec![("CATALOG_CACHE_MS", "300".to_owned())],
+        ..Options::default()
+    })
+    .await;
+    let list = format!("{}/products?limit=1000", stack.catalog);
+    assert_eq!(stack.list(&list).await.len(), 4);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shop"));
+    command
+        .args(["seed", "--orders", "0", "--products", "3"])
+        .env_remove("DATABASE_URL");
+    match &stack.database {
+        Some(database) => command.args(["--database-url", &database.url]),
+        None => command.arg("--data-dir").arg(stack.dir.path()),
+    };
+    let output = command.output().expect("shop seed runs");
+    assert!(output.status.success(), "{output:?}");
+    eventually(Duration::from_secs(10), || async {
+        (stack.list(&list).await.len() == 7).then_some(())
+    })
     .await;
 }
