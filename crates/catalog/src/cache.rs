@@ -19,8 +19,9 @@
 //! Changes made by anything else (`shop seed` into a running shop, another
 //! replica on the same PostgreSQL database) are seen after at most
 //! `CATALOG_CACHE_MS`, the longest an answer is kept: 1 s by default on
-//! SQLite, where the catalog is the only service of its file; off (0) by
-//! default on PostgreSQL, whose replicas must see each other's writes at
+//! SQLite, where the catalog is the only service of its file, and in
+//! `shop up`, which runs one catalog; off (0) by default for a catalog on
+//! PostgreSQL otherwise, whose replicas must see each other's writes at
 //! once. Memory is bounded by [`MAX_BYTES`] of kept answers.
 
 use std::collections::HashMap;

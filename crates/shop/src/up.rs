@@ -146,6 +146,13 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
     } else {
         env
     };
+    // This shop has one catalog, so every write to the catalog's data but
+    // `shop seed`'s goes through it: its kept answers are exact on either
+    // backend (`shop_catalog::cache`).
+    let env = match env.get("CATALOG_CACHE_MS") {
+        Some(_) => env,
+        None => env.with("CATALOG_CACHE_MS", "1000"),
+    };
     // The services' shared secret for their service-only endpoints: one
     // per run unless given.
     let env = match env.get("SERVICE_TOKEN") {
