@@ -1,5 +1,7 @@
 //! Cart HTTP handlers.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::State;
 use axum::extract::{FromRequestParts, RawPathParams};
@@ -10,6 +12,7 @@ use shop_common::db::Statements;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::quantity::{Quantity, MAX_QUANTITY};
+use shop_common::read_cache::{self, Scope, Writes};
 use shop_common::{now_rfc3339, ApiError, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,12 +33,28 @@ pub fn router(state: AppState) -> OpenApiRouter {
             .routes(routes!(remove_items)),
         state.service_token.clone(),
     );
+    let writes = Writes {
+        cache: state.lines.clone(),
+        scope: cart_of,
+    };
     OpenApiRouter::new()
         .routes(routes!(get_cart, clear_cart))
         .routes(routes!(add_item))
         .routes(routes!(update_item, remove_item))
         .merge(internal)
+        .route_layer(axum::middleware::from_fn_with_state(
+            writes,
+            read_cache::track_writes,
+        ))
         .with_state(state)
+}
+
+/// A write changes the cart its path names, and no other.
+fn cart_of(params: Option<&RawPathParams>) -> Scope<String> {
+    params
+        .and_then(|params| params.iter().find(|(name, _)| *name == "user_id"))
+        .and_then(|(_, raw)| UserId::parse(raw).ok())
+        .map_or(Scope::All, |user| Scope::Only(user.as_str().to_owned()))
 }
 
 /// The user whose cart a request names, once the caller may act for them:
@@ -96,17 +115,26 @@ pub async fn get_cart(
     Owner(user): Owner,
     State(state): State<AppState>,
 ) -> Result<Json<Cart>, ApiError> {
-    let stored = store::items(&state.db.reader, user.as_str()).await?;
+    let key = user.as_str().to_owned();
+    let stored = match state.lines.get(&key) {
+        Some(kept) => kept,
+        None => {
+            let ticket = state.lines.ticket();
+            let stored = Arc::new(store::items(&state.db.reader, user.as_str()).await?);
+            state.lines.keep(ticket, key, stored.clone());
+            stored
+        }
+    };
     let ids: Vec<i64> = stored.iter().map(|i| i.product_id).collect();
     let products = state.catalog.products(&ids).await?;
     let mut total = Total::default();
     let mut items = Vec::with_capacity(stored.len());
-    for line in stored {
+    for line in stored.iter() {
         let product = products.get(&line.product_id);
         if let Some(p) = product {
             total.add(p.price, line.quantity);
         }
-        items.push(cart_item(line, product));
+        items.push(cart_item(line.clone(), product));
     }
     Ok(Json(Cart {
         user_id: user.as_str().to_owned(),

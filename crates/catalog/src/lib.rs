@@ -22,9 +22,8 @@ use shop_common::access::{Access, AuthSettings};
 use shop_common::auth::{service_only, ServiceToken};
 use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
+use shop_common::read_cache;
 use shop_common::service::{Service, StartError};
-
-use crate::cache::ReadCache;
 use tokio::sync::Semaphore;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -47,29 +46,22 @@ pub struct Config {
     /// `AUTH` (and where the keys are): with auth on, product writes are
     /// staff's.
     pub auth: AuthSettings,
-    /// `CATALOG_CACHE_MS`: how long a product read is answered from memory
-    /// at most ([`cache`]); 1000 on SQLite, 0 (never) on PostgreSQL.
+    /// `READ_CACHE_MS`: how long a product read is answered from memory
+    /// at most ([`cache`]).
     pub cache_for: std::time::Duration,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let db = db_settings_from_env(env, NAME)?;
-        let default_cache_ms = if db.target.is_postgres() { 0 } else { 1000 };
-        let cache_ms = env.count(
-            "CATALOG_CACHE_MS",
-            default_cache_ms,
-            0..=3_600_000,
-            "milliseconds",
-        )?;
         Ok(Config {
+            cache_for: read_cache::keep_for_from_env(env, &db)?,
             listen: Listen::from_env(env, DEFAULT_PORT)?,
             db,
             service_token: ServiceToken::from_env(env)?,
             search_concurrency: env.count("SEARCH_CONCURRENCY", 2, 1..=1000, "searches")?,
             http: HttpSettings::from_env(env)?,
             auth: AuthSettings::from_env(env)?,
-            cache_for: std::time::Duration::from_millis(cache_ms),
         })
     }
 }
@@ -84,7 +76,7 @@ pub struct AppState {
     /// hold every reader that cart pricing and checkouts need.
     pub searches: Arc<Semaphore>,
     /// Product reads kept until the catalog changes.
-    pub cache: ReadCache,
+    pub cache: cache::Answers,
 }
 
 /// The document's title and schemas; the product paths come with their
@@ -128,7 +120,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         db: service.db.clone(),
         search_timeout: config.db.statement_timeout,
         searches: Arc::new(Semaphore::new(config.search_concurrency)),
-        cache: ReadCache::new(config.cache_for),
+        cache: cache::answers(config.cache_for),
     };
     let cache = state.cache.clone();
     let reservations = service_only(
@@ -137,9 +129,9 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
     );
     let routes = routes::router(state)
         .merge(OpenApiRouter::from(reservations))
-        .layer(axum::middleware::from_fn_with_state(
-            cache,
-            cache::track_writes,
+        .route_layer(axum::middleware::from_fn_with_state(
+            cache::writes(cache),
+            read_cache::track_writes,
         ));
     Ok(service
         .serve(ApiDoc::openapi(), routes)

@@ -51,13 +51,13 @@ pub async fn list_products(
     let postgres = state.db.is_postgres();
     let (page, total) = if filter.search.is_none() {
         let key = cache::Key::Page(raw.clone());
-        if let Some(kept) = state.cache.get(&key) {
+        if let Some(kept) = cache::get(&state.cache, &key) {
             return Ok(kept);
         }
         let ticket = state.cache.ticket();
         let (page, total) = listed(&state.db.reader, postgres, &filter).await?;
         let response = paging::response(raw.as_deref(), page, total);
-        return Ok(state.cache.keep(ticket, key, response).await);
+        return Ok(cache::keep(&state.cache, ticket, key, response).await);
     } else {
         let Ok(Ok(permit)) =
             tokio::time::timeout(SEARCH_QUEUE_WAIT, state.searches.clone().acquire_owned()).await
@@ -128,17 +128,15 @@ pub async fn get_product(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let key = cache::Key::Product(id);
-    if let Some(kept) = state.cache.get(&key) {
+    if let Some(kept) = cache::get(&state.cache, &key) {
         return Ok(kept);
     }
     let ticket = state.cache.ticket();
     let product = store::get(&state.db.reader, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(state
-        .cache
-        .keep(ticket, key, Json(product).into_response())
-        .await)
+    let response = Json(product).into_response();
+    Ok(cache::keep(&state.cache, ticket, key, response).await)
 }
 
 /// Create a product. With an `Idempotency-Key`, a retry returns the first

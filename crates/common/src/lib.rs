@@ -4,7 +4,8 @@
 //! - [`error`]: the `{"detail": ...}` envelope and [`ApiError`].
 //! - [`extract`]: `Json`, `Path` and `Query` that reject with the envelope.
 //! - [`money`]: [`Money`], exact integer cents.
-//! - [`db`]: the database (SQLite in WAL mode: one writer, pooled readers).
+//! - [`db`]: the database (SQLite in WAL mode: one writer, pooled readers);
+//!   [`read_cache`]: reads answered from memory until a write changes them.
 //! - [`auth`]: the service credential of service-only endpoints;
 //!   [`access`]: callers' access tokens and who may do what.
 //! - [`client`]: calls to other services with timeouts;
@@ -33,6 +34,7 @@ pub mod money;
 pub mod paging;
 pub mod payment_method;
 pub mod quantity;
+pub mod read_cache;
 pub mod server;
 pub mod service;
 pub mod streams;

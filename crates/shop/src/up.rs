@@ -146,12 +146,12 @@ pub async fn run(args: UpArgs, env: Env) -> Result<(), Failure> {
     } else {
         env
     };
-    // This shop has one catalog, so every write to the catalog's data but
-    // `shop seed`'s goes through it: its kept answers are exact on either
-    // backend (`shop_catalog::cache`).
-    let env = match env.get("CATALOG_CACHE_MS") {
+    // This shop has one of each service, so every write to a service's
+    // data but `shop seed`'s goes through it: what it keeps in memory is
+    // exact on either backend (`shop_common::read_cache`).
+    let env = match env.get("READ_CACHE_MS") {
         Some(_) => env,
-        None => env.with("CATALOG_CACHE_MS", "1000"),
+        None => env.with("READ_CACHE_MS", "1000"),
     };
     // The services' shared secret for their service-only endpoints: one
     // per run unless given.

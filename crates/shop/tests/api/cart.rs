@@ -1,5 +1,7 @@
 //! The cart service: lines, quantities, totals, and the catalog behind it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -584,4 +586,70 @@ async fn a_catalog_that_hangs_is_503_after_the_timeout() {
         started.elapsed()
     );
     assert_eq!(cart_of(&stack, "nia").await, before);
+}
+
+/// Kept cart lines never outlive a write to that cart: readers read the
+/// cart (its user id percent-encoded, as a browser may send it)
+/// throughout, and after each change has answered, the cart shows it.
+/// Kept lines live ten minutes here, so only a write can make them go.
+/// (A write that forgot another key than its cart's fails this at once;
+/// `catalog::kept_reads_never_outlive_a_write` attacks the race between a
+/// read and a write, which the two services share.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_carts_never_outlive_a_write() {
+    let stack = Stack::start_with(Options {
+        extra_env: vec![("READ_CACHE_MS", "600000".to_owned())],
+        ..Options::default()
+    })
+    .await;
+    let user = "kept%20reader";
+    let cart = format!("{}/cart/{user}", stack.cart);
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let (http, url, stop) = (stack.http.clone(), cart.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let response = http.get(&url).send().await.expect("read");
+                    assert_eq!(response.status(), StatusCode::OK);
+                }
+            })
+        })
+        .collect();
+    for quantity in 1..=30 {
+        stack.add_to_cart(user, 2, 1).await;
+        assert_eq!(lines(&cart_of(&stack, user).await), [(2, quantity)]);
+    }
+    for quantity in [5, 2, 7] {
+        let url = format!("{cart}/items/2?quantity={quantity}");
+        assert_eq!(stack.send(Method::PUT, &url, None).await.0, StatusCode::OK);
+        assert_eq!(lines(&cart_of(&stack, user).await), [(2, quantity)]);
+    }
+    // A price change reaches the cart at its next read.
+    let (status, _) = stack
+        .send_as_service(
+            Method::PUT,
+            &format!("{}/products/2", stack.catalog),
+            Some(json!({"price": 3.5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(num(&cart_of(&stack, user).await["total"]), "24.50");
+    // An order takes its lines out of the cart.
+    stack.add_to_cart(user, 3, 1).await;
+    stack.place_order("kept reader").await;
+    assert_eq!(lines(&cart_of(&stack, user).await), []);
+    stack.add_to_cart(user, 1, 1).await;
+    assert_eq!(lines(&cart_of(&stack, user).await), [(1, 1)]);
+    let (status, _) = stack.delete(&format!("{cart}/items/1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lines(&cart_of(&stack, user).await), []);
+    stack.add_to_cart(user, 1, 1).await;
+    let (status, _) = stack.delete(&cart).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lines(&cart_of(&stack, user).await), []);
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.expect("reads answered 200");
+    }
 }

@@ -569,7 +569,7 @@ async fn catalog_ops_endpoints() {
 /// Kept answers live ten minutes here, so only a write can make them go.
 fn keeping_long() -> Options {
     Options {
-        extra_env: vec![("CATALOG_CACHE_MS", "600000".to_owned())],
+        extra_env: vec![("READ_CACHE_MS", "600000".to_owned())],
         ..Options::default()
     }
 }
@@ -645,11 +645,11 @@ async fn kept_reads_never_outlive_a_write() {
 }
 
 /// A change made around the catalog (`shop seed` into a running shop) is
-/// seen once kept answers expire (`CATALOG_CACHE_MS`).
+/// seen once kept answers expire (`READ_CACHE_MS`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_made_around_the_catalog_are_seen_once_kept_answers_expire() {
     let stack = Stack::start_with(Options {
-        extra_env: vec![("CATALOG_CACHE_MS", "300".to_owned())],
+        extra_env: vec![("READ_CACHE_MS", "300".to_owned())],
         ..Options::default()
     })
     .await;

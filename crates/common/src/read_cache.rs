@@ -1,0 +1,353 @@
+//! Reads answered from memory until a write through this service may have
+//! changed them (`READ_CACHE_MS`).
+//!
+//! A service keeps what it read under a key and answers it again without
+//! the database. Exact for the service's own writes: every request that may
+//! change something (any method but `GET`, `HEAD` and `OPTIONS`) passes
+//! [`track_writes`], which runs it to its end on a task of its own, even
+//! when its caller hangs up, and then forgets what it may have changed (its
+//! [`Scope`]), unless it was refused with a 4xx ("bad input changes
+//! nothing"). A value read from the database is kept only if no write began
+//! or ended from before its read to its keeping ([`ReadCache::ticket`]): a
+//! value read before a write committed is never kept after it, so a read
+//! that starts after a write has answered never sees what preceded it.
+//!
+//! Changes made around the service (`shop seed` into a running shop,
+//! another replica on the same PostgreSQL database) are seen once a kept
+//! value expires, at most `READ_CACHE_MS` after it was read: 1 s by default
+//! on SQLite, where a service is alone on its file, and in `shop up`, which
+//! runs one of each service; 0 (nothing kept) by default on PostgreSQL
+//! otherwise, whose replicas must see each other's writes at once. What is
+//! kept is bounded by a weight ([`ReadCache::new`]); beyond it everything
+//! is forgotten and keeping starts over.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{RawPathParams, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::config::{ConfigError, Env};
+use crate::db::DbSettings;
+use crate::ApiError;
+
+/// `READ_CACHE_MS`: how long a kept value may be answered; 1000 by default
+/// on SQLite, 0 on PostgreSQL (see the module's documentation).
+pub fn keep_for_from_env(env: &Env, db: &DbSettings) -> Result<Duration, ConfigError> {
+    let default = if db.target.is_postgres() { 0 } else { 1000 };
+    let ms: u64 = env.count("READ_CACHE_MS", default, 0..=3_600_000, "milliseconds")?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// What a write may have changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope<K> {
+    /// Anything kept.
+    All,
+    /// What is kept under this key only.
+    Only(K),
+}
+
+/// Values kept by key (cheap to clone: one shared store).
+pub struct ReadCache<K, V> {
+    inner: Option<Arc<Mutex<Inner<K, V>>>>,
+    keep_for: Duration,
+    weigh: fn(&V) -> usize,
+    max_weight: usize,
+}
+
+impl<K, V> Clone for ReadCache<K, V> {
+    fn clone(&self) -> Self {
+        ReadCache {
+            inner: self.inner.clone(),
+            keep_for: self.keep_for,
+            weigh: self.weigh,
+            max_weight: self.max_weight,
+        }
+    }
+}
+
+impl<K, V> std::fmt::Debug for ReadCache<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadCache")
+            .field("keep_for", &self.keep_for)
+            .field("max_weight", &self.max_weight)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<K, V> {
+    /// Moves on when a write begins and when it ends: a value read under
+    /// one generation is kept only while it lasts.
+    generation: u64,
+    /// Writes under way: nothing read meanwhile is kept.
+    writing: usize,
+    kept: HashMap<K, Kept<V>>,
+    weight: usize,
+}
+
+struct Kept<V> {
+    value: V,
+    until: Instant,
+}
+
+/// Taken before a read whose value may be kept ([`ReadCache::keep`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(Option<u64>);
+
+impl<K: Eq + Hash + Clone, V: Clone> ReadCache<K, V> {
+    /// Keeps values for `keep_for` (nothing when zero), at most
+    /// `max_weight` of them as `weigh` counts.
+    pub fn new(keep_for: Duration, weigh: fn(&V) -> usize, max_weight: usize) -> Self {
+        let inner = Inner {
+            generation: 0,
+            writing: 0,
+            kept: HashMap::new(),
+            weight: 0,
+        };
+        ReadCache {
+            inner: (!keep_for.is_zero()).then(|| Arc::new(Mutex::new(inner))),
+            keep_for,
+            weigh,
+            max_weight,
+        }
+    }
+
+    fn lock(&self) -> Option<MutexGuard<'_, Inner<K, V>>> {
+        // A panic while holding the lock leaves nothing half changed that
+        // matters: at worst a value is forgotten.
+        let inner = self.inner.as_ref()?;
+        Some(
+            inner
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// The value kept under `key`, while it is fresh.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.get_at(key, Instant::now())
+    }
+
+    fn get_at(&self, key: &K, now: Instant) -> Option<V> {
+        let inner = self.lock()?;
+        let kept = inner.kept.get(key)?;
+        (kept.until > now).then(|| kept.value.clone())
+    }
+
+    /// Taken before reading a value to keep: under a write, a ticket that
+    /// keeps nothing.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(
+            self.lock()
+                .filter(|inner| inner.writing == 0)
+                .map(|inner| inner.generation),
+        )
+    }
+
+    /// Keeps `value` under `key` if no write began or ended since `ticket`.
+    pub fn keep(&self, ticket: Ticket, key: K, value: V) {
+        let Ticket(Some(generation)) = ticket else {
+            return;
+        };
+        let Some(mut inner) = self.lock() else {
+            return;
+        };
+        if inner.generation != generation {
+            return;
+        }
+        let weight = (self.weigh)(&value);
+        if inner.weight + weight > self.max_weight {
+            inner.kept.clear();
+            inner.weight = 0;
+        }
+        inner.weight += weight;
+        let until = Instant::now() + self.keep_for;
+        if let Some(old) = inner.kept.insert(key, Kept { value, until }) {
+            inner.weight -= (self.weigh)(&old.value);
+        }
+    }
+
+    /// A write begins: until it ends, nothing read is kept.
+    fn write_begins(&self, scope: Scope<K>) -> WriteUnderWay<K, V> {
+        if let Some(mut inner) = self.lock() {
+            inner.writing += 1;
+            inner.generation += 1;
+        }
+        WriteUnderWay {
+            cache: self.clone(),
+            scope: Some(scope),
+        }
+    }
+}
+
+/// A write under way; when it ends (or its task panics), what it may have
+/// changed is forgotten, unless it changed nothing (`scope` taken).
+struct WriteUnderWay<K: Eq + Hash + Clone, V: Clone> {
+    cache: ReadCache<K, V>,
+    scope: Option<Scope<K>>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Drop for WriteUnderWay<K, V> {
+    fn drop(&mut self) {
+        let weigh = self.cache.weigh;
+        if let Some(mut inner) = self.cache.lock() {
+            inner.writing -= 1;
+            inner.generation += 1;
+            match self.scope.take() {
+                None => {}
+                Some(Scope::All) => {
+                    inner.kept.clear();
+                    inner.weight = 0;
+                }
+                Some(Scope::Only(key)) => {
+                    if let Some(old) = inner.kept.remove(&key) {
+                        inner.weight -= weigh(&old.value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What [`track_writes`] needs: the cache, and what a write may change.
+pub struct Writes<K, V> {
+    pub cache: ReadCache<K, V>,
+    /// The scope of a write from its path parameters (`None` when they
+    /// cannot be read).
+    pub scope: fn(Option<&RawPathParams>) -> Scope<K>,
+}
+
+impl<K, V> Clone for Writes<K, V> {
+    fn clone(&self) -> Self {
+        Writes {
+            cache: self.cache.clone(),
+            scope: self.scope,
+        }
+    }
+}
+
+/// The layer (a `route_layer`, so that path parameters are known) that
+/// tells the cache of writes: each runs to its end on a task of its own,
+/// then what it may have changed is forgotten.
+pub async fn track_writes<K, V>(
+    State(writes): State<Writes<K, V>>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
+    next: Next,
+) -> Response
+where
+    K: Eq + Hash + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let scope = (writes.scope)(params.as_ref().ok());
+    let mut write = writes.cache.write_begins(scope);
+    let done = tokio::spawn(async move {
+        let response = next.run(request).await;
+        if response.status().is_client_error() {
+            // "Bad input gets a 4xx and changes nothing."
+            write.scope = None;
+        }
+        drop(write);
+        response
+    });
+    match done.await {
+        Ok(response) => response,
+        Err(err) => ApiError::internal(format!("write task: {err}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> ReadCache<i64, String> {
+        ReadCache::new(Duration::from_secs(60), String::len, 100)
+    }
+
+    #[test]
+    fn a_kept_value_is_answered_again() {
+        let cache = cache();
+        cache.keep(cache.ticket(), 1, "laptop".to_owned());
+        assert_eq!(cache.get(&1).as_deref(), Some("laptop"));
+        assert_eq!(cache.get(&2), None);
+    }
+
+    #[test]
+    fn a_write_forgets_its_scope_and_what_was_read_before_it_is_not_kept() {
+        let cache = cache();
+        cache.keep(cache.ticket(), 1, "old".to_owned());
+        cache.keep(cache.ticket(), 2, "other".to_owned());
+        // Read before the write began, kept while it is under way.
+        let early = cache.ticket();
+        let write = cache.write_begins(Scope::Only(1));
+        assert!(cache.get(&1).is_some(), "not yet changed");
+        cache.keep(early, 3, "old".to_owned());
+        // Read while it is under way, kept after it.
+        let during = cache.ticket();
+        drop(write);
+        assert_eq!(cache.get(&1), None);
+        assert_eq!(cache.get(&2).as_deref(), Some("other"), "out of scope");
+        cache.keep(early, 3, "old".to_owned());
+        cache.keep(during, 3, "old".to_owned());
+        assert_eq!(cache.get(&3), None);
+        // Read after it: kept.
+        cache.keep(cache.ticket(), 3, "new".to_owned());
+        assert_eq!(cache.get(&3).as_deref(), Some("new"));
+
+        drop(cache.write_begins(Scope::All));
+        assert_eq!(cache.get(&2), None);
+        assert_eq!(cache.get(&3), None);
+    }
+
+    #[test]
+    fn a_write_that_changed_nothing_forgets_nothing() {
+        let cache = cache();
+        cache.keep(cache.ticket(), 1, "a".to_owned());
+        let mut refused = cache.write_begins(Scope::All);
+        let during = cache.ticket();
+        refused.scope = None;
+        drop(refused);
+        assert!(cache.get(&1).is_some());
+        cache.keep(during, 2, "b".to_owned());
+        assert_eq!(cache.get(&2), None, "read during a write");
+    }
+
+    #[test]
+    fn values_are_kept_no_longer_than_the_setting() {
+        let cache = ReadCache::new(Duration::from_millis(100), String::len, 100);
+        cache.keep(cache.ticket(), 1, "a".to_owned());
+        let later = Instant::now() + Duration::from_millis(100);
+        assert_eq!(cache.get_at(&1, later), None);
+
+        let off: ReadCache<i64, String> = ReadCache::new(Duration::ZERO, String::len, 100);
+        off.keep(off.ticket(), 1, "a".to_owned());
+        assert_eq!(off.get(&1), None);
+    }
+
+    #[test]
+    fn what_is_kept_stays_within_its_weight() {
+        let cache = cache();
+        for id in 0..7 {
+            cache.keep(cache.ticket(), id, "x".repeat(34));
+            assert!(cache.lock().unwrap().weight <= 100);
+        }
+        assert!(cache.get(&6).is_some());
+        assert_eq!(cache.get(&0), None);
+        // Keeping a key again counts its weight once.
+        cache.keep(cache.ticket(), 6, "x".repeat(34));
+        cache.keep(cache.ticket(), 6, "x".repeat(34));
+        assert!(cache.lock().unwrap().weight <= 68);
+    }
+}
