@@ -119,7 +119,7 @@ pub async fn get_cart(
     let stored = match state.lines.get(&key) {
         Some(kept) => kept,
         None => {
-            let ticket = state.lines.ticket();
+            let ticket = state.lines.ticket(&key);
             let stored = Arc::new(store::items(&state.db.reader, user.as_str()).await?);
             state.lines.keep(ticket, key, stored.clone());
             stored

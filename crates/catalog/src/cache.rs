@@ -96,7 +96,13 @@ mod tests {
         response
             .headers_mut()
             .insert("link", "<?after=x>".parse().unwrap());
-        let given = keep(&answers, answers.ticket(), Key::Product(1), response).await;
+        let given = keep(
+            &answers,
+            answers.ticket(&Key::Product(1)),
+            Key::Product(1),
+            response,
+        )
+        .await;
         assert_eq!(text(given).await, "laptop");
         let hit = get(&answers, &Key::Product(1)).expect("kept");
         assert_eq!(hit.headers()["link"], "<?after=x>");
@@ -110,7 +116,13 @@ mod tests {
         let answers = answers(Duration::from_secs(60));
         let mut missing = Response::new(Body::from("{}"));
         *missing.status_mut() = axum::http::StatusCode::NOT_FOUND;
-        keep(&answers, answers.ticket(), Key::Product(1), missing).await;
+        keep(
+            &answers,
+            answers.ticket(&Key::Product(1)),
+            Key::Product(1),
+            missing,
+        )
+        .await;
         assert!(get(&answers, &Key::Product(1)).is_none());
     }
 }

@@ -54,7 +54,7 @@ pub async fn list_products(
         if let Some(kept) = cache::get(&state.cache, &key) {
             return Ok(kept);
         }
-        let ticket = state.cache.ticket();
+        let ticket = state.cache.ticket(&key);
         let (page, total) = listed(&state.db.reader, postgres, &filter).await?;
         let response = paging::response(raw.as_deref(), page, total);
         return Ok(cache::keep(&state.cache, ticket, key, response).await);
@@ -131,7 +131,7 @@ pub async fn get_product(
     if let Some(kept) = cache::get(&state.cache, &key) {
         return Ok(kept);
     }
-    let ticket = state.cache.ticket();
+    let ticket = state.cache.ticket(&key);
     let product = store::get(&state.db.reader, id)
         .await?
         .ok_or_else(|| not_found(id))?;

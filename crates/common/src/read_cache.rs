@@ -7,10 +7,11 @@
 //! [`track_writes`], which runs it to its end on a task of its own, even
 //! when its caller hangs up, and then forgets what it may have changed (its
 //! [`Scope`]), unless it was refused with a 4xx ("bad input changes
-//! nothing"). A value read from the database is kept only if no write began
-//! or ended from before its read to its keeping ([`ReadCache::ticket`]): a
-//! value read before a write committed is never kept after it, so a read
-//! that starts after a write has answered never sees what preceded it.
+//! nothing"). A value read from the database is kept only if no write of
+//! its key's scope began or ended from before its read to its keeping
+//! ([`ReadCache::ticket`]): a value read before a write committed is never
+//! kept after it, so a read that starts after a write has answered never
+//! sees what preceded it. Writes of other keys do not stop it.
 //!
 //! Changes made around the service (`shop seed` into a running shop,
 //! another replica on the same PostgreSQL database) are seen once a kept
@@ -82,13 +83,44 @@ impl<K, V> std::fmt::Debug for ReadCache<K, V> {
 }
 
 struct Inner<K, V> {
-    /// Moves on when a write begins and when it ends: a value read under
-    /// one generation is kept only while it lasts.
-    generation: u64,
-    /// Writes under way: nothing read meanwhile is kept.
-    writing: usize,
+    /// Moves on when a write begins and when it ends; a ticket is its
+    /// reading when taken.
+    clock: u64,
+    /// Writes of everything.
+    all: Changes,
+    /// Writes of one key, while under way and for a while after.
+    keys: HashMap<K, Changes>,
+    /// Changes of keys no longer in `keys` happened at or before this.
+    forgotten_at: u64,
     kept: HashMap<K, Kept<V>>,
     weight: usize,
+}
+
+/// Writes of one scope: how many are under way, and the clock when one
+/// last began or ended.
+#[derive(Debug, Default, Clone, Copy)]
+struct Changes {
+    writing: usize,
+    at: u64,
+}
+
+/// Beyond this many keys with writes, those of ended writes are forgotten
+/// (tickets older than that then keep nothing of them).
+const MAX_TRACKED_KEYS: usize = 10_000;
+
+impl<K: Eq + Hash, V> Inner<K, V> {
+    /// The writes that may change `key`'s value: under way, and the latest
+    /// clock at which one began or ended.
+    fn changes_of(&self, key: &K) -> Changes {
+        let own = self.keys.get(key).copied().unwrap_or(Changes {
+            writing: 0,
+            at: self.forgotten_at,
+        });
+        Changes {
+            writing: own.writing + self.all.writing,
+            at: own.at.max(self.all.at),
+        }
+    }
 }
 
 struct Kept<V> {
@@ -105,8 +137,10 @@ impl<K: Eq + Hash + Clone, V: Clone> ReadCache<K, V> {
     /// `max_weight` of them as `weigh` counts.
     pub fn new(keep_for: Duration, weigh: fn(&V) -> usize, max_weight: usize) -> Self {
         let inner = Inner {
-            generation: 0,
-            writing: 0,
+            clock: 0,
+            all: Changes::default(),
+            keys: HashMap::new(),
+            forgotten_at: 0,
             kept: HashMap::new(),
             weight: 0,
         };
@@ -140,25 +174,27 @@ impl<K: Eq + Hash + Clone, V: Clone> ReadCache<K, V> {
         (kept.until > now).then(|| kept.value.clone())
     }
 
-    /// Taken before reading a value to keep: under a write, a ticket that
-    /// keeps nothing.
-    pub fn ticket(&self) -> Ticket {
+    /// Taken before reading `key`'s value to keep: while a write that may
+    /// change it is under way, a ticket that keeps nothing.
+    pub fn ticket(&self, key: &K) -> Ticket {
         Ticket(
             self.lock()
-                .filter(|inner| inner.writing == 0)
-                .map(|inner| inner.generation),
+                .filter(|inner| inner.changes_of(key).writing == 0)
+                .map(|inner| inner.clock),
         )
     }
 
-    /// Keeps `value` under `key` if no write began or ended since `ticket`.
+    /// Keeps `value` under `key` if no write that may change it began or
+    /// ended since `ticket`.
     pub fn keep(&self, ticket: Ticket, key: K, value: V) {
-        let Ticket(Some(generation)) = ticket else {
+        let Ticket(Some(taken)) = ticket else {
             return;
         };
         let Some(mut inner) = self.lock() else {
             return;
         };
-        if inner.generation != generation {
+        let changes = inner.changes_of(&key);
+        if changes.writing > 0 || changes.at > taken {
             return;
         }
         let weight = (self.weigh)(&value);
@@ -176,39 +212,63 @@ impl<K: Eq + Hash + Clone, V: Clone> ReadCache<K, V> {
     /// A write begins: until it ends, nothing read is kept.
     fn write_begins(&self, scope: Scope<K>) -> WriteUnderWay<K, V> {
         if let Some(mut inner) = self.lock() {
-            inner.writing += 1;
-            inner.generation += 1;
+            inner.clock += 1;
+            let at = inner.clock;
+            let changes = match &scope {
+                Scope::All => &mut inner.all,
+                Scope::Only(key) => inner.keys.entry(key.clone()).or_default(),
+            };
+            changes.writing += 1;
+            changes.at = at;
         }
         WriteUnderWay {
             cache: self.clone(),
-            scope: Some(scope),
+            scope,
+            changed: true,
         }
     }
 }
 
 /// A write under way; when it ends (or its task panics), what it may have
-/// changed is forgotten, unless it changed nothing (`scope` taken).
+/// changed is forgotten, unless it changed nothing.
 struct WriteUnderWay<K: Eq + Hash + Clone, V: Clone> {
     cache: ReadCache<K, V>,
-    scope: Option<Scope<K>>,
+    scope: Scope<K>,
+    changed: bool,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Drop for WriteUnderWay<K, V> {
     fn drop(&mut self) {
         let weigh = self.cache.weigh;
-        if let Some(mut inner) = self.cache.lock() {
-            inner.writing -= 1;
-            inner.generation += 1;
-            match self.scope.take() {
-                None => {}
-                Some(Scope::All) => {
+        let Some(mut inner) = self.cache.lock() else {
+            return;
+        };
+        inner.clock += 1;
+        let at = inner.clock;
+        match &self.scope {
+            Scope::All => {
+                inner.all = Changes {
+                    writing: inner.all.writing - 1,
+                    at,
+                };
+                if self.changed {
                     inner.kept.clear();
                     inner.weight = 0;
                 }
-                Some(Scope::Only(key)) => {
-                    if let Some(old) = inner.kept.remove(&key) {
+            }
+            Scope::Only(key) => {
+                if let Some(changes) = inner.keys.get_mut(key) {
+                    changes.writing -= 1;
+                    changes.at = at;
+                }
+                if self.changed {
+                    if let Some(old) = inner.kept.remove(key) {
                         inner.weight -= weigh(&old.value);
                     }
+                }
+                if inner.keys.len() > MAX_TRACKED_KEYS {
+                    inner.keys.retain(|_, changes| changes.writing > 0);
+                    inner.forgotten_at = at;
                 }
             }
         }
@@ -255,10 +315,8 @@ where
     let mut write = writes.cache.write_begins(scope);
     let done = tokio::spawn(async move {
         let response = next.run(request).await;
-        if response.status().is_client_error() {
-            // "Bad input gets a 4xx and changes nothing."
-            write.scope = None;
-        }
+        // "Bad input gets a 4xx and changes nothing."
+        write.changed = !response.status().is_client_error();
         drop(write);
         response
     });
@@ -276,10 +334,14 @@ mod tests {
         ReadCache::new(Duration::from_secs(60), String::len, 100)
     }
 
+    fn keep_now(cache: &ReadCache<i64, String>, key: i64, value: &str) {
+        cache.keep(cache.ticket(&key), key, value.to_owned());
+    }
+
     #[test]
     fn a_kept_value_is_answered_again() {
         let cache = cache();
-        cache.keep(cache.ticket(), 1, "laptop".to_owned());
+        keep_now(&cache, 1, "laptop");
         assert_eq!(cache.get(&1).as_deref(), Some("laptop"));
         assert_eq!(cache.get(&2), None);
     }
@@ -287,37 +349,69 @@ mod tests {
     #[test]
     fn a_write_forgets_its_scope_and_what_was_read_before_it_is_not_kept() {
         let cache = cache();
-        cache.keep(cache.ticket(), 1, "old".to_owned());
-        cache.keep(cache.ticket(), 2, "other".to_owned());
+        keep_now(&cache, 1, "old");
+        keep_now(&cache, 2, "other");
         // Read before the write began, kept while it is under way.
-        let early = cache.ticket();
+        let early = cache.ticket(&1);
         let write = cache.write_begins(Scope::Only(1));
         assert!(cache.get(&1).is_some(), "not yet changed");
-        cache.keep(early, 3, "old".to_owned());
+        cache.keep(early, 1, "old".to_owned());
         // Read while it is under way, kept after it.
-        let during = cache.ticket();
+        let during = cache.ticket(&1);
         drop(write);
         assert_eq!(cache.get(&1), None);
         assert_eq!(cache.get(&2).as_deref(), Some("other"), "out of scope");
-        cache.keep(early, 3, "old".to_owned());
-        cache.keep(during, 3, "old".to_owned());
-        assert_eq!(cache.get(&3), None);
+        cache.keep(early, 1, "old".to_owned());
+        cache.keep(during, 1, "old".to_owned());
+        assert_eq!(cache.get(&1), None);
         // Read after it: kept.
-        cache.keep(cache.ticket(), 3, "new".to_owned());
-        assert_eq!(cache.get(&3).as_deref(), Some("new"));
+        keep_now(&cache, 1, "new");
+        assert_eq!(cache.get(&1).as_deref(), Some("new"));
 
+        let early = cache.ticket(&3);
         drop(cache.write_begins(Scope::All));
+        assert_eq!(cache.get(&1), None);
         assert_eq!(cache.get(&2), None);
-        assert_eq!(cache.get(&3), None);
+        cache.keep(early, 3, "old".to_owned());
+        assert_eq!(cache.get(&3), None, "read before a write of everything");
+    }
+
+    #[test]
+    fn writes_of_other_keys_do_not_stop_keeping() {
+        let cache = cache();
+        let ticket = cache.ticket(&1);
+        let other = cache.write_begins(Scope::Only(2));
+        assert!(cache.ticket(&2).0.is_none(), "its own key waits");
+        let during = cache.ticket(&1);
+        drop(other);
+        cache.keep(ticket, 1, "a".to_owned());
+        assert_eq!(cache.get(&1).as_deref(), Some("a"));
+        cache.keep(during, 1, "b".to_owned());
+        assert_eq!(cache.get(&1).as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_ticket_older_than_forgotten_writes_keeps_nothing() {
+        let cache = cache();
+        let early = cache.ticket(&0);
+        drop(cache.write_begins(Scope::Only(0)));
+        for key in 1..=MAX_TRACKED_KEYS as i64 {
+            drop(cache.write_begins(Scope::Only(key)));
+        }
+        assert!(cache.lock().unwrap().keys.len() <= MAX_TRACKED_KEYS);
+        cache.keep(early, 0, "old".to_owned());
+        assert_eq!(cache.get(&0), None);
+        keep_now(&cache, 0, "new");
+        assert_eq!(cache.get(&0).as_deref(), Some("new"));
     }
 
     #[test]
     fn a_write_that_changed_nothing_forgets_nothing() {
         let cache = cache();
-        cache.keep(cache.ticket(), 1, "a".to_owned());
+        keep_now(&cache, 1, "a");
         let mut refused = cache.write_begins(Scope::All);
-        let during = cache.ticket();
-        refused.scope = None;
+        let during = cache.ticket(&2);
+        refused.changed = false;
         drop(refused);
         assert!(cache.get(&1).is_some());
         cache.keep(during, 2, "b".to_owned());
@@ -327,12 +421,12 @@ mod tests {
     #[test]
     fn values_are_kept_no_longer_than_the_setting() {
         let cache = ReadCache::new(Duration::from_millis(100), String::len, 100);
-        cache.keep(cache.ticket(), 1, "a".to_owned());
+        keep_now(&cache, 1, "a");
         let later = Instant::now() + Duration::from_millis(100);
         assert_eq!(cache.get_at(&1, later), None);
 
         let off: ReadCache<i64, String> = ReadCache::new(Duration::ZERO, String::len, 100);
-        off.keep(off.ticket(), 1, "a".to_owned());
+        keep_now(&off, 1, "a");
         assert_eq!(off.get(&1), None);
     }
 
@@ -340,14 +434,14 @@ mod tests {
     fn what_is_kept_stays_within_its_weight() {
         let cache = cache();
         for id in 0..7 {
-            cache.keep(cache.ticket(), id, "x".repeat(34));
+            keep_now(&cache, id, &"x".repeat(34));
             assert!(cache.lock().unwrap().weight <= 100);
         }
         assert!(cache.get(&6).is_some());
         assert_eq!(cache.get(&0), None);
         // Keeping a key again counts its weight once.
-        cache.keep(cache.ticket(), 6, "x".repeat(34));
-        cache.keep(cache.ticket(), 6, "x".repeat(34));
+        keep_now(&cache, 6, &"x".repeat(34));
+        keep_now(&cache, 6, &"x".repeat(34));
         assert!(cache.lock().unwrap().weight <= 68);
     }
 }
