@@ -49,12 +49,21 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// A write changes the cart its path names, and no other.
+/// A write changes the cart its path names, and no other: the key its
+/// reads are kept under ([`get_cart`]), read as [`Owner`] reads it.
 fn cart_of(params: Option<&RawPathParams>) -> Scope<String> {
     params
-        .and_then(|params| params.iter().find(|(name, _)| *name == "user_id"))
-        .and_then(|(_, raw)| UserId::parse(raw).ok())
+        .and_then(path_user)
+        .and_then(|raw| UserId::parse(raw).ok())
         .map_or(Scope::All, |user| Scope::Only(user.as_str().to_owned()))
+}
+
+/// The `{user_id}` a cart route's path gives, percent-decoded.
+fn path_user(params: &RawPathParams) -> Option<&str> {
+    params
+        .iter()
+        .find(|(name, _)| *name == "user_id")
+        .map(|(_, value)| value)
 }
 
 /// The user whose cart a request names, once the caller may act for them:
@@ -71,10 +80,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Owner {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|err: RawPathParamsRejection| ApiError::Unprocessable(err.body_text()))?;
-        let raw = params
-            .iter()
-            .find(|(name, _)| *name == "user_id")
-            .map(|(_, value)| value)
+        let raw = path_user(&params)
             .ok_or_else(|| ApiError::internal("a cart route without {user_id}"))?;
         let user = UserId::parse(raw)?;
         caller.act_for(user.as_str())?;

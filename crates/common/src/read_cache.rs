@@ -209,7 +209,7 @@ impl<K: Eq + Hash + Clone, V: Clone> ReadCache<K, V> {
         }
     }
 
-    /// A write begins: until it ends, nothing read is kept.
+    /// A write begins: until it ends, nothing it may change is kept.
     fn write_begins(&self, scope: Scope<K>) -> WriteUnderWay<K, V> {
         if let Some(mut inner) = self.lock() {
             inner.clock += 1;

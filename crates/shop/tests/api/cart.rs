@@ -1,7 +1,5 @@
 //! The cart service: lines, quantities, totals, and the catalog behind it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -9,7 +7,9 @@ use serde_json::{json, Value};
 
 use shop::services::ServiceName;
 
-use crate::helpers::{check_ops, dead_url, detail, expect_rejected, hung_url, num, Options, Stack};
+use crate::helpers::{
+    check_ops, dead_url, detail, expect_rejected, hung_url, num, Options, Readers, Stack,
+};
 
 /// A user's cart, asserting a 200.
 async fn cart_of(stack: &Stack, user: &str) -> Value {
@@ -604,18 +604,7 @@ async fn kept_carts_never_outlive_a_write() {
     .await;
     let user = "kept%20reader";
     let cart = format!("{}/cart/{user}", stack.cart);
-    let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = (0..6)
-        .map(|_| {
-            let (http, url, stop) = (stack.http.clone(), cart.clone(), stop.clone());
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let response = http.get(&url).send().await.expect("read");
-                    assert_eq!(response.status(), StatusCode::OK);
-                }
-            })
-        })
-        .collect();
+    let readers = Readers::start(&stack.http, std::slice::from_ref(&cart), 6);
     for quantity in 1..=30 {
         stack.add_to_cart(user, 2, 1).await;
         assert_eq!(lines(&cart_of(&stack, user).await), [(2, quantity)]);
@@ -648,8 +637,5 @@ async fn kept_carts_never_outlive_a_write() {
     let (status, _) = stack.delete(&cart).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(lines(&cart_of(&stack, user).await), []);
-    stop.store(true, Ordering::Relaxed);
-    for reader in readers {
-        reader.await.expect("reads answered 200");
-    }
+    readers.stop().await;
 }

@@ -1,13 +1,13 @@
 //! The catalog service: products, their filters, and every bad input.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{check_ops, detail, eventually, expect_rejected, num, Options, Stack};
+use crate::helpers::{
+    check_ops, detail, eventually, expect_rejected, num, Options, Readers, Stack,
+};
 
 /// Every product, by id (the whole catalog, to compare before and after).
 async fn all_products(stack: &Stack) -> Value {
@@ -590,18 +590,7 @@ async fn kept_reads_never_outlive_a_write() {
         format!("{}/products?limit=1000", stack.catalog),
         format!("{}/products?ids={product}", stack.catalog),
     ];
-    let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = (0..6)
-        .map(|i| {
-            let (http, url, stop) = (stack.http.clone(), reads[i % 3].clone(), stop.clone());
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let response = http.get(&url).send().await.expect("read");
-                    assert_eq!(response.status(), StatusCode::OK);
-                }
-            })
-        })
-        .collect();
+    let readers = Readers::start(&stack.http, &reads, 6);
     let this = |body: &Value| -> Value {
         match body.as_array() {
             Some(rows) => rows.iter().find(|p| p["id"] == product).cloned().unwrap(),
@@ -634,10 +623,7 @@ async fn kept_reads_never_outlive_a_write() {
     for url in &reads {
         assert_eq!(this(&stack.get(url).await.1)["stock"], 1000, "{url}");
     }
-    stop.store(true, Ordering::Relaxed);
-    for reader in readers {
-        reader.await.expect("reads answered 200");
-    }
+    readers.stop().await;
     let (status, _) = stack.delete(&reads[0]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(stack.get(&reads[0]).await.0, StatusCode::NOT_FOUND);
@@ -655,16 +641,7 @@ async fn changes_made_around_the_catalog_are_seen_once_kept_answers_expire() {
     .await;
     let list = format!("{}/products?limit=1000", stack.catalog);
     assert_eq!(stack.list(&list).await.len(), 4);
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shop"));
-    command
-        .args(["seed", "--orders", "0", "--products", "3"])
-        .env_remove("DATABASE_URL");
-    match &stack.database {
-        Some(database) => command.args(["--database-url", &database.url]),
-        None => command.arg("--data-dir").arg(stack.dir.path()),
-    };
-    let output = command.output().expect("shop seed runs");
-    assert!(output.status.success(), "{output:?}");
+    stack.seed(&["--orders", "0", "--products", "3"]);
     eventually(Duration::from_secs(10), || async {
         (stack.list(&list).await.len() == 7).then_some(())
     })

@@ -1055,3 +1055,58 @@ pub fn printed(running: &mut Running) -> Vec<String> {
     }
     lines
 }
+
+/// Clients reading URLs without pause until [`Readers::stop`], each read
+/// asserted a 200: reads racing a test's writes.
+pub struct Readers {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Readers {
+    /// `count` clients, the i-th reading `urls[i % urls.len()]`.
+    pub fn start(http: &reqwest::Client, urls: &[String], count: usize) -> Readers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..count)
+            .map(|i| {
+                let (http, url, stop) = (http.clone(), urls[i % urls.len()].clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let response = http.get(&url).send().await.expect("read");
+                        assert_eq!(response.status(), StatusCode::OK, "{url}");
+                    }
+                })
+            })
+            .collect();
+        Readers { stop, tasks }
+    }
+
+    /// Stops them; panics if any read was not a 200.
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("reads answered 200");
+        }
+    }
+}
+
+impl Stack {
+    /// `shop seed` with `args` into this stack's databases, while it runs;
+    /// returns what it printed, after asserting it succeeded.
+    pub fn seed(&self, args: &[&str]) -> String {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shop"));
+        command.arg("seed").args(args).env_remove("DATABASE_URL");
+        match &self.database {
+            Some(database) => command.args(["--database-url", &database.url]),
+            None => command.arg("--data-dir").arg(self.dir.path()),
+        };
+        let output = command.output().expect("shop seed runs");
+        let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{printed}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        printed
+    }
+}

@@ -17,29 +17,7 @@ fn cents(value: &Value) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeded_history_keeps_every_rule_of_the_shop() {
     let stack = Stack::start().await;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shop"));
-    command
-        .args([
-            "seed",
-            "--orders",
-            "600",
-            "--products",
-            "80",
-            "--days",
-            "30",
-        ])
-        .env_remove("DATABASE_URL");
-    match &stack.database {
-        Some(database) => command.args(["--database-url", &database.url]),
-        None => command.arg("--data-dir").arg(stack.dir.path()),
-    };
-    let output = command.output().expect("shop seed runs");
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{printed}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let printed = stack.seed(&["--orders", "600", "--products", "80", "--days", "30"]);
     assert!(
         printed.contains("Added 80 products, 600 orders"),
         "{printed}"
