@@ -5,6 +5,8 @@ use shop_common::quantity::MAX_QUANTITY;
 use shop_common::{ApiError, Money, Quantity, Text};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::store::MAX_LINES;
+
 /// A line of a cart, with the product's current name and price.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CartItem {
@@ -149,15 +151,41 @@ pub struct Line {
     pub quantity: Quantity,
 }
 
-/// The body of `POST /cart/{user_id}/remove-items`.
+/// The body of `POST /cart/{user_id}/remove-items` and
+/// `POST /cart/{user_id}/restore-items`: a checkout's key and its lines.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RemoveItems {
-    /// Applies the removal once per key (the order service sends its
-    /// checkout key, so a retried removal takes the items out only once).
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub key: Option<Text<1, 200>>,
+    /// The checkout's key: its lines leave the cart once under it, and
+    /// come back once.
+    #[schema(value_type = String)]
+    pub key: Text<1, 200>,
+    /// Each product at most once, at most 1000 lines.
     pub items: Vec<Line>,
+}
+
+impl RemoveItems {
+    /// The lines as (product id, units): 422 when a product is named twice
+    /// or there are more lines than a cart holds.
+    pub fn lines(&self) -> Result<Vec<(i64, i64)>, ApiError> {
+        if self.items.len() as i64 > MAX_LINES {
+            return Err(ApiError::Unprocessable(format!(
+                "items: at most {MAX_LINES} lines"
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        self.items
+            .iter()
+            .map(|line| {
+                if !seen.insert(line.product_id) {
+                    return Err(ApiError::Unprocessable(format!(
+                        "items: product {} is named twice",
+                        line.product_id
+                    )));
+                }
+                Ok((line.product_id, line.quantity.get()))
+            })
+            .collect()
+    }
 }
 
 /// A plain confirmation.

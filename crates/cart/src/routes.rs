@@ -8,7 +8,6 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use shop_common::access::Caller;
 use shop_common::auth::service_only;
-use shop_common::db::Statements;
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, OptionalJson, Path, Query};
 use shop_common::quantity::{Quantity, MAX_QUANTITY};
@@ -30,7 +29,8 @@ pub fn router(state: AppState) -> OpenApiRouter {
     let internal = service_only(
         OpenApiRouter::new()
             .routes(routes!(checkout_lines))
-            .routes(routes!(remove_items)),
+            .routes(routes!(remove_items))
+            .routes(routes!(restore_items)),
         state.service_token.clone(),
     );
     let writes = Writes {
@@ -291,38 +291,84 @@ pub async fn checkout_lines(
     Ok(Json(lines))
 }
 
-/// Take what an order bought out of the cart (the order service only: it
-/// needs the service credential, and the gateway never routes it).
-/// Units added since stay. With a `key`, the removal is applied once
-/// however often it is sent.
+/// Take a checkout's lines out of the cart under its key, all or none (the
+/// order service only: it needs the service credential, and the gateway
+/// never routes it), before the order is stored: so a cart is ordered at
+/// most once, whenever it was read. Units added since stay. Applied once
+/// however often it is sent under one key.
 #[utoipa::path(post, path = "/cart/{user_id}/remove-items", tag = "cart", request_body = RemoveItems,
     params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
     responses(
-        (status = 200, description = "Removed", body = Message),
+        (status = 200, description = "Removed (now, or before under this key)", body = Message),
         (status = 401, description = "Without the service credential", body = ErrorBody),
-        (status = 422, description = "Invalid body, or a bad user id", body = ErrorBody)))]
+        (status = 409, description = "The cart no longer holds every line, or the key was given back: nothing removed", body = ErrorBody),
+        (status = 422, description = "Invalid body (a product named twice, more than 1000 lines), or a bad user id", body = ErrorBody)))]
 pub async fn remove_items(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     Json(remove): Json<RemoveItems>,
 ) -> Result<Json<Message>, ApiError> {
     let user = UserId::parse(user_id)?;
-    // One transaction in one message, or two with a key: its claim first.
+    let lines = remove.lines()?;
+    let key = remove.key.as_str();
+    // One transaction in two messages: the key claimed if every line is
+    // there, then the lines taken with the commit.
     let mut batch = state.db.writer.batch().await?;
-    if let Some(key) = &remove.key {
-        let claim = store::claim_removal(key.as_str(), user.as_str(), &now_rfc3339());
-        if batch.run(claim).await?.is_empty() {
-            batch.rollback().await?;
-            return Ok(Json(Message::new("Items already removed from cart")));
-        }
+    let claim = store::claim_removal(
+        key,
+        user.as_str(),
+        &lines,
+        &now_rfc3339(),
+        state.db.is_postgres(),
+    );
+    if batch.run(claim).await?.is_empty() {
+        batch.rollback().await?;
+        return match store::removal(&state.db.writer, key).await? {
+            store::Removal::Taken => Ok(Json(Message::new("Items already removed from cart"))),
+            store::Removal::Restored => Err(ApiError::Conflict(
+                "The items of this checkout were given back to the cart".to_owned(),
+            )),
+            store::Removal::Unknown => Err(ApiError::Conflict(
+                "The cart no longer holds these items".to_owned(),
+            )),
+        };
     }
-    let takes = remove.items.iter().fold(Statements::new(), |takes, line| {
-        takes.then(store::take(
-            user.as_str(),
-            line.product_id,
-            line.quantity.get(),
-        ))
-    });
-    batch.commit(takes).await?;
+    batch
+        .commit(store::take_lines(user.as_str(), &lines))
+        .await?;
     Ok(Json(Message::new("Items removed from cart")))
+}
+
+/// Give back what a failed checkout took out of the cart under its key
+/// (the order service only), once however often it is sent; a key never
+/// used is recorded, so that a removal under it arriving late takes
+/// nothing.
+#[utoipa::path(post, path = "/cart/{user_id}/restore-items", tag = "cart", request_body = RemoveItems,
+    params(("user_id" = String, Path, description = "Any user id, percent-encoded")),
+    responses(
+        (status = 200, description = "Given back (now, before, or nothing was taken)", body = Message),
+        (status = 401, description = "Without the service credential", body = ErrorBody),
+        (status = 422, description = "Invalid body, or a bad user id", body = ErrorBody)))]
+pub async fn restore_items(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    Json(restore): Json<RemoveItems>,
+) -> Result<Json<Message>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    let lines = restore.lines()?;
+    let key = restore.key.as_str();
+    let now = now_rfc3339();
+    let mut batch = state.db.writer.batch().await?;
+    if batch.run(store::claim_restore(key)).await?.is_empty() {
+        batch
+            .commit(store::refuse_later(key, user.as_str(), &now))
+            .await?;
+        return Ok(Json(Message::new(
+            "Nothing is out of the cart under this key",
+        )));
+    }
+    batch
+        .commit(store::put_back(user.as_str(), &lines, &now))
+        .await?;
+    Ok(Json(Message::new("Items given back to the cart")))
 }

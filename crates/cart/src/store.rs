@@ -1,6 +1,7 @@
 //! SQL for cart lines.
 
 use shop_common::db::Statements;
+use shop_common::quantity::MAX_QUANTITY;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
@@ -157,10 +158,10 @@ pub async fn clear<'c>(
     Ok(())
 }
 
-/// Takes `quantity` units of `product_id` out of a user's cart (what an
-/// order bought), deleting the line when nothing is left. Units added after
-/// the order was placed stay. The statements, for a batch.
-pub fn take(user_id: &str, product_id: i64, quantity: i64) -> Statements {
+/// Takes `quantity` units of `product_id` out of a user's cart, deleting
+/// the line when nothing is left; for a batch after [`claim_removal`], which
+/// checked that the line holds them.
+fn take(user_id: &str, product_id: i64, quantity: i64) -> Statements {
     Statements::new()
         .push(
             "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 AND quantity <= $3",
@@ -172,13 +173,137 @@ pub fn take(user_id: &str, product_id: i64, quantity: i64) -> Statements {
         )
 }
 
-/// Records that the removal under `key` is applied, in the removal's
-/// transaction: the statement, for a batch, returning the key when it was
-/// not applied before.
-pub fn claim_removal(key: &str, user_id: &str, now: &str) -> Statements {
+/// A removal's lines: each product once, with the units to take or give
+/// back.
+pub type Lines<'a> = &'a [(i64, i64)];
+
+/// The first statement of a checkout's removal under `key`: records the
+/// key as `taken` only if it is new and the cart holds every line (at least
+/// its units), returning the key when it did; then [`take_lines`] with the
+/// commit. The user's lines are locked first on PostgreSQL, so nothing
+/// changes them between this check and the commit (SQLite's one writer
+/// holds the whole transaction).
+pub fn claim_removal(
+    key: &str,
+    user_id: &str,
+    lines: Lines<'_>,
+    now: &str,
+    postgres: bool,
+) -> Statements {
+    let lock = if postgres { " FOR UPDATE" } else { "" };
+    let mut values = vec![
+        key.into(),
+        user_id.into(),
+        now.into(),
+        (lines.len() as i64).into(),
+    ];
+    let wanted = lines
+        .iter()
+        .map(|&(product_id, quantity)| {
+            values.push(product_id.into());
+            values.push(quantity.into());
+            let n = values.len();
+            format!("(${}, ${n})", n - 1)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    // No lines: nothing to check (a VALUES list cannot be empty).
+    let (wanted, held) = if lines.is_empty() {
+        (String::new(), "0")
+    } else {
+        (
+            format!("wanted (product_id, quantity) AS (VALUES {wanted}), "),
+            "(SELECT COUNT(*) FROM wanted JOIN held ON held.product_id = wanted.product_id \
+             AND held.quantity >= wanted.quantity)",
+        )
+    };
     Statements::new().push(
-        "INSERT INTO applied_removals (key, user_id, created_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (key) DO NOTHING RETURNING key",
+        format!(
+            "WITH {wanted}held AS (SELECT product_id, quantity FROM cart_items WHERE user_id = $2{lock}) \
+             INSERT INTO applied_removals (key, user_id, created_at, state) \
+             SELECT $1, $2, $3, 'taken' WHERE {held} = $4 \
+             ON CONFLICT (key) DO NOTHING RETURNING key"
+        ),
+        values,
+    )
+}
+
+/// Takes every line out of the user's cart, in the transaction of a
+/// [`claim_removal`] that returned its key.
+pub fn take_lines(user_id: &str, lines: Lines<'_>) -> Statements {
+    lines
+        .iter()
+        .fold(Statements::new(), |takes, &(product_id, quantity)| {
+            takes.then(take(user_id, product_id, quantity))
+        })
+}
+
+/// How a removal under a key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Never asked for under this key.
+    Unknown,
+    /// Its lines are out of the cart.
+    Taken,
+    /// Given back (or refused before anything was taken).
+    Restored,
+}
+
+/// How the removal under `key` stands.
+pub async fn removal<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key: &str,
+) -> Result<Removal, sqlx::Error> {
+    let row = sqlx::query("SELECT state FROM applied_removals WHERE key = $1")
+        .bind(key.to_owned())
+        .fetch_optional(db)
+        .await?;
+    Ok(match row {
+        None => Removal::Unknown,
+        Some(row) if row.try_get::<String, _>("state")? == "taken" => Removal::Taken,
+        Some(_) => Removal::Restored,
+    })
+}
+
+/// The first statement of giving back a removal: marks `key` restored if
+/// its lines were taken, returning the key when it did; then
+/// [`put_back`] (it did) or [`refuse_later`] (it did not), with the commit.
+pub fn claim_restore(key: &str) -> Statements {
+    Statements::new().push(
+        "UPDATE applied_removals SET state = 'restored' WHERE key = $1 AND state = 'taken' \
+         RETURNING key",
+        vec![key.into()],
+    )
+}
+
+/// Puts the lines taken under a key back into the user's cart (on top of
+/// what was added since, up to [`MAX_QUANTITY`] a line).
+pub fn put_back(user_id: &str, lines: Lines<'_>, now: &str) -> Statements {
+    lines
+        .iter()
+        .fold(Statements::new(), |puts, &(product_id, quantity)| {
+            puts.push(
+                "INSERT INTO cart_items (user_id, product_id, quantity, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = \
+             CASE WHEN cart_items.quantity + excluded.quantity > $5 THEN $5 \
+             ELSE cart_items.quantity + excluded.quantity END",
+                vec![
+                    user_id.into(),
+                    product_id.into(),
+                    quantity.into(),
+                    now.into(),
+                    MAX_QUANTITY.into(),
+                ],
+            )
+        })
+}
+
+/// Records a key given back before anything was taken under it, so that a
+/// removal arriving late takes nothing.
+pub fn refuse_later(key: &str, user_id: &str, now: &str) -> Statements {
+    Statements::new().push(
+        "INSERT INTO applied_removals (key, user_id, created_at, state) \
+         VALUES ($1, $2, $3, 'restored') ON CONFLICT (key) DO NOTHING",
         vec![key.into(), user_id.into(), now.into()],
     )
 }

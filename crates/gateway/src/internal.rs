@@ -1,7 +1,7 @@
 //! Service-only endpoints: what the gateway never routes.
 //!
 //! Some endpoints exist only for another service (stock reservations, the
-//! cart's lines for a checkout and its clean-up after an order, an order's
+//! cart's lines for a checkout, their removal and their return, an order's
 //! payment attempt, refunding a payment), and the identity service's
 //! sessions, which only the gateway's own sign-in uses. The service-only ones also require the service
 //! credential on the services' own ports, which the gateway never holds, so this list is the second of two
@@ -19,7 +19,9 @@ pub fn is_service_only(service: &str, path: &str) -> bool {
     let after_id = |action: &str| segments.len() >= 3 && segments[2..].contains(&action);
     match (service, segments.as_slice()) {
         ("catalog", ["reservations", ..]) => true,
-        ("cart", ["cart", ..]) => after_id("remove-items") || after_id("checkout-lines"),
+        ("cart", ["cart", ..]) => {
+            after_id("remove-items") || after_id("restore-items") || after_id("checkout-lines")
+        }
         ("order", ["orders", ..]) => after_id("payment-attempt"),
         ("payment", ["payments", ..]) => after_id("refund"),
         // The gateway's own sessions (`crate::session`): clients sign in at
@@ -98,6 +100,7 @@ mod tests {
         }
         assert!(is_service_only("cart", "/cart/alice/remove-items"));
         assert!(is_service_only("cart", "/cart/alice/checkout-lines"));
+        assert!(is_service_only("cart", "/cart/alice/%72estore-items"));
         assert!(is_service_only("cart", "/cart/alice/%63heckout-lines"));
         assert!(is_service_only("cart", "/cart/a%2Fb/remove-items/"));
         assert!(is_service_only("order", "/orders/3/payment-attempt"));

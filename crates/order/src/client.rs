@@ -31,10 +31,34 @@ impl Cart {
             .await
     }
 
-    /// Takes what an order bought out of the cart, once per `key`.
+    /// Takes a checkout's lines out of the cart under `key`, all or none,
+    /// once however often called: a 409 when the cart no longer holds them
+    /// (or they were given back under `key`).
     pub async fn remove(
         &self,
         user_id: &str,
+        key: &str,
+        lines: &[CartLine],
+    ) -> Result<(), ApiError> {
+        self.send(user_id, "remove-items", key, lines).await
+    }
+
+    /// Gives back what [`Cart::remove`] took under `key`, once however
+    /// often called; when nothing was taken, a later removal under `key`
+    /// takes nothing.
+    pub async fn restore(
+        &self,
+        user_id: &str,
+        key: &str,
+        lines: &[CartLine],
+    ) -> Result<(), ApiError> {
+        self.send(user_id, "restore-items", key, lines).await
+    }
+
+    async fn send(
+        &self,
+        user_id: &str,
+        action: &str,
         key: &str,
         lines: &[CartLine],
     ) -> Result<(), ApiError> {
@@ -42,7 +66,7 @@ impl Cart {
             .client
             .call(
                 Method::POST,
-                &format!("/cart/{}/remove-items", encode(user_id)),
+                &format!("/cart/{}/{action}", encode(user_id)),
                 Some(&RemoveItems { key, items: lines }),
                 HeaderMap::new(),
             )

@@ -60,91 +60,49 @@ pub async fn stale<'c>(
         .collect()
 }
 
-/// A user's checkouts whose order exists but whose items may still be in
-/// the cart.
-pub async fn placed_of_user<'c>(
-    db: impl Executor<'c, Database = Any>,
-    user_id: &str,
-) -> Result<Vec<Checkout>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM checkouts WHERE user_id = $1 AND state = 'placed'");
-    sqlx::query(&sql)
-        .bind(user_id.to_owned())
-        .fetch_all(db)
-        .await?
-        .iter()
-        .map(checkout)
-        .collect()
-}
-
 /// How claiming a user's checkout went.
 pub enum Claim {
     /// This checkout now holds the user's cart.
-    Claimed,
+    Claimed(Checkout),
     /// A checkout with this key exists already (a racing retry).
     KeyExists,
     /// Another checkout of the user is under way.
     UserBusy,
 }
 
-/// Records a new checkout holding the user's cart, with no lines yet: one
-/// open checkout per user (unique index `checkouts_one_open_per_user`).
+/// Records a new checkout of the cart `lines` read: one open checkout per
+/// user (unique index `checkouts_one_open_per_user`).
 pub async fn claim<'c>(
     db: impl Executor<'c, Database = Any>,
     key: &str,
     user_id: &str,
+    lines: &[CartLine],
 ) -> Result<Claim, sqlx::Error> {
+    let items = serde_json::to_string(lines).map_err(|err| sqlx::Error::Encode(err.into()))?;
     let now = now_rfc3339();
     let done = sqlx::query(
         "INSERT INTO checkouts (key, user_id, items, total_cents, state, created_at, updated_at) \
-         VALUES ($1, $2, '[]', 0, 'reserving', $3, $3) ON CONFLICT (key) DO NOTHING",
+         VALUES ($1, $2, $3, 0, 'reserving', $4, $4) ON CONFLICT (key) DO NOTHING",
     )
     .bind(key.to_owned())
     .bind(user_id.to_owned())
+    .bind(items)
     .bind(now)
     .execute(db)
     .await;
     match done {
-        Ok(done) if done.rows_affected() > 0 => Ok(Claim::Claimed),
+        Ok(done) if done.rows_affected() > 0 => Ok(Claim::Claimed(Checkout {
+            key: key.to_owned(),
+            user_id: user_id.to_owned(),
+            lines: lines.to_vec(),
+            state: CheckoutState::Reserving,
+            order_id: None,
+            detail: None,
+        })),
         Ok(_) => Ok(Claim::KeyExists),
         Err(err) if is_unique_violation(&err) => Ok(Claim::UserBusy),
         Err(err) => Err(err),
     }
-}
-
-/// Records the cart lines a claimed checkout orders; the checkout, or
-/// `None` when it is no longer a claim (recovery abandoned it).
-pub async fn set_lines<'c>(
-    db: impl Executor<'c, Database = Any>,
-    key: &str,
-    lines: &[CartLine],
-) -> Result<Option<Checkout>, sqlx::Error> {
-    let items = serde_json::to_string(lines).map_err(|err| sqlx::Error::Encode(err.into()))?;
-    let sql = format!(
-        "UPDATE checkouts SET items = $1, updated_at = $2 WHERE key = $3 AND state = 'reserving' \
-         RETURNING {COLUMNS}"
-    );
-    sqlx::query(&sql)
-        .bind(items)
-        .bind(now_rfc3339())
-        .bind(key.to_owned())
-        .fetch_optional(db)
-        .await?
-        .as_ref()
-        .map(checkout)
-        .transpose()
-}
-
-/// Gives up a claim that took nothing (the cart was empty or unreachable):
-/// the row goes, so a retry with the same key starts afresh.
-pub async fn unclaim<'c>(
-    db: impl Executor<'c, Database = Any>,
-    key: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM checkouts WHERE key = $1 AND state = 'reserving' AND items = '[]'")
-        .bind(key.to_owned())
-        .execute(db)
-        .await?;
-    Ok(())
 }
 
 /// Moves a checkout from `from` to `to`; false when it was not in `from`.
@@ -169,13 +127,13 @@ pub async fn advance<'c>(
     Ok(done.rows_affected() > 0)
 }
 
-/// Step 2 of a checkout, in the transaction that stores its order: marks it
-/// placed with the order stored under its key, if it is still `reserving`.
-/// The statement, for a batch after the order's, returns the key when it
-/// marked it.
-pub fn mark_placed(key: &str, total_cents: i64) -> Statements {
+/// The last step of a checkout, in the transaction that stores its order:
+/// marks it done with the order stored under its key, if it is still
+/// `reserving`. The statement, for a batch after the order's, returns the
+/// key when it marked it.
+pub fn mark_done(key: &str, total_cents: i64) -> Statements {
     Statements::new().push(
-        "UPDATE checkouts SET state = 'placed', \
+        "UPDATE checkouts SET state = 'done', \
          order_id = (SELECT id FROM orders WHERE reservation_key = $1), \
          total_cents = $2, updated_at = $3 \
          WHERE key = $1 AND state = 'reserving' RETURNING key",

@@ -5,9 +5,11 @@
 //! replica's recovery) working on the same thing. It only touches work not
 //! updated for `RECOVERY_STALE_MS`, to leave requests in flight alone:
 //!
-//! - a checkout still `reserving`: abandoned (its stock released);
-//! - a checkout `releasing`: its release retried;
-//! - a checkout `placed`: its items taken out of the cart;
+//! - a checkout still `reserving`: abandoned (its stock released, its
+//!   lines given back to the cart);
+//! - a checkout `releasing`: its release and return retried;
+//! - a checkout `placed` by an earlier version: its items taken out of the
+//!   cart;
 //! - a cancelled order whose stock has not gone back: released;
 //! - a cancelled paid order whose refund is pending: refunded ([`refund`]);
 //! - a payment attempt without an outcome: asked again under its key;
@@ -52,7 +54,7 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
     for state_to_fix in [CheckoutState::Reserving, CheckoutState::Releasing] {
         for stuck in checkouts::stale(&state.db.writer, state_to_fix, &before, BATCH).await? {
             tracing::info!(key = stuck.key, "recovery: abandoning checkout");
-            checkout::abandon(state, &stuck).await;
+            checkout::abandon(state, &stuck, checkout::ABANDONED).await;
         }
     }
     for placed in checkouts::stale(&state.db.writer, CheckoutState::Placed, &before, BATCH).await? {

@@ -465,40 +465,53 @@ async fn reading_a_cart_with_items_while_the_catalog_is_down_is_503() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn remove_items_takes_ordered_units_out() {
+async fn remove_items_takes_a_checkouts_lines_all_or_none_once() {
     let stack = Stack::start().await;
     stack.add_to_cart("ned", 1, 1).await;
     stack.add_to_cart("ned", 2, 3).await;
     stack.add_to_cart("ned", 3, 1).await;
     let url = format!("{}/cart/ned/remove-items", stack.cart);
-    let (status, body) = stack
-        .send_as_service(
-            Method::POST,
-            &url,
-            Some(json!({"items": [{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 1}]})),
-        )
-        .await;
+    let remove = |key: &str, items: Value| {
+        let url = url.clone();
+        let body = json!({"key": key, "items": items});
+        let stack = &stack;
+        async move { stack.send_as_service(Method::POST, &url, Some(body)).await }
+    };
+    let two = json!([{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": 1}]);
+    let (status, body) = remove("k1", two.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["message"].is_string(), "{body}");
     assert_eq!(lines(&cart_of(&stack, "ned").await), [(2, 2), (3, 1)]);
 
-    // Taking more than the line holds deletes the line; unknown lines are ignored.
-    let (status, _) = stack
-        .send_as_service(
-            Method::POST,
-            &url,
-            Some(json!({"items": [{"product_id": 2, "quantity": 5}, {"product_id": 4, "quantity": 1}]})),
-        )
-        .await;
+    // Once per key, however often it is sent.
+    let (status, _) = remove("k1", two).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(lines(&cart_of(&stack, "ned").await), [(2, 2), (3, 1)]);
+
+    // A line the cart no longer holds in full, or at all: nothing is taken,
+    // not even the lines it holds.
+    for short in [
+        json!([{"product_id": 3, "quantity": 1}, {"product_id": 2, "quantity": 3}]),
+        json!([{"product_id": 3, "quantity": 1}, {"product_id": 4, "quantity": 1}]),
+    ] {
+        let (status, body) = remove("k2", short).await;
+        detail(status, &body, StatusCode::CONFLICT);
+        assert_eq!(lines(&cart_of(&stack, "ned").await), [(2, 2), (3, 1)]);
+    }
+    // The key was not used up by the refusals.
+    let (status, body) = remove("k2", json!([{"product_id": 2, "quantity": 2}])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(lines(&cart_of(&stack, "ned").await), [(3, 1)]);
 
     // Invalid bodies change nothing.
     let before = cart_of(&stack, "ned").await;
     for body in [
-        r#"{"items": [{"product_id": 3, "quantity": 0}]}"#,
-        r#"{"items": [{"product_id": 3}]}"#,
-        r#"{"items": [{"product_id": 3, "quantity": 1}, {"product_id": 4, "quantity": -1}]}"#,
+        r#"{"key": "k3", "items": [{"product_id": 3, "quantity": 0}]}"#,
+        r#"{"key": "k3", "items": [{"product_id": 3}]}"#,
+        r#"{"key": "k3", "items": [{"product_id": 3, "quantity": 1}, {"product_id": 4, "quantity": -1}]}"#,
+        r#"{"key": "k3", "items": [{"product_id": 3, "quantity": 1}, {"product_id": 3, "quantity": 1}]}"#,
+        r#"{"items": [{"product_id": 3, "quantity": 1}]}"#,
+        r#"{"key": "", "items": [{"product_id": 3, "quantity": 1}]}"#,
         r#"{}"#,
         r#"{"items":"#,
     ] {
@@ -511,6 +524,52 @@ async fn remove_items_takes_ordered_units_out() {
         detail(status, &answer, StatusCode::UNPROCESSABLE_ENTITY);
     }
     assert_eq!(cart_of(&stack, "ned").await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_items_gives_a_removal_back_once_and_stops_a_late_one() {
+    let stack = Stack::start().await;
+    stack.add_to_cart("ona", 1, 2).await;
+    stack.add_to_cart("ona", 2, 1).await;
+    let call = |action: &str, key: &str, items: Value| {
+        let url = format!("{}/cart/ona/{action}", stack.cart);
+        let body = json!({"key": key, "items": items});
+        let stack = &stack;
+        async move {
+            let (status, body) = stack.send_as_service(Method::POST, &url, Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{url}: {body}");
+        }
+    };
+    let both = json!([{"product_id": 1, "quantity": 2}, {"product_id": 2, "quantity": 1}]);
+    call("remove-items", "taken", both.clone()).await;
+    assert_eq!(lines(&cart_of(&stack, "ona").await), []);
+    // Added meanwhile: the lines come back on top of it.
+    stack.add_to_cart("ona", 1, 1).await;
+    call("restore-items", "taken", both.clone()).await;
+    call("restore-items", "taken", both.clone()).await;
+    let mut now = lines(&cart_of(&stack, "ona").await);
+    now.sort_unstable();
+    assert_eq!(now, [(1, 3), (2, 1)], "given back once");
+
+    // Given back for good: the key takes nothing any more.
+    let url = format!("{}/cart/ona/remove-items", stack.cart);
+    let again = json!({"key": "taken", "items": both});
+    let (status, body) = stack.send_as_service(Method::POST, &url, Some(again)).await;
+    detail(status, &body, StatusCode::CONFLICT);
+
+    // A key given back before its removal arrived: the removal takes nothing.
+    call(
+        "restore-items",
+        "late",
+        json!([{"product_id": 2, "quantity": 1}]),
+    )
+    .await;
+    let late = json!({"key": "late", "items": [{"product_id": 2, "quantity": 1}]});
+    let (status, body) = stack.send_as_service(Method::POST, &url, Some(late)).await;
+    detail(status, &body, StatusCode::CONFLICT);
+    let mut now = lines(&cart_of(&stack, "ona").await);
+    now.sort_unstable();
+    assert_eq!(now, [(1, 3), (2, 1)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -527,6 +586,7 @@ async fn cart_ops_endpoints() {
             "/cart/{user_id}/items",
             "/cart/{user_id}/items/{product_id}",
             "/cart/{user_id}/remove-items",
+            "/cart/{user_id}/restore-items",
         ],
         "/cart/ops-user",
     )

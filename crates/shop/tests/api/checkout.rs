@@ -2,10 +2,17 @@
 //! one charge per order, stock back exactly once, idempotent retries.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
 
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use shop::services::ServiceName;
 
 use crate::helpers::{detail, num, Options, Stack, Switch};
 
@@ -558,4 +565,158 @@ async fn a_reservation_key_takes_stock_once_and_a_released_key_none() {
     detail(status, &body, StatusCode::CONFLICT);
     release("key-0").await;
     assert_eq!(stock_of(stack, pen).await, 85);
+}
+
+/// What a cart in front of the stack's cart does besides passing a call on.
+#[derive(Clone, Copy)]
+enum Meddle {
+    /// Before the first `checkout-lines` answer reaches the order service,
+    /// the same user checks out through the stack's own order service.
+    CheckoutMeanwhile,
+    /// Every `remove-items` is applied, but its answer lost: 503.
+    LoseRemovals,
+}
+
+#[derive(Clone)]
+struct Front {
+    cart: String,
+    order: String,
+    http: reqwest::Client,
+    meddle: Meddle,
+    meddled: Arc<AtomicBool>,
+}
+
+/// A cart service in front of the stack's (for an order service of its own
+/// whose `CART_SERVICE_URL` it is): passes every call on, meddling as told.
+async fn cart_in_front(stack: &Stack, meddle: Meddle) -> String {
+    async fn pass_on(State(front): State<Front>, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_owned();
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let answer = front
+            .http
+            .request(parts.method, format!("{}{path}", front.cart))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let body = answer.bytes().await.unwrap();
+        match front.meddle {
+            Meddle::CheckoutMeanwhile
+                if path.ends_with("/checkout-lines") && !front.meddled.swap(true, SeqCst) =>
+            {
+                let user = path.split('/').nth(2).unwrap();
+                let placed = front
+                    .http
+                    .post(format!("{}/orders", front.order))
+                    .json(&json!({"user_id": user}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(placed.status(), StatusCode::CREATED);
+            }
+            Meddle::LoseRemovals if path.ends_with("/remove-items") => {
+                assert_eq!(status, StatusCode::OK);
+                front.meddled.store(true, SeqCst);
+                let lost = json!({"detail": "The cart service is unavailable"});
+                return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(lost)).into_response();
+            }
+            _ => {}
+        }
+        let content_type = [("content-type", "application/json")];
+        (status, content_type, body).into_response()
+    }
+    let front = Front {
+        cart: stack.cart.clone(),
+        order: stack.order.clone(),
+        http: stack.service_http.clone(),
+        meddle,
+        meddled: Arc::new(AtomicBool::new(false)),
+    };
+    let (listener, url) = crate::helpers::listener().await;
+    let app = axum::Router::new().fallback(pass_on).with_state(front);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A checkout reads the cart before it claims it, so another checkout of
+/// the same cart can order it in between: this one then finds the lines
+/// gone when it takes them, and orders nothing (its stock goes back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_that_read_the_cart_before_another_ordered_it_orders_nothing() {
+    let stack = Stack::start().await;
+    let product = stack.product("Twice", "4.00", 10).await;
+    stack.add_to_cart("twice", product, 2).await;
+    let front = cart_in_front(&stack, Meddle::CheckoutMeanwhile).await;
+    let order = stack
+        .service_with(ServiceName::Order, &[("CART_SERVICE_URL", front)])
+        .await;
+
+    let (status, body) = stack
+        .post(&format!("{order}/orders"), json!({"user_id": "twice"}))
+        .await;
+    assert_eq!(
+        detail(status, &body, StatusCode::CONFLICT),
+        "The cart changed during the checkout; nothing was ordered. Try again"
+    );
+    let orders = stack
+        .list(&format!("{}/orders/user/twice", stack.order))
+        .await;
+    assert_eq!(orders.len(), 1, "the cart was ordered once: {orders:?}");
+    assert_eq!(stock_of(&stack, product).await, 8, "one order's units held");
+    assert_eq!(cart_lines(&stack, "twice").await, []);
+
+    // Units added since are a new cart: they check out.
+    stack.add_to_cart("twice", product, 1).await;
+    let (status, body) = stack
+        .post(&format!("{order}/orders"), json!({"user_id": "twice"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["items"][0]["quantity"], 1);
+    assert_eq!(stock_of(&stack, product).await, 7);
+}
+
+/// The cart took a checkout's lines but its answer was lost: the checkout
+/// is abandoned, its stock released and its lines given back, and a retry
+/// under the same key orders nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_taken_by_a_checkout_that_fails_come_back_to_the_cart() {
+    let stack = Stack::start().await;
+    let product = stack.product("Back", "2.50", 10).await;
+    stack.add_to_cart("lost", product, 3).await;
+    let front = cart_in_front(&stack, Meddle::LoseRemovals).await;
+    let order = stack
+        .service_with(ServiceName::Order, &[("CART_SERVICE_URL", front)])
+        .await;
+    let url = format!("{order}/orders");
+    let body = json!({"user_id": "lost"});
+
+    let (status, answer) = stack
+        .send_with_key(Method::POST, &url, "lost-answer", Some(body.clone()))
+        .await;
+    detail(status, &answer, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(cart_lines(&stack, "lost").await, [(product, 3)]);
+    assert_eq!(stock_of(&stack, product).await, 10);
+    let orders = stack
+        .list(&format!("{}/orders/user/lost", stack.order))
+        .await;
+    assert_eq!(orders, Vec::<Value>::new());
+
+    // The same key again: that checkout failed for good.
+    let (status, answer) = stack
+        .send_with_key(Method::POST, &url, "lost-answer", Some(body))
+        .await;
+    assert!(
+        status.is_client_error() || status.is_server_error(),
+        "{status} {answer}"
+    );
+    assert_eq!(cart_lines(&stack, "lost").await, [(product, 3)]);
+    assert_eq!(stock_of(&stack, product).await, 10);
+
+    // Through a cart that answers, the lines order once.
+    stack.place_order("lost").await;
+    assert_eq!(cart_lines(&stack, "lost").await, []);
+    assert_eq!(stock_of(&stack, product).await, 7);
 }

@@ -121,7 +121,12 @@ async fn the_gateway_never_routes_service_only_endpoints() {
         (
             Method::POST,
             format!("{g}/api/cart/cart/victim/remove-items"),
-            Some(json!({"items": [{"product_id": 2, "quantity": 1}]})),
+            Some(json!({"key": "k", "items": [{"product_id": 2, "quantity": 1}]})),
+        ),
+        (
+            Method::POST,
+            format!("{g}/api/cart/cart/held/restore-items"),
+            Some(json!({"key": "k", "items": [{"product_id": 2, "quantity": 1}]})),
         ),
         (
             Method::GET,
@@ -196,7 +201,12 @@ async fn service_only_endpoints_need_the_service_credential() {
         (
             Method::POST,
             format!("{}/cart/victim/remove-items", stack.cart),
-            Some(json!({"items": [{"product_id": 2, "quantity": 1}]})),
+            Some(json!({"key": "k", "items": [{"product_id": 2, "quantity": 1}]})),
+        ),
+        (
+            Method::POST,
+            format!("{}/cart/held/restore-items", stack.cart),
+            Some(json!({"key": "k", "items": [{"product_id": 2, "quantity": 1}]})),
         ),
         (
             Method::GET,
@@ -677,7 +687,8 @@ async fn dot_user_ids_are_refused_on_every_route() {
     let product = stack.product("Pen", "1.00", 10).await;
     let token = stack.service_token.clone();
     let add = format!(r#"{{"product_id": {product}, "quantity": 1}}"#);
-    let remove = format!(r#"{{"items": [{{"product_id": {product}, "quantity": 1}}]}}"#);
+    let remove =
+        format!(r#"{{"key": "k", "items": [{{"product_id": {product}, "quantity": 1}}]}}"#);
     for user in [".", "..", "%2E", "%2e", "%2E%2E", ".%2e"] {
         // (method, base URL, path, body, as a service)
         let routes: Vec<(&str, &str, String, Option<&str>, bool)> = vec![
@@ -708,6 +719,13 @@ async fn dot_user_ids_are_refused_on_every_route() {
                 "POST",
                 &stack.cart,
                 format!("/cart/{user}/remove-items"),
+                Some(&remove),
+                true,
+            ),
+            (
+                "POST",
+                &stack.cart,
+                format!("/cart/{user}/restore-items"),
                 Some(&remove),
                 true,
             ),

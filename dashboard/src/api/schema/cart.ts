@@ -86,12 +86,35 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Take what an order bought out of the cart (the order service only: it
-         *     needs the service credential, and the gateway never routes it).
-         *     Units added since stay. With a `key`, the removal is applied once
-         *     however often it is sent.
+         * Take a checkout's lines out of the cart under its key, all or none (the
+         *     order service only: it needs the service credential, and the gateway
+         *     never routes it), before the order is stored: so a cart is ordered at
+         *     most once, whenever it was read. Units added since stay. Applied once
+         *     however often it is sent under one key.
          */
         post: operations["remove_items"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cart/{user_id}/restore-items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give back what a failed checkout took out of the cart under its key
+         *     (the order service only), once however often it is sent; a key never
+         *     used is recorded, so that a removal under it arriving late takes
+         *     nothing.
+         */
+        post: operations["restore_items"];
         delete?: never;
         options?: never;
         head?: never;
@@ -227,14 +250,18 @@ export interface components {
             ready: boolean;
             service: string;
         };
-        /** @description The body of `POST /cart/{user_id}/remove-items`. */
+        /**
+         * @description The body of `POST /cart/{user_id}/remove-items` and
+         *     `POST /cart/{user_id}/restore-items`: a checkout's key and its lines.
+         */
         RemoveItems: {
+            /** @description Each product at most once, at most 1000 lines. */
             items: components["schemas"]["Line"][];
             /**
-             * @description Applies the removal once per key (the order service sends its
-             *     checkout key, so a retried removal takes the items out only once).
+             * @description The checkout's key: its lines leave the cart once under it, and
+             *     come back once.
              */
-            key?: string | null;
+            key: string;
         };
         /** @description The optional body of `PUT /cart/{user_id}/items/{product_id}`. */
         SetQuantity: {
@@ -648,7 +675,61 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Removed */
+            /** @description Removed (now, or before under this key) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            /** @description Without the service credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cart no longer holds every line, or the key was given back: nothing removed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body (a product named twice, more than 1000 lines), or a bad user id */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    restore_items: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Any user id, percent-encoded */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemoveItems"];
+            };
+        };
+        responses: {
+            /** @description Given back (now, before, or nothing was taken) */
             200: {
                 headers: {
                     [name: string]: unknown;
