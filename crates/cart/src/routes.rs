@@ -311,32 +311,34 @@ pub async fn remove_items(
     let user = UserId::parse(user_id)?;
     let lines = remove.lines()?;
     let key = remove.key.as_str();
-    // One transaction in two messages: the key claimed if every line is
-    // there, then the lines taken with the commit.
-    let mut batch = state.db.writer.batch().await?;
-    let claim = store::claim_removal(
+    // One transaction in one message: every line taken, or none.
+    let removal = store::removal_of(
         key,
         user.as_str(),
         &lines,
         &now_rfc3339(),
         state.db.is_postgres(),
     );
-    if batch.run(claim).await?.is_empty() {
-        batch.rollback().await?;
-        return match store::removal(&state.db.writer, key).await? {
-            store::Removal::Taken => Ok(Json(Message::new("Items already removed from cart"))),
-            store::Removal::Restored => Err(ApiError::Conflict(
-                "The items of this checkout were given back to the cart".to_owned(),
-            )),
-            store::Removal::Unknown => Err(ApiError::Conflict(
-                "The cart no longer holds these items".to_owned(),
-            )),
-        };
+    if !state
+        .db
+        .writer
+        .batch()
+        .await?
+        .commit(removal)
+        .await?
+        .is_empty()
+    {
+        return Ok(Json(Message::new("Items removed from cart")));
     }
-    batch
-        .commit(store::take_lines(user.as_str(), &lines))
-        .await?;
-    Ok(Json(Message::new("Items removed from cart")))
+    match store::removal(&state.db.writer, key).await? {
+        store::Removal::Taken => Ok(Json(Message::new("Items already removed from cart"))),
+        store::Removal::Restored => Err(ApiError::Conflict(
+            "The items of this checkout were given back to the cart".to_owned(),
+        )),
+        store::Removal::Unknown => Err(ApiError::Conflict(
+            "The cart no longer holds these items".to_owned(),
+        )),
+    }
 }
 
 /// Give back what a failed checkout took out of the cart under its key

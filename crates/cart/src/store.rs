@@ -158,32 +158,19 @@ pub async fn clear<'c>(
     Ok(())
 }
 
-/// Takes `quantity` units of `product_id` out of a user's cart, deleting
-/// the line when nothing is left; for a batch after [`claim_removal`], which
-/// checked that the line holds them.
-fn take(user_id: &str, product_id: i64, quantity: i64) -> Statements {
-    Statements::new()
-        .push(
-            "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 AND quantity <= $3",
-            vec![user_id.into(), product_id.into(), quantity.into()],
-        )
-        .push(
-            "UPDATE cart_items SET quantity = quantity - $1 WHERE user_id = $2 AND product_id = $3",
-            vec![quantity.into(), user_id.into(), product_id.into()],
-        )
-}
-
 /// A removal's lines: each product once, with the units to take or give
 /// back.
 pub type Lines<'a> = &'a [(i64, i64)];
 
-/// The first statement of a checkout's removal under `key`: records the
-/// key as `taken` only if it is new and the cart holds every line (at least
-/// its units), returning the key when it did; then [`take_lines`] with the
-/// commit. The user's lines are locked first on PostgreSQL, so nothing
-/// changes them between this check and the commit (SQLite's one writer
-/// holds the whole transaction).
-pub fn claim_removal(
+/// A checkout's removal under `key`, for one batch with its commit: the key
+/// claimed (`taking`) only if it is new and the cart holds every line (at
+/// least its units); each line taken while this transaction's claim is
+/// `taking`; the claim then `taken`, returning the key. So every line is
+/// taken, once, or none, and a row comes back only when they were taken
+/// now. The user's lines are locked first on PostgreSQL, so nothing changes
+/// them between the check and the takes (SQLite's one writer holds the
+/// whole transaction); `taking` is never committed.
+pub fn removal_of(
     key: &str,
     user_id: &str,
     lines: Lines<'_>,
@@ -217,25 +204,47 @@ pub fn claim_removal(
              AND held.quantity >= wanted.quantity)",
         )
     };
-    Statements::new().push(
+    let claim = Statements::new().push(
         format!(
             "WITH {wanted}held AS (SELECT product_id, quantity FROM cart_items WHERE user_id = $2{lock}) \
              INSERT INTO applied_removals (key, user_id, created_at, state) \
-             SELECT $1, $2, $3, 'taken' WHERE {held} = $4 \
-             ON CONFLICT (key) DO NOTHING RETURNING key"
+             SELECT $1, $2, $3, 'taking' WHERE {held} = $4 \
+             ON CONFLICT (key) DO NOTHING"
         ),
         values,
+    );
+    const TAKING: &str =
+        "EXISTS (SELECT 1 FROM applied_removals WHERE key = $4 AND state = 'taking')";
+    let takes = lines.iter().fold(claim, |takes, &(product_id, quantity)| {
+        let values = || {
+            vec![
+                user_id.into(),
+                product_id.into(),
+                quantity.into(),
+                key.into(),
+            ]
+        };
+        takes
+            .push(
+                format!(
+                    "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 \
+                         AND quantity <= $3 AND {TAKING}"
+                ),
+                values(),
+            )
+            .push(
+                format!(
+                    "UPDATE cart_items SET quantity = quantity - $3 \
+                         WHERE user_id = $1 AND product_id = $2 AND {TAKING}"
+                ),
+                values(),
+            )
+    });
+    takes.push(
+        "UPDATE applied_removals SET state = 'taken' WHERE key = $1 AND state = 'taking' \
+         RETURNING key",
+        vec![key.into()],
     )
-}
-
-/// Takes every line out of the user's cart, in the transaction of a
-/// [`claim_removal`] that returned its key.
-pub fn take_lines(user_id: &str, lines: Lines<'_>) -> Statements {
-    lines
-        .iter()
-        .fold(Statements::new(), |takes, &(product_id, quantity)| {
-            takes.then(take(user_id, product_id, quantity))
-        })
 }
 
 /// How a removal under a key stands.

@@ -87,17 +87,19 @@ pub async fn create_reservation(
     let lines = merge(&new.items)?;
     let key = new.key.as_str();
     let now = now_rfc3339();
-    if let Some(existing) = store::find(&state.db.reader, key).await? {
-        return already(existing);
-    }
     // One transaction in two messages: every line's units (all or none),
-    // then the reservation with the commit.
+    // then the reservation with the commit. A key that exists (a retry) is
+    // found when its reservation cannot be stored, or the stock it took
+    // cannot be taken again.
     let mut batch = state.db.writer.batch().await?;
     let taken = batch.run(store::take(&lines, &now)).await?;
     let items = match store::reserved(&lines, &taken)? {
         Ok(items) => items,
         Err(short) => {
             batch.rollback().await?;
+            if let Some(existing) = store::find(&state.db.reader, key).await? {
+                return already(existing);
+            }
             return Err(store::shortage(&state.db.reader, short).await?);
         }
     };

@@ -2,5 +2,6 @@
 -- its lines): 'taken' while the lines are out of the cart under the key,
 -- 'restored' once they are back, or when the key was given back before
 -- anything was taken, so that a late removal under it takes nothing.
+-- 'taking' only inside the removal's own transaction, never committed.
 ALTER TABLE applied_removals ADD COLUMN state TEXT NOT NULL DEFAULT 'taken'
-    CHECK (state IN ('taken', 'restored'));
+    CHECK (state IN ('taking', 'taken', 'restored'));

@@ -548,6 +548,16 @@ async fn a_reservation_key_takes_stock_once_and_a_released_key_none() {
         "nothing taken"
     );
 
+    // A retry of a reservation that took the last units answers that
+    // reservation, although its stock could not be taken again.
+    let (status, first) = reserve("last", json!([{"product_id": ink, "quantity": 6}])).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = reserve("last", json!([{"product_id": ink, "quantity": 6}])).await;
+    assert_eq!((status, &again), (StatusCode::OK, &first));
+    assert_eq!(stock_of(stack, ink).await, 0);
+    release("last").await;
+    assert_eq!(stock_of(stack, ink).await, 6);
+
     let (status, body) = release("early").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = reserve("early", json!([{"product_id": ink, "quantity": 1}])).await;
