@@ -1,6 +1,7 @@
 //! SQL for cart lines.
 
 use shop_common::db::Statements;
+use shop_common::paging::Arg;
 use shop_common::quantity::MAX_QUANTITY;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -177,74 +178,73 @@ pub fn removal_of(
     now: &str,
     postgres: bool,
 ) -> Statements {
-    let lock = if postgres { " FOR UPDATE" } else { "" };
-    let mut values = vec![
-        key.into(),
-        user_id.into(),
-        now.into(),
-        (lines.len() as i64).into(),
-    ];
-    let wanted = lines
-        .iter()
-        .map(|&(product_id, quantity)| {
-            values.push(product_id.into());
-            values.push(quantity.into());
-            let n = values.len();
-            format!("(${}, ${n})", n - 1)
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    // No lines: nothing to check (a VALUES list cannot be empty).
-    let (wanted, held) = if lines.is_empty() {
-        (String::new(), "0")
-    } else {
-        (
-            format!("wanted (product_id, quantity) AS (VALUES {wanted}), "),
-            "(SELECT COUNT(*) FROM wanted JOIN held ON held.product_id = wanted.product_id \
-             AND held.quantity >= wanted.quantity)",
-        )
-    };
-    let claim = Statements::new().push(
-        format!(
-            "WITH {wanted}held AS (SELECT product_id, quantity FROM cart_items WHERE user_id = $2{lock}) \
-             INSERT INTO applied_removals (key, user_id, created_at, state) \
-             SELECT $1, $2, $3, 'taking' WHERE {held} = $4 \
-             ON CONFLICT (key) DO NOTHING"
-        ),
-        values,
-    );
     const TAKING: &str =
-        "EXISTS (SELECT 1 FROM applied_removals WHERE key = $4 AND state = 'taking')";
-    let takes = lines.iter().fold(claim, |takes, &(product_id, quantity)| {
-        let values = || {
-            vec![
-                user_id.into(),
-                product_id.into(),
-                quantity.into(),
-                key.into(),
-            ]
-        };
-        takes
+        "EXISTS (SELECT 1 FROM applied_removals WHERE key = $2 AND state = 'taking')";
+    let claim = if lines.is_empty() {
+        // Nothing to check or take (a VALUES list cannot be empty).
+        Statements::new().push(
+            "INSERT INTO applied_removals (key, user_id, created_at, state) \
+             VALUES ($2, $1, $3, 'taking') ON CONFLICT (key) DO NOTHING",
+            vec![user_id.into(), key.into(), now.into()],
+        )
+    } else {
+        let lock = if postgres { " FOR UPDATE" } else { "" };
+        let held = format!(
+            "{}, held AS (SELECT product_id, quantity FROM cart_items WHERE user_id = $1{lock}) \
+             INSERT INTO applied_removals (key, user_id, created_at, state) \
+             SELECT $2, $1, $3, 'taking' WHERE (SELECT COUNT(*) FROM wanted \
+             JOIN held ON held.product_id = wanted.product_id \
+             AND held.quantity >= wanted.quantity) = {} \
+             ON CONFLICT (key) DO NOTHING",
+            wanted(lines.len(), 4),
+            lines.len()
+        );
+        let take = |sql: String| (sql, with_lines(vec![user_id.into(), key.into()], lines));
+        let (delete, delete_values) = take(format!(
+            "{} DELETE FROM cart_items WHERE user_id = $1 \
+             AND (product_id, quantity) IN (SELECT product_id, quantity FROM wanted) \
+             AND {TAKING}",
+            wanted(lines.len(), 3)
+        ));
+        let (update, update_values) = take(format!(
+            "{} UPDATE cart_items SET quantity = cart_items.quantity - wanted.quantity \
+             FROM wanted WHERE cart_items.user_id = $1 \
+             AND cart_items.product_id = wanted.product_id AND {TAKING}",
+            wanted(lines.len(), 3)
+        ));
+        Statements::new()
             .push(
-                format!(
-                    "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 \
-                         AND quantity <= $3 AND {TAKING}"
-                ),
-                values(),
+                held,
+                with_lines(vec![user_id.into(), key.into(), now.into()], lines),
             )
-            .push(
-                format!(
-                    "UPDATE cart_items SET quantity = quantity - $3 \
-                         WHERE user_id = $1 AND product_id = $2 AND {TAKING}"
-                ),
-                values(),
-            )
-    });
-    takes.push(
+            .push(delete, delete_values)
+            .push(update, update_values)
+    };
+    claim.push(
         "UPDATE applied_removals SET state = 'taken' WHERE key = $1 AND state = 'taking' \
          RETURNING key",
         vec![key.into()],
     )
+}
+
+/// `WITH wanted (product_id, quantity) AS (VALUES …)` of `lines` lines,
+/// their parameters numbered from `$first`.
+fn wanted(lines: usize, first: usize) -> String {
+    let rows = (0..lines)
+        .map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("WITH wanted (product_id, quantity) AS (VALUES {rows})")
+}
+
+/// `values`, then each line's product and units (the parameters of
+/// [`wanted`]).
+fn with_lines(mut values: Vec<Arg>, lines: Lines<'_>) -> Vec<Arg> {
+    for &(product_id, quantity) in lines {
+        values.push(product_id.into());
+        values.push(quantity.into());
+    }
+    values
 }
 
 /// How a removal under a key stands.
