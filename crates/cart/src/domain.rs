@@ -5,8 +5,6 @@ use shop_common::quantity::MAX_QUANTITY;
 use shop_common::{ApiError, Money, Quantity, Text};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::store::MAX_LINES;
-
 /// A line of a cart, with the product's current name and price.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CartItem {
@@ -143,6 +141,10 @@ pub fn new_quantity(units: i64) -> Result<Quantity, ApiError> {
         ))
     })
 }
+
+/// The most different products one cart holds (what one order can
+/// reserve, and one catalog read can price).
+pub const MAX_LINES: i64 = 1000;
 
 /// One product and a quantity of it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]

@@ -19,9 +19,9 @@ use utoipa_axum::routes;
 use crate::client::CatalogProduct;
 use crate::domain::{
     new_quantity, AddItem, Cart, CartItem, Line, Message, QuantityQuery, RemoveItems, SetQuantity,
-    Total,
+    Total, MAX_LINES,
 };
-use crate::store::{self, Refusal, StoredItem, MAX_LINES};
+use crate::store::{self, Refusal, StoredItem};
 use crate::AppState;
 
 /// The cart routes, each declared once for the router and the document.

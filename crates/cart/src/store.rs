@@ -6,6 +6,8 @@ use shop_common::quantity::MAX_QUANTITY;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
+use crate::domain::MAX_LINES;
+
 /// A stored cart line, before the catalog's data is joined in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredItem {
@@ -42,10 +44,6 @@ pub async fn items<'c>(
         .map(item)
         .collect()
 }
-
-/// The most different products one cart holds (what one order can
-/// reserve, and one catalog read can price).
-pub const MAX_LINES: i64 = 1000;
 
 /// Adds `quantity` to the user's line of `product_id` unless the line would
 /// then exceed `limit`, creating the line only while the cart holds fewer
@@ -199,26 +197,31 @@ pub fn removal_of(
             wanted(lines.len(), 4),
             lines.len()
         );
-        let take = |sql: String| (sql, with_lines(vec![user_id.into(), key.into()], lines));
-        let (delete, delete_values) = take(format!(
-            "{} DELETE FROM cart_items WHERE user_id = $1 \
-             AND (product_id, quantity) IN (SELECT product_id, quantity FROM wanted) \
-             AND {TAKING}",
-            wanted(lines.len(), 3)
-        ));
-        let (update, update_values) = take(format!(
-            "{} UPDATE cart_items SET quantity = cart_items.quantity - wanted.quantity \
-             FROM wanted WHERE cart_items.user_id = $1 \
-             AND cart_items.product_id = wanted.product_id AND {TAKING}",
-            wanted(lines.len(), 3)
-        ));
+        // The takes' statements share their lines and values ($1 user, $2 key).
+        let wanted_here = wanted(lines.len(), 3);
+        let take_values = || with_lines(vec![user_id.into(), key.into()], lines);
         Statements::new()
             .push(
                 held,
                 with_lines(vec![user_id.into(), key.into(), now.into()], lines),
             )
-            .push(delete, delete_values)
-            .push(update, update_values)
+            .push(
+                format!(
+                    "{wanted_here} DELETE FROM cart_items WHERE user_id = $1 \
+                     AND (product_id, quantity) IN (SELECT product_id, quantity FROM wanted) \
+                     AND {TAKING}"
+                ),
+                take_values(),
+            )
+            .push(
+                format!(
+                    "{wanted_here} UPDATE cart_items \
+                     SET quantity = cart_items.quantity - wanted.quantity \
+                     FROM wanted WHERE cart_items.user_id = $1 \
+                     AND cart_items.product_id = wanted.product_id AND {TAKING}"
+                ),
+                take_values(),
+            )
     };
     claim.push(
         "UPDATE applied_removals SET state = 'taken' WHERE key = $1 AND state = 'taking' \
