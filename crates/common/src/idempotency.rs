@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sqlx::{Any, Executor, Row};
 
-use crate::db::{is_unique_violation, Batch, Connections, Statements};
+use crate::db::{is_unique_violation, Batch, Column, Connections, Guard, Statements};
 use crate::error::ApiError;
 use crate::paging::{self, Arg};
 
@@ -150,6 +150,38 @@ impl Idempotency {
         body: &impl Serialize,
     ) -> Result<Statements, ApiError> {
         self.recorded_by(RECORD, status, body)
+    }
+
+    /// As [`Idempotency::recording`], for a batch whose effect is known in
+    /// one message only: recorded only if `guard` finds the row the effect
+    /// wrote. When `id` names a member of the body and a column of that
+    /// row (`("id", "id")`), the body is built with [`UNKNOWN_ID`](crate::db::UNKNOWN_ID) there and
+    /// the record takes the row's value, which the database gave it.
+    pub fn recording_when(
+        &self,
+        status: StatusCode,
+        body: &impl Serialize,
+        guard: &Guard,
+        id: Option<(&str, &'static str)>,
+    ) -> Result<Statements, ApiError> {
+        if status.is_server_error() {
+            return Ok(Statements::new());
+        }
+        let mut values: Vec<Column> = self
+            .values(status, body)?
+            .into_iter()
+            .map(Column::Value)
+            .collect();
+        if let (Some((member, column)), Column::Value(Arg::Text(body))) = (id, &values[4]) {
+            values[4] = Column::with_id(body, member, column).ok_or_else(|| {
+                ApiError::internal(format!("the answer has no single {member} to fill in"))
+            })?;
+        }
+        Ok(guard.insert(
+            "idempotency_keys (scope, key, request, status, body, created_at)",
+            values,
+            "ON CONFLICT (scope, key) DO NOTHING",
+        ))
     }
 
     /// `sql` ([`RECORD`] or [`RECORD_FIRST`]) with the response's values;

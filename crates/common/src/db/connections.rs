@@ -405,7 +405,7 @@ impl DerefMut for Held {
 /// Statements sent together by a [`Batch`], each with its own values,
 /// numbered `$1`, `$2`, … within it.
 #[derive(Debug, Default)]
-pub struct Statements(Vec<(String, Vec<Arg>)>);
+pub struct Statements(pub(super) Vec<(String, Vec<Arg>)>);
 
 impl Statements {
     pub fn new() -> Statements {
@@ -578,7 +578,7 @@ impl std::fmt::Debug for Batch {
 }
 
 /// `statement` with each `$n` made `$(n + offset)`.
-fn renumbered(statement: &str, offset: usize) -> String {
+pub(super) fn renumbered(statement: &str, offset: usize) -> String {
     if offset == 0 {
         return statement.to_owned();
     }

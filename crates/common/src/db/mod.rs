@@ -21,7 +21,9 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, Connection, Executor};
 
 mod connections;
+mod guard;
 pub use connections::{Batch, Connections, Statements, WriteTx};
+pub use guard::{Column, Guard, UNKNOWN_ID};
 
 /// Where a service keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -128,15 +128,23 @@ pub async fn advance<'c>(
 }
 
 /// The last step of a checkout, in the transaction that stores its order:
-/// marks it done with the order stored under its key, if it is still
-/// `reserving`. The statement, for a batch after the order's, returns the
-/// key when it marked it.
-pub fn mark_done(key: &str, total_cents: i64) -> Statements {
-    Statements::new().push(
-        "UPDATE checkouts SET state = 'done', \
-         order_id = (SELECT id FROM orders WHERE reservation_key = $1), \
-         total_cents = $2, updated_at = $3 \
-         WHERE key = $1 AND state = 'reserving' RETURNING key",
-        vec![key.into(), total_cents.into(), now_rfc3339().into()],
-    )
+/// marks it done, if it is still `reserving`, and then, after the order's
+/// insert (which takes place only for a checkout so marked: see
+/// `orders::insert`), links it to that order. Marking first makes racing
+/// placings of one checkout queue on its row (PostgreSQL), so that only
+/// the first stores an order. The statements, for a batch, around the
+/// order's.
+pub fn mark_done(key: &str, total_cents: i64, order: Statements) -> Statements {
+    Statements::new()
+        .push(
+            "UPDATE checkouts SET state = 'done', total_cents = $2, updated_at = $3 \
+             WHERE key = $1 AND state = 'reserving'",
+            vec![key.into(), total_cents.into(), now_rfc3339().into()],
+        )
+        .then(order)
+        .push(
+            "UPDATE checkouts SET order_id = (SELECT id FROM orders WHERE reservation_key = $1) \
+             WHERE key = $1 AND state = 'done' AND order_id IS NULL",
+            vec![key.into()],
+        )
 }

@@ -1,6 +1,6 @@
 //! SQL for orders.
 
-use shop_common::db::Statements;
+use shop_common::db::{Guard, Statements};
 use shop_common::paging::{self, Arg, Cursor, Filters, Key, Page, Sort, Statement};
 use shop_common::{now_rfc3339, Money};
 use sqlx::any::AnyRow;
@@ -63,8 +63,10 @@ pub fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
     })
 }
 
-/// Stores a new pending order whose stock is held under `reservation_key`:
-/// the statement, for a batch, returning the order.
+/// Stores a new pending order whose stock is held under `reservation_key`,
+/// if the checkout of that key was just marked done and has no order yet
+/// (see `checkouts::mark_done`): the statement, for a batch, returning
+/// the order (no row when the checkout is not so).
 pub fn insert(
     user_id: &str,
     items: &[OrderItem],
@@ -76,7 +78,10 @@ pub fn insert(
     Ok(Statements::new().push(
         format!(
             "INSERT INTO orders (user_id, status, total_cents, items, reservation_key, created_at, updated_at) \
-             VALUES ($1, 'pending', $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
+             SELECT $1, 'pending', $2, $3, $4, $5, $5 \
+             WHERE EXISTS (SELECT 1 FROM checkouts \
+             WHERE key = $4 AND state = 'done' AND order_id IS NULL) \
+             RETURNING {COLUMNS}"
         ),
         vec![
             text(user_id),
@@ -86,6 +91,24 @@ pub fn insert(
             text(now),
         ],
     ))
+}
+
+/// The order [`insert`] stored under `reservation_key` at `now`, for the
+/// writes of its batch that follow it.
+pub fn inserted(reservation_key: &str, now: &str) -> Guard {
+    Guard::new(
+        "orders WHERE reservation_key = $1 AND created_at = $2",
+        vec![text(reservation_key), text(now)],
+    )
+}
+
+/// The order among a batch's `rows` (the other statements' rows have
+/// other columns), if a statement returned it.
+pub fn returned(rows: &[AnyRow]) -> Result<Option<Order>, sqlx::Error> {
+    rows.iter()
+        .find(|row| row.try_column("total_cents").is_ok())
+        .map(order)
+        .transpose()
 }
 
 /// One order.
@@ -337,22 +360,26 @@ pub async fn claim_payment<'c>(
     .await
 }
 
-/// Marks the order paid by `payment_id`, if attempt `key` still holds it:
-/// the statement, for a batch, returning the paid order (no row when it
-/// is no longer held by `key`).
-pub fn mark_paid(id: i64, key: &str, payment_id: &str) -> Statements {
+/// Marks the order paid by `payment_id` at `now`, if attempt `key` still
+/// holds it: the statement, for a batch, returning the paid order (no row
+/// when it is no longer held by `key`).
+pub fn mark_paid(id: i64, key: &str, payment_id: &str, now: &str) -> Statements {
     Statements::new().push(
         format!(
             "UPDATE orders SET status = 'paid', payment_id = $1, updated_at = $2 \
              WHERE id = $3 AND paying_key = $4 AND status IN ('pending', 'confirmed') \
              RETURNING {COLUMNS}"
         ),
-        vec![
-            text(payment_id),
-            text(&now_rfc3339()),
-            Arg::Int(id),
-            text(key),
-        ],
+        vec![text(payment_id), text(now), Arg::Int(id), text(key)],
+    )
+}
+
+/// The order [`mark_paid`] marked at `now`, for the writes of its batch
+/// that follow it.
+pub fn marked_paid(id: i64, payment_id: &str, now: &str) -> Guard {
+    Guard::new(
+        "orders WHERE id = $1 AND payment_id = $2 AND updated_at = $3",
+        vec![Arg::Int(id), text(payment_id), text(now)],
     )
 }
 

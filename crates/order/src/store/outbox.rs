@@ -7,7 +7,8 @@ use shop_common::now_rfc3339;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
-use shop_common::db::{Db, Statements};
+use shop_common::db::{Column, Db, Guard, Statements, UNKNOWN_ID};
+use shop_common::ApiError;
 
 use crate::domain::{EventType, Order, OrderEvent, OrderStatus};
 
@@ -28,9 +29,68 @@ pub async fn record(
     Ok(())
 }
 
+/// The statements that write the event of a change to `order`, for
+/// [`record`].
+fn event(postgres: bool, event_type: EventType, order: &Order, extra: Value) -> Statements {
+    locked(postgres).push(
+        "INSERT INTO outbox (event_id, order_id, event_type, data, created_at) VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            uuid::Uuid::new_v4().to_string().into(),
+            order.id.into(),
+            event_type.as_str().into(),
+            data(order, extra).into(),
+            now_rfc3339().into(),
+        ],
+    )
+}
+
 /// The statements that write the event of a change to `order`, for a
-/// batch or [`record`].
-pub fn event(postgres: bool, event_type: EventType, order: &Order, extra: Value) -> Statements {
+/// batch that makes the change in the same message: written only if
+/// `guard` finds the order as the change left it, and at most once under
+/// `event_id` (racing changes of one order that both left it so, in the
+/// same millisecond, write it once). An order built with
+/// [`UNKNOWN_ID`] (its insert is in the batch) gets its id from the row.
+pub fn event_when(
+    postgres: bool,
+    event_type: EventType,
+    order: &Order,
+    extra: Value,
+    guard: &Guard,
+    event_id: uuid::Uuid,
+) -> Result<Statements, ApiError> {
+    let data = data(order, extra);
+    let (order_id, data) = if order.id == UNKNOWN_ID {
+        let data = Column::with_id(&data, "order_id", "id")
+            .ok_or_else(|| ApiError::internal("an event without its order's id"))?;
+        (Column::Of("id"), data)
+    } else {
+        (order.id.into(), data.into())
+    };
+    Ok(locked(postgres).then(guard.insert(
+        "outbox (event_id, order_id, event_type, data, created_at)",
+        vec![
+            event_id.to_string().into(),
+            order_id,
+            event_type.as_str().into(),
+            data,
+            now_rfc3339().into(),
+        ],
+        "ON CONFLICT (event_id) DO NOTHING",
+    )))
+}
+
+/// The id of the one event `event_type` of the order named by `name` (its
+/// checkout's key, its id and payment's, …): the same for every write of
+/// it, and, like every event id, a version 4 UUID in form (its bits drawn
+/// from a hash of the name instead of at random).
+pub fn event_id(event_type: EventType, name: &str) -> uuid::Uuid {
+    let name = format!("shop:order-event:{}:{name}", event_type.as_str());
+    let hashed = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes());
+    uuid::Builder::from_random_bytes(hashed.into_bytes()).into_uuid()
+}
+
+/// The event's data: the order's id, owner, total and status, and `extra`.
+fn data(order: &Order, extra: Value) -> String {
     let mut data = json!({
         "order_id": order.id,
         "user_id": order.user_id,
@@ -40,27 +100,22 @@ pub fn event(postgres: bool, event_type: EventType, order: &Order, extra: Value)
     if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
         data.extend(extra);
     }
-    let statements = if postgres {
-        // Sequences are handed out at insert but become visible at commit;
-        // one writer at a time (until its commit) makes them visible in
-        // order, so a reader following `after=N` never skips an event.
+    data.to_string()
+}
+
+/// On PostgreSQL, the lock every outbox writer takes first: sequences are
+/// handed out at insert but become visible at commit; one writer at a
+/// time (until its commit) makes them visible in order, so a reader
+/// following `after=N` never skips an event.
+fn locked(postgres: bool) -> Statements {
+    if postgres {
         Statements::new().push(
             "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS lock",
             vec![OUTBOX_WRITE_LOCK.into()],
         )
     } else {
         Statements::new()
-    };
-    statements.push(
-        "INSERT INTO outbox (event_id, order_id, event_type, data, created_at) VALUES ($1, $2, $3, $4, $5)",
-        vec![
-            uuid::Uuid::new_v4().to_string().into(),
-            order.id.into(),
-            event_type.as_str().into(),
-            data.to_string().into(),
-            now_rfc3339().into(),
-        ],
-    )
+    }
 }
 
 /// The event of a status change from `previous` to `order.status`.

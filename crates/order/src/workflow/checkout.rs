@@ -34,11 +34,12 @@
 //! [`clear_cart`].
 
 use serde_json::json;
+use shop_common::db::UNKNOWN_ID;
 use shop_common::money::MAX_CENTS;
-use shop_common::{now_rfc3339, ApiError, Money, UserId};
+use shop_common::{now_rfc3339, ApiError, Money, PaymentMethod, UserId};
 
 use crate::client::ReservedLine;
-use crate::domain::{Checkout, CheckoutState, EventType, Order, OrderItem};
+use crate::domain::{Checkout, CheckoutState, EventType, Order, OrderItem, OrderStatus};
 use crate::store::checkouts::{self, advance, find, Claim};
 use crate::store::{orders, outbox};
 use crate::workflow::Answer;
@@ -196,10 +197,11 @@ fn in_cart_order(checkout: &Checkout, reserved: Vec<ReservedLine>) -> Vec<OrderI
     items
 }
 
-/// Step 2: in one transaction the order, the checkout marked done (only
-/// if it is still `reserving`), the `order_created` event and the answer,
-/// in two messages: the order and the mark, then the event and the answer
-/// with the commit.
+/// Step 2: in one transaction, sent in one message, the checkout marked
+/// done (only if it is still `reserving`), its order (only if it was), the
+/// `order_created` event and the answer. The event and the answer are
+/// built before the order has its id, and take it from the stored order;
+/// they are written only if the order was.
 async fn place(
     state: &AppState,
     checkout: &Checkout,
@@ -208,42 +210,53 @@ async fn place(
     answer: &Answer<'_>,
 ) -> Result<Order, ApiError> {
     let key = checkout.key.as_str();
-    let mut batch = state.db.writer.batch().await?;
-    let stored = batch
-        .run(
-            orders::insert(&checkout.user_id, items, total, key, &now_rfc3339())?
-                .then(checkouts::mark_done(key, total.cents())),
-        )
-        .await?;
-    let (Some(order), done) = (stored.first(), stored.len() == 2) else {
-        return Err(ApiError::internal(format!(
-            "order of checkout {key} not returned"
-        )));
+    let now = now_rfc3339();
+    let order = Order {
+        id: UNKNOWN_ID,
+        user_id: checkout.user_id.clone(),
+        status: OrderStatus::Pending,
+        total_amount: total,
+        items: items.to_vec(),
+        payment_id: None,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        reservation_key: Some(key.to_owned()),
+        stock_released: false,
+        paying_key: None,
+        paying_method: PaymentMethod::default(),
+        reason: None,
+        expires_at: None,
+        refund_status: None,
+        refund_id: None,
+        refunded_at: None,
     };
-    let order = orders::order(order)?;
-    if !done {
-        // Recovery abandoned it, or a racing request stored it: theirs stands.
-        batch.rollback().await?;
-        let now = find(&state.db.reader, key)
-            .await?
-            .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
-        return match now.state {
-            CheckoutState::Reserving => Err(ApiError::internal(format!("checkout {key} stuck"))),
-            _ => Box::pin(resume(state, now, answer)).await,
-        };
-    }
-    let created = outbox::event(
+    let stored = orders::inserted(key, &now);
+    let created = outbox::event_when(
         state.db.is_postgres(),
         EventType::OrderCreated,
         &order,
         json!({"items": order.items}),
-    );
-    batch
-        .commit(created.then(answer.recording(state, &order)?))
-        .await?;
-    answer.committed();
-    state.feed.wrote();
-    Ok(order)
+        &stored,
+        outbox::event_id(EventType::OrderCreated, key),
+    )?;
+    let order_row = orders::insert(&checkout.user_id, items, total, key, &now)?;
+    let statements = checkouts::mark_done(key, total.cents(), order_row)
+        .then(created)
+        .then(answer.recording_when(state, &order, &stored)?);
+    let rows = state.db.writer.batch().await?.commit(statements).await?;
+    if let Some(order) = orders::returned(&rows)? {
+        answer.committed();
+        state.feed.wrote();
+        return Ok(order);
+    }
+    // Recovery abandoned it, or a racing request stored it: theirs stands.
+    let now = find(&state.db.reader, key)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("checkout {key} vanished")))?;
+    match now.state {
+        CheckoutState::Reserving => Err(ApiError::internal(format!("checkout {key} stuck"))),
+        _ => Box::pin(resume(state, now, answer)).await,
+    }
 }
 
 /// Finishes a checkout an earlier version left `placed` (its order stored

@@ -19,7 +19,7 @@ pub mod status;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::StatusCode;
-use shop_common::db::Statements;
+use shop_common::db::{Guard, Statements, UNKNOWN_ID};
 use shop_common::idempotency::Idempotency;
 use shop_common::ApiError;
 
@@ -69,16 +69,25 @@ impl<'a> Answer<'a> {
         Answer::new(None, StatusCode::OK)
     }
 
-    /// The statements recording `order` as the success answer, sent with
-    /// the transaction's commit; then [`Answer::committed`].
-    pub fn recording(&self, state: &AppState, order: &Order) -> Result<Statements, ApiError> {
+    /// The statements recording `order` as the success answer, for the
+    /// batch that makes the order so, in the same message: recorded only if
+    /// `guard` finds the order as the batch left it (then
+    /// [`Answer::committed`]); an order built with [`UNKNOWN_ID`] (its insert is in the
+    /// batch) is recorded with the id the database gave it.
+    pub fn recording_when(
+        &self,
+        state: &AppState,
+        order: &Order,
+        guard: &Guard,
+    ) -> Result<Statements, ApiError> {
+        let id = (order.id == UNKNOWN_ID).then_some(("id", "id"));
         match self.idem {
-            Some(idem) => idem.recording(self.status, &state.shown(order.clone())),
+            Some(idem) => idem.recording_when(self.status, &state.shown(order.clone()), guard, id),
             None => Ok(Statements::new()),
         }
     }
 
-    /// The transaction holding [`Answer::recording`] committed.
+    /// The transaction holding [`Answer::recording_when`] committed.
     pub fn committed(&self) {
         self.recorded.store(self.idem.is_some(), Ordering::Relaxed);
     }

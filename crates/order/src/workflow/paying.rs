@@ -9,12 +9,12 @@
 //! attempt holds the order it cannot be cancelled.
 
 use serde_json::json;
-use shop_common::ApiError;
+use shop_common::{now_rfc3339, ApiError};
 
 use crate::client::PaymentOutcome;
 use shop_common::PaymentMethod;
 
-use crate::domain::{EventType, Order};
+use crate::domain::{EventType, Order, OrderStatus};
 use crate::store::{orders, outbox};
 use crate::workflow::{load, Answer};
 use crate::AppState;
@@ -100,26 +100,35 @@ pub async fn settle(
         Err(err) => return Err(err),
     };
     if payment.status == PaymentOutcome::Success {
-        // One transaction in two messages: the order marked paid, then its
-        // event and the answer with the commit.
-        let mut batch = state.db.writer.batch().await?;
-        let marked = batch.run(orders::mark_paid(id, key, &payment.id)).await?;
-        if let Some(paid) = marked.first().map(orders::order).transpose()? {
-            let paid_event = json!({"payment_id": payment.id, "method": method});
-            let event = outbox::event(
-                state.db.is_postgres(),
-                EventType::OrderPaid,
-                &paid,
-                paid_event,
-            );
-            batch
-                .commit(event.then(answer.recording(state, &paid)?))
-                .await?;
+        // One transaction in one message: the order marked paid, and its
+        // event and the answer if it was. The attempt holds the order, so
+        // nothing but its status and time changes meanwhile: the paid
+        // order is this one so marked.
+        let now = now_rfc3339();
+        let paid = Order {
+            status: OrderStatus::Paid,
+            payment_id: Some(payment.id.clone()),
+            updated_at: now.clone(),
+            ..order.clone()
+        };
+        let marked = orders::marked_paid(id, &payment.id, &now);
+        let event = outbox::event_when(
+            state.db.is_postgres(),
+            EventType::OrderPaid,
+            &paid,
+            json!({"payment_id": payment.id, "method": method}),
+            &marked,
+            outbox::event_id(EventType::OrderPaid, &format!("{id}:{}", payment.id)),
+        )?;
+        let statements = orders::mark_paid(id, key, &payment.id, &now)
+            .then(event)
+            .then(answer.recording_when(state, &paid, &marked)?);
+        let rows = state.db.writer.batch().await?.commit(statements).await?;
+        if let Some(paid) = orders::returned(&rows)? {
             answer.committed();
             state.feed.wrote();
             return Ok(paid);
         }
-        batch.rollback().await?;
         // A concurrent settle of the same attempt got there first.
         let now = load(state, id).await?;
         if now.payment_id.as_deref() == Some(payment.id.as_str()) {

@@ -299,6 +299,21 @@ async fn count(stack: &Stack, list_url: &str) -> usize {
     stack.list(list_url).await.len()
 }
 
+/// The types of the events of order `id`, in order.
+async fn event_types_of(stack: &Stack, id: i64) -> Vec<String> {
+    let (status, events) = stack
+        .get(&format!("{}/events?limit=1000", stack.order))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["data"]["order_id"] == id)
+        .map(|event| event["event_type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Sends the same keyed request twice in sequence, then six times at once
 /// under each of [`RACING_KEYS`] keys (interleaved), and once more with
 /// another body: one effect per key (counted as the length of
@@ -418,6 +433,17 @@ async fn keyed_checkouts_order_once() {
     }
     assert_eq!(count().await, before + 2);
     assert_eq!(stock_of(&stack, 2).await, 49, "one mouse taken");
+    let order = racing[0].1["id"].as_i64().unwrap();
+    assert_eq!(
+        event_types_of(&stack, order).await,
+        ["order_created"],
+        "one event however many placings raced"
+    );
+    let (_, stored) = stack.get(&format!("{}/orders/{order}", stack.order)).await;
+    assert_eq!(
+        racing[0].1, stored,
+        "the answer recorded is the order stored"
+    );
 
     let (status, body) = stack
         .send_with_key(
@@ -449,6 +475,16 @@ async fn keyed_order_payments_charge_once() {
     }
     assert_eq!(racing[0].0, StatusCode::OK, "{racing:?}");
     assert_eq!(payments_of(&stack, id).await.len(), 1);
+    assert_eq!(
+        event_types_of(&stack, id).await,
+        ["order_created", "order_paid"],
+        "one paid event however many payments raced"
+    );
+    let (_, stored) = stack.get(&format!("{}/orders/{id}", stack.order)).await;
+    assert_eq!(
+        racing[0].1, stored,
+        "the answer recorded is the order stored"
+    );
     let replay = stack.send_with_key(Method::POST, &url, "pay-1", None).await;
     assert_eq!(replay, racing[0]);
     let (status, body) = stack.send_with_key(Method::POST, &url, "pay-2", None).await;
