@@ -129,7 +129,7 @@ impl Idempotency {
         if status.is_server_error() {
             return Ok(true);
         }
-        let values = self.values(status, body)?;
+        let values = self.values(status, Arg::from(serialized(body)?));
         let done = values
             .iter()
             .fold(sqlx::query(RECORD), paging::bind)
@@ -167,16 +167,14 @@ impl Idempotency {
         if status.is_server_error() {
             return Ok(Statements::new());
         }
-        let mut values: Vec<Column> = self
-            .values(status, body)?
-            .into_iter()
-            .map(Column::Value)
-            .collect();
-        if let (Some((member, column)), Column::Value(Arg::Text(body))) = (id, &values[4]) {
-            values[4] = Column::with_id(body, member, column).ok_or_else(|| {
+        let body = serialized(body)?;
+        let body = match id {
+            Some((member, column)) => Column::with_id(&body, member, column).ok_or_else(|| {
                 ApiError::internal(format!("the answer has no single {member} to fill in"))
-            })?;
-        }
+            })?,
+            None => body.into(),
+        };
+        let values = self.values(status, body);
         Ok(guard.insert(
             "idempotency_keys (scope, key, request, status, body, created_at)",
             values,
@@ -195,21 +193,29 @@ impl Idempotency {
         if status.is_server_error() {
             return Ok(Statements::new());
         }
-        Ok(Statements::new().push(sql, self.values(status, body)?))
+        let body = Arg::from(serialized(body)?);
+        Ok(Statements::new().push(sql, self.values(status, body)))
     }
 
-    /// The values of [`RECORD`] and [`RECORD_FIRST`].
-    fn values(&self, status: StatusCode, body: &impl Serialize) -> Result<Vec<Arg>, ApiError> {
-        let body = serde_json::to_string(body).map_err(ApiError::internal)?;
-        Ok(vec![
-            self.scope.as_str().into(),
-            self.key.as_str().into(),
-            self.request.as_str().into(),
-            i64::from(status.as_u16()).into(),
-            body.into(),
-            crate::now_rfc3339().into(),
-        ])
+    /// The values of [`RECORD`] and [`RECORD_FIRST`] (`Arg`s), or of
+    /// [`Idempotency::recording_when`] (`Column`s), `body` the serialized
+    /// answer.
+    fn values<T: From<Arg>>(&self, status: StatusCode, body: T) -> Vec<T> {
+        let arg = |value: Arg| T::from(value);
+        vec![
+            arg(self.scope.as_str().into()),
+            arg(self.key.as_str().into()),
+            arg(self.request.as_str().into()),
+            arg(i64::from(status.as_u16()).into()),
+            body,
+            arg(crate::now_rfc3339().into()),
+        ]
     }
+}
+
+/// An answer's body as it is recorded.
+fn serialized(body: &impl Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(body).map_err(ApiError::internal)
 }
 
 /// Records a response; fails when one is recorded under its key already.

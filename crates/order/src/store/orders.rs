@@ -63,42 +63,43 @@ pub fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
     })
 }
 
-/// Stores a new pending order whose stock is held under `reservation_key`,
-/// if the checkout of that key was just marked done and has no order yet
-/// (see `checkouts::mark_done`): the statement, for a batch, returning
-/// the order (no row when the checkout is not so).
-pub fn insert(
-    user_id: &str,
-    items: &[OrderItem],
-    total: Money,
-    reservation_key: &str,
-    now: &str,
-) -> Result<Statements, sqlx::Error> {
-    let items = serde_json::to_string(items).map_err(|err| sqlx::Error::Encode(err.into()))?;
+/// Stores `order`, new and pending, whose stock is held under its
+/// `reservation_key`, if the checkout of that key was just marked done and
+/// has no order yet (see `checkouts::mark_done`): the statement, for a
+/// batch, returning the order with its id (no row when the checkout is
+/// not so).
+pub fn insert(order: &Order) -> Result<Statements, sqlx::Error> {
+    let items =
+        serde_json::to_string(&order.items).map_err(|err| sqlx::Error::Encode(err.into()))?;
     Ok(Statements::new().push(
         format!(
             "INSERT INTO orders (user_id, status, total_cents, items, reservation_key, created_at, updated_at) \
-             SELECT $1, 'pending', $2, $3, $4, $5, $5 \
+             SELECT $1, $2, $3, $4, $5, $6, $7 \
              WHERE EXISTS (SELECT 1 FROM checkouts \
-             WHERE key = $4 AND state = 'done' AND order_id IS NULL) \
+             WHERE key = $5 AND state = 'done' AND order_id IS NULL) \
              RETURNING {COLUMNS}"
         ),
         vec![
-            text(user_id),
-            Arg::Int(total.cents()),
+            text(&order.user_id),
+            text(order.status.as_str()),
+            Arg::Int(order.total_amount.cents()),
             Arg::Text(items),
-            text(reservation_key),
-            text(now),
+            order.reservation_key.clone().into(),
+            text(&order.created_at),
+            text(&order.updated_at),
         ],
     ))
 }
 
-/// The order [`insert`] stored under `reservation_key` at `now`, for the
-/// writes of its batch that follow it.
-pub fn inserted(reservation_key: &str, now: &str) -> Guard {
+/// The order [`insert`] stored, for the writes of its batch that follow
+/// it: the one under its key with its time.
+pub fn inserted(order: &Order) -> Guard {
     Guard::new(
         "orders WHERE reservation_key = $1 AND created_at = $2",
-        vec![text(reservation_key), text(now)],
+        vec![
+            order.reservation_key.clone().into(),
+            text(&order.created_at),
+        ],
     )
 }
 

@@ -230,7 +230,7 @@ async fn place(
         refund_id: None,
         refunded_at: None,
     };
-    let stored = orders::inserted(key, &now);
+    let stored = orders::inserted(&order);
     let created = outbox::event_when(
         state.db.is_postgres(),
         EventType::OrderCreated,
@@ -239,8 +239,7 @@ async fn place(
         &stored,
         outbox::event_id(EventType::OrderCreated, key),
     )?;
-    let order_row = orders::insert(&checkout.user_id, items, total, key, &now)?;
-    let statements = checkouts::mark_done(key, total.cents(), order_row)
+    let statements = checkouts::mark_done(key, total.cents(), orders::insert(&order)?)
         .then(created)
         .then(answer.recording_when(state, &order, &stored)?);
     let rows = state.db.writer.batch().await?.commit(statements).await?;
