@@ -319,15 +319,7 @@ pub async fn remove_items(
         &now_rfc3339(),
         state.db.is_postgres(),
     );
-    if !state
-        .db
-        .writer
-        .batch()
-        .await?
-        .commit(removal)
-        .await?
-        .is_empty()
-    {
+    if !state.db.writer.commit(removal).await?.is_empty() {
         return Ok(Json(Message::new("Items removed from cart")));
     }
     match store::removal(&state.db.writer, key).await? {

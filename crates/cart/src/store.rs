@@ -1,6 +1,6 @@
 //! SQL for cart lines.
 
-use shop_common::db::Statements;
+use shop_common::db::{Connections, Statements};
 use shop_common::paging::Arg;
 use shop_common::quantity::MAX_QUANTITY;
 use sqlx::any::AnyRow;
@@ -49,8 +49,8 @@ pub async fn items<'c>(
 /// then exceed `limit`, creating the line only while the cart holds fewer
 /// than [`MAX_LINES`]; `None` when refused ([`refusal`] says why). One
 /// statement, so two concurrent adds cannot both pass a check.
-pub async fn add<'c>(
-    db: impl Executor<'c, Database = Any>,
+pub async fn add(
+    db: &Connections,
     user_id: &str,
     product_id: i64,
     quantity: i64,
@@ -60,25 +60,24 @@ pub async fn add<'c>(
     if quantity > limit {
         return Ok(None);
     }
-    let sql = format!(
-        "INSERT INTO cart_items (user_id, product_id, quantity, created_at) SELECT $1, $2, $3, $4 \
-         WHERE (SELECT COUNT(*) FROM cart_items WHERE user_id = $1) < $6 \
-         OR EXISTS (SELECT 1 FROM cart_items WHERE user_id = $1 AND product_id = $2) \
-         ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
-         WHERE cart_items.quantity + excluded.quantity <= $5 RETURNING {COLUMNS}"
+    let add = Statements::new().push(
+        format!(
+            "INSERT INTO cart_items (user_id, product_id, quantity, created_at) SELECT $1, $2, $3, $4 \
+             WHERE (SELECT COUNT(*) FROM cart_items WHERE user_id = $1) < $6 \
+             OR EXISTS (SELECT 1 FROM cart_items WHERE user_id = $1 AND product_id = $2) \
+             ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity \
+             WHERE cart_items.quantity + excluded.quantity <= $5 RETURNING {COLUMNS}"
+        ),
+        vec![
+            Arg::from(user_id),
+            Arg::Int(product_id),
+            Arg::Int(quantity),
+            Arg::from(now),
+            Arg::Int(limit),
+            Arg::Int(MAX_LINES),
+        ],
     );
-    sqlx::query(&sql)
-        .bind(user_id.to_owned())
-        .bind(product_id)
-        .bind(quantity)
-        .bind(now.to_owned())
-        .bind(limit)
-        .bind(MAX_LINES)
-        .fetch_optional(db)
-        .await?
-        .as_ref()
-        .map(item)
-        .transpose()
+    db.commit(add).await?.first().map(item).transpose()
 }
 
 /// Why [`add`] refused.

@@ -43,6 +43,7 @@ use sqlx::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::queue::Queue;
 use crate::paging::{self, Arg};
 
 type Transactions = <Any as Database>::TransactionManager;
@@ -53,7 +54,7 @@ pub const STALE: Duration = Duration::from_secs(5);
 
 /// A set of connections to one database.
 #[derive(Debug, Clone)]
-pub struct Connections(Arc<Slots>);
+pub struct Connections(pub(super) Arc<Slots>);
 
 /// The connections of a set, at most `size` of them, opened as needed.
 pub struct Slots {
@@ -69,6 +70,9 @@ pub struct Slots {
     acquire_timeout: Duration,
     /// PostgreSQL: connections over the network, checked when in doubt.
     postgres: bool,
+    /// A SQLite writer's: where its one-message transactions wait for
+    /// their turn.
+    queue: Option<Queue>,
 }
 
 /// A connection not in use, and since when.
@@ -92,16 +96,16 @@ impl std::fmt::Debug for Slots {
 }
 
 /// A connection taken from a set, given back when dropped.
-struct Held {
+pub(super) struct Held {
     connection: Option<AnyConnection>,
     slots: Arc<Slots>,
     permit: Option<OwnedSemaphorePermit>,
     /// What was asked of it has ended, with nothing left midway and no
     /// failure that may be the connection's own.
-    sound: bool,
+    pub(super) sound: bool,
     /// A SQLite transaction a [`Batch`] began is still open: it is rolled
     /// back before the connection serves anyone else.
-    rollback_first: bool,
+    pub(super) rollback_first: bool,
 }
 
 impl Drop for Held {
@@ -207,24 +211,30 @@ impl Connections {
         size: u32,
         acquire_timeout: Duration,
         postgres: bool,
+        queued: bool,
     ) -> Connections {
-        let slots = Slots {
-            permits: Arc::new(Semaphore::new(size as usize)),
-            size,
-            idle: Mutex::new(Vec::with_capacity(size as usize)),
-            opener,
-            acquire_timeout,
-            postgres,
-        };
-        for connection in opened {
-            slots.put_back(connection);
-        }
-        Connections(Arc::new(slots))
+        Connections(Arc::new_cyclic(|me| {
+            let queue = queued.then(|| Queue::start(me.clone())).flatten();
+            let slots = Slots {
+                permits: Arc::new(Semaphore::new(size as usize)),
+                size,
+                idle: Mutex::new(Vec::with_capacity(size as usize)),
+                opener,
+                acquire_timeout,
+                postgres,
+                queue,
+            };
+            for connection in opened {
+                slots.put_back(connection);
+            }
+            slots
+        }))
     }
 
-    /// One SQLite connection (the writer).
+    /// One SQLite connection (the writer), whose one-message transactions
+    /// are queued for a task of their own ([`Connections::commit`]).
     pub(crate) fn one(connection: AnyConnection, acquire_timeout: Duration) -> Connections {
-        Connections::new(vec![connection], None, 1, acquire_timeout, false)
+        Connections::new(vec![connection], None, 1, acquire_timeout, false, true)
     }
 
     /// Up to `size` connections, each opened by `opener` when first needed
@@ -237,7 +247,7 @@ impl Connections {
         acquire_timeout: Duration,
         postgres: bool,
     ) -> Connections {
-        Connections::new(opened, Some(opener), size, acquire_timeout, postgres)
+        Connections::new(opened, Some(opener), size, acquire_timeout, postgres, false)
     }
 
     /// Whether these are PostgreSQL connections.
@@ -268,6 +278,25 @@ impl Connections {
         })
     }
 
+    /// Runs `statements` as one transaction, sent in one message on SQLite
+    /// (a [`Batch`] committed at once; one statement alone is sent as it
+    /// is); the rows they return. A SQLite writer's wait in its queue for
+    /// their turn (`super::queue`).
+    pub async fn commit(&self, statements: Statements) -> Result<Vec<AnyRow>, sqlx::Error> {
+        match &self.0.queue {
+            Some(queue) => queue.commit(statements, self.0.acquire_timeout).await,
+            // One statement is a transaction of its own: no `BEGIN` and
+            // `COMMIT` round trips to PostgreSQL.
+            None if statements.0.len() == 1 => {
+                let mut connection = self.acquire().await?;
+                let rows = statements.run_on(&mut connection).await;
+                connection.ended(rows.as_ref().err());
+                rows
+            }
+            None => self.batch().await?.commit(statements).await,
+        }
+    }
+
     /// Takes a connection for a [`Batch`] (refused as unavailable after the
     /// acquire timeout); its transaction begins with its first statements.
     pub async fn batch(&self) -> Result<Batch, sqlx::Error> {
@@ -279,7 +308,7 @@ impl Connections {
 
     /// Takes a connection, waiting for one to be free (at most the acquire
     /// timeout: then `PoolTimedOut`; `PoolClosed` once closed).
-    async fn acquire(&self) -> Result<Held, sqlx::Error> {
+    pub(super) async fn acquire(&self) -> Result<Held, sqlx::Error> {
         let slots = &self.0;
         let permit =
             tokio::time::timeout(slots.acquire_timeout, slots.permits.clone().acquire_owned())
@@ -847,6 +876,101 @@ mod tests {
                 .unwrap();
             assert_eq!(count(&db).await, round, "round {round}");
         }
+    }
+
+    /// Transactions queued for the writer from many tasks at once, beside
+    /// transactions taken by their tasks: each queued one answers its own
+    /// rows and lands whole, and one that fails midway changes nothing,
+    /// whatever runs before and after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_transactions_land_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..60i64 {
+            let db = db.clone();
+            tasks.spawn(async move {
+                match i % 3 {
+                    0 => {
+                        let rows = db.writer.commit(insert(i).then(insert(1000 + i))).await;
+                        let got: Vec<i64> = rows.unwrap().iter().map(|r| r.get("v")).collect();
+                        assert_eq!(got, vec![i, 1000 + i]);
+                    }
+                    1 => {
+                        let failing = insert(i).push("INSERT INTO n (v) VALUES (NULL)", vec![]);
+                        let refused = db.writer.commit(failing).await.err().unwrap();
+                        assert!(refused.as_database_error().is_some(), "{refused}");
+                    }
+                    _ => {
+                        let mut tx = db.writer.begin().await.unwrap();
+                        insert(i).run_on(&mut tx).await.unwrap();
+                        tx.commit().await.unwrap();
+                    }
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        let mut expected: Vec<i64> = (0..60).filter(|i| i % 3 != 1).collect();
+        expected.extend((0..60).filter(|i| i % 3 == 0).map(|i| 1000 + i));
+        expected.sort();
+        assert_eq!(values(&db).await, expected);
+    }
+
+    /// Transactions queued together share one commit: each sees those
+    /// before it, and one that fails midway is undone alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_transactions_committed_together_each_stand_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
+        let mut held = db.writer.begin().await.unwrap();
+        insert(1).run_on(&mut held).await.unwrap();
+        let failing = insert(11).push("INSERT INTO n (v) VALUES (NULL)", vec![]);
+        let after = Statements::new().push(
+            "INSERT INTO n (v) SELECT MAX(v) + 100 FROM n RETURNING v",
+            vec![],
+        );
+        // Queued in this order while the writer is held, so that they wait
+        // together; then the writer is given back.
+        let queued = futures::future::join_all([
+            db.writer.commit(insert(10)),
+            db.writer.commit(failing),
+            db.writer.commit(insert(12)),
+            db.writer.commit(after),
+        ]);
+        let (answers, committed) = tokio::join!(queued, held.commit());
+        committed.unwrap();
+        let answers: Vec<_> = answers
+            .into_iter()
+            .map(|rows| {
+                rows.map(|rows| {
+                    rows.iter()
+                        .map(|r| r.get::<i64, _>("v"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        assert_eq!(answers[0].as_ref().unwrap(), &vec![10]);
+        assert!(answers[1].is_err());
+        assert_eq!(answers[2].as_ref().unwrap(), &vec![12]);
+        assert_eq!(answers[3].as_ref().unwrap(), &vec![112]);
+        assert_eq!(values(&db).await, vec![1, 10, 12, 112]);
+    }
+
+    /// A queued transaction refused as unavailable (the writer held past
+    /// the acquire timeout) is never run later; the queue goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_queued_transaction_refused_for_time_never_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 2, Duration::from_millis(200)).await;
+        let mut held = db.writer.begin().await.unwrap();
+        insert(1).run_on(&mut held).await.unwrap();
+        let refused = db.writer.commit(insert(7)).await.err().unwrap();
+        assert!(matches!(refused, sqlx::Error::PoolTimedOut), "{refused}");
+        held.commit().await.unwrap();
+        db.writer.commit(insert(8)).await.unwrap();
+        assert_eq!(values(&db).await, vec![1, 8]);
     }
 
     fn insert(v: i64) -> Statements {

@@ -22,6 +22,7 @@ use sqlx::{AnyConnection, Connection, Executor};
 
 mod connections;
 mod guard;
+mod queue;
 pub use connections::{Batch, Connections, Statements, WriteTx};
 pub use guard::{Column, Guard, UNKNOWN_ID};
 

@@ -1,8 +1,9 @@
 //! SQL for checkouts: each checkout's progress, written before each call
 //! to another service (see `crate::workflow::checkout`).
 
-use shop_common::db::{is_unique_violation, Statements};
+use shop_common::db::{is_unique_violation, Connections, Statements};
 use shop_common::now_rfc3339;
+use shop_common::paging::Arg;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
@@ -72,26 +73,26 @@ pub enum Claim {
 
 /// Records a new checkout of the cart `lines` read: one open checkout per
 /// user (unique index `checkouts_one_open_per_user`).
-pub async fn claim<'c>(
-    db: impl Executor<'c, Database = Any>,
+pub async fn claim(
+    db: &Connections,
     key: &str,
     user_id: &str,
     lines: &[CartLine],
 ) -> Result<Claim, sqlx::Error> {
     let items = serde_json::to_string(lines).map_err(|err| sqlx::Error::Encode(err.into()))?;
     let now = now_rfc3339();
-    let done = sqlx::query(
+    let claim = Statements::new().push(
         "INSERT INTO checkouts (key, user_id, items, total_cents, state, created_at, updated_at) \
-         VALUES ($1, $2, $3, 0, 'reserving', $4, $4) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(key.to_owned())
-    .bind(user_id.to_owned())
-    .bind(items)
-    .bind(now)
-    .execute(db)
-    .await;
-    match done {
-        Ok(done) if done.rows_affected() > 0 => Ok(Claim::Claimed(Checkout {
+         VALUES ($1, $2, $3, 0, 'reserving', $4, $4) ON CONFLICT (key) DO NOTHING RETURNING key",
+        vec![
+            Arg::from(key),
+            Arg::from(user_id),
+            Arg::from(items),
+            Arg::from(now),
+        ],
+    );
+    match db.commit(claim).await {
+        Ok(claimed) if !claimed.is_empty() => Ok(Claim::Claimed(Checkout {
             key: key.to_owned(),
             user_id: user_id.to_owned(),
             lines: lines.to_vec(),

@@ -1,6 +1,6 @@
 //! SQL for orders.
 
-use shop_common::db::{Guard, Statements};
+use shop_common::db::{Connections, Guard, Statements};
 use shop_common::paging::{self, Arg, Cursor, Filters, Key, Page, Sort, Statement};
 use shop_common::{now_rfc3339, Money};
 use sqlx::any::AnyRow;
@@ -341,24 +341,26 @@ pub async fn expire<'c>(
 /// attempt `key`: only one attempt at a time (the same key may claim again,
 /// to resume). `None` when the order is not payable or another attempt
 /// holds it.
-pub async fn claim_payment<'c>(
-    db: impl Executor<'c, Database = Any>,
+pub async fn claim_payment(
+    db: &Connections,
     id: i64,
     key: &str,
     method: PaymentMethod,
 ) -> Result<Option<Order>, sqlx::Error> {
-    update_returning(
-        db,
-        "paying_key = $1, paying_since = $2, paying_method = $3 WHERE id = $4 \
-         AND status IN ('pending', 'confirmed') AND (paying_key IS NULL OR paying_key = $1)",
+    let claim = Statements::new().push(
+        format!(
+            "UPDATE orders SET paying_key = $1, paying_since = $2, paying_method = $3 \
+             WHERE id = $4 AND status IN ('pending', 'confirmed') \
+             AND (paying_key IS NULL OR paying_key = $1) RETURNING {COLUMNS}"
+        ),
         vec![
             text(key),
             text(&now_rfc3339()),
             text(method.as_str()),
             Arg::Int(id),
         ],
-    )
-    .await
+    );
+    db.commit(claim).await?.first().map(order).transpose()
 }
 
 /// Marks the order paid by `payment_id` at `now`, if attempt `key` still

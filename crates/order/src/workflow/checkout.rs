@@ -242,7 +242,7 @@ async fn place(
     let statements = checkouts::mark_done(key, total.cents(), orders::insert(&order)?)
         .then(created)
         .then(answer.recording_when(state, &order, &stored)?);
-    let rows = state.db.writer.batch().await?.commit(statements).await?;
+    let rows = state.db.writer.commit(statements).await?;
     if let Some(order) = orders::returned(&rows)? {
         answer.committed();
         state.feed.wrote();

@@ -123,7 +123,7 @@ pub async fn settle(
         let statements = orders::mark_paid(id, key, &payment.id, &now)
             .then(event)
             .then(answer.recording_when(state, &paid, &marked)?);
-        let rows = state.db.writer.batch().await?.commit(statements).await?;
+        let rows = state.db.writer.commit(statements).await?;
         if let Some(paid) = orders::returned(&rows)? {
             answer.committed();
             state.feed.wrote();
