@@ -29,11 +29,10 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use sqlx::any::AnyRow;
-use tokio::sync::{mpsc, oneshot};
-
 use futures::StreamExt;
+use sqlx::any::AnyRow;
 use sqlx::{Either, Executor};
+use tokio::sync::{mpsc, oneshot};
 
 use super::connections::{renumbered, Connections, Held, Slots, Statements};
 use crate::paging::{self, Arg};
