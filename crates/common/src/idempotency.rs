@@ -138,23 +138,11 @@ impl Idempotency {
         Ok(done.rows_affected() > 0)
     }
 
-    /// The statement that records the response, for a [`Batch`] to send
-    /// with the request's effect (a 5xx is never recorded: then none). A
-    /// record already there under this key stays, as with
-    /// [`Idempotency::record`].
-    ///
-    /// [`Batch`]: crate::db::Batch
-    pub fn recording(
-        &self,
-        status: StatusCode,
-        body: &impl Serialize,
-    ) -> Result<Statements, ApiError> {
-        self.recorded_by(RECORD, status, body)
-    }
-
-    /// As [`Idempotency::recording`], for a batch whose effect is known in
-    /// one message only: recorded only if `guard` finds the row the effect
-    /// wrote. When `id` names a member of the body and a column of that
+    /// The statement that records the response, for a batch to send with
+    /// the request's effect in the same message (a 5xx is never recorded:
+    /// then none): recorded only if `guard` finds the row the effect wrote.
+    /// A record already there under this key stays, as with
+    /// [`Idempotency::record`]. When `id` names a member of the body and a column of that
     /// row (`("id", "id")`), the body is built with [`UNKNOWN_ID`](crate::db::UNKNOWN_ID) there and
     /// the record takes the row's value, which the database gave it.
     pub fn recording_when(
@@ -182,11 +170,9 @@ impl Idempotency {
         ))
     }
 
-    /// `sql` ([`RECORD`] or [`RECORD_FIRST`]) with the response's values;
-    /// none for a 5xx.
-    fn recorded_by(
+    /// [`RECORD_FIRST`] with the response's values; none for a 5xx.
+    fn recorded_first(
         &self,
-        sql: &'static str,
         status: StatusCode,
         body: &impl Serialize,
     ) -> Result<Statements, ApiError> {
@@ -194,7 +180,7 @@ impl Idempotency {
             return Ok(Statements::new());
         }
         let body = Arg::from(serialized(body)?);
-        Ok(Statements::new().push(sql, self.values(status, body)))
+        Ok(Statements::new().push(RECORD_FIRST, self.values(status, body)))
     }
 
     /// The values of [`RECORD`] and [`RECORD_FIRST`] (`Arg`s), or of
@@ -271,7 +257,7 @@ pub async fn commit_answer<T: Serialize>(
     body: &T,
 ) -> Result<Result<Response, sqlx::Error>, ApiError> {
     let record = match idem {
-        Some(idem) => idem.recorded_by(RECORD_FIRST, status, body)?,
+        Some(idem) => idem.recorded_first(status, body)?,
         None => Statements::new(),
     };
     match batch.commit(statements.then(record)).await {

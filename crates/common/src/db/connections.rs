@@ -458,6 +458,19 @@ impl Statements {
         Ok(rows)
     }
 
+    /// Appends the statements to `sql`, each followed by `; ` and its `$n`
+    /// renumbered into one list of values for all (sqlx-sqlite binds `$n`
+    /// by number across the statements of a query): that list.
+    pub(super) fn joined(self, sql: &mut String) -> Vec<Arg> {
+        let mut all = Vec::new();
+        for (statement, values) in self.0 {
+            sql.push_str(&renumbered(&statement, all.len()));
+            sql.push_str("; ");
+            all.extend(values);
+        }
+        all
+    }
+
     /// The statements of `other` after these.
     pub fn then(mut self, other: Statements) -> Statements {
         self.0.extend(other.0);
@@ -527,28 +540,13 @@ impl Batch {
         if !self.connection.rollback_first {
             sql.push_str("BEGIN; ");
         }
-        let mut all = Vec::new();
-        for (statement, values) in statements.0 {
-            sql.push_str(&renumbered(&statement, all.len()));
-            sql.push_str("; ");
-            all.extend(values);
-        }
+        let all = statements.joined(&mut sql);
         if commit {
             sql.push_str("COMMIT");
         }
         // From here until it ends cleanly, a transaction may be open.
         self.connection.rollback_first = true;
-        let results: Vec<_> = self
-            .connection
-            .fetch_many(all.iter().fold(sqlx::query(&sql), paging::bind))
-            .collect()
-            .await;
-        let mut rows = Vec::new();
-        for result in results {
-            if let Either::Right(row) = result? {
-                rows.push(row);
-            }
-        }
+        let rows = rows_of(&mut self.connection, &sql, &all).await?;
         if commit {
             self.connection.rollback_first = false;
             self.connection.sound = true;
@@ -604,6 +602,24 @@ impl std::fmt::Debug for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batch").finish_non_exhaustive()
     }
+}
+
+/// The rows `sql` (SQLite: its statements in one message) returns with
+/// `values` on `connection`; the first failure stops it.
+pub(super) async fn rows_of(
+    connection: &mut AnyConnection,
+    sql: &str,
+    values: &[Arg],
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let query = values.iter().fold(sqlx::query(sql), paging::bind);
+    let mut rows = Vec::new();
+    let mut results = connection.fetch_many(query);
+    while let Some(result) = results.next().await {
+        if let Either::Right(row) = result? {
+            rows.push(row);
+        }
+    }
+    Ok(rows)
 }
 
 /// `statement` with each `$n` made `$(n + offset)`.

@@ -29,13 +29,10 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use futures::StreamExt;
 use sqlx::any::AnyRow;
-use sqlx::{Either, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use super::connections::{renumbered, Connections, Held, Slots, Statements};
-use crate::paging::{self, Arg};
+use super::connections::{rows_of, Connections, Held, Slots, Statements};
 
 type Answer = Result<Vec<AnyRow>, sqlx::Error>;
 
@@ -144,19 +141,14 @@ impl Group<'_> {
     async fn add(&mut self, job: Job, last: bool) -> bool {
         let mut sql = String::from(if self.open { "" } else { "BEGIN; " });
         sql.push_str("SAVEPOINT job; ");
-        let mut values = Vec::new();
-        for (statement, mut own) in job.statements.0 {
-            sql.push_str(&renumbered(&statement, values.len()));
-            sql.push_str("; ");
-            values.append(&mut own);
-        }
+        let values = job.statements.joined(&mut sql);
         sql.push_str("RELEASE job");
         if last {
             sql.push_str("; COMMIT");
         }
         self.open = true;
         self.held.rollback_first = true;
-        let ran = fetch(self.held, &sql, &values).await;
+        let ran = rows_of(self.held, &sql, &values).await;
         let failed = ran.is_err();
         self.answers.push((job.answer, ran));
         if !failed {
@@ -168,7 +160,7 @@ impl Group<'_> {
         // Whatever of it ran is undone; the others' stand. SQLite rolls the
         // whole transaction back after some failures (a full disk, an I/O
         // error): then the savepoint is gone too.
-        match fetch(self.held, "ROLLBACK TO job; RELEASE job", &[]).await {
+        match rows_of(self.held, "ROLLBACK TO job; RELEASE job", &[]).await {
             Ok(_) => true,
             Err(err) => {
                 self.lost(err).await;
@@ -180,7 +172,7 @@ impl Group<'_> {
     /// Commits what is open, and answers everyone.
     async fn end(mut self) {
         if self.open {
-            if let Err(err) = fetch(self.held, "COMMIT", &[]).await {
+            if let Err(err) = rows_of(self.held, "COMMIT", &[]).await {
                 self.lost(err).await;
             } else {
                 self.committed();
@@ -202,7 +194,7 @@ impl Group<'_> {
     /// transaction of the group is refused as unavailable.
     async fn lost(&mut self, err: sqlx::Error) {
         self.open = false;
-        if fetch(self.held, "ROLLBACK", &[]).await.is_ok() {
+        if rows_of(self.held, "ROLLBACK", &[]).await.is_ok() {
             self.held.rollback_first = false;
         }
         let why = format!("the transaction it was committed with failed: {err}");
@@ -210,17 +202,4 @@ impl Group<'_> {
             let _ = waiting.send(Err(sqlx::Error::Io(std::io::Error::other(why.clone()))));
         }
     }
-}
-
-/// Runs `sql` with `values` on `held`; the rows it returns.
-async fn fetch(held: &mut Held, sql: &str, values: &[Arg]) -> Answer {
-    let query = values.iter().fold(sqlx::query(sql), paging::bind);
-    let mut rows = Vec::new();
-    let mut results = held.fetch_many(query);
-    while let Some(result) = results.next().await {
-        if let Either::Right(row) = result? {
-            rows.push(row);
-        }
-    }
-    Ok(rows)
 }

@@ -42,7 +42,7 @@ use crate::client::ReservedLine;
 use crate::domain::{Checkout, CheckoutState, EventType, Order, OrderItem, OrderStatus};
 use crate::store::checkouts::{self, advance, find, Claim};
 use crate::store::{orders, outbox};
-use crate::workflow::Answer;
+use crate::workflow::{commit_order, Answer};
 use crate::AppState;
 
 /// Places an order for the user's cart under `key`, resuming the checkout
@@ -242,10 +242,7 @@ async fn place(
     let statements = checkouts::mark_done(key, total.cents(), orders::insert(&order)?)
         .then(created)
         .then(answer.recording_when(state, &order, &stored)?);
-    let rows = state.db.writer.commit(statements).await?;
-    if let Some(order) = orders::returned(&rows)? {
-        answer.committed();
-        state.feed.wrote();
+    if let Some(order) = commit_order(state, statements, answer).await? {
         return Ok(order);
     }
     // Recovery abandoned it, or a racing request stored it: theirs stands.

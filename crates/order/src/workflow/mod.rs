@@ -40,6 +40,25 @@ pub async fn load(state: &AppState, id: i64) -> Result<Order, ApiError> {
         .ok_or_else(|| not_found(id))
 }
 
+/// Commits `statements`: an order's write (a statement returning the
+/// order), with its event and `answer`'s record guarded on it (see
+/// [`Answer::recording_when`]). The order as stored, and then the answer
+/// is recorded and the event feed told; `None` when the write found the
+/// order no longer so, and nothing was written.
+pub async fn commit_order(
+    state: &AppState,
+    statements: Statements,
+    answer: &Answer<'_>,
+) -> Result<Option<Order>, ApiError> {
+    let rows = state.db.writer.commit(statements).await?;
+    let order = orders::returned(&rows)?;
+    if order.is_some() {
+        answer.committed();
+        state.feed.wrote();
+    }
+    Ok(order)
+}
+
 /// The answer to the request a workflow serves, as it is recorded under
 /// the request's `Idempotency-Key`. A workflow whose success ends in a
 /// transaction of its own records that success in it, so the answer
@@ -88,7 +107,7 @@ impl<'a> Answer<'a> {
     }
 
     /// The transaction holding [`Answer::recording_when`] committed.
-    pub fn committed(&self) {
+    fn committed(&self) {
         self.recorded.store(self.idem.is_some(), Ordering::Relaxed);
     }
 

@@ -16,7 +16,7 @@ use shop_common::PaymentMethod;
 
 use crate::domain::{EventType, Order, OrderStatus};
 use crate::store::{orders, outbox};
-use crate::workflow::{load, Answer};
+use crate::workflow::{commit_order, load, Answer};
 use crate::AppState;
 
 /// The seed's answer, naming the status.
@@ -123,10 +123,7 @@ pub async fn settle(
         let statements = orders::mark_paid(id, key, &payment.id, &now)
             .then(event)
             .then(answer.recording_when(state, &paid, &marked)?);
-        let rows = state.db.writer.commit(statements).await?;
-        if let Some(paid) = orders::returned(&rows)? {
-            answer.committed();
-            state.feed.wrote();
+        if let Some(paid) = commit_order(state, statements, answer).await? {
             return Ok(paid);
         }
         // A concurrent settle of the same attempt got there first.
