@@ -29,6 +29,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod local;
+pub mod log_writer;
 pub mod messages;
 pub mod money;
 pub mod paging;

@@ -7,6 +7,7 @@
 //! `x-request-id` (taken from the client or made here) is echoed
 //! in the response and sent along on calls to other services.
 
+use std::io::Stderr;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -16,6 +17,7 @@ use axum::response::Response;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::config::{ConfigError, Env};
+use crate::log_writer::{Batched, Flushing};
 
 /// The route label of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
@@ -55,22 +57,25 @@ impl LogFormat {
 }
 
 /// Installs the global log subscriber; `RUST_LOG` filters (default `info`).
-pub fn init_logging(format: LogFormat, env: &Env) -> Result<(), ConfigError> {
+/// Lines go to standard error in batches ([`Batched`]); the guard writes
+/// out those still waiting when it is dropped.
+pub fn init_logging(format: LogFormat, env: &Env) -> Result<Flushing<Stderr>, ConfigError> {
     let filter = match env.get("RUST_LOG") {
         None => tracing_subscriber::EnvFilter::new("info"),
         Some(raw) => tracing_subscriber::EnvFilter::try_new(raw)
             .map_err(|_| env.error("RUST_LOG", "a filter such as info or shop_order=debug"))?,
     };
+    let (lines, flushing) = Batched::new(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(lines)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second call (tests starting several services) keeps the first one.
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
-    Ok(())
+    Ok(flushing)
 }
 
 /// Request counters and latency of one service.

@@ -136,7 +136,7 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 async fn run(cli: Cli, env: Env) -> Result<(), Failure> {
-    init_logging(LogFormat::from_env(&env)?, &env)?;
+    let _logging = init_logging(LogFormat::from_env(&env)?, &env)?;
     match cli.command {
         Command::Up(args) => up::run(args, env).await,
         Command::Serve { service } => serve(service, env).await,

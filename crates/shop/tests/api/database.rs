@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use shop::services::DataHome;
 use shop_common::config::Env;
-use shop_common::db::{is_unavailable, Db};
+use shop_common::db::{is_unavailable, is_unique_violation, Db, Statements};
+use shop_common::paging::Arg;
 use sqlx::Row;
 
 use crate::helpers::TestDatabase;
@@ -170,5 +171,133 @@ async fn connections_whose_sessions_the_server_ended_are_replaced() {
     );
     assert_eq!(rows_in_t(&db).await, 10 - refused);
     admin.close().await;
+    db.close().await;
+}
+
+/// A transaction sent whole (`Connections::commit`; on PostgreSQL one
+/// simple query with its values written in as literals) stores every value
+/// exactly as given, however hostile to SQL its text, and lands whole or
+/// not at all; a text no database text can hold is refused and changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_sent_whole_keeps_each_value_as_given_and_lands_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _database) = one_connection(&dir, 1).await;
+    sqlx::query("CREATE TABLE kept (k BIGINT PRIMARY KEY, text TEXT, n BIGINT)")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    let texts = [
+        "plain",
+        "it's",
+        "''",
+        "back\\slash\\",
+        "\\'; DROP TABLE kept; --",
+        "E'\\x41'",
+        "$1 $2 $$ $tag$",
+        "line\nbreak\ttab",
+        "ünïcødé ✓ 🛒",
+        "",
+    ];
+    let numbers = [0, -1, 42, i64::MIN, i64::MAX];
+    let mut whole = Statements::new();
+    for (k, text) in texts.iter().enumerate() {
+        let n = numbers[k % numbers.len()];
+        whole = whole.push(
+            "INSERT INTO kept (k, text, n) VALUES ($1, $2, $3) RETURNING k, text, n",
+            vec![
+                Arg::Int(k as i64),
+                Arg::Text((*text).to_owned()),
+                Arg::Int(n),
+            ],
+        );
+    }
+    whole = whole.push(
+        "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1) RETURNING k, text, n",
+        vec![Arg::Int(100), Arg::Null],
+    );
+    let returned = db
+        .writer
+        .commit(whole)
+        .await
+        .expect("the transaction commits");
+    assert_eq!(
+        returned.len(),
+        texts.len() + 1,
+        "a row returned per statement"
+    );
+    let stored = sqlx::query("SELECT k, text, n FROM kept ORDER BY k")
+        .fetch_all(&db.reader)
+        .await
+        .unwrap();
+    for (rows, what) in [(&returned, "returned"), (&stored, "stored")] {
+        for (k, text) in texts.iter().enumerate() {
+            let row = &rows[k];
+            assert_eq!(row.get::<i64, _>("k"), k as i64, "{what} key");
+            assert_eq!(row.get::<String, _>("text"), *text, "{what} text");
+            assert_eq!(
+                row.get::<i64, _>("n"),
+                numbers[k % numbers.len()],
+                "{what} number"
+            );
+        }
+        let nulls = &rows[texts.len()];
+        assert_eq!(nulls.get::<Option<String>, _>("text"), None, "{what} NULL");
+    }
+
+    // A transaction whose last statement fails leaves nothing of its first.
+    let failing = Statements::new()
+        .push(
+            "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1)",
+            vec![Arg::Int(200), Arg::Text("first".to_owned())],
+        )
+        .push(
+            "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1)",
+            vec![Arg::Int(0), Arg::Text("a key taken".to_owned())],
+        );
+    let Err(err) = db.writer.commit(failing).await else {
+        panic!("a key taken, yet the transaction committed");
+    };
+    assert!(
+        is_unique_violation(&err),
+        "the statement's own failure: {err:?}"
+    );
+    // A text with a NUL is refused, and its transaction with it.
+    let nul = Statements::new()
+        .push(
+            "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1)",
+            vec![Arg::Int(300), Arg::Text("fine".to_owned())],
+        )
+        .push(
+            "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1)",
+            vec![Arg::Int(301), Arg::Text("nul\0inside".to_owned())],
+        );
+    if db.writer.commit(nul).await.is_ok() {
+        // SQLite keeps a NUL; PostgreSQL's text cannot.
+        assert!(!db.is_postgres(), "PostgreSQL took a text with a NUL");
+    }
+    let keys: Vec<i64> = sqlx::query("SELECT k FROM kept WHERE k >= 200 ORDER BY k")
+        .fetch_all(&db.reader)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get("k"))
+        .collect();
+    let expected: &[i64] = if db.is_postgres() { &[] } else { &[300, 301] };
+    assert_eq!(keys, expected, "nothing of a failed transaction landed");
+    // The connection serves the next one.
+    let next = Statements::new()
+        .push(
+            "INSERT INTO kept (k, n) VALUES ($1, $1)",
+            vec![Arg::Int(400)],
+        )
+        .push(
+            "INSERT INTO kept (k, n) VALUES ($1, $1)",
+            vec![Arg::Int(401)],
+        );
+    db.writer
+        .commit(next)
+        .await
+        .expect("the next transaction commits");
     db.close().await;
 }
