@@ -174,11 +174,11 @@ async fn connections_whose_sessions_the_server_ended_are_replaced() {
     db.close().await;
 }
 
-/// A transaction sent whole (`Connections::commit`; on PostgreSQL one
-/// simple query with its values written in as literals) stores every value
-/// exactly as given, however hostile to SQL its text, and lands whole or
-/// not at all; a text no database text can hold is refused and changes
-/// nothing.
+/// A transaction sent whole (`Connections::commit`: on SQLite one message
+/// in the writer's queue, on PostgreSQL its statements one by one) stores
+/// every value exactly as given, however hostile to SQL its text, and lands
+/// whole or not at all; a text PostgreSQL cannot hold (a NUL) is refused
+/// there and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_sent_whole_keeps_each_value_as_given_and_lands_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
@@ -246,15 +246,7 @@ async fn a_transaction_sent_whole_keeps_each_value_as_given_and_lands_whole_or_n
     }
 
     // A transaction whose last statement fails leaves nothing of its first.
-    let failing = Statements::new()
-        .push(
-            "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1)",
-            vec![Arg::Int(200), Arg::Text("first".to_owned())],
-        )
-        .push(
-            "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1)",
-            vec![Arg::Int(0), Arg::Text("a key taken".to_owned())],
-        );
+    let failing = kept(&[(200, "first"), (0, "a key taken")]);
     let Err(err) = db.writer.commit(failing).await else {
         panic!("a key taken, yet the transaction committed");
     };
@@ -263,15 +255,7 @@ async fn a_transaction_sent_whole_keeps_each_value_as_given_and_lands_whole_or_n
         "the statement's own failure: {err:?}"
     );
     // A text with a NUL is refused, and its transaction with it.
-    let nul = Statements::new()
-        .push(
-            "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1)",
-            vec![Arg::Int(300), Arg::Text("fine".to_owned())],
-        )
-        .push(
-            "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1)",
-            vec![Arg::Int(301), Arg::Text("nul\0inside".to_owned())],
-        );
+    let nul = kept(&[(300, "fine"), (301, "nul\0inside")]);
     if db.writer.commit(nul).await.is_ok() {
         // SQLite keeps a NUL; PostgreSQL's text cannot.
         assert!(!db.is_postgres(), "PostgreSQL took a text with a NUL");
@@ -300,4 +284,15 @@ async fn a_transaction_sent_whole_keeps_each_value_as_given_and_lands_whole_or_n
         .await
         .expect("the next transaction commits");
     db.close().await;
+}
+
+/// Inserts of `(k, text)` rows into `kept` (with `n` = `k`), in order.
+fn kept(rows: &[(i64, &str)]) -> Statements {
+    rows.iter()
+        .fold(Statements::new(), |statements, &(k, text)| {
+            statements.push(
+                "INSERT INTO kept (k, text, n) VALUES ($1, $2, $1)",
+                vec![Arg::Int(k), Arg::Text(text.to_owned())],
+            )
+        })
 }
