@@ -78,6 +78,17 @@ impl Guard {
         }
     }
 
+    /// The same rows, each joined to the one row of `source` (a `FROM`
+    /// item, its `values` numbered from `$1`): an insert built on the
+    /// result evaluates `source` before it writes a row.
+    pub fn joined(&self, source: &str, values: Vec<Arg>) -> Guard {
+        let source = super::connections::renumbered(source, self.values.len());
+        Guard {
+            from: format!("{source}, {}", self.from),
+            values: self.values.iter().cloned().chain(values).collect(),
+        }
+    }
+
     /// `INSERT INTO into (…)` of `columns`, once per row the guard finds
     /// (none when the write it stands for did not happen), then `tail`
     /// (`ON CONFLICT …`, say).
@@ -158,5 +169,18 @@ mod tests {
              FROM orders WHERE id = $4 AND updated_at = $5 ON CONFLICT (a) DO NOTHING"
         );
         assert_eq!(values.len(), 5);
+    }
+
+    #[test]
+    fn a_joined_source_numbers_its_values_after_the_guards() {
+        let guard = Guard::new("orders WHERE id = $1", vec![Arg::Int(7)])
+            .joined("(SELECT lock($1, $2)) AS l", vec![Arg::Int(8), Arg::Int(9)]);
+        let statements = guard.insert("outbox (a)", vec!["x".into()], "");
+        let (sql, values) = &statements.0[0];
+        assert_eq!(
+            sql,
+            "INSERT INTO outbox (a) SELECT $1 FROM (SELECT lock($3, $4)) AS l, orders WHERE id = $2 "
+        );
+        assert_eq!(values.len(), 4);
     }
 }

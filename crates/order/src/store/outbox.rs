@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use shop_common::db::{Column, Db, Guard, Statements, UNKNOWN_ID};
+use shop_common::paging::Arg;
 use shop_common::ApiError;
 
 use crate::domain::{EventType, Order, OrderEvent, OrderStatus};
@@ -15,7 +16,21 @@ use crate::domain::{EventType, Order, OrderEvent, OrderStatus};
 /// The PostgreSQL advisory lock that orders outbox writers.
 const OUTBOX_WRITE_LOCK: i64 = 0x5348_4f50_0001;
 
-/// Writes the event of a change to `order`, in the caller's transaction.
+/// On PostgreSQL, what every outbox insert takes before its row has a
+/// sequence: sequences are handed out at insert but become visible at
+/// commit; one writer at a time (until its commit) makes them visible in
+/// order, so a reader following `after=N` never skips an event. Taken in
+/// the insert itself (a `FROM` item of its `SELECT`), and the insert is
+/// the last statement before the commit, so that writers wait for each
+/// other only across that insert and the commit, not the whole
+/// transaction.
+const WRITE_LOCK: &str = "(SELECT pg_advisory_xact_lock($1)) AS outbox_lock";
+
+/// The outbox's columns, as every insert names them.
+const INTO: &str = "outbox (event_id, order_id, event_type, data, created_at)";
+
+/// Writes the event of a change to `order`, in the caller's transaction,
+/// as its last statement before the commit ([`WRITE_LOCK`]).
 pub async fn record(
     conn: &mut AnyConnection,
     event_type: EventType,
@@ -32,15 +47,20 @@ pub async fn record(
 /// The statements that write the event of a change to `order`, for
 /// [`record`].
 fn event(postgres: bool, event_type: EventType, order: &Order, extra: Value) -> Statements {
-    locked(postgres).push(
-        "INSERT INTO outbox (event_id, order_id, event_type, data, created_at) VALUES ($1, $2, $3, $4, $5)",
-        vec![
-            uuid::Uuid::new_v4().to_string().into(),
-            order.id.into(),
-            event_type.as_str().into(),
-            data(order, extra).into(),
-            now_rfc3339().into(),
-        ],
+    let values: Vec<Arg> = vec![
+        uuid::Uuid::new_v4().to_string().into(),
+        order.id.into(),
+        event_type.as_str().into(),
+        data(order, extra).into(),
+        now_rfc3339().into(),
+    ];
+    if postgres {
+        let columns = values.into_iter().map(Column::from).collect();
+        return Guard::new(WRITE_LOCK, vec![OUTBOX_WRITE_LOCK.into()]).insert(INTO, columns, "");
+    }
+    Statements::new().push(
+        format!("INSERT INTO {INTO} VALUES ($1, $2, $3, $4, $5)"),
+        values,
     )
 }
 
@@ -50,6 +70,8 @@ fn event(postgres: bool, event_type: EventType, order: &Order, extra: Value) -> 
 /// `event_id` (racing changes of one order that both left it so, in the
 /// same millisecond, write it once). An order built with
 /// [`UNKNOWN_ID`] (its insert is in the batch) gets its id from the row.
+/// The last statement of its batch: on PostgreSQL it takes the outbox's
+/// lock ([`WRITE_LOCK`]) until the commit.
 pub fn event_when(
     postgres: bool,
     event_type: EventType,
@@ -66,8 +88,13 @@ pub fn event_when(
     } else {
         (order.id.into(), data.into())
     };
-    Ok(locked(postgres).then(guard.insert(
-        "outbox (event_id, order_id, event_type, data, created_at)",
+    let guard = if postgres {
+        guard.joined(WRITE_LOCK, vec![OUTBOX_WRITE_LOCK.into()])
+    } else {
+        guard.clone()
+    };
+    Ok(guard.insert(
+        INTO,
         vec![
             event_id.to_string().into(),
             order_id,
@@ -76,7 +103,7 @@ pub fn event_when(
             now_rfc3339().into(),
         ],
         "ON CONFLICT (event_id) DO NOTHING",
-    )))
+    ))
 }
 
 /// The id of the one event `event_type` of the order named by `name` (its
@@ -101,21 +128,6 @@ fn data(order: &Order, extra: Value) -> String {
         data.extend(extra);
     }
     data.to_string()
-}
-
-/// On PostgreSQL, the lock every outbox writer takes first: sequences are
-/// handed out at insert but become visible at commit; one writer at a
-/// time (until its commit) makes them visible in order, so a reader
-/// following `after=N` never skips an event.
-fn locked(postgres: bool) -> Statements {
-    if postgres {
-        Statements::new().push(
-            "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS lock",
-            vec![OUTBOX_WRITE_LOCK.into()],
-        )
-    } else {
-        Statements::new()
-    }
 }
 
 /// The event of a status change from `previous` to `order.status`.

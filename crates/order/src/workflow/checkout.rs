@@ -239,9 +239,11 @@ async fn place(
         &stored,
         outbox::event_id(EventType::OrderCreated, key),
     )?;
+    // The event last: on PostgreSQL its insert waits for the outbox's lock
+    // (see `outbox::event_when`).
     let statements = checkouts::mark_done(key, total.cents(), orders::insert(&order)?)
-        .then(created)
-        .then(answer.recording_when(state, &order, &stored)?);
+        .then(answer.recording_when(state, &order, &stored)?)
+        .then(created);
     if let Some(order) = commit_order(state, statements, answer).await? {
         return Ok(order);
     }

@@ -120,9 +120,10 @@ pub async fn settle(
             &marked,
             outbox::event_id(EventType::OrderPaid, &format!("{id}:{}", payment.id)),
         )?;
+        // The event last, as in `checkout::place`.
         let statements = orders::mark_paid(id, key, &payment.id, &now)
-            .then(event)
-            .then(answer.recording_when(state, &paid, &marked)?);
+            .then(answer.recording_when(state, &paid, &marked)?)
+            .then(event);
         if let Some(paid) = commit_order(state, statements, answer).await? {
             return Ok(paid);
         }
