@@ -152,6 +152,36 @@ impl Idempotency {
         guard: &Guard,
         id: Option<(&str, &'static str)>,
     ) -> Result<Statements, ApiError> {
+        self.guarded(
+            status,
+            body,
+            guard,
+            id,
+            "ON CONFLICT (scope, key) DO NOTHING",
+        )
+    }
+
+    /// As [`Idempotency::recording_when`], but the statement fails when a
+    /// record is there under this key already, as [`commit_answer`]'s
+    /// does: that rolls the request's effect back with it, and the first
+    /// request's answer is the answer.
+    pub fn recorded_first_when(
+        &self,
+        status: StatusCode,
+        body: &impl Serialize,
+        guard: &Guard,
+    ) -> Result<Statements, ApiError> {
+        self.guarded(status, body, guard, None, "")
+    }
+
+    fn guarded(
+        &self,
+        status: StatusCode,
+        body: &impl Serialize,
+        guard: &Guard,
+        id: Option<(&str, &'static str)>,
+        tail: &str,
+    ) -> Result<Statements, ApiError> {
         if status.is_server_error() {
             return Ok(Statements::new());
         }
@@ -166,7 +196,7 @@ impl Idempotency {
         Ok(guard.insert(
             "idempotency_keys (scope, key, request, status, body, created_at)",
             values,
-            "ON CONFLICT (scope, key) DO NOTHING",
+            tail,
         ))
     }
 

@@ -7,7 +7,7 @@ use shop_common::access::Caller;
 use shop_common::access::SignedIn;
 use shop_common::auth::{service_only, SERVICE_TOKEN_HEADER};
 use shop_common::db::is_unique_violation;
-use shop_common::db::Statements;
+use shop_common::db::{Guard, Statements};
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Idempotency, Keyed};
@@ -88,27 +88,6 @@ pub async fn create_payment(
         }
         return Err(refused);
     }
-    // One transaction in two messages: the order's successful payment, if
-    // any, then this payment and the record of its answer with the commit.
-    let readers = &state.db.reader;
-    let mut batch = state.db.writer.batch().await?;
-    let paid = batch.run(store::success_of(new.order_id)).await?;
-    if let Some(paid) = paid.first().map(store::payment).transpose()? {
-        let refusal = ApiError::Conflict(format!(
-            "Order {} is already paid (payment {})",
-            new.order_id, paid.id
-        ));
-        let answered = commit_answer(
-            idem.as_ref(),
-            batch,
-            Statements::new(),
-            readers,
-            refusal.status(),
-            &refusal.body(),
-        )
-        .await?;
-        return Ok(answered?);
-    }
     // A manual payment records money taken outside Shop: nothing to decline.
     let status = if new.method == PaymentMethod::Manual || state.decider.approve() {
         PaymentStatus::Success
@@ -124,24 +103,59 @@ pub async fn create_payment(
         created_at: now_rfc3339(),
         refund: None,
     };
-    let stored = store::insert(&payment);
-    match commit_answer(
-        idem.as_ref(),
-        batch,
-        stored,
-        readers,
-        StatusCode::CREATED,
-        &payment,
-    )
-    .await?
-    {
-        Ok(answer) => Ok(answer),
-        // A concurrent request (another replica) charged the order first.
-        Err(err) if is_unique_violation(&err) => Err(ApiError::Conflict(format!(
-            "Order {} is already paid",
-            new.order_id
-        ))),
-        Err(err) => Err(err.into()),
+    // One transaction in one message: the payment unless the order is paid
+    // already, and the record of its answer if it was stored.
+    let record = match &idem {
+        Some(idem) => {
+            let stored = Guard::new("payments WHERE id = $1", vec![payment.id.as_str().into()]);
+            idem.recorded_first_when(StatusCode::CREATED, &payment, &stored)?
+        }
+        None => Statements::new(),
+    };
+    let readers = &state.db.reader;
+    let stored = state
+        .db
+        .writer
+        .commit(store::insert_unless_paid(&payment).then(record))
+        .await;
+    match stored {
+        Ok(rows) if !rows.is_empty() => Ok((StatusCode::CREATED, Json(payment)).into_response()),
+        Ok(_) => {
+            let paid = store::success_of(readers, new.order_id).await?;
+            let paid = paid.map(|paid| format!(" (payment {})", paid.id));
+            let refusal = ApiError::Conflict(format!(
+                "Order {} is already paid{}",
+                new.order_id,
+                paid.unwrap_or_default()
+            ));
+            let batch = state.db.writer.batch().await?;
+            let answered = commit_answer(
+                idem.as_ref(),
+                batch,
+                Statements::new(),
+                readers,
+                refusal.status(),
+                &refusal.body(),
+            )
+            .await?;
+            Ok(answered?)
+        }
+        Err(err) => {
+            if let (Some(idem), true) = (&idem, is_unique_violation(&err)) {
+                // Another request with this key recorded first: its answer.
+                if let Some(first) = idem.replay(readers).await? {
+                    return Ok(first.into_response());
+                }
+            }
+            if is_unique_violation(&err) {
+                // A concurrent request (another replica) charged the order first.
+                return Err(ApiError::Conflict(format!(
+                    "Order {} is already paid",
+                    new.order_id
+                )));
+            }
+            Err(err.into())
+        }
     }
 }
 

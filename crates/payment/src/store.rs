@@ -45,11 +45,15 @@ pub fn payment(row: &AnyRow) -> Result<Payment, sqlx::Error> {
     })
 }
 
-/// Stores a payment.
-pub fn insert(payment: &Payment) -> Statements {
+/// Stores a payment unless its order has a successful one (then it
+/// returns no row): one statement, for a batch. Two racing successes of
+/// one order, each finding none before (PostgreSQL), meet the unique index
+/// `payments_one_success_per_order`, and the second fails.
+pub fn insert_unless_paid(payment: &Payment) -> Statements {
     Statements::new().push(
         "INSERT INTO payments (id, order_id, amount_cents, status, method, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS \
+         (SELECT 1 FROM payments WHERE order_id = $2 AND status = 'success') RETURNING id",
         vec![
             payment.id.as_str().into(),
             payment.order_id.into(),
@@ -146,11 +150,19 @@ pub const SORT: Sort = Sort {
 };
 
 /// The successful payment of an order, if it has one.
-pub fn success_of(order_id: i64) -> Statements {
-    Statements::new().push(
-        format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE p.order_id = $1 AND p.status = 'success'"),
-        vec![order_id.into()],
-    )
+pub async fn success_of<'c>(
+    db: impl Executor<'c, Database = Any>,
+    order_id: i64,
+) -> Result<Option<Payment>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE p.order_id = $1 AND p.status = 'success'");
+    sqlx::query(&sql)
+        .bind(order_id)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(payment)
+        .transpose()
 }
 
 /// Records the refund of `payment` (its full amount) unless it has one;

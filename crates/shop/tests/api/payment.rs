@@ -358,3 +358,108 @@ async fn clients_pay_with_the_seeds_post_payments() {
         .iter()
         .all(|p| p["order_id"] != other));
 }
+
+/// What a stand-in order service says of an order's attempt: pending,
+/// total 10.00, held by the attempt under `key`. With `gather` set, each
+/// answer waits until that many requests asked, so that they race.
+#[derive(Default)]
+struct StandIn {
+    key: std::sync::Mutex<String>,
+    gather: std::sync::Mutex<Option<std::sync::Arc<tokio::sync::Barrier>>>,
+}
+
+async fn orders_saying(stand_in: std::sync::Arc<StandIn>) -> String {
+    use axum::extract::{Path as UrlPath, State as Shared};
+    async fn attempt(
+        Shared(stand_in): Shared<std::sync::Arc<StandIn>>,
+        UrlPath(id): UrlPath<i64>,
+    ) -> axum::Json<Value> {
+        let key = stand_in.key.lock().unwrap().clone();
+        let gather = stand_in.gather.lock().unwrap().clone();
+        if let Some(gather) = gather {
+            gather.wait().await;
+        }
+        axum::Json(
+            json!({"order_id": id, "user_id": "stand-in", "total_amount": 10.0,
+            "status": "pending", "key": key, "method": "card"}),
+        )
+    }
+    let (listener, url) = crate::helpers::listener().await;
+    let app = axum::Router::new()
+        .route("/orders/{id}/payment-attempt", axum::routing::get(attempt))
+        .with_state(stand_in);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// The payment service charges an order at most once even when the order
+/// service says the order is unpaid and held by another attempt: a second
+/// attempt, approved or declined, stores nothing and is refused naming the
+/// payment that stands, and that refusal is its key's answer for good. A
+/// key's racing requests store one payment between them and all answer it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_order_is_never_charged_again_whatever_its_order_says() {
+    use shop::services::ServiceName;
+    let stack = Stack::start().await;
+    let stand_in = std::sync::Arc::new(StandIn::default());
+    let orders = orders_saying(stand_in.clone()).await;
+    let mut payments = Vec::new();
+    for rate in ["1", "0"] {
+        let env = [
+            ("ORDER_SERVICE_URL", orders.clone()),
+            ("PAYMENT_SUCCESS_RATE", rate.to_owned()),
+        ];
+        payments.push(stack.service_with(ServiceName::Payment, &env).await);
+    }
+    let (approving, declining) = (&payments[0], &payments[1]);
+    let attempt = |payments: &str, order: i64, attempt: &str| {
+        *stand_in.key.lock().unwrap() = attempt.to_owned();
+        let request = stack
+            .service_http
+            .post(format!("{payments}/payments"))
+            .header("idempotency-key", attempt)
+            .json(&json!({"order_id": order, "amount": 10.0}));
+        async move {
+            let response = request.send().await.expect("request sent");
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.expect("a JSON answer"),
+            )
+        }
+    };
+    let stack = &stack;
+    let stored = |order: i64| async move {
+        let url = format!("{}/payments?order_id={order}", stack.payment);
+        ids(&Value::Array(stack.list(&url).await))
+    };
+
+    // Six requests of one key, each past its key's lookup before any
+    // stores: one payment, one answer.
+    for (payments, order, status) in [(approving, 901, "success"), (declining, 902, "failed")] {
+        *stand_in.gather.lock().unwrap() = Some(std::sync::Arc::new(tokio::sync::Barrier::new(6)));
+        let racing = format!("racing-{order}");
+        let answers = futures::future::join_all((0..6).map(|_| attempt(payments, order, &racing)));
+        let answers = answers.await;
+        *stand_in.gather.lock().unwrap() = None;
+        let (code, first) = &answers[0];
+        assert_eq!(*code, StatusCode::CREATED, "{first}");
+        assert_eq!(first["status"], status);
+        assert!(
+            answers.iter().all(|answer| answer == &answers[0]),
+            "{answers:?}"
+        );
+        assert_eq!(stored(order).await, [first["id"].as_str().unwrap()]);
+    }
+
+    // Order 901 is paid: no other attempt stores anything.
+    let (_, paid) = attempt(approving, 901, "racing-901").await;
+    let paid = paid["id"].as_str().unwrap().to_owned();
+    for (payments, again) in [(approving, "second"), (declining, "third")] {
+        let (code, refusal) = attempt(payments, 901, again).await;
+        let why = detail(code, &refusal, StatusCode::CONFLICT);
+        assert_eq!(why, format!("Order 901 is already paid (payment {paid})"));
+        assert_eq!(attempt(payments, 901, again).await, (code, refusal));
+    }
+    assert_eq!(stored(901).await, [paid]);
+}
