@@ -440,7 +440,9 @@ async fn a_paid_order_is_never_charged_again_whatever_its_order_says() {
         *stand_in.gather.lock().unwrap() = Some(std::sync::Arc::new(tokio::sync::Barrier::new(6)));
         let racing = format!("racing-{order}");
         let answers = futures::future::join_all((0..6).map(|_| attempt(payments, order, &racing)));
-        let answers = answers.await;
+        let answers = tokio::time::timeout(std::time::Duration::from_secs(30), answers)
+            .await
+            .expect("all six asked the stand-in, and were answered");
         *stand_in.gather.lock().unwrap() = None;
         let (code, first) = &answers[0];
         assert_eq!(*code, StatusCode::CREATED, "{first}");
