@@ -370,7 +370,6 @@ pub struct Checkout {
     /// The cart lines being ordered.
     pub lines: Vec<CartLine>,
     pub state: CheckoutState,
-    pub order_id: Option<i64>,
     /// Why it failed.
     pub detail: Option<String>,
 }

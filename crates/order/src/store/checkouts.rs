@@ -1,5 +1,7 @@
 //! SQL for checkouts: each checkout's progress, written before each call
-//! to another service (see `crate::workflow::checkout`).
+//! to another service (see `crate::workflow::checkout`). A checkout's
+//! order is the one under its key (`orders.reservation_key`); the table's
+//! `order_id`, which earlier versions filled in, is no longer read.
 
 use shop_common::db::{is_unique_violation, Connections, Statements};
 use shop_common::now_rfc3339;
@@ -9,7 +11,7 @@ use sqlx::{Any, Executor, Row};
 
 use crate::domain::{CartLine, Checkout, CheckoutState};
 
-const COLUMNS: &str = "key, user_id, items, state, order_id, detail";
+const COLUMNS: &str = "key, user_id, items, state, detail";
 
 fn checkout(row: &AnyRow) -> Result<Checkout, sqlx::Error> {
     let items: String = row.try_get("items")?;
@@ -21,7 +23,6 @@ fn checkout(row: &AnyRow) -> Result<Checkout, sqlx::Error> {
             .map_err(|err| sqlx::Error::Decode(format!("checkout items: {err}").into()))?,
         state: CheckoutState::parse(&state)
             .ok_or_else(|| sqlx::Error::Decode(format!("checkout state {state}").into()))?,
-        order_id: row.try_get("order_id")?,
         detail: row.try_get("detail")?,
     })
 }
@@ -97,7 +98,6 @@ pub async fn claim(
             user_id: user_id.to_owned(),
             lines: lines.to_vec(),
             state: CheckoutState::Reserving,
-            order_id: None,
             detail: None,
         })),
         Ok(_) => Ok(Claim::KeyExists),
@@ -129,12 +129,12 @@ pub async fn advance<'c>(
 }
 
 /// The last step of a checkout, in the transaction that stores its order:
-/// marks it done, if it is still `reserving`, and then, after the order's
-/// insert (which takes place only for a checkout so marked: see
-/// `orders::insert`), links it to that order. Marking first makes racing
+/// marks it done, if it is still `reserving`, before the order's insert
+/// (which takes place only for a checkout so marked, and only while no
+/// order holds its key: see `orders::insert`). Marking first makes racing
 /// placings of one checkout queue on its row (PostgreSQL), so that only
-/// the first stores an order. The statements, for a batch, around the
-/// order's.
+/// the first stores an order; the order is found by its key
+/// (`orders::of_checkout`). The statements, for a batch, with the order's.
 pub fn mark_done(key: &str, total_cents: i64, order: Statements) -> Statements {
     Statements::new()
         .push(
@@ -143,9 +143,4 @@ pub fn mark_done(key: &str, total_cents: i64, order: Statements) -> Statements {
             vec![key.into(), total_cents.into(), now_rfc3339().into()],
         )
         .then(order)
-        .push(
-            "UPDATE checkouts SET order_id = (SELECT id FROM orders WHERE reservation_key = $1) \
-             WHERE key = $1 AND state = 'done' AND order_id IS NULL",
-            vec![key.into()],
-        )
 }

@@ -65,9 +65,9 @@ pub fn order(row: &AnyRow) -> Result<Order, sqlx::Error> {
 
 /// Stores `order`, new and pending, whose stock is held under its
 /// `reservation_key`, if the checkout of that key was just marked done and
-/// has no order yet (see `checkouts::mark_done`): the statement, for a
-/// batch, returning the order with its id (no row when the checkout is
-/// not so).
+/// no order holds that key yet (see `checkouts::mark_done`): the
+/// statement, for a batch, returning the order with its id (no row when
+/// the checkout is not so).
 pub fn insert(order: &Order) -> Result<Statements, sqlx::Error> {
     let items =
         serde_json::to_string(&order.items).map_err(|err| sqlx::Error::Encode(err.into()))?;
@@ -75,8 +75,8 @@ pub fn insert(order: &Order) -> Result<Statements, sqlx::Error> {
         format!(
             "INSERT INTO orders (user_id, status, total_cents, items, reservation_key, created_at, updated_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7 \
-             WHERE EXISTS (SELECT 1 FROM checkouts \
-             WHERE key = $5 AND state = 'done' AND order_id IS NULL) \
+             WHERE EXISTS (SELECT 1 FROM checkouts WHERE key = $5 AND state = 'done') \
+             AND NOT EXISTS (SELECT 1 FROM orders WHERE reservation_key = $5) \
              RETURNING {COLUMNS}"
         ),
         vec![
@@ -108,6 +108,21 @@ pub fn inserted(order: &Order) -> Guard {
 pub fn returned(rows: &[AnyRow]) -> Result<Option<Order>, sqlx::Error> {
     rows.iter()
         .find(|row| row.try_column("total_cents").is_ok())
+        .map(order)
+        .transpose()
+}
+
+/// The order of the checkout under `key` (its stock's reservation key).
+pub async fn of_checkout<'c>(
+    db: impl Executor<'c, Database = Any>,
+    key: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM orders WHERE reservation_key = $1");
+    sqlx::query(&sql)
+        .bind(key.to_owned())
+        .fetch_optional(db)
+        .await?
+        .as_ref()
         .map(order)
         .transpose()
 }

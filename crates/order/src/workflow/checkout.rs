@@ -105,12 +105,9 @@ pub async fn resume(
         )),
         CheckoutState::Reserving => complete(state, &checkout, answer).await,
         CheckoutState::Placed | CheckoutState::Done => {
-            let id = checkout
-                .order_id
+            let order = orders::of_checkout(&state.db.reader, key)
+                .await?
                 .ok_or_else(|| ApiError::internal(format!("checkout {key} has no order")))?;
-            let order = orders::get(&state.db.reader, id).await?.ok_or_else(|| {
-                ApiError::internal(format!("order {id} of checkout {key} missing"))
-            })?;
             if checkout.state == CheckoutState::Placed {
                 // The order stands either way; recovery finishes a failed clear.
                 let _ = clear_cart(state, &checkout).await;
