@@ -292,13 +292,26 @@ pub async fn commit_answer<T: Serialize>(
     };
     match batch.commit(statements.then(record)).await {
         Ok(_) => Ok(Ok((status, crate::extract::Json(body)).into_response())),
-        Err(err) => {
-            if let (Some(idem), true) = (idem, is_unique_violation(&err)) {
-                if let Some(first) = idem.replay(readers).await? {
-                    return Ok(Ok(first.into_response()));
-                }
-            }
-            Ok(Err(err))
+        Err(err) => match first_answer(idem, &err, readers).await? {
+            Some(first) => Ok(Ok(first)),
+            None => Ok(Err(err)),
+        },
+    }
+}
+
+/// The answer of the request that recorded first under `idem`'s key, when
+/// `err` (a write's failure that would have recorded this request's
+/// answer) is that record's unique violation; `None` otherwise, and then
+/// `err` is the write's own to name.
+pub async fn first_answer(
+    idem: Option<&Idempotency>,
+    err: &sqlx::Error,
+    readers: &Connections,
+) -> Result<Option<Response>, ApiError> {
+    match idem {
+        Some(idem) if is_unique_violation(err) => {
+            Ok(idem.replay(readers).await?.map(IntoResponse::into_response))
         }
+        _ => Ok(None),
     }
 }

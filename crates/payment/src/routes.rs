@@ -10,7 +10,7 @@ use shop_common::db::is_unique_violation;
 use shop_common::db::{Guard, Statements};
 use shop_common::error::ErrorBody;
 use shop_common::extract::{Json, Path, Query};
-use shop_common::idempotency::{begin, commit_answer, Idempotency, Keyed};
+use shop_common::idempotency::{begin, commit_answer, first_answer, Idempotency, Keyed};
 use shop_common::paging::{self, Position, Window};
 use shop_common::{now_rfc3339, ApiError};
 use utoipa_axum::router::OpenApiRouter;
@@ -141,11 +141,8 @@ pub async fn create_payment(
             Ok(answered?)
         }
         Err(err) => {
-            if let (Some(idem), true) = (&idem, is_unique_violation(&err)) {
-                // Another request with this key recorded first: its answer.
-                if let Some(first) = idem.replay(readers).await? {
-                    return Ok(first.into_response());
-                }
+            if let Some(first) = first_answer(idem.as_ref(), &err, readers).await? {
+                return Ok(first);
             }
             if is_unique_violation(&err) {
                 // A concurrent request (another replica) charged the order first.
