@@ -651,6 +651,36 @@ async fn events_committed_but_unpublished_at_a_kill_are_published_after_it() {
     assert_in_sequence(&per_order(&received));
 }
 
+/// Sends a checkout (`first`, then `again` while one ends before it reaches
+/// the catalog: a connection lost on the way, which changes nothing) until
+/// one is in flight at the catalog's tripwire; that one, still running.
+async fn checkout_reaching<F>(
+    tripwire: &Tripwire,
+    first: F,
+    again: impl Fn() -> F,
+) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: std::fmt::Debug + Send + 'static,
+{
+    let mut next = Some(first);
+    for _ in 0..3 {
+        let reserving = tripwire.arm();
+        let mut in_flight = tokio::spawn(next.take().unwrap_or_else(&again));
+        tokio::select! {
+            biased;
+            _ = reserving => return in_flight,
+            ended = &mut in_flight => {
+                eprintln!("a checkout ended before it reached the catalog: {ended:?}");
+            }
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {
+                panic!("no checkout reached the catalog within 10 s");
+            }
+        }
+    }
+    panic!("three checkouts ended before they reached the catalog");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_order_service_loses_no_committed_event() {
     let dir = tempfile::tempdir().unwrap();
@@ -690,11 +720,14 @@ async fn killing_the_order_service_loses_no_committed_event() {
             .json(&json!({"user_id": user}))
             .send();
         if round == 20 || round == 40 {
-            let reserving = tripwire.arm();
-            let in_flight = tokio::spawn(placed);
-            tokio::time::timeout(Duration::from_secs(10), reserving)
-                .await
-                .expect("the checkout reached the catalog");
+            let in_flight = checkout_reaching(&tripwire, placed, || {
+                stack
+                    .http
+                    .post(format!("{url}/orders"))
+                    .json(&json!({"user_id": user}))
+                    .send()
+            })
+            .await;
             order.kill();
             kills += 1;
             let _ = in_flight.await;
