@@ -70,9 +70,17 @@ pub async fn get<'c>(
     db: impl Executor<'c, Database = Any>,
     id: &str,
 ) -> Result<Option<Payment>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE p.id = $1");
-    sqlx::query(&sql)
-        .bind(id.to_owned())
+    one_where(db, "p.id = $1", id.into()).await
+}
+
+/// The payment `condition` finds, its `$1` being `value`.
+async fn one_where<'c>(
+    db: impl Executor<'c, Database = Any>,
+    condition: &str,
+    value: Arg,
+) -> Result<Option<Payment>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE {condition}");
+    paging::bind(sqlx::query(&sql), &value)
         .fetch_optional(db)
         .await?
         .as_ref()
@@ -154,15 +162,12 @@ pub async fn success_of<'c>(
     db: impl Executor<'c, Database = Any>,
     order_id: i64,
 ) -> Result<Option<Payment>, sqlx::Error> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM {PAYMENTS} WHERE p.order_id = $1 AND p.status = 'success'");
-    sqlx::query(&sql)
-        .bind(order_id)
-        .fetch_optional(db)
-        .await?
-        .as_ref()
-        .map(payment)
-        .transpose()
+    one_where(
+        db,
+        "p.order_id = $1 AND p.status = 'success'",
+        order_id.into(),
+    )
+    .await
 }
 
 /// Records the refund of `payment` (its full amount) unless it has one;

@@ -117,14 +117,7 @@ pub async fn of_checkout<'c>(
     db: impl Executor<'c, Database = Any>,
     key: &str,
 ) -> Result<Option<Order>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM orders WHERE reservation_key = $1");
-    sqlx::query(&sql)
-        .bind(key.to_owned())
-        .fetch_optional(db)
-        .await?
-        .as_ref()
-        .map(order)
-        .transpose()
+    one_where(db, "reservation_key = $1", key.into()).await
 }
 
 /// One order.
@@ -132,9 +125,17 @@ pub async fn get<'c>(
     db: impl Executor<'c, Database = Any>,
     id: i64,
 ) -> Result<Option<Order>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
-    sqlx::query(&sql)
-        .bind(id)
+    one_where(db, "id = $1", id.into()).await
+}
+
+/// The order `condition` finds, its `$1` being `value` (a unique column).
+async fn one_where<'c>(
+    db: impl Executor<'c, Database = Any>,
+    condition: &str,
+    value: Arg,
+) -> Result<Option<Order>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM orders WHERE {condition}");
+    paging::bind(sqlx::query(&sql), &value)
         .fetch_optional(db)
         .await?
         .as_ref()
