@@ -651,22 +651,20 @@ async fn events_committed_but_unpublished_at_a_kill_are_published_after_it() {
     assert_in_sequence(&per_order(&received));
 }
 
-/// Sends a checkout (`first`, then `again` while one ends before it reaches
-/// the catalog: a connection lost on the way, which changes nothing) until
-/// one is in flight at the catalog's tripwire; that one, still running.
+/// Sends a checkout (`place`, again while one ends before it reaches the
+/// catalog: a connection lost on the way, which changes nothing) until one
+/// is in flight at the catalog's tripwire; that one, still running.
 async fn checkout_reaching<F>(
     tripwire: &Tripwire,
-    first: F,
-    again: impl Fn() -> F,
+    place: impl Fn() -> F,
 ) -> tokio::task::JoinHandle<F::Output>
 where
     F: std::future::Future + Send + 'static,
     F::Output: std::fmt::Debug + Send + 'static,
 {
-    let mut next = Some(first);
     for _ in 0..3 {
         let reserving = tripwire.arm();
-        let mut in_flight = tokio::spawn(next.take().unwrap_or_else(&again));
+        let mut in_flight = tokio::spawn(place());
         tokio::select! {
             biased;
             _ = reserving => return in_flight,
@@ -714,20 +712,15 @@ async fn killing_the_order_service_loses_no_committed_event() {
     for round in 0..60 {
         let user = format!("stream{round}");
         stack.add_to_cart(&user, plenty, 1).await;
-        let placed = stack
-            .http
-            .post(format!("{url}/orders"))
-            .json(&json!({"user_id": user}))
-            .send();
+        let place = || {
+            stack
+                .http
+                .post(format!("{url}/orders"))
+                .json(&json!({"user_id": user}))
+                .send()
+        };
         if round == 20 || round == 40 {
-            let in_flight = checkout_reaching(&tripwire, placed, || {
-                stack
-                    .http
-                    .post(format!("{url}/orders"))
-                    .json(&json!({"user_id": user}))
-                    .send()
-            })
-            .await;
+            let in_flight = checkout_reaching(&tripwire, place).await;
             order.kill();
             kills += 1;
             let _ = in_flight.await;
@@ -735,7 +728,9 @@ async fn killing_the_order_service_loses_no_committed_event() {
             order.wait_ready(&stack.http).await;
             continue;
         }
-        let Ok(response) = placed.await else { continue };
+        let Ok(response) = place().await else {
+            continue;
+        };
         let Ok(body) = response.json::<Value>().await else {
             continue;
         };
