@@ -11,6 +11,7 @@ use shop_common::error::{try_again_later, ErrorBody};
 use shop_common::extract::{Json, Path, Query};
 use shop_common::idempotency::{begin, commit_answer, Keyed};
 use shop_common::paging;
+use shop_common::telemetry::within_request;
 use shop_common::{now_rfc3339, ApiError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -69,11 +70,11 @@ pub async fn list_products(
         // SQLite's do) still holds a reader, so searches never hold more
         // than SEARCH_CONCURRENCY of them.
         let reader = state.db.reader.clone();
-        let search = tokio::spawn(async move {
+        let search = tokio::spawn(within_request(async move {
             let listed = listed(&reader, postgres, &filter).await;
             drop(permit);
             listed
-        });
+        }));
         match tokio::time::timeout(state.search_timeout, search).await {
             Ok(Ok(page)) => page?,
             Ok(Err(join)) => return Err(ApiError::internal(format!("search task: {join}"))),

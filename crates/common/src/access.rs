@@ -389,10 +389,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     /// The caller, by the service's [`Access`] (an extension every
     /// service's router carries; without one, [`Caller::Open`]).
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, ApiError> {
-        match parts.extensions.get::<Access>() {
-            Some(access) => access.caller(&parts.headers).await,
-            None => Ok(Caller::Open),
+        let caller = match parts.extensions.get::<Access>() {
+            Some(access) => access.caller(&parts.headers).await?,
+            None => Caller::Open,
+        };
+        if let Caller::Customer(user) | Caller::Staff(user) = &caller {
+            crate::traces::record_user(user);
         }
+        Ok(caller)
     }
 }
 

@@ -19,6 +19,8 @@ use crate::config::HttpSettings;
 use crate::error::{ApiError, ErrorBody};
 use crate::local::{self, Local};
 use crate::telemetry::{current_request_id, REQUEST_ID_HEADER};
+use crate::traces;
+use tracing::Instrument;
 
 /// A connection pool with timeouts, shared by a service's [`ServiceClient`]s.
 pub fn http_client(settings: HttpSettings) -> reqwest::Client {
@@ -116,11 +118,25 @@ impl ServiceClient {
                 credential.clone(),
             );
         }
+        let span = traces::call_span(self.name, &method, path, &mut headers);
         let local = self.authority.as_deref().and_then(local::served_at);
-        let (status, bytes) = match local {
-            Some(local) => self.call_local(local, method, path, body, headers).await?,
-            None => self.call_http(method, path, body, headers).await?,
+        let answer = match local {
+            Some(local) => {
+                self.call_local(local, method, path, body, headers)
+                    .instrument(span.clone())
+                    .await
+            }
+            None => {
+                self.call_http(method, path, body, headers)
+                    .instrument(span.clone())
+                    .await
+            }
         };
+        traces::record_status(
+            &span,
+            answer.as_ref().ok().map(|(status, _)| status.as_u16()),
+        );
+        let (status, bytes) = answer?;
         if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|err| {
                 tracing::warn!(service = self.name, error = %err, "undecodable answer");

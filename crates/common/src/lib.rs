@@ -41,6 +41,7 @@ pub mod service;
 pub mod streams;
 pub mod telemetry;
 pub mod text;
+pub mod traces;
 pub mod user;
 
 pub use error::ApiError;

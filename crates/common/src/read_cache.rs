@@ -35,6 +35,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::config::{ConfigError, Env};
 use crate::db::DbSettings;
+use crate::telemetry::within_request;
 use crate::ApiError;
 
 /// `READ_CACHE_MS`: how long a kept value may be answered; 1000 by default
@@ -313,13 +314,13 @@ where
     }
     let scope = (writes.scope)(params.as_ref().ok());
     let mut write = writes.cache.write_begins(scope);
-    let done = tokio::spawn(async move {
+    let done = tokio::spawn(within_request(async move {
         let response = next.run(request).await;
         // "Bad input gets a 4xx and changes nothing."
         write.changed = !response.status().is_client_error();
         drop(write);
         response
-    });
+    }));
     match done.await {
         Ok(response) => response,
         Err(err) => ApiError::internal(format!("write task: {err}")).into_response(),

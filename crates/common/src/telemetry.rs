@@ -7,6 +7,7 @@
 //! `x-request-id` (taken from the client or made here) is echoed
 //! in the response and sent along on calls to other services.
 
+use std::future::Future;
 use std::io::Stderr;
 use std::time::Instant;
 
@@ -15,9 +16,15 @@ use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use tracing::Instrument;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{ConfigError, Env};
 use crate::log_writer::{Batched, Flushing};
+use crate::traces::{self, Export, SPAN_TARGET};
 
 /// The route label of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
@@ -32,6 +39,19 @@ tokio::task_local! {
 /// The request id of the request being handled on this task, if any.
 pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// `future`, to run on a task of its own, still as part of the request
+/// being handled: its request id (logs, calls) and its span (traces).
+pub fn within_request<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    let request_id = current_request_id();
+    async move {
+        match request_id {
+            Some(id) => REQUEST_ID.scope(id, future).await,
+            None => future.await,
+        }
+    }
+    .instrument(tracing::Span::current())
 }
 
 /// Log output format.
@@ -56,26 +76,59 @@ impl LogFormat {
     }
 }
 
+/// What [`init_logging`] installed: dropped at exit, it writes out the log
+/// lines still waiting and exports the spans not yet sent.
+pub struct Logging {
+    pub lines: Flushing<Stderr>,
+    pub traces: Option<Export>,
+}
+
 /// Installs the global log subscriber; `RUST_LOG` filters (default `info`).
-/// Lines go to standard error in batches ([`Batched`]); the guard writes
-/// out those still waiting when it is dropped.
-pub fn init_logging(format: LogFormat, env: &Env) -> Result<Flushing<Stderr>, ConfigError> {
+/// Lines go to standard error in batches ([`Batched`]). When the OTLP
+/// variables ask for it ([`Export::from_env`]), spans are exported too,
+/// as `service_name` unless `OTEL_SERVICE_NAME` says otherwise.
+pub fn init_logging(
+    format: LogFormat,
+    env: &Env,
+    service_name: &str,
+) -> Result<Logging, ConfigError> {
     let filter = match env.get("RUST_LOG") {
-        None => tracing_subscriber::EnvFilter::new("info"),
-        Some(raw) => tracing_subscriber::EnvFilter::try_new(raw)
+        None => EnvFilter::new("info"),
+        Some(raw) => EnvFilter::try_new(raw)
             .map_err(|_| env.error("RUST_LOG", "a filter such as info or shop_order=debug"))?,
     };
+    let traces = Export::from_env(env, service_name)?;
     let (lines, flushing) = Batched::new(std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(lines)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    // A second call (tests starting several services) keeps the first one.
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+    let log = match format {
+        LogFormat::Json => log.json().flatten_event(true).boxed(),
+        LogFormat::Pretty => log.compact().boxed(),
     };
-    Ok(flushing)
+    // The export sees every request's span and, below it, the spans of
+    // calls and transactions, whatever the log shows.
+    let export = traces.as_ref().map(|traces| {
+        tracing_opentelemetry::layer()
+            .with_tracer(traces.tracer())
+            .with_location(false)
+            .with_threads(false)
+            .with_context_activation(false)
+            .with_filter(
+                Targets::new()
+                    .with_default(LevelFilter::INFO)
+                    .with_target(SPAN_TARGET, LevelFilter::DEBUG),
+            )
+    });
+    // A second call (tests starting several services) keeps the first one.
+    let _ = tracing_subscriber::registry()
+        .with(log.with_filter(filter))
+        .with(export)
+        .try_init();
+    Ok(Logging {
+        lines: flushing,
+        traces,
+    })
 }
 
 /// Request counters and latency of one service.
@@ -174,11 +227,14 @@ pub async fn observe(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
+    let span = traces::request_span(service, &method, &route, &request_id, request.headers());
     let mut response = REQUEST_ID
         .scope(request_id.clone(), next.run(request))
+        .instrument(span.clone())
         .await;
 
     let status = response.status().as_u16();
+    traces::record_status(&span, Some(status));
     let elapsed = start.elapsed();
     let label = method_label(&method);
     metrics

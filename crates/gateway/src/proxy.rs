@@ -45,6 +45,7 @@ use shop_common::extract::{read_body, MAX_BODY_BYTES};
 use shop_common::local;
 use shop_common::streams::{StreamGate, StreamPermit, FORWARDED_FOR};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use crate::session::{self, Sessions};
 
@@ -277,6 +278,7 @@ pub async fn forward(
         return error_response(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request path");
     };
     let client_host = request.headers().get(header::HOST).cloned();
+    let method = request.method().clone();
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
     strip_hop_by_hop(headers);
@@ -309,6 +311,8 @@ pub async fn forward(
         }
     }
 
+    let span = shop_common::traces::call_span(service, &method, tail, headers);
+
     let answer = async {
         match local {
             Some(local) => Ok(local.call(request).await),
@@ -319,7 +323,15 @@ pub async fn forward(
                 .map(|response| response.map(Body::new)),
         }
     };
-    match tokio::time::timeout(proxy.request_timeout, answer).await {
+    let answer = tokio::time::timeout(proxy.request_timeout, answer.instrument(span.clone())).await;
+    shop_common::traces::record_status(
+        &span,
+        match &answer {
+            Ok(Ok(response)) => Some(response.status().as_u16()),
+            _ => None,
+        },
+    );
+    match answer {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);

@@ -136,7 +136,13 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 async fn run(cli: Cli, env: Env) -> Result<(), Failure> {
-    let _logging = init_logging(LogFormat::from_env(&env)?, &env)?;
+    // Spans are exported as the service's (one served alone) or as the
+    // shop's (every service of `shop up` in one process).
+    let traced_as = match &cli.command {
+        Command::Serve { service } => service.name(),
+        _ => "shop",
+    };
+    let _logging = init_logging(LogFormat::from_env(&env)?, &env, traced_as)?;
     match cli.command {
         Command::Up(args) => up::run(args, env).await,
         Command::Serve { service } => serve(service, env).await,

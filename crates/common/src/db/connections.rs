@@ -42,9 +42,11 @@ use sqlx::{
     TransactionManager,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::{Instrument, Span};
 
 use super::queue::Queue;
 use crate::paging::{self, Arg};
+use crate::traces;
 
 type Transactions = <Any as Database>::TransactionManager;
 
@@ -275,6 +277,7 @@ impl Connections {
         Ok(WriteTx {
             connection,
             open: true,
+            span: traces::transaction_span(self.0.postgres, "transaction"),
         })
     }
 
@@ -283,26 +286,42 @@ impl Connections {
     /// is); the rows they return. A SQLite writer's wait in its queue for
     /// their turn (`super::queue`).
     pub async fn commit(&self, statements: Statements) -> Result<Vec<AnyRow>, sqlx::Error> {
-        match &self.0.queue {
-            Some(queue) => queue.commit(statements, self.0.acquire_timeout).await,
-            // One statement is a transaction of its own: no `BEGIN` and
-            // `COMMIT` round trips to PostgreSQL.
-            None if statements.0.len() == 1 => {
-                let mut connection = self.acquire().await?;
-                let rows = statements.run_on(&mut connection).await;
-                connection.ended(rows.as_ref().err());
-                rows
+        let span = traces::transaction_span(self.0.postgres, "commit");
+        let rows = async {
+            match &self.0.queue {
+                Some(queue) => queue.commit(statements, self.0.acquire_timeout).await,
+                // One statement is a transaction of its own: no `BEGIN` and
+                // `COMMIT` round trips to PostgreSQL.
+                None if statements.0.len() == 1 => {
+                    let mut connection = self.acquire().await?;
+                    let rows = statements.run_on(&mut connection).await;
+                    connection.ended(rows.as_ref().err());
+                    rows
+                }
+                None => self.batch_in(Span::none()).await?.commit(statements).await,
             }
-            None => self.batch().await?.commit(statements).await,
         }
+        .instrument(span.clone())
+        .await;
+        if rows.is_err() {
+            traces::record_failure(&span);
+        }
+        rows
     }
 
     /// Takes a connection for a [`Batch`] (refused as unavailable after the
     /// acquire timeout); its transaction begins with its first statements.
     pub async fn batch(&self) -> Result<Batch, sqlx::Error> {
+        self.batch_in(traces::transaction_span(self.0.postgres, "batch"))
+            .await
+    }
+
+    /// A [`Batch`] whose transaction is `span` (none: it is part of another's).
+    async fn batch_in(&self, span: Span) -> Result<Batch, sqlx::Error> {
         Ok(Batch {
             connection: self.acquire().await?,
             open: false,
+            span,
         })
     }
 
@@ -359,6 +378,8 @@ impl Connections {
 pub struct WriteTx {
     connection: Held,
     open: bool,
+    /// The transaction's span, from its beginning to its end.
+    span: Span,
 }
 
 impl WriteTx {
@@ -377,6 +398,9 @@ impl WriteTx {
     fn end(&mut self, result: Result<(), sqlx::Error>) -> Result<(), sqlx::Error> {
         self.open = false;
         self.connection.sound = result.is_ok();
+        if result.is_err() {
+            traces::record_failure(&self.span);
+        }
         result
     }
 }
@@ -493,6 +517,8 @@ pub struct Batch {
     connection: Held,
     /// A transaction is open (PostgreSQL; SQLite's is `rollback_first`).
     open: bool,
+    /// The transaction's span, from its beginning to its end.
+    span: Span,
 }
 
 impl Batch {
@@ -523,6 +549,7 @@ impl Batch {
             self.send_together(statements, commit).await
         };
         if sent.is_err() {
+            traces::record_failure(&self.span);
             self.abort().await;
         }
         sent

@@ -35,3 +35,4 @@ mod seeding;
 mod session;
 mod stats;
 mod streams;
+mod traces;
