@@ -17,14 +17,13 @@ use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tracing::Instrument;
-use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{ConfigError, Env};
 use crate::log_writer::{Batched, Flushing};
-use crate::traces::{self, Export, SPAN_TARGET};
+use crate::traces::{self, Export, REQUEST_SPANS, SPAN_TARGET};
 
 /// The route label of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
@@ -92,12 +91,20 @@ pub fn init_logging(
     env: &Env,
     service_name: &str,
 ) -> Result<Logging, ConfigError> {
-    let filter = match env.get("RUST_LOG") {
+    let mut filter = match env.get("RUST_LOG") {
         None => EnvFilter::new("info"),
         Some(raw) => EnvFilter::try_new(raw)
             .map_err(|_| env.error("RUST_LOG", "a filter such as info or shop_order=debug"))?,
     };
     let traces = Export::from_env(env, service_name)?;
+    // Every request has its span, whatever else the filter leaves out; an
+    // export also wants the spans of calls and transactions below it.
+    // (One filter for both layers: tracing-subscriber's filters per layer
+    // lost some requests' spans on their way to the export.)
+    filter = filter.add_directive(directive(REQUEST_SPANS, "info"));
+    if traces.is_some() {
+        filter = filter.add_directive(directive(SPAN_TARGET, "debug"));
+    }
     let (lines, flushing) = Batched::new(std::io::stderr());
     let log = tracing_subscriber::fmt::layer()
         .with_writer(lines)
@@ -106,29 +113,30 @@ pub fn init_logging(
         LogFormat::Json => log.json().flatten_event(true).boxed(),
         LogFormat::Pretty => log.compact().boxed(),
     };
-    // The export sees every request's span and, below it, the spans of
-    // calls and transactions, whatever the log shows.
     let export = traces.as_ref().map(|traces| {
         tracing_opentelemetry::layer()
             .with_tracer(traces.tracer())
             .with_location(false)
             .with_threads(false)
             .with_context_activation(false)
-            .with_filter(
-                Targets::new()
-                    .with_default(LevelFilter::INFO)
-                    .with_target(SPAN_TARGET, LevelFilter::DEBUG),
-            )
     });
     // A second call (tests starting several services) keeps the first one.
     let _ = tracing_subscriber::registry()
-        .with(log.with_filter(filter))
+        .with(filter)
+        .with(log)
         .with(export)
         .try_init();
     Ok(Logging {
         lines: flushing,
         traces,
     })
+}
+
+/// `target=level`, a directive made of two known-good parts.
+fn directive(target: &str, level: &str) -> tracing_subscriber::filter::Directive {
+    format!("{target}={level}")
+        .parse()
+        .expect("a target and a level make a directive")
 }
 
 /// Request counters and latency of one service.

@@ -44,6 +44,9 @@ pub fn exporting() -> bool {
 /// at DEBUG level, the log's default filter leaves them out.
 pub const SPAN_TARGET: &str = "shop::trace";
 
+/// The target of every request's span (at INFO, always on).
+pub const REQUEST_SPANS: &str = "shop::request";
+
 /// The export of this process's spans, flushed and stopped when dropped.
 #[derive(Debug)]
 pub struct Export {
@@ -163,9 +166,10 @@ pub fn request_span(
     headers: &HeaderMap,
 ) -> Span {
     if !exporting() {
-        return tracing::info_span!("request", request_id);
+        return tracing::info_span!(target: REQUEST_SPANS, "request", request_id);
     }
     let span = tracing::info_span!(
+        target: REQUEST_SPANS,
         "request",
         otel.name = %format_args!("{service} {method} {route}"),
         otel.kind = "server",

@@ -368,3 +368,42 @@ async fn a_request_without_a_valid_traceparent_begins_its_own_trace() {
         assert_ne!(root.trace, "00000000000000000000000000000000");
     }
 }
+
+/// With accounts on, a customer's requests name them (`user.id`, their
+/// account id) in every service that checked their token, and their token
+/// appears in no span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_requests_carry_their_id_and_never_their_token() {
+    let (collector, logging) = traced().await;
+    let stack = Stack::start_with(Options {
+        extra_env: vec![("AUTH", "on".to_owned())],
+        ..Options::default()
+    })
+    .await;
+    let product = stack.product("Lamp", "25.00", 10).await;
+    let ada = stack.log_in("ada@example.com", "ada passphrase").await;
+    let id = ada["account"]["id"].as_str().unwrap().to_owned();
+    let token = ada["access_token"].as_str().unwrap().to_owned();
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let response = stack
+        .http
+        .post(format!("{}/api/cart/cart/{id}/items", stack.gateway))
+        .header("authorization", format!("Bearer {token}"))
+        .header("traceparent", format!("00-{trace}-b7ad6b7169203331-01"))
+        .json(&json!({"product_id": product, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let spans = trace_of(&collector, &logging, trace, |spans| {
+        !requests_of(spans, "cart").is_empty()
+    })
+    .await;
+    let cart = requests_of(&spans, "cart")[0];
+    assert_eq!(cart.attribute("user.id"), id, "{cart:#?}");
+    for span in collector.spans() {
+        for value in span.attributes.values() {
+            assert!(!value.contains(&token), "a token in {span:#?}");
+        }
+    }
+}
