@@ -17,7 +17,10 @@ use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tracing::Instrument;
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{self, FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
@@ -97,27 +100,41 @@ pub fn init_logging(
             .map_err(|_| env.error("RUST_LOG", "a filter such as info or shop_order=debug"))?,
     };
     let traces = Export::from_env(env, service_name)?;
-    // Every request has its span, whatever else the filter leaves out; an
-    // export also wants the spans of calls and transactions below it.
-    // (One filter for both layers: tracing-subscriber's filters per layer
-    // lost some requests' spans on their way to the export.)
-    filter = filter.add_directive(directive(REQUEST_SPANS, "info"));
+    // An export wants every request's span, whatever else the filter
+    // leaves out, and the spans of calls and transactions below it. (One
+    // filter for both layers: tracing-subscriber's filters per layer lost
+    // some requests' spans on their way to the export.)
     if traces.is_some() {
-        filter = filter.add_directive(directive(SPAN_TARGET, "debug"));
+        filter = filter
+            .add_directive(directive(REQUEST_SPANS, "info"))
+            .add_directive(directive(SPAN_TARGET, "debug"));
     }
     let (lines, flushing) = Batched::new(std::io::stderr());
-    let log = tracing_subscriber::fmt::layer()
-        .with_writer(lines)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let log = tracing_subscriber::fmt::layer().with_writer(lines);
     let log = match format {
-        LogFormat::Json => log.json().flatten_event(true).boxed(),
-        LogFormat::Pretty => log.compact().boxed(),
+        LogFormat::Json => log
+            .fmt_fields(JsonFields::new())
+            .event_format(InRequest {
+                line: fmt::format().json().flatten_event(true),
+                json: true,
+            })
+            .boxed(),
+        LogFormat::Pretty => log
+            .with_ansi(ansi)
+            .event_format(InRequest {
+                line: fmt::format().compact().with_ansi(ansi),
+                json: false,
+            })
+            .boxed(),
     };
     let export = traces.as_ref().map(|traces| {
         tracing_opentelemetry::layer()
             .with_tracer(traces.tracer())
             .with_location(false)
             .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
             .with_context_activation(false)
     });
     // A second call (tests starting several services) keeps the first one.
@@ -130,6 +147,45 @@ pub fn init_logging(
         lines: flushing,
         traces,
     })
+}
+
+/// Formats log lines as `line` does, with the request id of the request
+/// being handled (when there is one, and the line names none itself), so
+/// that whatever is logged inside a request says which one: a field of a
+/// JSON line, `request_id=…` at the end of a text line.
+struct InRequest<F> {
+    line: F,
+    json: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for InRequest<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let names_one = event.fields().any(|field| field.name() == "request_id");
+        let Some(id) = current_request_id().filter(|_| !names_one) else {
+            return self.line.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.line.format_event(ctx, Writer::new(&mut line), event)?;
+        let line = line.trim_end_matches('\n');
+        match line.strip_suffix('}').filter(|_| self.json) {
+            Some(open) => writeln!(
+                writer,
+                "{open},\"request_id\":{}}}",
+                serde_json::Value::from(id)
+            ),
+            None => writeln!(writer, "{line} request_id={id}"),
+        }
+    }
 }
 
 /// `target=level`, a directive made of two known-good parts.

@@ -10,11 +10,11 @@
 //!
 //! The spans are exported over OTLP (HTTP, protobuf) when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
-//! is set. When it is not, nothing is exported and next to nothing is
-//! made: the spans of calls and transactions are at DEBUG level for the
-//! log's filter (so not even created at the default `info`), no header is
-//! read or written, and a request's span carries only its request id, so
-//! that every log line inside a request names it.
+//! is set. When it is not, nothing is exported and no span is made: a
+//! request's span is [`Span::none`], those of calls and transactions are
+//! at DEBUG level for a target the log's filter then leaves out, and no
+//! header is read or written. (A line logged inside a request names its
+//! request id either way: [`crate::telemetry::init_logging`].)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -44,7 +44,8 @@ pub fn exporting() -> bool {
 /// at DEBUG level, the log's default filter leaves them out.
 pub const SPAN_TARGET: &str = "shop::trace";
 
-/// The target of every request's span (at INFO, always on).
+/// The target of every request's span (at INFO, always on when spans are
+/// exported).
 pub const REQUEST_SPANS: &str = "shop::request";
 
 /// The export of this process's spans, flushed and stopped when dropped.
@@ -156,8 +157,7 @@ fn endpoint(env: &Env) -> Result<Option<String>, ConfigError> {
 }
 
 /// The span of one request to `service`, a child of the `traceparent` it
-/// carries (when spans are exported). Without an export it holds only the
-/// request id.
+/// carries; none when spans are not exported.
 pub fn request_span(
     service: &'static str,
     method: &Method,
@@ -166,7 +166,7 @@ pub fn request_span(
     headers: &HeaderMap,
 ) -> Span {
     if !exporting() {
-        return tracing::info_span!(target: REQUEST_SPANS, "request", request_id);
+        return Span::none();
     }
     let span = tracing::info_span!(
         target: REQUEST_SPANS,

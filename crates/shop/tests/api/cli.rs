@@ -303,3 +303,68 @@ async fn shop_up_with_auth_makes_the_first_staff_account_and_checks_tokens() {
         "{lines:?}"
     );
 }
+
+/// A line logged while a request is handled names that request's id
+/// (here the warning of a call to a catalog that is down, inside an add to
+/// cart), with no trace export configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_logged_inside_a_request_names_its_request_id() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = shop()
+        .args(["serve", "cart"])
+        .env("PORT", "0")
+        .env("BIND", "127.0.0.1")
+        .env("DB_PATH", dir.path().join("cart.db"))
+        .env("CATALOG_SERVICE_URL", crate::helpers::dead_url().await)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _running = Running(child);
+    let (lines, read) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let next_line = |wanted: &dyn Fn(&serde_json::Value) -> bool| loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = read
+            .recv_timeout(left)
+            .expect("the line was logged in time");
+        if let Ok(line) = serde_json::from_str::<serde_json::Value>(&line) {
+            if wanted(&line) {
+                return line;
+            }
+        }
+    };
+    let listening = next_line(&|line| line["message"] == "listening");
+    let addr = listening["addr"].as_str().expect("the address listened on");
+
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/cart/someone/items"))
+        .json(&json!({"product_id": 1, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let warning = next_line(&|line| {
+        line["level"] == "WARN"
+            && line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("call "))
+    });
+    assert_eq!(warning["request_id"], id.as_str(), "{warning}");
+}
