@@ -61,6 +61,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
 # The release binary embeds dashboard/dist at compile time.
 COPY --from=dashboard /src/dashboard/dist ./dashboard/dist
+# The commit /metrics names in shop_build_info (CI passes the one it builds).
+ARG SHOP_COMMIT=unknown
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked -p shop \
     && install -m 0755 target/release/shop /usr/local/bin/shop

@@ -77,6 +77,8 @@ pub struct AppState {
     pub searches: Arc<Semaphore>,
     /// Product reads kept until the catalog changes.
     pub cache: cache::Answers,
+    /// `shop_stock_reservations_total{outcome}`: held, released.
+    pub reservations: prometheus::IntCounterVec,
 }
 
 /// The document's title and schemas; the product paths come with their
@@ -121,6 +123,12 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         search_timeout: config.db.statement_timeout,
         searches: Arc::new(Semaphore::new(config.search_concurrency)),
         cache: cache::answers(config.cache_for),
+        reservations: shop_common::metrics::counters(
+            &service.metrics.registry,
+            "shop_stock_reservations_total",
+            "Checkouts' stock reservations made (held), and given back (released: the checkout failed, the order was cancelled or expired)",
+            &["outcome"],
+        ),
     };
     let cache = state.cache.clone();
     let reservations = service_only(

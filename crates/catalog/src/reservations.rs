@@ -115,6 +115,7 @@ pub async fn create_reservation(
         }
         Err(err) => return Err(err.into()),
     }
+    state.reservations.with_label_values(&["held"]).inc();
     let reserved = Reservation {
         key: key.to_owned(),
         state: ReservationState::Held,
@@ -158,11 +159,14 @@ pub async fn release_reservation(
     let mut tx = state.db.writer.begin().await?;
     // A tombstone when the key is new; nothing when it exists.
     store::tombstone(&mut tx, &key, &now).await?;
-    store::release(&mut tx, &key, &now).await?;
+    let gave_back = store::release(&mut tx, &key, &now).await?;
     let released = store::find(&mut *tx, &key)
         .await?
         .ok_or_else(|| ApiError::internal(format!("reservation {key} vanished")))?;
     tx.commit().await?;
+    if gave_back {
+        state.reservations.with_label_values(&["released"]).inc();
+    }
     Ok(Json(released))
 }
 

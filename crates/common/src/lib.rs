@@ -31,6 +31,7 @@ pub mod idempotency;
 pub mod local;
 pub mod log_writer;
 pub mod messages;
+pub mod metrics;
 pub mod money;
 pub mod paging;
 pub mod payment_method;

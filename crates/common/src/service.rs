@@ -330,11 +330,10 @@ impl Service {
         settings: &DbSettings,
         migrations: Migrations,
     ) -> Result<ServiceBuilder, StartError> {
-        Ok(ServiceBuilder {
-            name,
-            db: Db::open(settings, migrations).await?,
-            metrics: HttpMetrics::new(name),
-        })
+        let db = Db::open(settings, migrations).await?;
+        let metrics = HttpMetrics::new(name);
+        crate::metrics::watch_db(&metrics, &db);
+        Ok(ServiceBuilder { name, db, metrics })
     }
 
     /// Lets its handlers know their [`crate::access::Caller`] by `access`.

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::io::Stderr;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -196,11 +197,25 @@ fn directive(target: &str, level: &str) -> tracing_subscriber::filter::Directive
 }
 
 /// Request counters and latency of one service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpMetrics {
     pub registry: Registry,
+    service: &'static str,
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// What is read afresh at each scrape ([`HttpMetrics::on_scrape`]).
+    scraping: Arc<Mutex<Vec<Refresh>>>,
+}
+
+/// Sets gauges to what they are now, before a scrape.
+type Refresh = Box<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for HttpMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpMetrics")
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpMetrics {
@@ -234,15 +249,39 @@ impl HttpMetrics {
         registry
             .register(Box::new(latency.clone()))
             .expect("metric registered once");
+        crate::metrics::register_standard(&registry, service);
         HttpMetrics {
             registry,
+            service,
             requests,
             latency,
+            scraping: Arc::default(),
         }
+    }
+
+    /// The service these are the metrics of.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// Runs `refresh` before each scrape, to set gauges read from elsewhere.
+    pub fn on_scrape(&self, refresh: impl Fn() + Send + Sync + 'static) {
+        self.scraping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(refresh));
     }
 
     /// The registry in Prometheus text format.
     pub fn render(&self) -> String {
+        for refresh in self
+            .scraping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            refresh();
+        }
         let mut out = String::new();
         let encoder = prometheus::TextEncoder::new();
         if let Err(err) = encoder.encode_utf8(&self.registry.gather(), &mut out) {

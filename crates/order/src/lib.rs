@@ -20,6 +20,7 @@ pub mod client;
 pub mod domain;
 pub mod feed;
 pub mod keys;
+pub mod metrics;
 pub mod relay;
 pub mod routes;
 pub mod stats;
@@ -169,6 +170,8 @@ pub struct AppState {
     pub service_token: Option<ServiceToken>,
     /// `ORDER_PAYMENT_TIMEOUT`; `None`: unpaid orders never expire.
     pub payment_timeout: Option<std::time::Duration>,
+    /// What the business does: orders, revenue, refunds, checkouts.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -233,6 +236,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         keys,
         service_token: config.service_token.clone(),
         payment_timeout: config.payment_timeout,
+        metrics: metrics::Metrics::register(&service.metrics.registry),
     };
     let outbox_metrics = relay::OutboxMetrics::register(&service.metrics.registry);
     let routes = routes::router(state.clone())

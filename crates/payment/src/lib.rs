@@ -73,6 +73,8 @@ pub struct AppState {
     pub decider: Arc<dyn domain::Decider>,
     pub orders: client::Orders,
     pub service_token: Option<ServiceToken>,
+    /// `shop_payments_total{outcome, method}`.
+    pub payments: prometheus::IntCounterVec,
 }
 
 /// The document's title and schemas; the paths come with their routes
@@ -117,6 +119,12 @@ pub async fn build_with(
             client: ServiceClient::new("order", &config.order_url, calls),
         },
         service_token: config.service_token.clone(),
+        payments: shop_common::metrics::counters(
+            &service.metrics.registry,
+            "shop_payments_total",
+            "Payments recorded, by outcome (success, failed) and method",
+            &["outcome", "method"],
+        ),
     };
     let access = Access::new(&config.auth, config.http, config.service_token.clone());
     Ok(service

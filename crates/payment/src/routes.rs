@@ -119,7 +119,13 @@ pub async fn create_payment(
         .commit(store::insert_unless_paid(&payment).then(record))
         .await;
     match stored {
-        Ok(rows) if !rows.is_empty() => Ok((StatusCode::CREATED, Json(payment)).into_response()),
+        Ok(rows) if !rows.is_empty() => {
+            state
+                .payments
+                .with_label_values(&[payment.status.as_str(), payment.method.as_str()])
+                .inc();
+            Ok((StatusCode::CREATED, Json(payment)).into_response())
+        }
         Ok(_) => {
             let paid = store::success_of(readers, new.order_id).await?;
             let paid = paid.map(|paid| format!(" (payment {})", paid.id));

@@ -132,7 +132,7 @@ pub async fn shortage<'c>(
 
 /// Marks `key` released if it holds stock, and gives that stock back (a
 /// product deleted meanwhile has none to return to).
-pub async fn release(conn: &mut AnyConnection, key: &str, now: &str) -> Result<(), sqlx::Error> {
+pub async fn release(conn: &mut AnyConnection, key: &str, now: &str) -> Result<bool, sqlx::Error> {
     let flipped = sqlx::query(
         "UPDATE reservations SET state = 'released', updated_at = $1 WHERE key = $2 AND state = 'held' \
          RETURNING items",
@@ -141,7 +141,10 @@ pub async fn release(conn: &mut AnyConnection, key: &str, now: &str) -> Result<(
     .bind(key.to_owned())
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some(row) = flipped {
+    let Some(row) = flipped else {
+        return Ok(false);
+    };
+    {
         let items: String = row.try_get("items")?;
         let items: Vec<ReservedLine> = serde_json::from_str(&items)
             .map_err(|err| sqlx::Error::Decode(format!("reservation items: {err}").into()))?;
@@ -154,5 +157,5 @@ pub async fn release(conn: &mut AnyConnection, key: &str, now: &str) -> Result<(
                 .await?;
         }
     }
-    Ok(())
+    Ok(true)
 }

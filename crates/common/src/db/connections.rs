@@ -31,6 +31,7 @@
 //! reads the rest of the answer away before its next statement.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,16 @@ pub struct Slots {
     /// A SQLite writer's: where its one-message transactions wait for
     /// their turn.
     queue: Option<Queue>,
+    /// Statements and transactions waiting for a connection now.
+    waiting: AtomicUsize,
+}
+
+/// What [`Connections::usage`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub in_use: usize,
+    pub waiting: usize,
+    pub max: usize,
 }
 
 /// A connection not in use, and since when.
@@ -225,6 +236,7 @@ impl Connections {
                 acquire_timeout,
                 postgres,
                 queue,
+                waiting: AtomicUsize::new(0),
             };
             for connection in opened {
                 slots.put_back(connection);
@@ -250,6 +262,17 @@ impl Connections {
         postgres: bool,
     ) -> Connections {
         Connections::new(opened, Some(opener), size, acquire_timeout, postgres, false)
+    }
+
+    /// How many connections are in use now, how many requests wait for
+    /// one, and how many there may be at most.
+    pub fn usage(&self) -> Usage {
+        let slots = &self.0;
+        Usage {
+            in_use: (slots.size as usize).saturating_sub(slots.permits.available_permits()),
+            waiting: slots.waiting.load(Ordering::Relaxed),
+            max: slots.size as usize,
+        }
     }
 
     /// Whether these are PostgreSQL connections.
@@ -329,11 +352,21 @@ impl Connections {
     /// timeout: then `PoolTimedOut`; `PoolClosed` once closed).
     pub(super) async fn acquire(&self) -> Result<Held, sqlx::Error> {
         let slots = &self.0;
-        let permit =
-            tokio::time::timeout(slots.acquire_timeout, slots.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)?
-                .map_err(|_| sqlx::Error::PoolClosed)?;
+        let permit = match slots.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                slots.waiting.fetch_add(1, Ordering::Relaxed);
+                let waited = tokio::time::timeout(
+                    slots.acquire_timeout,
+                    slots.permits.clone().acquire_owned(),
+                )
+                .await;
+                slots.waiting.fetch_sub(1, Ordering::Relaxed);
+                waited
+                    .map_err(|_| sqlx::Error::PoolTimedOut)?
+                    .map_err(|_| sqlx::Error::PoolClosed)?
+            }
+        };
         let mut held = Held {
             connection: None,
             slots: slots.clone(),

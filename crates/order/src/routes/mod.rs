@@ -94,7 +94,9 @@ pub async fn create_order(
     let client_key = idem.as_ref().map(Idempotency::key);
     let key = state.keys.derive(&format!("checkout:{user}"), client_key);
     let answering = Answer::new(idem.as_ref(), StatusCode::CREATED);
+    let in_flight = state.metrics.checkout();
     let result = checkout::place_order(&state, &user, &key, &answering).await;
+    drop(in_flight);
     answer(&state, &answering, result).await
 }
 

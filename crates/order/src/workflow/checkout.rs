@@ -288,8 +288,8 @@ pub async fn clear_cart(state: &AppState, checkout: &Checkout) -> Result<(), Api
 /// `releasing` (so it can no longer be done), releases its key in the
 /// catalog, gives its lines back to the cart, then marks it `failed`. When
 /// either service does not answer it stays `releasing` and recovery goes on
-/// later.
-pub async fn abandon(state: &AppState, checkout: &Checkout, detail: &str) {
+/// later. Whether this call gave it up (marked it `failed`).
+pub async fn abandon(state: &AppState, checkout: &Checkout, detail: &str) -> bool {
     let key = checkout.key.as_str();
     if checkout.state == CheckoutState::Reserving {
         match advance(
@@ -303,16 +303,16 @@ pub async fn abandon(state: &AppState, checkout: &Checkout, detail: &str) {
         {
             Ok(true) => {}
             // Done meanwhile (then it must not be released) or gone.
-            Ok(false) => return,
+            Ok(false) => return false,
             Err(err) => {
                 tracing::warn!(key, error = %err, "cannot abandon checkout");
-                return;
+                return false;
             }
         }
     }
     if let Err(err) = state.catalog.release(key).await {
         tracing::warn!(key, error = %err, "stock release left to recovery");
-        return;
+        return false;
     }
     if let Err(err) = state
         .cart
@@ -320,9 +320,9 @@ pub async fn abandon(state: &AppState, checkout: &Checkout, detail: &str) {
         .await
     {
         tracing::warn!(key, error = %err, "giving the lines back left to recovery");
-        return;
+        return false;
     }
-    if let Err(err) = advance(
+    match advance(
         &state.db.writer,
         key,
         CheckoutState::Releasing,
@@ -331,6 +331,10 @@ pub async fn abandon(state: &AppState, checkout: &Checkout, detail: &str) {
     )
     .await
     {
-        tracing::warn!(key, error = %err, "cannot mark checkout failed");
+        Ok(failed) => failed,
+        Err(err) => {
+            tracing::warn!(key, error = %err, "cannot mark checkout failed");
+            false
+        }
     }
 }

@@ -65,6 +65,7 @@ pub async fn expire_due(
         .await?;
         tx.commit().await?;
         state.feed.wrote();
+        state.metrics.became(cancelled.status);
         tracing::info!(order_id = order.id, "unpaid order expired");
         status::release_stock(state, &cancelled).await;
         expired += 1;

@@ -52,9 +52,10 @@ pub async fn commit_order(
 ) -> Result<Option<Order>, ApiError> {
     let rows = state.db.writer.commit(statements).await?;
     let order = orders::returned(&rows)?;
-    if order.is_some() {
+    if let Some(order) = &order {
         answer.committed();
         state.feed.wrote();
+        state.metrics.stored(order);
     }
     Ok(order)
 }

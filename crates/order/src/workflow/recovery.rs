@@ -54,7 +54,9 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
     for state_to_fix in [CheckoutState::Reserving, CheckoutState::Releasing] {
         for stuck in checkouts::stale(&state.db.writer, state_to_fix, &before, BATCH).await? {
             tracing::info!(key = stuck.key, "recovery: abandoning checkout");
-            checkout::abandon(state, &stuck, checkout::ABANDONED).await;
+            if checkout::abandon(state, &stuck, checkout::ABANDONED).await {
+                state.metrics.recovered(false);
+            }
         }
     }
     for placed in checkouts::stale(&state.db.writer, CheckoutState::Placed, &before, BATCH).await? {
@@ -62,7 +64,9 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
             key = placed.key,
             "recovery: clearing ordered items from the cart"
         );
-        let _ = checkout::clear_cart(state, &placed).await;
+        if checkout::clear_cart(state, &placed).await.is_ok() {
+            state.metrics.recovered(true);
+        }
     }
     for cancelled in orders::unreleased_cancellations(&state.db.writer, BATCH).await? {
         status::release_stock(state, &cancelled).await;

@@ -51,6 +51,7 @@ pub async fn finish(state: &AppState, order: &Order) -> Result<Order, ApiError> 
     .await?;
     tx.commit().await?;
     state.feed.wrote();
+    state.metrics.refunded(&refunded);
     tracing::info!(order_id = order.id, payment_id, "order refunded");
     Ok(refunded)
 }

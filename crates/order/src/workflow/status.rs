@@ -43,6 +43,7 @@ pub async fn change(state: &AppState, id: i64, next: OrderStatus) -> Result<Orde
         return lost_race(state, id, next).await;
     };
     state.feed.wrote();
+    state.metrics.became(changed.status);
     if changed.status != OrderStatus::Cancelled {
         return Ok(changed);
     }

@@ -137,3 +137,128 @@ async fn made_up_methods_and_paths_do_not_grow_metrics() {
         }
     }
 }
+
+/// The value of the series of `metric` whose labels include `labels`
+/// (`name="value"` pairs), summed over the series that match; 0 when none.
+fn series(text: &str, metric: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, rest) = line.split_at(line.find(['{', ' '])?);
+            (name == metric).then_some(rest)
+        })
+        .filter(|rest| labels.iter().all(|label| rest.contains(label)))
+        .map(|rest| {
+            let value = rest.rsplit(' ').next().unwrap_or("0");
+            value.parse::<f64>().unwrap_or(f64::NAN)
+        })
+        .sum()
+}
+
+async fn scrape(stack: &Stack, base: &str) -> String {
+    let response = stack
+        .http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    response.text().await.unwrap()
+}
+
+/// One declined payment, one purchase and its refund move the business
+/// counters by exactly those, and the standard series are there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_and_its_refund_move_the_business_counters_by_exactly_those() {
+    let decider = crate::helpers::Switch::approving(false);
+    let stack = Stack::start_with(crate::helpers::Options {
+        payment_decider: Some(decider.clone()),
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let product = stack.product("Metered lamp", "25.00", 10).await;
+    let services = [&stack.order, &stack.payment, &stack.catalog];
+    let mut before = Vec::new();
+    for base in services {
+        before.push(scrape(&stack, base).await);
+    }
+
+    stack.add_to_cart("metered", product, 2).await;
+    let order = stack.place_order("metered").await;
+    let id = order["id"].as_i64().unwrap();
+    let (status, declined) = stack.pay(id).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{declined}");
+    decider.set(true);
+    let (status, paid) = stack.pay(id).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{paid}");
+    let (status, cancelled) = stack.set_status(id, "cancelled").await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["refund_status"], "refunded", "{cancelled}");
+
+    let mut after = Vec::new();
+    for base in services {
+        after.push(scrape(&stack, base).await);
+    }
+    let moved = |at: usize, metric: &str, labels: &[&str]| {
+        series(&after[at], metric, labels) - series(&before[at], metric, labels)
+    };
+    let (order, payment, catalog) = (0, 1, 2);
+    assert_eq!(moved(order, "shop_orders_created_total", &[]), 1.0);
+    for (status, times) in [
+        ("pending", 1.0),
+        ("confirmed", 0.0),
+        ("paid", 1.0),
+        ("processing", 0.0),
+        ("shipped", 0.0),
+        ("delivered", 0.0),
+        ("cancelled", 1.0),
+    ] {
+        let label = format!("status=\"{status}\"");
+        assert_eq!(
+            moved(order, "shop_order_status_changes_total", &[&label]),
+            times,
+            "{status}"
+        );
+    }
+    assert_eq!(moved(order, "shop_revenue_cents_total", &[]), 5000.0);
+    assert_eq!(moved(order, "shop_refunds_total", &[]), 1.0);
+    assert_eq!(moved(order, "shop_refunded_cents_total", &[]), 5000.0);
+    assert_eq!(series(&after[order], "shop_checkouts_in_flight", &[]), 0.0);
+    assert_eq!(moved(order, "shop_checkouts_recovered_total", &[]), 0.0);
+    assert_eq!(
+        moved(payment, "shop_payments_total", &["outcome=\"failed\""]),
+        1.0
+    );
+    assert_eq!(
+        moved(payment, "shop_payments_total", &["outcome=\"success\""]),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            catalog,
+            "shop_stock_reservations_total",
+            &["outcome=\"held\""]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            catalog,
+            "shop_stock_reservations_total",
+            &["outcome=\"released\""]
+        ),
+        1.0
+    );
+
+    for (text, service) in after.iter().zip(["order", "payment", "catalog"]) {
+        let of = format!("service=\"{service}\"");
+        assert_eq!(series(text, "shop_build_info", &[&of]), 1.0, "{text}");
+        assert!(series(text, "process_resident_memory_bytes", &[]) > 0.0);
+        assert!(series(text, "process_open_fds", &[]) > 0.0);
+        assert!(
+            series(text, "shop_db_connections_max", &[&of]) >= 1.0,
+            "{text}"
+        );
+        assert!(text.contains("shop_db_connections{"), "{text}");
+    }
+}
