@@ -151,9 +151,11 @@ pub fn init_logging(
 }
 
 /// Formats log lines as `line` does, with the request id of the request
-/// being handled (when there is one, and the line names none itself), so
-/// that whatever is logged inside a request says which one: a field of a
-/// JSON line, `request_id=…` at the end of a text line.
+/// being handled (when there is one, and the line names none itself) and,
+/// when spans are exported, the `trace_id` and `span_id` of the span it was
+/// logged in: so that whatever is logged inside a request says which one,
+/// and leads to its trace. Fields of a JSON line; `name=value` at the end
+/// of a text line.
 struct InRequest<F> {
     line: F,
     json: bool,
@@ -172,19 +174,35 @@ where
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         let names_one = event.fields().any(|field| field.name() == "request_id");
-        let Some(id) = current_request_id().filter(|_| !names_one) else {
+        let mut extra = Vec::new();
+        if let Some(id) = current_request_id().filter(|_| !names_one) {
+            extra.push(("request_id", id));
+        }
+        if let Some((trace_id, span_id)) = traces::current_ids() {
+            extra.push(("trace_id", trace_id));
+            extra.push(("span_id", span_id));
+        }
+        if extra.is_empty() {
             return self.line.format_event(ctx, writer, event);
-        };
+        }
         let mut line = String::new();
         self.line.format_event(ctx, Writer::new(&mut line), event)?;
         let line = line.trim_end_matches('\n');
         match line.strip_suffix('}').filter(|_| self.json) {
-            Some(open) => writeln!(
-                writer,
-                "{open},\"request_id\":{}}}",
-                serde_json::Value::from(id)
-            ),
-            None => writeln!(writer, "{line} request_id={id}"),
+            Some(open) => {
+                write!(writer, "{open}")?;
+                for (name, value) in extra {
+                    write!(writer, ",\"{name}\":{}", serde_json::Value::from(value))?;
+                }
+                writeln!(writer, "}}")
+            }
+            None => {
+                write!(writer, "{line}")?;
+                for (name, value) in extra {
+                    write!(writer, " {name}={value}")?;
+                }
+                writeln!(writer)
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
@@ -245,6 +245,19 @@ pub fn record_status(span: &Span, status: Option<u16>) {
 /// Records a failed database transaction on its span.
 pub fn record_failure(span: &Span) {
     span.record("otel.status_code", "ERROR");
+}
+
+/// The trace and span ids (hex) of the span being handled now, when
+/// spans are exported and there is one.
+pub fn current_ids() -> Option<(String, String)> {
+    if !exporting() {
+        return None;
+    }
+    let context = Span::current().context();
+    let span = context.span();
+    let ids = span.span_context();
+    ids.is_valid()
+        .then(|| (ids.trace_id().to_string(), ids.span_id().to_string()))
 }
 
 /// Records who made the request being handled (a customer's or staff's

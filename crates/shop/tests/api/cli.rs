@@ -309,21 +309,55 @@ async fn shop_up_with_auth_makes_the_first_staff_account_and_checks_tokens() {
 /// cart), with no trace export configured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_line_logged_inside_a_request_names_its_request_id() {
+    let (id, warning) = warning_inside_a_request(&[], None).await;
+    assert_eq!(warning["request_id"], id.as_str(), "{warning}");
+    assert!(warning.get("trace_id").is_none(), "{warning}");
+}
+
+/// With spans exported, such a line also names the trace and the span it
+/// was logged in: the client's trace, continued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_traces_exported_a_line_names_its_trace_and_span() {
+    let collector = crate::helpers::dead_url().await;
+    let trace = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let (id, warning) = warning_inside_a_request(
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", collector)],
+        Some(&format!("00-{trace}-00f067aa0ba902b7-01")),
+    )
+    .await;
+    assert_eq!(warning["request_id"], id.as_str(), "{warning}");
+    assert_eq!(warning["trace_id"], trace, "{warning}");
+    let span = warning["span_id"].as_str().unwrap_or_default();
+    assert_eq!(span.len(), 16, "{warning}");
+    assert_ne!(
+        span, "00f067aa0ba902b7",
+        "the client's span, not the service's"
+    );
+}
+
+/// `shop serve cart` (JSON logs, `env` besides) with its catalog down: an
+/// add to cart (with `traceparent`, if any) is answered 503 and logs a
+/// warning inside the request. The request's id and that warning.
+async fn warning_inside_a_request(
+    env: &[(&str, String)],
+    traceparent: Option<&str>,
+) -> (String, serde_json::Value) {
     use std::io::{BufRead, BufReader};
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = shop()
+    let mut command = shop();
+    command
         .args(["serve", "cart"])
         .env("PORT", "0")
         .env("BIND", "127.0.0.1")
         .env("DB_PATH", dir.path().join("cart.db"))
         .env("CATALOG_SERVICE_URL", crate::helpers::dead_url().await)
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let _running = Running(child);
     let (lines, read) = std::sync::mpsc::channel::<String>();
@@ -349,12 +383,13 @@ async fn a_line_logged_inside_a_request_names_its_request_id() {
     let listening = next_line(&|line| line["message"] == "listening");
     let addr = listening["addr"].as_str().expect("the address listened on");
 
-    let response = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .post(format!("http://{addr}/cart/someone/items"))
-        .json(&json!({"product_id": 1, "quantity": 1}))
-        .send()
-        .await
-        .unwrap();
+        .json(&json!({"product_id": 1, "quantity": 1}));
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    let response = request.send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let id = response.headers()["x-request-id"]
         .to_str()
@@ -366,5 +401,5 @@ async fn a_line_logged_inside_a_request_names_its_request_id() {
                 .as_str()
                 .is_some_and(|m| m.starts_with("call "))
     });
-    assert_eq!(warning["request_id"], id.as_str(), "{warning}");
+    (id, warning)
 }
