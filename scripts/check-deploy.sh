@@ -13,12 +13,16 @@
 #                     their run: scripts)
 #   check-jsonschema  docker-compose.yml against the Compose specification
 #   ShellCheck        the deployment scripts (this one, scripts/kind-*.sh)
+#   promtool          the alert rules (k8s/components/monitoring/rules.yml)
+#                     and their unit tests
 #   wiring            scripts/deploy_wiring_test.py: docker-compose.yml and
 #                     the kind overlay run as local processes, and a
 #                     purchase goes through them
 #
 # The tools are installed when missing: the Python ones from PyPI into
-# .venv-deploy/ (gitignored), shellcheck from Debian. Everything else runs
+# .venv-deploy/ (gitignored), shellcheck from Debian, promtool from
+# Debian's prometheus package (unpacked into .venv-deploy/bin, not
+# installed: that would start a Prometheus server). Everything else runs
 # with no network; where the machine allows it (user namespaces), checkov
 # and check-jsonschema run in a network namespace of their own, which
 # proves it. The wiring test needs PostgreSQL on 127.0.0.1:5432 (trust
@@ -91,10 +95,23 @@ if [ "$missing" = yes ]; then
 fi
 command -v shellcheck >/dev/null 2>&1 || apt_install shellcheck
 command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+if [ ! -x "$venv/bin/promtool" ]; then
+    command -v apt-get >/dev/null 2>&1 \
+        || fail "promtool is missing and this machine has no apt-get: put it in $venv/bin yourself"
+    unpack="$(mktemp -d)"
+    (
+        cd "$unpack"
+        apt-get download prometheus 2>/dev/null \
+            || { as_root apt-get update -qq && apt-get download prometheus; }
+        dpkg-deb -x prometheus_*.deb unpacked
+    )
+    install -m 0755 "$unpack/unpacked/usr/bin/promtool" "$venv/bin/promtool"
+    rm -rf "$unpack"
+fi
 # The venv's tools first (its kubectl, not whatever the machine has);
 # actionlint finds shellcheck on PATH and checks the workflows' scripts.
 export PATH="$venv/bin:$PATH"
-for tool in "${venv_tools[@]}" shellcheck; do
+for tool in "${venv_tools[@]}" shellcheck promtool; do
     printf '  %-20s %s\n' "$tool" "$(command -v "$tool")"
 done
 
@@ -174,6 +191,11 @@ step "shellcheck"
 # The deployment scripts: this one and the KinD ones.
 scripts=(scripts/check-deploy.sh scripts/kind-*.sh)
 check "shellcheck ${scripts[*]}" shellcheck --external-sources "${scripts[@]}"
+
+step "promtool: the alert rules and their unit tests"
+rules=k8s/components/monitoring
+check "promtool check rules $rules/rules.yml" promtool check rules "$rules/rules.yml"
+check "promtool test rules $rules/rules.test.yml" promtool test rules "$rules/rules.test.yml"
 
 step "deploy wiring: compose and the kind overlay, run as local processes"
 # As scripts/test.sh: the machine's PostgreSQL, started when it is down.

@@ -261,4 +261,43 @@ async fn a_purchase_and_its_refund_move_the_business_counters_by_exactly_those()
         );
         assert!(text.contains("shop_db_connections{"), "{text}");
     }
+    // The stack's PAYMENT_SUCCESS_RATE, which the failure alert compares with.
+    assert_eq!(
+        series(&after[payment], "shop_payment_success_rate", &[]),
+        1.0
+    );
+
+    // Every series the alert rules use is one of those: a rule on a series
+    // nobody exports never fires.
+    let rules = include_str!("../../../../k8s/components/monitoring/rules.yml");
+    let exported: Vec<&str> = after
+        .iter()
+        .flat_map(|text| text.lines())
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .collect();
+    let used = series_named(rules);
+    assert!(used.len() >= 8, "{used:?}");
+    for name in used {
+        assert!(
+            exported.contains(&name),
+            "{name}, used by an alert, is not exported"
+        );
+    }
+}
+
+/// The series of Shop's own a text names (`shop_`, `http_`, `outbox_`,
+/// `process_` names), each once.
+fn series_named(text: &str) -> Vec<&str> {
+    let mut names: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|token| {
+            ["shop_", "http_", "outbox_", "process_"]
+                .iter()
+                .any(|prefix| token.starts_with(prefix))
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
