@@ -13,8 +13,9 @@
 #                     their run: scripts)
 #   check-jsonschema  docker-compose.yml against the Compose specification
 #   ShellCheck        the deployment scripts (this one, scripts/kind-*.sh)
-#   promtool          the alert rules (k8s/components/monitoring/rules.yml)
-#                     and their unit tests
+#   promtool          the alert rules (k8s/components/monitoring/rules.yml),
+#                     their unit tests, and the Compose profile's Prometheus
+#                     configuration (compose/prometheus.yml)
 #   wiring            scripts/deploy_wiring_test.py: docker-compose.yml and
 #                     the kind overlay run as local processes, and a
 #                     purchase goes through them
@@ -196,6 +197,10 @@ step "promtool: the alert rules and their unit tests"
 rules=k8s/components/monitoring
 check "promtool check rules $rules/rules.yml" promtool check rules "$rules/rules.yml"
 check "promtool test rules $rules/rules.test.yml" promtool test rules "$rules/rules.test.yml"
+# The Compose profile's Prometheus configuration, its rules where the
+# container mounts them replaced by the file they come from.
+sed "s#/etc/prometheus/rules.yml#$root/$rules/rules.yml#" compose/prometheus.yml > "$work/prometheus.yml"
+check "promtool check config compose/prometheus.yml" promtool check config "$work/prometheus.yml"
 
 step "deploy wiring: compose and the kind overlay, run as local processes"
 # As scripts/test.sh: the machine's PostgreSQL, started when it is down.

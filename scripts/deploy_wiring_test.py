@@ -45,6 +45,7 @@ import base64
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -355,6 +356,44 @@ def compose_env_files(base: Path, name: str, spec) -> dict[str, str]:
     return env
 
 
+def interpolate(value: str) -> str:
+    """`${NAME}` and `${NAME:-default}` in a Compose value, from this
+    process's environment, as Compose expands them."""
+    def expand(match: re.Match) -> str:
+        name, default = match.group(1), match.group(3)
+        found = os.environ.get(name)
+        if default is not None:
+            return found or default
+        return found or ""
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}", expand, value)
+
+
+def _check_compose_scraping(checks: Checks, services: dict, containers: list[Container]) -> None:
+    """The observability profile's Prometheus scrapes every Shop container
+    on its own port as job shop-<service> (what the alert rules expect),
+    and mounts the rules and the configuration that say so."""
+    prometheus = services.get("prometheus") or {}
+    mounts = [str(m) for m in prometheus.get("volumes") or []]
+    config_file = next((m.split(":")[0] for m in mounts if m.endswith("/etc/prometheus/prometheus.yml:ro")), None)
+    if not checks.check("compose: the observability profile's Prometheus mounts its configuration",
+                        config_file is not None, f"volumes {mounts}"):
+        return
+    checks.check("compose: Prometheus mounts Shop's alert rules",
+                 any(m.startswith("./k8s/components/monitoring/rules.yml:") for m in mounts), f"volumes {mounts}")
+    config = yaml.safe_load((ROOT / config_file).read_text())
+    jobs = {}
+    for job in config.get("scrape_configs") or []:
+        for static in job.get("static_configs") or []:
+            for target in static.get("targets") or []:
+                jobs[target] = job.get("job_name")
+    checks.check("compose: Prometheus evaluates the mounted rules",
+                 "/etc/prometheus/rules.yml" in (config.get("rule_files") or []), str(config.get("rule_files")))
+    for container in containers:
+        target = f"{container.name}:{container.port}"
+        checks.check(f"compose: Prometheus scrapes {container.name} at {target} as shop-{container.service}",
+                     jobs.get(target) == f"shop-{container.service}", f"scrape targets {jobs}")
+
+
 def load_compose(checks: Checks) -> Deployment:
     path = ROOT / "docker-compose.yml"
     doc = yaml.safe_load(path.read_text())
@@ -377,7 +416,7 @@ def load_compose(checks: Checks) -> Deployment:
             raw_env = dict(item.partition("=")[::2] for item in raw_env)
         # As Compose: the env files first, `environment:` over them.
         env = compose_env_files(path.parent, name, svc.get("env_file"))
-        env.update({k: "" if v is None else str(v) for k, v in raw_env.items()})
+        env.update({k: interpolate("" if v is None else str(v)) for k, v in raw_env.items()})
         if image.startswith("postgres:"):
             user = env.get("POSTGRES_USER", "postgres")
             database = Database(names, 5432, user, env.get("POSTGRES_PASSWORD", ""),
@@ -440,6 +479,7 @@ def load_compose(checks: Checks) -> Deployment:
     if database is None:
         raise WiringError("compose: no postgres service")
     _check_compose_order(checks, services, containers, database, kafka)
+    _check_compose_scraping(checks, services, containers)
     return Deployment("compose", containers, endpoints, database, kafka, advertised, entry)
 
 

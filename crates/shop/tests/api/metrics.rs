@@ -284,6 +284,37 @@ async fn a_purchase_and_its_refund_move_the_business_counters_by_exactly_those()
             "{name}, used by an alert, is not exported"
         );
     }
+
+    // And so is every series the Grafana dashboard charts, panel by panel.
+    let dashboard: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../../k8s/components/monitoring/dashboard.json"
+    ))
+    .expect("the dashboard is JSON");
+    assert_eq!(dashboard["uid"], "shop-overview");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10, "{} panels", panels.len());
+    let mut ids = std::collections::HashSet::new();
+    for panel in panels {
+        let title = panel["title"].as_str().unwrap_or_default();
+        assert!(
+            ids.insert(panel["id"].as_i64()),
+            "two panels with one id: {title}"
+        );
+        assert!(
+            panel["gridPos"]["w"].as_i64().is_some(),
+            "{title} has no place"
+        );
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title} charts nothing");
+        for target in targets {
+            let expr = target["expr"].as_str().expect("an expression");
+            let used = series_named(expr);
+            assert!(!used.is_empty(), "{title}: {expr}");
+            for name in used {
+                assert!(exported.contains(&name), "{title}: {name} is not exported");
+            }
+        }
+    }
 }
 
 /// The series of Shop's own a text names (`shop_`, `http_`, `outbox_`,
