@@ -23,7 +23,7 @@ use shop_common::db::{Guard, Statements, UNKNOWN_ID};
 use shop_common::idempotency::Idempotency;
 use shop_common::ApiError;
 
-use crate::domain::Order;
+use crate::domain::{Order, OrderStatus};
 use crate::store::orders;
 use crate::AppState;
 
@@ -56,6 +56,20 @@ pub async fn commit_order(
         answer.committed();
         state.feed.wrote();
         state.metrics.stored(order);
+        match order.status {
+            OrderStatus::Pending => tracing::info!(
+                order_id = order.id,
+                user_id = order.user_id,
+                total = %order.total_amount,
+                "order placed"
+            ),
+            OrderStatus::Paid => tracing::info!(
+                order_id = order.id,
+                payment_id = order.payment_id.as_deref().unwrap_or_default(),
+                "order paid"
+            ),
+            _ => {}
+        }
     }
     Ok(order)
 }

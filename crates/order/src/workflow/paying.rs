@@ -145,5 +145,6 @@ pub async fn settle(
     }
     tx.commit().await?;
     state.feed.wrote();
+    tracing::info!(order_id = id, payment_id = payment.id, "payment declined");
     Err(ApiError::BadRequest("Payment failed".to_owned()))
 }

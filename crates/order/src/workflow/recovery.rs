@@ -56,6 +56,7 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
             tracing::info!(key = stuck.key, "recovery: abandoning checkout");
             if checkout::abandon(state, &stuck, checkout::ABANDONED).await {
                 state.metrics.recovered(false);
+                tracing::info!(key = stuck.key, "recovery: checkout undone");
             }
         }
     }
@@ -66,6 +67,7 @@ pub async fn pass(state: &AppState, stale_after: Duration) -> Result<(), sqlx::E
         );
         if checkout::clear_cart(state, &placed).await.is_ok() {
             state.metrics.recovered(true);
+            tracing::info!(key = placed.key, "recovery: checkout finished");
         }
     }
     for cancelled in orders::unreleased_cancellations(&state.db.writer, BATCH).await? {

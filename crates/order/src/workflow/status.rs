@@ -44,6 +44,12 @@ pub async fn change(state: &AppState, id: i64, next: OrderStatus) -> Result<Orde
     };
     state.feed.wrote();
     state.metrics.became(changed.status);
+    tracing::info!(
+        order_id = id,
+        from = order.status.as_str(),
+        to = changed.status.as_str(),
+        "order status changed"
+    );
     if changed.status != OrderStatus::Cancelled {
         return Ok(changed);
     }

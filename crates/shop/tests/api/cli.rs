@@ -126,6 +126,7 @@ fn an_unreachable_database_is_retried_then_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("shop.log");
     let child = shop()
         .args(["up", "--no-auth", "--data-dir"])
         .arg(dir.path())
@@ -133,7 +134,7 @@ async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
         .env("PAYMENT_SUCCESS_RATE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let mut running = Running(child);
@@ -193,6 +194,26 @@ async fn shop_up_serves_a_purchase_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}");
+
+    // The purchase's business events, at INFO with their ids.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let event = |message: &str| {
+        lines
+            .iter()
+            .find(|line| line["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} line"))
+    };
+    let placed = event("order placed");
+    assert_eq!(placed["level"], "INFO");
+    assert_eq!(placed["order_id"], order["id"]);
+    assert_eq!(placed["user_id"], "cli-user");
+    let paid_line = event("order paid");
+    assert_eq!(paid_line["order_id"], order["id"]);
+    assert_eq!(paid_line["payment_id"].as_str().map(str::len), Some(36));
 }
 
 /// `shop up` (accounts on by default): the first staff account is made and its password
