@@ -80,6 +80,22 @@ pub struct Slots {
     waiting: AtomicUsize,
 }
 
+/// One request counted among those waiting for a connection, until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn on(count: &'a AtomicUsize) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// What [`Connections::usage`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -355,14 +371,11 @@ impl Connections {
         let permit = match slots.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                slots.waiting.fetch_add(1, Ordering::Relaxed);
-                let waited = tokio::time::timeout(
-                    slots.acquire_timeout,
-                    slots.permits.clone().acquire_owned(),
-                )
-                .await;
-                slots.waiting.fetch_sub(1, Ordering::Relaxed);
-                waited
+                // Counted while it waits, however the wait ends (a request
+                // that gives up drops this future midway).
+                let _waiting = Waiting::on(&slots.waiting);
+                tokio::time::timeout(slots.acquire_timeout, slots.permits.clone().acquire_owned())
+                    .await
                     .map_err(|_| sqlx::Error::PoolTimedOut)?
                     .map_err(|_| sqlx::Error::PoolClosed)?
             }
@@ -846,6 +859,49 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows.len(), 50);
+    }
+
+    /// What `/metrics` reads of a set: the connections in use, the
+    /// requests waiting for one (one that gives up is no longer counted),
+    /// and the most there may be.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn usage_counts_connections_in_use_and_requests_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
+        let idle = Usage {
+            in_use: 0,
+            waiting: 0,
+            max: 1,
+        };
+        assert_eq!(db.writer.usage(), idle);
+        let held = db.writer.begin().await.unwrap();
+        assert_eq!(db.writer.usage().in_use, 1);
+        let writer = db.writer.clone();
+        let waiter = tokio::spawn(async move { writer.begin().await.map(drop) });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while db.writer.usage().waiting != 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                db.writer.usage()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The waiting request gives up (its client hung up).
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(db.writer.usage().waiting, 0);
+        drop(held);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while db.writer.usage() != idle {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                db.writer.usage()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(db.reader.usage().max, 2);
     }
 
     /// A transaction abandoned midway (its request cancelled) is rolled
