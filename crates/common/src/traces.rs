@@ -129,8 +129,13 @@ impl Export {
 }
 
 impl Drop for Export {
+    /// Sends the spans still waiting, for at most two seconds: a collector
+    /// that is down does not hold up the process's exit.
     fn drop(&mut self) {
-        if let Err(err) = self.provider.shutdown() {
+        let shut = self
+            .provider
+            .shutdown_with_timeout(std::time::Duration::from_secs(2));
+        if let Err(err) = shut {
             tracing::warn!(error = %err, "cannot export the last spans");
         }
     }
@@ -295,5 +300,92 @@ impl Injector for HeadersMut<'_> {
         ) {
             self.0.insert(name, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export(pairs: &[(&str, &str)]) -> Result<Option<Export>, ConfigError> {
+        Export::from_env(&Env::from_pairs(pairs.iter().copied()), "order")
+    }
+
+    #[test]
+    fn an_export_only_when_a_collector_is_named_and_nothing_turns_it_off() {
+        assert!(export(&[]).unwrap().is_none());
+        assert!(export(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")])
+            .unwrap()
+            .is_none());
+        let named = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")];
+        assert!(export(&named).unwrap().is_some());
+        let whole = [(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://c:4318/v1/traces",
+        )];
+        assert!(export(&whole).unwrap().is_some());
+        for off in [
+            ("OTEL_SDK_DISABLED", "true"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ] {
+            assert!(export(&[named[0], off]).unwrap().is_none(), "{off:?}");
+        }
+    }
+
+    #[test]
+    fn a_setting_the_export_cannot_follow_is_refused_naming_it() {
+        for (pairs, variable) in [
+            (
+                vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                vec![("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://c/v1/traces")],
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            ),
+            (
+                vec![
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ],
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            ),
+            (
+                vec![
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                    ("OTEL_TRACES_EXPORTER", "zipkin"),
+                ],
+                "OTEL_TRACES_EXPORTER",
+            ),
+        ] {
+            let refused = export(&pairs).expect_err(variable);
+            assert_eq!(refused.name, variable);
+        }
+    }
+
+    /// A `traceparent` written for a call is one a callee reads back as
+    /// the same trace; one a client made up is not trusted past the
+    /// service that read it.
+    #[test]
+    fn headers_carry_trace_context_both_ways() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        let read = TraceContextPropagator::new().extract(&Headers(&headers));
+        let span = read.span();
+        let ids = span.span_context();
+        assert_eq!(
+            ids.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        let mut out = HeaderMap::new();
+        TraceContextPropagator::new().inject_context(&read, &mut HeadersMut(&mut out));
+        assert_eq!(out[TRACEPARENT], headers[TRACEPARENT]);
+        // Not exporting: a call carries none, and drops the client's.
+        let mut forwarded = headers.clone();
+        let _span = call_span("catalog", &Method::GET, "/products/1", &mut forwarded);
+        assert!(!forwarded.contains_key(TRACEPARENT));
     }
 }
