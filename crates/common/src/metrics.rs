@@ -16,8 +16,9 @@ pub const COMMIT: &str = match option_env!("SHOP_COMMIT") {
     None => "unknown",
 };
 
-/// Registers `collector` in `registry`, once.
-fn registered<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+/// `collector`, registered in `registry` (once: a second registration of
+/// one name is a bug).
+pub fn registered<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
     registry
         .register(Box::new(collector.clone()))
         .expect("a metric registered once");

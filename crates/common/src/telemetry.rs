@@ -27,6 +27,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{ConfigError, Env};
 use crate::log_writer::{Batched, Flushing};
+use crate::metrics::registered;
 use crate::traces::{self, Export, REQUEST_SPANS, SPAN_TARGET};
 
 /// The route label of a request no route matched.
@@ -261,12 +262,8 @@ impl HttpMetrics {
             &["method", "route"],
         )
         .expect("valid metric definition");
-        registry
-            .register(Box::new(requests.clone()))
-            .expect("metric registered once");
-        registry
-            .register(Box::new(latency.clone()))
-            .expect("metric registered once");
+        let requests = registered(&registry, requests);
+        let latency = registered(&registry, latency);
         crate::metrics::register_standard(&registry, service);
         HttpMetrics {
             registry,

@@ -19,6 +19,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shop_common::db::Db;
+use shop_common::metrics::{counter, gauge, registered};
 use tokio_util::sync::CancellationToken;
 
 use crate::feed::Feed;
@@ -57,36 +58,31 @@ pub struct OutboxMetrics {
 
 impl OutboxMetrics {
     pub fn register(registry: &Registry) -> OutboxMetrics {
-        let metrics = OutboxMetrics {
-            backlog: IntGauge::new("outbox_backlog", "Order events not yet published to Kafka")
-                .expect("valid metric"),
-            oldest_age: Gauge::new(
-                "outbox_oldest_unpublished_age_seconds",
-                "Age of the oldest event not yet published (0 when none)",
-            )
-            .expect("valid metric"),
-            published: IntCounter::new(
+        OutboxMetrics {
+            backlog: gauge(
+                registry,
+                "outbox_backlog",
+                "Order events not yet published to Kafka",
+            ),
+            oldest_age: registered(
+                registry,
+                Gauge::new(
+                    "outbox_oldest_unpublished_age_seconds",
+                    "Age of the oldest event not yet published (0 when none)",
+                )
+                .expect("a valid metric definition"),
+            ),
+            published: counter(
+                registry,
                 "outbox_events_published_total",
                 "Order events published to Kafka",
-            )
-            .expect("valid metric"),
-            errors: IntCounter::new(
+            ),
+            errors: counter(
+                registry,
                 "outbox_publish_errors_total",
                 "Failed attempts to publish an event",
-            )
-            .expect("valid metric"),
-        };
-        for collector in [
-            Box::new(metrics.backlog.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(metrics.oldest_age.clone()),
-            Box::new(metrics.published.clone()),
-            Box::new(metrics.errors.clone()),
-        ] {
-            registry
-                .register(collector)
-                .expect("metric registered once");
+            ),
         }
-        metrics
     }
 }
 

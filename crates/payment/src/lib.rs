@@ -112,17 +112,15 @@ pub async fn build_with(
 ) -> Result<Service, StartError> {
     let service = Service::with_database(NAME, &config.db, migrations()).await?;
     // What the payment-failure alert compares the card payments' outcomes with.
-    let rate = prometheus::Gauge::new(
-        "shop_payment_success_rate",
-        "PAYMENT_SUCCESS_RATE: the share of card payments the simulated provider approves",
+    shop_common::metrics::registered(
+        &service.metrics.registry,
+        prometheus::Gauge::new(
+            "shop_payment_success_rate",
+            "PAYMENT_SUCCESS_RATE: the share of card payments the simulated provider approves",
+        )
+        .expect("a valid metric definition"),
     )
-    .expect("a valid metric definition");
-    rate.set(config.success_rate);
-    service
-        .metrics
-        .registry
-        .register(Box::new(rate))
-        .expect("a metric registered once");
+    .set(config.success_rate);
     let calls = Calls::new(config.http, config.service_token.as_ref());
     let state = AppState {
         db: service.db.clone(),
