@@ -120,18 +120,14 @@ impl ServiceClient {
         }
         let span = traces::call_span(self.name, &method, path, &mut headers);
         let local = self.authority.as_deref().and_then(local::served_at);
-        let answer = match local {
-            Some(local) => {
-                self.call_local(local, method, path, body, headers)
-                    .instrument(span.clone())
-                    .await
+        let answer = async {
+            match local {
+                Some(local) => self.call_local(local, method, path, body, headers).await,
+                None => self.call_http(method, path, body, headers).await,
             }
-            None => {
-                self.call_http(method, path, body, headers)
-                    .instrument(span.clone())
-                    .await
-            }
-        };
+        }
+        .instrument(span.clone())
+        .await;
         traces::record_status(
             &span,
             answer.as_ref().ok().map(|(status, _)| status.as_u16()),
