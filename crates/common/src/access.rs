@@ -5,8 +5,8 @@
 //! Kubernetes run with `AUTH=on`) keeps the seed's open API: every caller is [`Caller::Open`] and may do anything. With
 //! `AUTH=on` a request's `Authorization: Bearer <token>` is checked against
 //! the identity service's public keys (`/.well-known/jwks.json`, fetched
-//! once and cached; a token naming a key not in the cache makes one
-//! refetch, at most once a second): signature (EdDSA only, `none` never),
+//! and cached; a token naming a key not in the cache, or a cache ten
+//! minutes old, makes it fetched again, at most once a second): signature (EdDSA only, `none` never),
 //! issuer (`AUTH_ISSUER`), audience `shop` and expiry. A request without a
 //! token is [`Caller::Anonymous`]; a bad token is 401 at once.
 //!
@@ -55,6 +55,9 @@ pub fn bearer_token(value: &HeaderValue) -> Option<&str> {
 /// How often, at most, the key set is fetched again for an unknown key.
 const REFETCH_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a fetched key set is used before it is fetched again.
+const KEYS_MAX_AGE: Duration = Duration::from_secs(600);
+
 /// `AUTH`, and where the keys are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthSettings {
@@ -67,6 +70,9 @@ pub enum AuthSettings {
         jwks_url: String,
         /// `AUTH_ISSUER`, default `shop`.
         issuer: String,
+        /// `AUTH_JWKS_URL` was set, and holds over the identity service
+        /// `shop up` wires.
+        jwks_url_set: bool,
     },
 }
 
@@ -74,7 +80,12 @@ impl AuthSettings {
     /// With auth on, takes the key set from the identity service at
     /// `identity_url` (what `shop up` and the tests wire).
     pub fn use_identity(&mut self, identity_url: &str) {
-        if let AuthSettings::On { jwks_url, .. } = self {
+        if let AuthSettings::On {
+            jwks_url,
+            jwks_url_set: false,
+            ..
+        } = self
+        {
             *jwks_url = format!("{identity_url}/.well-known/jwks.json");
         }
     }
@@ -98,6 +109,7 @@ impl AuthSettings {
         Ok(AuthSettings::On {
             jwks_url,
             issuer: env.string("AUTH_ISSUER", "shop"),
+            jwks_url_set: env.get("AUTH_JWKS_URL").is_some(),
         })
     }
 }
@@ -239,11 +251,10 @@ struct Verifier {
     http: reqwest::Client,
     keys: RwLock<HashMap<String, DecodingKey>>,
     verified: Verified,
-    /// When the key set was last fetched; held while it is fetched, so
-    /// that requests which miss meanwhile wait for that fetch and find
-    /// the key (a fresh service's first concurrent requests), instead of
-    /// being refused as if their key were made up.
-    fetched_at: tokio::sync::Mutex<Option<Instant>>,
+    /// When the last fetch of the key set began.
+    fetched_at: std::sync::Mutex<Option<Instant>>,
+    /// Held while the key set is fetched (one fetch at a time).
+    fetching: tokio::sync::Mutex<()>,
 }
 
 fn invalid_token() -> ApiError {
@@ -264,7 +275,9 @@ impl Access {
                 inner: None,
                 service_token,
             },
-            AuthSettings::On { jwks_url, issuer } => Access {
+            AuthSettings::On {
+                jwks_url, issuer, ..
+            } => Access {
                 service_token,
                 inner: Some(Arc::new(Verifier {
                     jwks_url: jwks_url.clone(),
@@ -272,7 +285,8 @@ impl Access {
                     http: crate::client::http_client(http),
                     keys: RwLock::new(HashMap::new()),
                     verified: Verified::default(),
-                    fetched_at: tokio::sync::Mutex::new(None),
+                    fetched_at: std::sync::Mutex::new(None),
+                    fetching: tokio::sync::Mutex::new(()),
                 })),
             },
         }
@@ -333,23 +347,54 @@ impl Verifier {
             .map_err(|_| invalid_token())
     }
 
-    /// The key `kid`, fetching the key set when it is not known yet: one
-    /// fetch at a time, which the other misses wait for, and at most every
-    /// [`REFETCH_EVERY`], so made-up key ids cannot hammer the identity
-    /// service.
+    /// The key `kid`, fetching the key set again when it does not hold it
+    /// (a key published since, as in a rotation) or is older than
+    /// [`KEYS_MAX_AGE`] (a key may have left it). One fetch at a time, at
+    /// most one every [`REFETCH_EVERY`]: a miss waits for the next fetch
+    /// that begins after it arrived, and is answered by it, so made-up key
+    /// ids cannot hammer the identity service, and a new key's first
+    /// tokens are never refused for a fetch made just before.
     async fn key(&self, kid: &str) -> Result<Option<DecodingKey>, ApiError> {
-        if let Some(key) = self.read_keys().get(kid) {
-            return Ok(Some(key.clone()));
+        let arrived = Instant::now();
+        let known = self.read_keys().get(kid).cloned();
+        if known.is_some() && self.fetched().is_some_and(|at| at.elapsed() < KEYS_MAX_AGE) {
+            return Ok(known);
         }
-        let mut fetched_at = self.fetched_at.lock().await;
-        // Fetched while this request waited?
-        if let Some(key) = self.read_keys().get(kid) {
-            return Ok(Some(key.clone()));
+        let _fetching = self.fetching.lock().await;
+        // A fetch that began after this request arrived has answered it.
+        if self.fetched().is_some_and(|at| at >= arrived) {
+            return Ok(self.read_keys().get(kid).cloned());
         }
-        if fetched_at.is_some_and(|at| at.elapsed() < REFETCH_EVERY) {
-            return Ok(None);
+        if let Some(wait) = self
+            .fetched()
+            .and_then(|at| REFETCH_EVERY.checked_sub(at.elapsed()))
+        {
+            tokio::time::sleep(wait).await;
         }
-        *fetched_at = Some(Instant::now());
+        *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let keys = match self.fetch().await {
+            Ok(keys) => keys,
+            // The set in hand stays in use while the identity service is away.
+            Err(err) if known.is_some() => {
+                tracing::warn!(error = %err, "cannot fetch the key set again; using the one fetched before");
+                return Ok(known);
+            }
+            Err(err) => return Err(err),
+        };
+        let found = keys.get(kid).cloned();
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        // A key may have left the set: its tokens are checked again.
+        self.verified.forget_all();
+        Ok(found)
+    }
+
+    /// When the last fetch of the key set began.
+    fn fetched(&self) -> Option<Instant> {
+        *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The key set, by key id.
+    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, ApiError> {
         let set: JwkSet = self
             .http
             .get(&self.jwks_url)
@@ -363,19 +408,14 @@ impl Verifier {
             .json()
             .await
             .map_err(|err| ApiError::BadGateway(format!("The key set is not valid: {err}")))?;
-        let keys: HashMap<String, DecodingKey> = set
+        Ok(set
             .keys
             .iter()
             .filter_map(|jwk| {
                 let kid = jwk.common.key_id.clone()?;
                 DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
             })
-            .collect();
-        let found = keys.get(kid).cloned();
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
-        // A key may have left the set: its tokens are checked again.
-        self.verified.forget_all();
-        Ok(found)
+            .collect())
     }
 
     fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, DecodingKey>> {
@@ -450,7 +490,8 @@ mod tests {
             http: reqwest::Client::new(),
             keys: RwLock::new(HashMap::from([("k1".to_owned(), decoding)])),
             verified: Verified::default(),
-            fetched_at: tokio::sync::Mutex::new(Some(Instant::now())),
+            fetched_at: std::sync::Mutex::new(Some(Instant::now())),
+            fetching: tokio::sync::Mutex::new(()),
         };
         let der = key.to_pkcs8_der().unwrap();
         (verifier, EncodingKey::from_ed_der(der.as_bytes()))
@@ -544,9 +585,18 @@ mod tests {
             .unwrap(),
             AuthSettings::On {
                 jwks_url: "http://id:1/.well-known/jwks.json".into(),
-                issuer: "shop".into()
+                issuer: "shop".into(),
+                jwks_url_set: false,
             }
         );
+        let mut set = AuthSettings::from_env(&env(&[
+            ("AUTH", "on"),
+            ("AUTH_JWKS_URL", "http://keys.example/jwks.json"),
+        ]))
+        .unwrap();
+        let before = set.clone();
+        set.use_identity("http://identity:8005");
+        assert_eq!(set, before, "an explicit key set holds");
         assert!(AuthSettings::from_env(&env(&[("AUTH", "maybe")])).is_err());
     }
 

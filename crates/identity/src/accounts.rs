@@ -2,6 +2,7 @@
 //! signing in, rotating refresh tokens, signing out.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::Utc;
 use shop_common::db::Db;
@@ -11,8 +12,8 @@ use crate::domain::{
     check_password, normalize_email, Account, NewAccount, Role, SessionAccess, SessionTokens,
     Tokens,
 };
-use crate::keys::Keys;
 use crate::passwords::Hasher;
+use crate::rotation::SigningKeys;
 use crate::store::{accounts, refresh_tokens, sessions};
 use crate::throttle::LoginThrottle;
 use crate::tokens::{self, TokenSettings};
@@ -22,7 +23,7 @@ use crate::tokens::{self, TokenSettings};
 pub struct Identity {
     pub db: Db,
     pub hasher: Hasher,
-    pub keys: Keys,
+    pub keys: Arc<SigningKeys>,
     pub tokens: TokenSettings,
     pub throttle: LoginThrottle,
 }
@@ -109,7 +110,7 @@ impl Identity {
             &now_rfc3339(),
         )
         .await?;
-        let access = self.access_for(account)?;
+        let access = self.access_for(account).await?;
         Ok(SessionTokens {
             session_token,
             session_expires_in: self.tokens.refresh_ttl.as_secs(),
@@ -128,7 +129,7 @@ impl Identity {
         let account = accounts::by_id(&self.db.reader, &account_id)
             .await?
             .ok_or_else(ended)?;
-        self.access_for(account)
+        self.access_for(account).await
     }
 
     /// Ends a session (nothing when it is unknown or ended already).
@@ -138,9 +139,9 @@ impl Identity {
         Ok(())
     }
 
-    fn access_for(&self, account: Account) -> Result<SessionAccess, ApiError> {
+    async fn access_for(&self, account: Account) -> Result<SessionAccess, ApiError> {
         Ok(SessionAccess {
-            access_token: tokens::issue(&self.keys, &self.tokens, &account)?,
+            access_token: tokens::issue(&*self.keys.ring().await, &self.tokens, &account)?,
             token_type: "Bearer".to_owned(),
             expires_in: self.tokens.access_ttl.as_secs(),
             account,
@@ -188,7 +189,7 @@ impl Identity {
 
     /// The account of a valid access token.
     pub async fn account_of(&self, access_token: &str) -> Result<Account, ApiError> {
-        let claims = tokens::verify(&self.keys, &self.tokens.issuer, access_token)?;
+        let claims = tokens::verify(&*self.keys.ring().await, &self.tokens.issuer, access_token)?;
         accounts::by_id(&self.db.reader, &claims.sub)
             .await?
             .ok_or_else(|| ApiError::Unauthorized("The account no longer exists".to_owned()))
@@ -212,7 +213,7 @@ impl Identity {
             &now_rfc3339(),
         )
         .await?;
-        let access = self.access_for(account)?;
+        let access = self.access_for(account).await?;
         Ok(Tokens {
             access_token: access.access_token,
             token_type: access.token_type,

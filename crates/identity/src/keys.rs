@@ -1,8 +1,8 @@
-//! The key that signs access tokens: Ed25519 (JWT `alg: EdDSA`), made on
-//! the service's first start and kept in its database (so it survives
-//! restarts and replicas share it), or read from the PKCS#8 PEM file
-//! `IDENTITY_SIGNING_KEY_FILE` (a Kubernetes Secret). Its public half is
-//! published at `/.well-known/jwks.json`.
+//! The keys that sign access tokens: Ed25519 (JWT `alg: EdDSA`). One
+//! [`Keys`] is one key; a [`KeyRing`] is the key that signs and every key
+//! published at `/.well-known/jwks.json` beside it (the next one of a
+//! rotation, and the previous ones until their tokens have expired).
+//! Where they come from and how they rotate: [`crate::rotation`].
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -66,17 +66,52 @@ impl Keys {
         })
     }
 
-    /// The public key set.
+    /// The public key, as a key set lists it.
+    fn jwk(&self) -> Jwk {
+        Jwk {
+            kty: "OKP".to_owned(),
+            crv: "Ed25519".to_owned(),
+            alg: "EdDSA".to_owned(),
+            key_use: "sig".to_owned(),
+            kid: self.kid.clone(),
+            x: self.x.clone(),
+        }
+    }
+}
+
+/// The key that signs, and every key whose tokens are accepted.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    /// The signing key first.
+    published: Vec<Keys>,
+}
+
+impl KeyRing {
+    /// `signing`, published with `others` (a key listed twice once).
+    pub fn new(signing: Keys, others: impl IntoIterator<Item = Keys>) -> KeyRing {
+        let mut published = vec![signing];
+        for keys in others {
+            if published.iter().all(|known| known.kid != keys.kid) {
+                published.push(keys);
+            }
+        }
+        KeyRing { published }
+    }
+
+    /// The key new tokens are signed with.
+    pub fn signing(&self) -> &Keys {
+        &self.published[0]
+    }
+
+    /// The published key `kid`.
+    pub fn key(&self, kid: &str) -> Option<&Keys> {
+        self.published.iter().find(|keys| keys.kid == kid)
+    }
+
+    /// The public key set: the signing key first.
     pub fn jwks(&self) -> JwkSet {
         JwkSet {
-            keys: vec![Jwk {
-                kty: "OKP".to_owned(),
-                crv: "Ed25519".to_owned(),
-                alg: "EdDSA".to_owned(),
-                key_use: "sig".to_owned(),
-                kid: self.kid.clone(),
-                x: self.x.clone(),
-            }],
+            keys: self.published.iter().map(Keys::jwk).collect(),
         }
     }
 }
@@ -119,7 +154,7 @@ mod tests {
         let keys = Keys::from_seed(&seed).unwrap();
         assert_eq!(keys.kid, Keys::from_seed(&seed).unwrap().kid);
         assert_ne!(keys.kid, Keys::from_seed(&new_seed()).unwrap().kid);
-        let set = serde_json::to_value(keys.jwks()).unwrap();
+        let set = serde_json::to_value(KeyRing::new(keys, []).jwks()).unwrap();
         assert_eq!(set["keys"][0]["kty"], "OKP");
         assert_eq!(set["keys"][0]["use"], "sig");
         assert_eq!(set["keys"][0]["x"].as_str().unwrap().len(), 43);

@@ -4,7 +4,8 @@
 //! - [`routes`]: the HTTP handlers; [`accounts`]: the work behind them
 //!   (also used by `shop accounts`).
 //! - [`passwords`]: argon2id hashes, off the async runtime.
-//! - [`keys`]: the Ed25519 signing key and its public key set;
+//! - [`keys`]: the Ed25519 signing keys and their public key set;
+//!   [`rotation`]: where they come from, and how they rotate;
 //!   [`tokens`]: access tokens (EdDSA JWTs) and refresh tokens.
 //! - [`throttle`]: failed logins limited per account and client address.
 //! - [`store`]: all SQL.
@@ -22,24 +23,25 @@ pub mod accounts;
 pub mod domain;
 pub mod keys;
 pub mod passwords;
+pub mod rotation;
 pub mod routes;
 pub mod store;
 pub mod throttle;
 pub mod tokens;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
 use shop_common::db::{Db, DbSettings};
-use shop_common::now_rfc3339;
 use shop_common::service::{Service, StartError};
 use shop_common::streams::{TrustedProxies, PRIVATE_NETWORKS};
 use utoipa::OpenApi;
 
 use crate::accounts::Identity;
-use crate::keys::Keys;
 use crate::passwords::Hasher;
+use crate::rotation::{KeyFiles, KeySource, SigningKeys};
 use crate::throttle::{LoginThrottle, ThrottleSettings};
 use crate::tokens::TokenSettings;
 
@@ -52,9 +54,12 @@ pub struct Config {
     pub listen: Listen,
     pub db: DbSettings,
     pub tokens: TokenSettings,
-    /// `IDENTITY_SIGNING_KEY_FILE`: an Ed25519 private key (PKCS#8 PEM);
-    /// unset, the key is made on first start and kept in the database.
-    pub signing_key_file: Option<PathBuf>,
+    /// `IDENTITY_SIGNING_KEY_FILE`: an Ed25519 private key (PKCS#8 PEM),
+    /// with `IDENTITY_NEXT_SIGNING_KEY_FILE` and
+    /// `IDENTITY_PREVIOUS_SIGNING_KEY_FILE` published beside it when they
+    /// exist; unset, the keys are kept in the database, the first made on
+    /// first start ([`rotation`]).
+    pub signing_key_files: Option<KeyFiles>,
     /// `PASSWORD_HASH_CONCURRENCY`, default 2: password hashes computed at
     /// once (each about 20 ms of one core).
     pub hash_concurrency: usize,
@@ -84,7 +89,15 @@ impl Config {
                 access_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
                 refresh_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             },
-            signing_key_file: env.get("IDENTITY_SIGNING_KEY_FILE").map(PathBuf::from),
+            signing_key_files: env
+                .get("IDENTITY_SIGNING_KEY_FILE")
+                .map(|current| KeyFiles {
+                    current: PathBuf::from(current),
+                    next: env.get("IDENTITY_NEXT_SIGNING_KEY_FILE").map(PathBuf::from),
+                    previous: env
+                        .get("IDENTITY_PREVIOUS_SIGNING_KEY_FILE")
+                        .map(PathBuf::from),
+                }),
             hash_concurrency,
             throttle: ThrottleSettings::from_env(env)?,
             trusted_proxies: TrustedProxies::from_env(env, PRIVATE_NETWORKS)?,
@@ -119,41 +132,24 @@ pub fn migrations() -> shop_common::db::Migrations {
     shop_common::migrations!()
 }
 
-/// Why the signing key could not be had.
-fn key_error(config: &Config, reason: String) -> StartError {
-    let from = config
-        .signing_key_file
-        .as_ref()
-        .map_or_else(|| config.db.target.describe(), |f| f.display().to_string());
-    StartError::Io(std::io::Error::other(format!(
-        "signing key ({from}): {reason}"
-    )))
-}
-
-/// The signing key: from the file when one is set, else the database's
-/// (made on first start).
-pub async fn signing_keys(config: &Config, db: &Db) -> Result<Keys, StartError> {
-    if let Some(file) = &config.signing_key_file {
-        let pem = std::fs::read_to_string(file)
-            .map_err(|err| key_error(config, format!("cannot read the signing key: {err}")))?;
-        return Keys::from_pem(&pem).map_err(|err| key_error(config, err.to_string()));
-    }
-    let candidate = keys::new_seed();
-    let kid = Keys::from_seed(&candidate)
-        .map_err(|err| key_error(config, err.to_string()))?
-        .kid;
-    let hex: String = candidate.iter().map(|b| format!("{b:02x}")).collect();
-    let stored = store::signing_keys::current_or_create(&db.writer, &kid, &hex, &now_rfc3339())
-        .await
-        .map_err(|err| key_error(config, err.to_string()))?;
-    let seed: Vec<u8> = (0..stored.len())
-        .step_by(2)
-        .filter_map(|i| u8::from_str_radix(stored.get(i..i + 2)?, 16).ok())
-        .collect();
-    let seed: [u8; 32] = seed
-        .try_into()
-        .map_err(|_| key_error(config, "the stored signing key is damaged".to_owned()))?;
-    Keys::from_seed(&seed).map_err(|err| key_error(config, err.to_string()))
+/// The signing keys: from the files when they are set, else the
+/// database's (the first made on first start).
+pub async fn signing_keys(config: &Config, db: &Db) -> Result<SigningKeys, StartError> {
+    let (source, from) = match &config.signing_key_files {
+        Some(files) => (
+            KeySource::Files(files.clone()),
+            files.current.display().to_string(),
+        ),
+        None => (
+            KeySource::Database(db.writer.clone()),
+            config.db.target.describe(),
+        ),
+    };
+    SigningKeys::open(source).await.map_err(|err| {
+        StartError::Io(std::io::Error::other(format!(
+            "signing key ({from}): {err}"
+        )))
+    })
 }
 
 /// Opens the database, loads the signing key and builds the service.
@@ -162,7 +158,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
     let identity = Identity {
         db: service.db.clone(),
         hasher: Hasher::new(config.hash_concurrency),
-        keys: signing_keys(config, &service.db).await?,
+        keys: Arc::new(signing_keys(config, &service.db).await?),
         tokens: config.tokens.clone(),
         throttle: LoginThrottle::new(config.throttle),
     };

@@ -198,6 +198,6 @@ pub async fn end_session(
 pub async fn jwks(State(identity): State<Identity>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(identity.keys.jwks()),
+        Json(identity.keys.ring().await.jwks()),
     )
 }

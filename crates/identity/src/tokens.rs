@@ -1,4 +1,4 @@
-//! Access tokens (short-lived JWTs signed with the [`Keys`]) and refresh
+//! Access tokens (short-lived JWTs signed with a [`KeyRing`]'s key) and refresh
 //! tokens (opaque random strings, stored only as their SHA-256).
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use shop_common::{access, ApiError};
 
 use crate::domain::{Account, Role};
-use crate::keys::Keys;
+use crate::keys::{KeyRing, Keys};
 
 /// How tokens are made.
 #[derive(Debug, Clone)]
@@ -40,8 +40,12 @@ fn now_secs() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
 }
 
-/// A signed access token for `account`.
-pub fn issue(keys: &Keys, settings: &TokenSettings, account: &Account) -> Result<String, ApiError> {
+/// An access token for `account`, signed with the ring's signing key.
+pub fn issue(
+    ring: &KeyRing,
+    settings: &TokenSettings,
+    account: &Account,
+) -> Result<String, ApiError> {
     let iat = now_secs();
     let claims = Claims {
         iss: settings.issuer.clone(),
@@ -52,7 +56,7 @@ pub fn issue(keys: &Keys, settings: &TokenSettings, account: &Account) -> Result
         iat,
         exp: iat + settings.access_ttl.as_secs(),
     };
-    sign(keys, &claims)
+    sign(ring.signing(), &claims)
 }
 
 /// `claims` signed by `keys`.
@@ -62,16 +66,21 @@ pub fn sign(keys: &Keys, claims: &Claims) -> Result<String, ApiError> {
     jsonwebtoken::encode(&header, claims, &keys.encoding).map_err(ApiError::internal)
 }
 
-/// The claims of a valid access token: signed by `keys` and as
-/// [`access::validation`] asks (the same checks as every service's).
-/// Anything else is 401.
-pub fn verify(keys: &Keys, issuer: &str, token: &str) -> Result<Claims, ApiError> {
+/// The claims of a valid access token: signed by the ring's key its
+/// header names and as [`access::validation`] asks (the same checks as
+/// every service's). Anything else is 401.
+pub fn verify(ring: &KeyRing, issuer: &str, token: &str) -> Result<Claims, ApiError> {
+    let refused = |err: jsonwebtoken::errors::Error| {
+        tracing::debug!(error = %err, "access token refused");
+        ApiError::Unauthorized("The access token is missing, invalid or expired".to_owned())
+    };
+    let kid = jsonwebtoken::decode_header(token).map_err(refused)?.kid;
+    let keys = kid
+        .and_then(|kid| ring.key(&kid))
+        .ok_or_else(|| refused(jsonwebtoken::errors::ErrorKind::InvalidSignature.into()))?;
     jsonwebtoken::decode::<Claims>(token, &keys.decoding, &access::validation(issuer))
         .map(|data| data.claims)
-        .map_err(|err| {
-            tracing::debug!(error = %err, "access token refused");
-            ApiError::Unauthorized("The access token is missing, invalid or expired".to_owned())
-        })
+        .map_err(refused)
 }
 
 /// A new opaque secret (a refresh or session token): 32 random bytes,
@@ -105,23 +114,42 @@ mod tests {
 
     #[test]
     fn tokens_verify_with_their_key_issuer_and_time_only() {
-        let keys = Keys::from_seed(&new_seed()).unwrap();
+        let keys = KeyRing::new(Keys::from_seed(&new_seed()).unwrap(), []);
         let token = issue(&keys, &settings(60), &account(Role::Staff)).unwrap();
         let claims = verify(&keys, "shop", &token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.role), ("u-1", Role::Staff));
         // Another key, another issuer.
-        let other = Keys::from_seed(&new_seed()).unwrap();
+        let other = KeyRing::new(Keys::from_seed(&new_seed()).unwrap(), []);
         assert!(verify(&other, "shop", &token).is_err());
         assert!(verify(&keys, "elsewhere", &token).is_err());
         // Expired a second ago.
         let mut claims = claims;
         claims.exp = now_secs() - 1;
-        assert!(verify(&keys, "shop", &sign(&keys, &claims).unwrap()).is_err());
+        assert!(verify(&keys, "shop", &sign(keys.signing(), &claims).unwrap()).is_err());
+    }
+
+    #[test]
+    fn every_published_key_verifies_and_only_the_signing_one_signs() {
+        let old = Keys::from_seed(&new_seed()).unwrap();
+        let old_token = issue(
+            &KeyRing::new(old.clone(), []),
+            &settings(60),
+            &account(Role::Customer),
+        )
+        .unwrap();
+        let new = Keys::from_seed(&new_seed()).unwrap();
+        let ring = KeyRing::new(new.clone(), [old]);
+        assert!(verify(&ring, "shop", &old_token).is_ok());
+        let token = issue(&ring, &settings(60), &account(Role::Customer)).unwrap();
+        let kid = jsonwebtoken::decode_header(&token).unwrap().kid;
+        assert_eq!(kid.as_deref(), Some(new.kid.as_str()));
+        // The old key retired: its tokens are refused.
+        assert!(verify(&KeyRing::new(new, []), "shop", &old_token).is_err());
     }
 
     #[test]
     fn unsigned_and_tampered_tokens_are_refused() {
-        let keys = Keys::from_seed(&new_seed()).unwrap();
+        let keys = KeyRing::new(Keys::from_seed(&new_seed()).unwrap(), []);
         let token = issue(&keys, &settings(60), &account(Role::Customer)).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let payload = URL_SAFE_NO_PAD.decode(parts[1]).unwrap();

@@ -9,7 +9,7 @@
 //!   wiring, build), for `serve`, `up` and the tests.
 //! - [`up`]: `shop up`.
 //! - [`events`]: `shop events tail`.
-//! - [`accounts`]: `shop accounts create-staff`.
+//! - [`accounts`]: `shop accounts create-staff` and `rotate-key`.
 //!
 //! This crate parses the command line, wires the services and reports
 //! start-up errors; the services live in their own crates.
@@ -85,6 +85,10 @@ enum AccountsCommand {
     /// Make a staff account (staff may do everything: every user's orders,
     /// product writes, status changes).
     CreateStaff(accounts::CreateStaffArgs),
+    /// One step of a rotation of the signing keys: the first run publishes
+    /// a next key beside the current one, the second signs with it (the
+    /// one it replaces stays published until its tokens have expired).
+    RotateKey(accounts::RotateKeyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +157,9 @@ async fn run(cli: Cli, env: Env) -> Result<(), Failure> {
         Command::Accounts {
             command: AccountsCommand::CreateStaff(args),
         } => accounts::create_staff(args, env).await,
+        Command::Accounts {
+            command: AccountsCommand::RotateKey(args),
+        } => accounts::rotate_key(args, env).await,
         Command::Seed(args) => seed::seed(args, env).await,
         Command::Bench(args) => bench::bench(args).await,
     }

@@ -516,18 +516,26 @@ impl Stack {
     /// `shop accounts create-staff` on the stack's identity database;
     /// what it printed.
     pub fn create_staff(&self, email: &str, password: Option<&str>) -> String {
+        let mut args = vec!["create-staff", "--email", email];
+        if let Some(password) = password {
+            args.extend(["--password", password]);
+        }
+        self.accounts(&args)
+    }
+
+    /// `shop accounts <args>` on the stack's identity database; what it
+    /// printed (it must succeed).
+    pub fn accounts(&self, args: &[&str]) -> String {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shop"));
         command
-            .args(["accounts", "create-staff", "--email", email])
+            .arg("accounts")
+            .args(args)
             .env_remove("DATABASE_URL")
             .env_remove("SHOP_ADMIN_PASSWORD");
         match &self.database {
             Some(database) => command.args(["--database-url", &database.url]),
             None => command.arg("--data-dir").arg(self.dir.path()),
         };
-        if let Some(password) = password {
-            command.args(["--password", password]);
-        }
         let output = command.output().expect("shop runs");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(

@@ -305,7 +305,8 @@ async fn the_signing_key_survives_a_restart() {
         let db = shop_common::db::Db::open(&config.db, shop_identity::migrations())
             .await
             .unwrap();
-        kids.push(shop_identity::signing_keys(&config, &db).await.unwrap().kid);
+        let keys = shop_identity::signing_keys(&config, &db).await.unwrap();
+        kids.push(keys.ring().await.signing().kid.clone());
         db.close().await;
     }
     assert_eq!(kids[0], kids[1]);

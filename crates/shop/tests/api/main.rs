@@ -23,6 +23,7 @@ mod expiry;
 mod gateway;
 mod hostile;
 mod identity;
+mod keys;
 mod metrics;
 mod order;
 mod paging;
