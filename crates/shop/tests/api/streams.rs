@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::helpers::{detail, Options, Stack};
+use crate::helpers::{detail, eventually, Options, Stack};
 use crate::raw::closed_by_server;
 
 /// The loopback address `127.0.0.n`: one client of many on this machine.
@@ -304,6 +304,12 @@ async fn streams_end_after_their_lifetime_and_clients_resume_missing_nothing() {
         want.clone(),
         streams.clone(),
     ));
+    // Its first stream starts from the latest event: it is open before the
+    // first order.
+    eventually(Duration::from_secs(10), || async {
+        (streams.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
     // Orders placed while the server ends the follower's stream at least
     // four times: events are written before, during and between streams.
     let mut placed = 0;

@@ -1,5 +1,5 @@
-//! Who is calling, and what they may do: the access tokens of the identity
-//! service, checked by each service itself.
+//! Who is calling, and what they may do: access tokens, checked by each
+//! service itself.
 //!
 //! `AUTH=off` (the default of a bare `shop serve`; `shop up`, Compose and
 //! Kubernetes run with `AUTH=on`) keeps the seed's open API: every caller is [`Caller::Open`] and may do anything. With
@@ -10,20 +10,34 @@
 //! issuer (`AUTH_ISSUER`), audience `shop` and expiry. A request without a
 //! token is [`Caller::Anonymous`]; a bad token is 401 at once.
 //!
+//! With `OIDC_ISSUER` set, the tokens of that OpenID Connect provider are
+//! accepted too, beside Shop's own ([`Oidc`]): checked against its key set
+//! (`OIDC_JWKS_URL`, or the one its discovery document names), for
+//! `OIDC_AUDIENCE`; their `sub` is the user id, and `OIDC_ROLE_CLAIM`
+//! holding `OIDC_STAFF_ROLE` makes them staff. A token goes to the issuer
+//! its `iss` names, and to no other.
+//!
+//! - [`key_set`]: an issuer's keys, fetched and kept;
+//! - [`issuer`]: what is checked of an issuer's tokens.
+//!
 //! Routes say who may call them with [`Caller`]'s methods: the owner of a
 //! user id ([`Caller::act_for`]), staff ([`Caller::staff`]), or anyone;
 //! another customer's order is hidden as 404 ([`Caller::sees`]).
 
+pub mod issuer;
+pub mod key_set;
+
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
+
+use self::issuer::{Issuer, IssuerSettings, Roles, Subject};
+use self::key_set::{KeySet, KeysAt};
 
 use crate::auth::ServiceToken;
 use crate::config::{ConfigError, Env, HttpSettings};
@@ -32,16 +46,12 @@ use crate::error::ApiError;
 /// The audience of Shop's access tokens.
 pub const AUDIENCE: &str = "shop";
 
-/// What every check of an access token asks (the identity service's own
-/// and every service's): EdDSA only (`none` and every other algorithm
-/// refused), issued by `issuer` for [`AUDIENCE`], not expired, no leeway.
+/// What every check of Shop's own access tokens asks (the identity
+/// service's own and every service's): EdDSA only (`none` and every other
+/// algorithm refused), issued by `issuer` for [`AUDIENCE`], not expired,
+/// no leeway.
 pub fn validation(issuer: &str) -> Validation {
-    let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[AUDIENCE]);
-    validation.leeway = 0;
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation
+    issuer::validation(Algorithm::EdDSA, issuer, AUDIENCE)
 }
 
 /// The token of an `Authorization: Bearer <token>` header value; `None`
@@ -51,12 +61,6 @@ pub fn bearer_token(value: &HeaderValue) -> Option<&str> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
-
-/// How often, at most, the key set is fetched again for an unknown key.
-const REFETCH_EVERY: Duration = Duration::from_secs(1);
-
-/// How long a fetched key set is used before it is fetched again.
-const KEYS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// `AUTH`, and where the keys are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +77,84 @@ pub enum AuthSettings {
         /// `AUTH_JWKS_URL` was set, and holds over the identity service
         /// `shop up` wires.
         jwks_url_set: bool,
+        /// `OIDC_ISSUER` and its settings: a provider whose tokens are
+        /// accepted beside Shop's own.
+        oidc: Option<Oidc>,
     },
+}
+
+/// An external OpenID Connect provider whose access tokens are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oidc {
+    /// `OIDC_ISSUER`: its tokens' `iss`, exactly (with or without the
+    /// trailing `/` the provider writes).
+    pub issuer: String,
+    /// `OIDC_JWKS_URL`; unset, the `jwks_uri` of
+    /// `OIDC_ISSUER/.well-known/openid-configuration`.
+    pub jwks_url: Option<String>,
+    /// `OIDC_AUDIENCE` (default `OIDC_CLIENT_ID`): the `aud` its access
+    /// tokens must carry.
+    pub audience: String,
+    /// `OIDC_ROLE_CLAIM`, default `roles`: the claim (a dotted path, e.g.
+    /// Keycloak's `realm_access.roles`) that says who is staff.
+    pub role_claim: String,
+    /// `OIDC_STAFF_ROLE`, default `staff`: the value of that claim (or one
+    /// of its values) that means staff.
+    pub staff_role: String,
+}
+
+impl Oidc {
+    /// The provider `env` names (`None` without `OIDC_ISSUER`).
+    pub fn from_env(env: &Env) -> Result<Option<Oidc>, ConfigError> {
+        let Some(issuer) = env.get("OIDC_ISSUER") else {
+            return Ok(None);
+        };
+        let https = reqwest::Url::parse(issuer)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+        if !https {
+            return Err(env.error(
+                "OIDC_ISSUER",
+                "the provider's issuer URL, exactly as its tokens' iss",
+            ));
+        }
+        let jwks_url = match env.get("OIDC_JWKS_URL") {
+            Some(_) => Some(env.url("OIDC_JWKS_URL", "")?),
+            None => None,
+        };
+        let audience = env
+            .get("OIDC_AUDIENCE")
+            .or_else(|| env.get("OIDC_CLIENT_ID"))
+            .ok_or_else(|| {
+                env.error(
+                    "OIDC_AUDIENCE",
+                    "the audience of the provider's access tokens (or OIDC_CLIENT_ID)",
+                )
+            })?;
+        Ok(Some(Oidc {
+            issuer: issuer.to_owned(),
+            jwks_url,
+            audience: audience.to_owned(),
+            role_claim: env.string("OIDC_ROLE_CLAIM", "roles"),
+            staff_role: env.string("OIDC_STAFF_ROLE", "staff"),
+        }))
+    }
+
+    fn settings(&self) -> IssuerSettings {
+        IssuerSettings {
+            issuer: self.issuer.clone(),
+            keys: match &self.jwks_url {
+                Some(url) => KeysAt::Url(url.clone()),
+                None => KeysAt::Discovery {
+                    issuer: self.issuer.clone(),
+                },
+            },
+            audience: self.audience.clone(),
+            roles: Roles::Claim {
+                path: self.role_claim.clone(),
+                staff: self.staff_role.clone(),
+            },
+        }
+    }
 }
 
 impl AuthSettings {
@@ -110,6 +191,7 @@ impl AuthSettings {
             jwks_url,
             issuer: env.string("AUTH_ISSUER", "shop"),
             jwks_url_set: env.get("AUTH_JWKS_URL").is_some(),
+            oidc: Oidc::from_env(env)?,
         })
     }
 }
@@ -185,15 +267,6 @@ impl Caller {
     }
 }
 
-/// The claims of Shop's access tokens that the services read.
-#[derive(Debug, Clone, Deserialize)]
-struct Claims {
-    sub: String,
-    role: String,
-    /// Expiry, seconds since the epoch.
-    exp: u64,
-}
-
 /// At most this many verified tokens are remembered; past it, the expired
 /// ones are forgotten, and all of them if none has expired.
 const MAX_VERIFIED: usize = 10_000;
@@ -204,34 +277,34 @@ const MAX_VERIFIED: usize = 10_000;
 /// only remembered after a full check, and only until it expires.
 #[derive(Debug, Default)]
 struct Verified {
-    tokens: std::sync::Mutex<HashMap<String, Claims>>,
+    tokens: std::sync::Mutex<HashMap<String, Subject>>,
 }
 
 impl Verified {
-    /// The claims of `token`, checked before and not expired at `now`.
-    fn get(&self, token: &str, now: u64) -> Option<Claims> {
+    /// The subject of `token`, checked before and not expired at `now`.
+    fn get(&self, token: &str, now: u64) -> Option<Subject> {
         self.held()
             .get(token)
-            .filter(|claims| now < claims.exp)
+            .filter(|subject| now < subject.exp)
             .cloned()
     }
 
-    fn remember(&self, token: &str, claims: &Claims, now: u64) {
+    fn remember(&self, token: &str, subject: &Subject, now: u64) {
         let mut tokens = self.held();
         if tokens.len() >= MAX_VERIFIED {
-            tokens.retain(|_, claims| now < claims.exp);
+            tokens.retain(|_, subject| now < subject.exp);
             if tokens.len() >= MAX_VERIFIED {
                 tokens.clear();
             }
         }
-        tokens.insert(token.to_owned(), claims.clone());
+        tokens.insert(token.to_owned(), subject.clone());
     }
 
     fn forget_all(&self) {
         self.held().clear();
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Claims>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Subject>> {
         self.tokens.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -244,20 +317,14 @@ pub struct Access {
     service_token: Option<ServiceToken>,
 }
 
+/// The issuers whose tokens are accepted, and the tokens checked already.
 #[derive(Debug)]
 struct Verifier {
-    jwks_url: String,
-    issuer: String,
-    http: reqwest::Client,
-    keys: RwLock<HashMap<String, DecodingKey>>,
+    issuers: Vec<Issuer>,
     verified: Verified,
-    /// When the last fetch of the key set began.
-    fetched_at: std::sync::Mutex<Option<Instant>>,
-    /// Held while the key set is fetched (one fetch at a time).
-    fetching: tokio::sync::Mutex<()>,
 }
 
-fn invalid_token() -> ApiError {
+pub(crate) fn invalid_token() -> ApiError {
     ApiError::Unauthorized("The access token is invalid or expired; sign in again".to_owned())
 }
 
@@ -276,19 +343,39 @@ impl Access {
                 service_token,
             },
             AuthSettings::On {
-                jwks_url, issuer, ..
-            } => Access {
-                service_token,
-                inner: Some(Arc::new(Verifier {
-                    jwks_url: jwks_url.clone(),
+                jwks_url,
+                issuer,
+                oidc,
+                ..
+            } => {
+                let http = crate::client::http_client(http);
+                let shop = IssuerSettings {
                     issuer: issuer.clone(),
-                    http: crate::client::http_client(http),
-                    keys: RwLock::new(HashMap::new()),
-                    verified: Verified::default(),
-                    fetched_at: std::sync::Mutex::new(None),
-                    fetching: tokio::sync::Mutex::new(()),
-                })),
-            },
+                    keys: KeysAt::Url(jwks_url.clone()),
+                    audience: AUDIENCE.to_owned(),
+                    roles: Roles::Shop,
+                };
+                let mut issuers = vec![Issuer {
+                    settings: shop,
+                    keys: KeySet::new(
+                        KeysAt::Url(jwks_url.clone()),
+                        "The identity service",
+                        http.clone(),
+                    ),
+                }];
+                if let Some(oidc) = oidc {
+                    let settings = oidc.settings();
+                    let keys = KeySet::new(settings.keys.clone(), "The identity provider", http);
+                    issuers.push(Issuer { settings, keys });
+                }
+                Access {
+                    service_token,
+                    inner: Some(Arc::new(Verifier {
+                        issuers,
+                        verified: Verified::default(),
+                    })),
+                }
+            }
         }
     }
 
@@ -313,113 +400,49 @@ impl Access {
             return Ok(Caller::Anonymous);
         };
         let token = bearer_token(value).ok_or_else(invalid_token)?;
-        let claims = verifier.verify(token).await?;
-        match claims.role.as_str() {
-            "staff" => Ok(Caller::Staff(claims.sub)),
-            "customer" => Ok(Caller::Customer(claims.sub)),
-            _ => Err(invalid_token()),
-        }
+        let subject = verifier.verify(token).await?;
+        Ok(match subject.staff {
+            true => Caller::Staff(subject.id),
+            false => Caller::Customer(subject.id),
+        })
     }
 }
 
 impl Verifier {
-    async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    async fn verify(&self, token: &str) -> Result<Subject, ApiError> {
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(claims) = self.verified.get(token, now) {
-            return Ok(claims);
+        if let Some(subject) = self.verified.get(token, now) {
+            return Ok(subject);
         }
-        let claims = self.check(token).await?;
-        self.verified.remember(token, &claims, now);
-        Ok(claims)
+        let subject = self.check(token).await?;
+        self.verified.remember(token, &subject, now);
+        Ok(subject)
     }
 
-    /// The full check: signature by a key of the set, issuer, audience and
-    /// expiry.
-    async fn check(&self, token: &str) -> Result<Claims, ApiError> {
+    /// The full check, by the issuer the token's `iss` names: signature
+    /// by a key of its set, issuer, audience, expiry, subject and role.
+    async fn check(&self, token: &str) -> Result<Subject, ApiError> {
+        #[derive(Deserialize)]
+        struct Iss {
+            iss: String,
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token())?;
-        if header.alg != Algorithm::EdDSA {
-            return Err(invalid_token());
-        }
-        let kid = header.kid.ok_or_else(invalid_token)?;
-        let key = self.key(&kid).await?.ok_or_else(invalid_token)?;
-        jsonwebtoken::decode::<Claims>(token, &key, &validation(&self.issuer))
-            .map(|data| data.claims)
-            .map_err(|_| invalid_token())
-    }
-
-    /// The key `kid`, fetching the key set again when it does not hold it
-    /// (a key published since, as in a rotation) or is older than
-    /// [`KEYS_MAX_AGE`] (a key may have left it). One fetch at a time, at
-    /// most one every [`REFETCH_EVERY`]: a miss waits for the next fetch
-    /// that begins after it arrived, and is answered by it, so made-up key
-    /// ids cannot hammer the identity service, and a new key's first
-    /// tokens are never refused for a fetch made just before.
-    async fn key(&self, kid: &str) -> Result<Option<DecodingKey>, ApiError> {
-        let arrived = Instant::now();
-        let known = self.read_keys().get(kid).cloned();
-        if known.is_some() && self.fetched().is_some_and(|at| at.elapsed() < KEYS_MAX_AGE) {
-            return Ok(known);
-        }
-        let _fetching = self.fetching.lock().await;
-        // A fetch that began after this request arrived has answered it.
-        if self.fetched().is_some_and(|at| at >= arrived) {
-            return Ok(self.read_keys().get(kid).cloned());
-        }
-        if let Some(wait) = self
-            .fetched()
-            .and_then(|at| REFETCH_EVERY.checked_sub(at.elapsed()))
-        {
-            tokio::time::sleep(wait).await;
-        }
-        *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        let keys = match self.fetch().await {
-            Ok(keys) => keys,
-            // The set in hand stays in use while the identity service is away.
-            Err(err) if known.is_some() => {
-                tracing::warn!(error = %err, "cannot fetch the key set again; using the one fetched before");
-                return Ok(known);
-            }
-            Err(err) => return Err(err),
-        };
-        let found = keys.get(kid).cloned();
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
-        // A key may have left the set: its tokens are checked again.
-        self.verified.forget_all();
-        Ok(found)
-    }
-
-    /// When the last fetch of the key set began.
-    fn fetched(&self) -> Option<Instant> {
-        *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The key set, by key id.
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, ApiError> {
-        let set: JwkSet = self
-            .http
-            .get(&self.jwks_url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|err| {
-                tracing::warn!(error = %err, url = %self.jwks_url, "cannot fetch the key set");
-                ApiError::Unavailable("The identity service is unavailable, try again".to_owned())
-            })?
-            .json()
-            .await
-            .map_err(|err| ApiError::BadGateway(format!("The key set is not valid: {err}")))?;
-        Ok(set
-            .keys
+        // Only to choose whose keys check it; nothing else is read unchecked.
+        let named = jsonwebtoken::dangerous::insecure_decode::<Iss>(token)
+            .map_err(|_| invalid_token())?
+            .claims
+            .iss;
+        let issuer = self
+            .issuers
             .iter()
-            .filter_map(|jwk| {
-                let kid = jwk.common.key_id.clone()?;
-                DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
-            })
-            .collect())
-    }
-
-    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, DecodingKey>> {
-        self.keys.read().unwrap_or_else(|e| e.into_inner())
+            .find(|issuer| issuer.settings.issuer == named)
+            .ok_or_else(invalid_token)?;
+        let (subject, refetched) = issuer.check(token, &header).await?;
+        if refetched {
+            // A key may have left the set: its tokens are checked again.
+            self.verified.forget_all();
+        }
+        Ok(subject)
     }
 }
 
@@ -476,22 +499,30 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use ed25519_dalek::pkcs8::EncodePrivateKey;
-    use jsonwebtoken::{EncodingKey, Header};
+    use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 
-    /// A verifier that knows the key `k1` (and fetches nothing), and that
-    /// key's signing half.
+    /// A verifier of Shop's tokens that knows the key `k1` (and fetches
+    /// nothing), and that key's signing half.
     fn verifier_with_key() -> (Verifier, EncodingKey) {
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
         let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
         let decoding = DecodingKey::from_ed_components(&x).unwrap();
+        let k1 = key_set::Key {
+            decoding,
+            algorithm: None,
+        };
+        let shop = Issuer {
+            settings: IssuerSettings {
+                issuer: "shop".into(),
+                keys: KeysAt::Url("http://127.0.0.1:9/.well-known/jwks.json".into()),
+                audience: AUDIENCE.into(),
+                roles: Roles::Shop,
+            },
+            keys: KeySet::holding(HashMap::from([("k1".to_owned(), k1)])),
+        };
         let verifier = Verifier {
-            jwks_url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
-            issuer: "shop".into(),
-            http: reqwest::Client::new(),
-            keys: RwLock::new(HashMap::from([("k1".to_owned(), decoding)])),
+            issuers: vec![shop],
             verified: Verified::default(),
-            fetched_at: std::sync::Mutex::new(Some(Instant::now())),
-            fetching: tokio::sync::Mutex::new(()),
         };
         let der = key.to_pkcs8_der().unwrap();
         (verifier, EncodingKey::from_ed_der(der.as_bytes()))
@@ -512,11 +543,8 @@ mod tests {
         let now = jsonwebtoken::get_current_timestamp();
         let ada = token(&key, "customer", now + 600);
         assert!(verifier.verified.get(&ada, now).is_none());
-        let claims = verifier.verify(&ada).await.unwrap();
-        assert_eq!(
-            (claims.sub.as_str(), claims.role.as_str()),
-            ("ada", "customer")
-        );
+        let subject = verifier.verify(&ada).await.unwrap();
+        assert_eq!((subject.id.as_str(), subject.staff), ("ada", false));
         assert!(verifier.verified.get(&ada, now).is_some());
         assert!(verifier.verified.get(&ada, now + 599).is_some());
         assert!(verifier.verified.get(&ada, now + 600).is_none());
@@ -550,9 +578,9 @@ mod tests {
     #[test]
     fn remembered_tokens_are_bounded() {
         let verified = Verified::default();
-        let claims = |exp| Claims {
-            sub: "ada".into(),
-            role: "customer".into(),
+        let claims = |exp| Subject {
+            id: "ada".into(),
+            staff: false,
             exp,
         };
         let now = 1_000;
@@ -587,6 +615,7 @@ mod tests {
                 jwks_url: "http://id:1/.well-known/jwks.json".into(),
                 issuer: "shop".into(),
                 jwks_url_set: false,
+                oidc: None,
             }
         );
         let mut set = AuthSettings::from_env(&env(&[
