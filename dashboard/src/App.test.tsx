@@ -205,6 +205,20 @@ describe('App with accounts (auth on)', () => {
     expect(await screen.findByRole('button', { name: 'New product' })).toBeInTheDocument();
   });
 
+  it('offers single sign-on only when the gateway has a provider', async () => {
+    routes({ 'GET /api/session': { body: { auth: true, account: null, provider: true } } });
+    window.history.replaceState(null, '', '/signin');
+    const { unmount } = render(<App />);
+    const link = await screen.findByRole('link', { name: 'Sign in with single sign-on' });
+    // A navigation to the gateway, which sends the browser to the provider.
+    expect(link).toHaveAttribute('href', '/api/session/oidc');
+    unmount();
+    routes({ 'GET /api/session': { body: { auth: true, account: null, provider: false } } });
+    render(<App />);
+    await screen.findByLabelText('Password');
+    expect(screen.queryByRole('link', { name: 'Sign in with single sign-on' })).not.toBeInTheDocument();
+  });
+
   it('registers, then signs in', async () => {
     const api = routes({
       'GET /api/session': { body: { auth: true, account: null } },

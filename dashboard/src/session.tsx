@@ -31,6 +31,9 @@ export interface Session {
   auth: boolean;
   /** The signed-in account (auth on), or null. */
   account: Account | null;
+  /** Signing in through the shop's identity provider is offered (at
+   * `/api/session/oidc`, a page of the provider's, then back here). */
+  provider: boolean;
   /** Whose cart and orders the page shows: the account's id with auth on,
    * the switcher's user with auth off; null when signed out. */
   userId: string | null;
@@ -49,6 +52,7 @@ const OPEN: Session = {
   error: null,
   auth: false,
   account: null,
+  provider: false,
   userId: null,
   staff: true,
   signIn: async () => {},
@@ -68,6 +72,7 @@ export function useSession(): Session {
 interface Known {
   auth: boolean;
   account: Account | null;
+  provider: boolean;
 }
 
 /** Asks the gateway who is signed in. An ended session answers 401 once
@@ -97,7 +102,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         setError(null);
         // The shop's currency, before any page shows an amount.
         if (info.currency) setCurrency(info.currency);
-        setKnown({ auth: info.auth, account: info.account });
+        setKnown({ auth: info.auth, account: info.account, provider: info.provider ?? false });
         if (!info.auth) setOpenUser((current) => current ?? loadUserId());
       },
       (err: unknown) => {
@@ -120,12 +125,12 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   const signIn = useCallback(async (email: string, password: string) => {
     const info = await apiSignIn(email, password);
-    setKnown({ auth: info.auth, account: info.account });
+    setKnown({ auth: info.auth, account: info.account, provider: info.provider ?? false });
   }, []);
 
   const signOut = useCallback(async () => {
     const info = await apiSignOut();
-    setKnown({ auth: info.auth, account: null });
+    setKnown({ auth: info.auth, account: null, provider: info.provider ?? false });
   }, []);
 
   const switchUser = useCallback((userId: string) => {
@@ -141,6 +146,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       error: known === null ? error : null,
       auth,
       account,
+      provider: known?.provider ?? false,
       userId: auth ? (account?.id ?? null) : openUser,
       staff: auth ? account?.role === 'staff' : true,
       signIn,

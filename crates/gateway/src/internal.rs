@@ -108,6 +108,7 @@ mod tests {
         assert!(is_service_only("payment", "/payments/p-1/%52efund/"));
         assert!(is_service_only("identity", "/auth/sessions"));
         assert!(is_service_only("identity", "/auth/%53essions/access"));
+        assert!(is_service_only("identity", "/auth/sessions/provider"));
         assert!(is_service_only("identity", "//auth/x/../sessions/end"));
     }
 

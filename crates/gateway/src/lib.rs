@@ -4,7 +4,8 @@
 //!   prefix stripped, as the seed's nginx.conf does.
 //! - [`dashboard`]: the React app at `/`.
 //! - [`session`]: the dashboard's sign-in at `/api/session` (a cookie; the
-//!   access tokens stay here).
+//!   access tokens stay here); [`oidc`]: the same through an external
+//!   OpenID Connect provider.
 //!
 //! It keeps no state of its own: sessions live at the identity service,
 //! their access tokens are only cached. `GET /api` names the API prefixes and each service's
@@ -12,6 +13,7 @@
 
 pub mod dashboard;
 pub mod internal;
+pub mod oidc;
 pub mod proxy;
 pub mod session;
 
@@ -31,6 +33,7 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::oidc::OidcSignIn;
 use crate::proxy::{Proxy, Upstreams};
 use crate::session::{SessionSettings, Sessions};
 
@@ -63,6 +66,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// `SESSION_*`: the dashboard's sessions.
     pub sessions: SessionSettings,
+    /// `OIDC_ISSUER` with `OIDC_CLIENT_ID`: sign-in through that provider.
+    pub oidc: Option<OidcSignIn>,
 }
 
 impl Config {
@@ -88,6 +93,7 @@ impl Config {
             trusted_proxies: TrustedProxies::from_env(env, "none")?,
             auth: AuthSettings::from_env(env)?,
             sessions: SessionSettings::from_env(env)?,
+            oidc: OidcSignIn::from_env(env, HttpSettings::from_env(env)?)?,
         })
     }
 }
@@ -197,6 +203,7 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         config.sessions.clone(),
         config.trusted_proxies.clone(),
         config.http,
+        config.oidc.clone(),
     );
     let proxy = Proxy::new(
         Upstreams {
@@ -218,6 +225,8 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
             session::sign_in,
             session::sign_out
         ))
+        .routes(routes!(oidc::start))
+        .routes(routes!(oidc::callback))
         .with_state(sessions);
     let routes = OpenApiRouter::new()
         .routes(routes!(index))

@@ -47,6 +47,8 @@ use shop_common::token_hash;
 use shop_common::ApiError;
 use utoipa::ToSchema;
 
+use crate::oidc::OidcSignIn;
+
 /// The session cookie's name.
 pub const COOKIE: &str = "shop_session";
 
@@ -122,6 +124,8 @@ pub struct Sessions {
     http: reqwest::Client,
     /// Shared entries: a request takes its session's without copying it.
     cache: Arc<Mutex<HashMap<String, Arc<Cached>>>>,
+    /// Sign-in through an external provider, when set up.
+    oidc: Option<Arc<OidcSignIn>>,
 }
 
 /// Why a session's cookie could not be turned into an access token.
@@ -175,6 +179,9 @@ pub struct SessionInfo {
     /// The ISO 4217 code the dashboard shows amounts in
     /// (`DASHBOARD_CURRENCY`).
     pub currency: String,
+    /// Whether signing in through the external identity provider is
+    /// offered (at `GET /api/session/oidc`).
+    pub provider: bool,
 }
 
 /// An account as the identity service describes it (never its password).
@@ -268,7 +275,7 @@ fn removal() -> Cookie<'static> {
     cookie
 }
 
-fn append_cookie(response: &mut Response, cookie: &Cookie<'_>) {
+pub(crate) fn append_cookie(response: &mut Response, cookie: &Cookie<'_>) {
     if let Ok(value) = HeaderValue::from_str(&cookie.encoded().to_string()) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -289,6 +296,7 @@ impl Sessions {
         settings: SessionSettings,
         trusted: TrustedProxies,
         http: HttpSettings,
+        oidc: Option<OidcSignIn>,
     ) -> Sessions {
         Sessions {
             identity,
@@ -297,7 +305,13 @@ impl Sessions {
             trusted,
             http: shop_common::client::http_client(http),
             cache: Arc::new(Mutex::new(HashMap::new())),
+            oidc: oidc.map(Arc::new),
         }
+    }
+
+    /// The sign-in through an external provider, when set up.
+    pub fn oidc(&self) -> Option<&OidcSignIn> {
+        self.oidc.as_deref()
     }
 
     fn identity(&self) -> Result<&str, SessionError> {
@@ -389,11 +403,12 @@ impl Sessions {
             auth: self.auth_on,
             account,
             currency: self.settings.currency.clone(),
+            provider: self.auth_on && self.oidc.is_some(),
         }
     }
 
     /// Whether the cookie is to be marked Secure for this request.
-    fn secure(&self, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    pub(crate) fn secure(&self, peer: SocketAddr, headers: &HeaderMap) -> bool {
         match self.settings.secure {
             CookieSecure::Always => true,
             CookieSecure::Never => false,
@@ -476,25 +491,87 @@ pub async fn sign_in(
         Ok(access) => access,
         Err(_) => return SessionError::bad_answer().into_response(),
     };
-    let Some(token) = access.session_token.clone() else {
-        return SessionError::bad_answer().into_response();
+    let cookie = match sessions.session_cookie(peer, &headers, &access) {
+        Ok(cookie) => cookie,
+        Err(err) => return err.into_response(),
     };
-    let max_age = access.session_expires_in.unwrap_or(0);
-    if let Err(err) = sessions.remember(token_hash(&token), &access) {
-        return err.into_response();
-    }
-    let cookie = Cookie::build((COOKIE, token))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(sessions.secure(peer, &headers))
-        .max_age(cookie::time::Duration::seconds(
-            i64::try_from(max_age).unwrap_or(i64::MAX),
-        ))
-        .build();
     let mut answer = Json(sessions.info(Some(access.account))).into_response();
     append_cookie(&mut answer, &cookie);
     answer
+}
+
+impl Sessions {
+    /// The session cookie of a session the identity service started
+    /// (`access`), its access token kept.
+    fn session_cookie(
+        &self,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+        access: &Access,
+    ) -> Result<Cookie<'static>, SessionError> {
+        let token = access
+            .session_token
+            .clone()
+            .ok_or_else(SessionError::bad_answer)?;
+        let max_age = access.session_expires_in.unwrap_or(0);
+        self.remember(token_hash(&token), access)?;
+        Ok(Cookie::build((COOKIE, token))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(self.secure(peer, headers))
+            .max_age(cookie::time::Duration::seconds(
+                i64::try_from(max_age).unwrap_or(i64::MAX),
+            ))
+            .build())
+    }
+
+    /// Starts the session of the provider's user whose access token the
+    /// sign-in through the provider got: a redirect to the dashboard with
+    /// the session cookie, or the identity service's refusal.
+    pub(crate) async fn start_provider_session(
+        &self,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+        access_token: &str,
+    ) -> Response {
+        let identity = match self.identity() {
+            Ok(identity) => identity,
+            Err(err) => return err.into_response(),
+        };
+        let sent = self
+            .http
+            .post(format!("{identity}/auth/sessions/provider"))
+            .json(&serde_json::json!({ "access_token": access_token }))
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(err) => {
+                tracing::warn!(error = %err, "identity service unreachable");
+                return SessionError::unreachable().into_response();
+            }
+        };
+        let status = response.status();
+        if status != StatusCode::CREATED {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            return (status, axum::Json(body)).into_response();
+        }
+        let access: Access = match response.json().await {
+            Ok(access) => access,
+            Err(_) => return SessionError::bad_answer().into_response(),
+        };
+        let cookie = match self.session_cookie(peer, headers, &access) {
+            Ok(cookie) => cookie,
+            Err(err) => return err.into_response(),
+        };
+        let mut answer = StatusCode::SEE_OTHER.into_response();
+        answer
+            .headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_static("/"));
+        append_cookie(&mut answer, &cookie);
+        answer
+    }
 }
 
 /// Sign out: ends the session and clears the cookie (the session's holder,

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
+use shop_common::access::Access;
 use shop_common::db::Db;
 use shop_common::{now_rfc3339, rfc3339, token_hash, ApiError};
 
@@ -26,6 +27,19 @@ pub struct Identity {
     pub keys: Arc<SigningKeys>,
     pub tokens: TokenSettings,
     pub throttle: LoginThrottle,
+    /// An external provider whose users may start sessions.
+    pub provider: Option<Provider>,
+}
+
+/// An external OpenID Connect provider, as the identity service knows it.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Its issuer URL.
+    pub issuer: String,
+    /// Checks its access tokens.
+    pub access: Access,
+    /// How long a session started through it lasts.
+    pub session: std::time::Duration,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -83,7 +97,12 @@ impl Identity {
             return Err(failed());
         };
         let found = accounts::by_email(&self.db.reader, &email).await?;
-        let hash = found.as_ref().map(|(_, hash)| hash.as_str());
+        // A provider's account has no password: checked as an unknown
+        // email is, against the decoy, in the same time.
+        let hash = found
+            .as_ref()
+            .map(|(_, hash)| hash.as_str())
+            .filter(|hash| *hash != accounts::NO_PASSWORD);
         if !self.hasher.verify(password, hash).await? {
             return Err(failed());
         }
@@ -114,6 +133,75 @@ impl Identity {
         Ok(SessionTokens {
             session_token,
             session_expires_in: self.tokens.refresh_ttl.as_secs(),
+            access,
+        })
+    }
+
+    /// A browser session for the user of the provider's `access_token`
+    /// (what the gateway's sign-in through the provider ends with): their
+    /// account is made or updated from the token (its `sub`, `email`,
+    /// `name` and role), and the session lasts the provider's session
+    /// time. 404 without a provider; 401 for a token it did not issue for
+    /// Shop; 422 without an email claim; 409 when the email belongs to
+    /// another account, or the subject is one of Shop's own accounts.
+    pub async fn start_provider_session(
+        &self,
+        access_token: &str,
+    ) -> Result<SessionTokens, ApiError> {
+        let provider = self.provider.as_ref().ok_or_else(|| {
+            ApiError::NotFound("No identity provider is set up (OIDC_ISSUER)".to_owned())
+        })?;
+        let subject = provider.access.subject(access_token).await?;
+        let email = subject.email.as_deref().ok_or_else(|| {
+            ApiError::Unprocessable(
+                "The provider's access token carries no email claim; map one (Keycloak: the email scope)"
+                    .to_owned(),
+            )
+        })?;
+        let email = normalize_email(email)?;
+        let name = subject
+            .name
+            .as_deref()
+            .and_then(|name| crate::domain::Name::parse(name).ok())
+            .or_else(|| crate::domain::Name::parse(email.split('@').next()?).ok())
+            .ok_or_else(|| ApiError::Unprocessable("The provider names no user".to_owned()))?;
+        let new = Account {
+            id: subject.id,
+            email,
+            name: name.into_string(),
+            role: if subject.staff {
+                Role::Staff
+            } else {
+                Role::Customer
+            },
+            created_at: now_rfc3339(),
+        };
+        let account =
+            match accounts::upsert_from_provider(&self.db.writer, &new, &provider.issuer).await {
+                Ok(Some(account)) => account,
+                Ok(None) => {
+                    return Err(ApiError::Conflict(
+                        "This user id belongs to an account of Shop's own".to_owned(),
+                    ))
+                }
+                Err(err) if shop_common::db::is_unique_violation(&err) => return Err(taken()),
+                Err(err) => return Err(err.into()),
+            };
+        let session_token = tokens::new_opaque_token();
+        let ttl = chrono::Duration::from_std(provider.session).map_err(ApiError::internal)?;
+        sessions::insert(
+            &self.db.writer,
+            &token_hash(&session_token),
+            &account.id,
+            &rfc3339(Utc::now() + ttl),
+            &now_rfc3339(),
+        )
+        .await?;
+        tracing::info!(account = %account.id, role = account.role.as_str(), "signed in through the provider");
+        let access = self.access_for(account).await?;
+        Ok(SessionTokens {
+            session_token,
+            session_expires_in: provider.session.as_secs(),
             access,
         })
     }

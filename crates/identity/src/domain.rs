@@ -90,6 +90,13 @@ pub struct SessionRequest {
     pub session_token: String,
 }
 
+/// The body of `POST /auth/sessions/provider`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProviderSessionRequest {
+    /// An access token of the external provider (`OIDC_ISSUER`) for Shop.
+    pub access_token: String,
+}
+
 /// An access token and whose it is.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionAccess {

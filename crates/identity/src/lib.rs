@@ -33,13 +33,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shop_common::config::{db_settings_from_env, ConfigError, Env, Listen};
+use shop_common::access::{Access, Oidc};
+use shop_common::config::{db_settings_from_env, ConfigError, Env, HttpSettings, Listen};
 use shop_common::db::{Db, DbSettings};
 use shop_common::service::{Service, StartError};
 use shop_common::streams::{TrustedProxies, PRIVATE_NETWORKS};
 use utoipa::OpenApi;
 
-use crate::accounts::Identity;
+use crate::accounts::{Identity, Provider};
 use crate::passwords::Hasher;
 use crate::rotation::{KeyFiles, KeySource, SigningKeys};
 use crate::throttle::{LoginThrottle, ThrottleSettings};
@@ -68,6 +69,14 @@ pub struct Config {
     /// `TRUSTED_PROXIES` (default loopback and the private networks, where
     /// the gateway runs): whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// `OIDC_ISSUER` and its settings: a provider whose users the gateway
+    /// signs in ([`accounts::Identity::start_provider_session`]).
+    pub oidc: Option<Oidc>,
+    /// `OIDC_SESSION_SECS`, default 28800 (8 hours): how long a session
+    /// started through the provider lasts (the provider's role changes
+    /// reach Shop at the next sign-in).
+    pub oidc_session: Duration,
+    pub http: HttpSettings,
 }
 
 impl Config {
@@ -101,6 +110,9 @@ impl Config {
             hash_concurrency,
             throttle: ThrottleSettings::from_env(env)?,
             trusted_proxies: TrustedProxies::from_env(env, PRIVATE_NETWORKS)?,
+            oidc: Oidc::from_env(env)?,
+            oidc_session: secs("OIDC_SESSION_SECS", 8 * 3600)?,
+            http: HttpSettings::from_env(env)?,
         })
     }
 }
@@ -119,6 +131,7 @@ impl Config {
         domain::RefreshRequest,
         domain::Tokens,
         domain::SessionRequest,
+        domain::ProviderSessionRequest,
         domain::SessionAccess,
         domain::SessionTokens,
         domain::Message,
@@ -161,6 +174,11 @@ pub async fn build(config: &Config) -> Result<Service, StartError> {
         keys: Arc::new(signing_keys(config, &service.db).await?),
         tokens: config.tokens.clone(),
         throttle: LoginThrottle::new(config.throttle),
+        provider: config.oidc.as_ref().map(|oidc| Provider {
+            issuer: oidc.issuer.clone(),
+            access: Access::provider(oidc, config.http),
+            session: config.oidc_session,
+        }),
     };
     let routes = routes::router(identity, config.trusted_proxies.clone());
     Ok(service.serve(ApiDoc::openapi(), routes))

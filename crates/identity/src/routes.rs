@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use crate::accounts::Identity;
 use crate::domain::{
-    Account, Credentials, Message, NewAccount, RefreshRequest, Role, SessionAccess, SessionRequest,
-    SessionTokens, Tokens,
+    Account, Credentials, Message, NewAccount, ProviderSessionRequest, RefreshRequest, Role,
+    SessionAccess, SessionRequest, SessionTokens, Tokens,
 };
 use crate::keys::JwkSet;
 
@@ -33,6 +33,7 @@ pub fn router(identity: Identity, trusted: TrustedProxies) -> OpenApiRouter {
         .routes(routes!(me))
         .routes(routes!(create_staff))
         .routes(routes!(start_session))
+        .routes(routes!(start_provider_session))
         .routes(routes!(session_access))
         .routes(routes!(end_session))
         .routes(routes!(jwks))
@@ -163,6 +164,27 @@ pub async fn start_session(
     let address = trusted.client(peer, &headers);
     let session = identity
         .start_session(&credentials.email, &credentials.password, address)
+        .await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+/// Start a browser session for a user of the external identity provider
+/// (the gateway, once the provider signed them in; never routed to
+/// clients): their account is made or updated from the provider's access
+/// token, which is checked as the services check it.
+#[utoipa::path(post, path = "/auth/sessions/provider", tag = "identity", request_body = ProviderSessionRequest,
+    responses(
+        (status = 201, description = "The session token and a first access token", body = SessionTokens),
+        (status = 401, description = "Not an access token the provider issued for Shop", body = ErrorBody),
+        (status = 404, description = "No provider is set up (OIDC_ISSUER)", body = ErrorBody),
+        (status = 409, description = "The email belongs to another account, or the subject to one of Shop's own", body = ErrorBody),
+        (status = 422, description = "The token carries no email claim", body = ErrorBody)))]
+pub async fn start_provider_session(
+    State(identity): State<Identity>,
+    Json(request): Json<ProviderSessionRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let session = identity
+        .start_provider_session(&request.access_token)
         .await?;
     Ok((StatusCode::CREATED, Json(session)))
 }

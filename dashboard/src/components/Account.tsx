@@ -24,7 +24,7 @@ function signInProblem(err: unknown): string {
 
 /** The sign-in page. */
 export function SignInPage({ onDone, onRegister }: { onDone: () => void; onRegister: () => void }) {
-  const { signIn } = useSession();
+  const { signIn, provider } = useSession();
   const formId = useId();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -47,6 +47,16 @@ export function SignInPage({ onDone, onRegister }: { onDone: () => void; onRegis
   return (
     <form className="panel account-form" onSubmit={submit} aria-labelledby="signin-title">
       <h2 id="signin-title">Sign in to Shop</h2>
+      {provider && (
+        <p>
+          {/* A page of the provider's, then back here signed in: a
+              navigation, not a call. */}
+          <a className="button" href="/api/session/oidc">
+            Sign in with single sign-on
+          </a>
+          <span className="muted"> or with a Shop account:</span>
+        </p>
+      )}
       <FormField id={`${formId}-email`} label="Email">
         {(control) => (
           <input

@@ -56,6 +56,10 @@ pub struct Subject {
     pub staff: bool,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// The `email` claim, when the token has one.
+    pub email: Option<String>,
+    /// The `name` claim (else `preferred_username`), when it has one.
+    pub name: Option<String>,
 }
 
 /// An issuer, and its keys.
@@ -118,6 +122,11 @@ impl Issuer {
             id: id.to_owned(),
             staff,
             exp: claims["exp"].as_u64().ok_or_else(invalid)?,
+            email: claims["email"].as_str().map(str::to_owned),
+            name: claims["name"]
+                .as_str()
+                .or(claims["preferred_username"].as_str())
+                .map(str::to_owned),
         };
         Ok((subject, lookup.refetched))
     }

@@ -36,7 +36,8 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
-use self::issuer::{Issuer, IssuerSettings, Roles, Subject};
+pub use self::issuer::Subject;
+use self::issuer::{Issuer, IssuerSettings, Roles};
 use self::key_set::{KeySet, KeysAt};
 
 use crate::auth::ServiceToken;
@@ -379,6 +380,33 @@ impl Access {
         }
     }
 
+    /// Checks the tokens of the provider `oidc` only: what the identity
+    /// service takes to start a session for the provider's user.
+    pub fn provider(oidc: &Oidc, http: HttpSettings) -> Access {
+        let settings = oidc.settings();
+        let keys = KeySet::new(
+            settings.keys.clone(),
+            "The identity provider",
+            crate::client::http_client(http),
+        );
+        Access {
+            service_token: None,
+            inner: Some(Arc::new(Verifier {
+                issuers: vec![Issuer { settings, keys }],
+                verified: Verified::default(),
+            })),
+        }
+    }
+
+    /// The subject of a bare access token, checked as a request's is
+    /// (401 when auth is off: there is nothing to check it with).
+    pub async fn subject(&self, token: &str) -> Result<Subject, ApiError> {
+        match &self.inner {
+            Some(verifier) => verifier.verify(token).await,
+            None => Err(invalid_token()),
+        }
+    }
+
     /// Whether tokens are checked (`AUTH=on`).
     pub fn is_on(&self) -> bool {
         self.inner.is_some()
@@ -582,6 +610,8 @@ mod tests {
             id: "ada".into(),
             staff: false,
             exp,
+            email: None,
+            name: None,
         };
         let now = 1_000;
         for n in 0..MAX_VERIFIED {

@@ -81,3 +81,37 @@ pub async fn count_with_role<'c>(
         .await?
         .try_get("n")
 }
+
+/// The password hash of a provider's account: no password matches it.
+pub const NO_PASSWORD: &str = "!";
+
+/// Makes or updates the account of a provider's user (`new.id` is the
+/// provider's subject): its email, name and role as the provider says now.
+/// `None` when the id is one of Shop's own accounts or another provider's.
+/// An email another account holds is a unique violation.
+pub async fn upsert_from_provider<'c>(
+    db: impl Executor<'c, Database = Any>,
+    new: &Account,
+    issuer: &str,
+) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO accounts (id, email, name, role, password_hash, created_at, issuer) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, \
+         role = excluded.role WHERE accounts.issuer = excluded.issuer \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query(&sql)
+        .bind(new.id.clone())
+        .bind(new.email.clone())
+        .bind(new.name.clone())
+        .bind(new.role.as_str())
+        .bind(NO_PASSWORD)
+        .bind(new.created_at.clone())
+        .bind(issuer.to_owned())
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(account)
+        .transpose()
+}

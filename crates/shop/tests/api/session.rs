@@ -89,7 +89,7 @@ async fn a_session_cookie_acts_as_its_account_until_sign_out() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({"auth": true, "account": null, "currency": "USD"})
+        json!({"auth": true, "account": null, "currency": "USD", "provider": false})
     );
 
     let (set, account) = sign_in(&stack, "ada@example.com", "ada passphrase").await;
@@ -260,6 +260,7 @@ async fn unsafe_requests_with_the_cookie_must_come_from_the_gateways_origin() {
         "/auth/sessions",
         "/auth/sessions/access",
         "/auth/sessions/end",
+        "/auth/sessions/provider",
     ] {
         let (status, _, _) = answer(
             stack
@@ -352,7 +353,7 @@ async fn a_wrong_password_sets_no_cookie_and_auth_off_is_reported() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({"auth": false, "account": null, "currency": "USD"})
+        json!({"auth": false, "account": null, "currency": "USD", "provider": false})
     );
     // The currency the dashboard shows amounts in is the operator's.
     let gateway = stack

@@ -162,6 +162,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/sessions/provider": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a browser session for a user of the external identity provider
+         *     (the gateway, once the provider signed them in; never routed to
+         *     clients): their account is made or updated from the provider's access
+         *     token, which is checked as the services check it.
+         */
+        post: operations["start_provider_session"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/staff": {
         parameters: {
             query?: never;
@@ -298,6 +320,11 @@ export interface components {
             name: components["schemas"]["Text"];
             /** @description At least 10 characters, not the email. */
             password: string;
+        };
+        /** @description The body of `POST /auth/sessions/provider`. */
+        ProviderSessionRequest: {
+            /** @description An access token of the external provider (`OIDC_ISSUER`) for Shop. */
+            access_token: string;
         };
         /** @description The body of `GET /ready`. */
         Readiness: {
@@ -656,6 +683,66 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Message"];
+                };
+            };
+        };
+    };
+    start_provider_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderSessionRequest"];
+            };
+        };
+        responses: {
+            /** @description The session token and a first access token */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionTokens"];
+                };
+            };
+            /** @description Not an access token the provider issued for Shop */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No provider is set up (OIDC_ISSUER) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The email belongs to another account, or the subject to one of Shop's own */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token carries no email claim */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
