@@ -110,6 +110,11 @@ class Checks:
         return condition
 
 
+# Files a service reads when they exist (crates/identity/src/rotation.rs):
+# the next and the previous signing key of a rotation by Secret.
+OPTIONAL_FILES = {"IDENTITY_NEXT_SIGNING_KEY_FILE", "IDENTITY_PREVIOUS_SIGNING_KEY_FILE"}
+
+
 class WiringError(Exception):
     """A configuration that cannot work: fails the current check."""
 
@@ -738,9 +743,16 @@ def load_kind(checks: Checks) -> tuple[Deployment, Cluster]:
                           ports={p.get("name", ""): int(p["containerPort"]) for p in spec_container.get("ports") or []})
             checks.check(f"kind: {name} declares containerPort {port} (its PORT)", port in c.ports.values(),
                          f"ports {c.ports}")
-            # A *_FILE setting names a file a volume must provide.
+            # A *_FILE setting names a file a volume must provide; an
+            # optional one (a rotation's next or previous key) a volume
+            # mounts the directory of, for the file to appear in.
             for key, value in full_env.items():
-                if key.endswith("_FILE"):
+                if key in OPTIONAL_FILES:
+                    mounted = any(value.startswith(m["mountPath"].rstrip("/") + "/")
+                                  for m in spec_container.get("volumeMounts") or [])
+                    checks.check(f"kind: {name}'s {key} ({value}) is in a mounted volume, where it may appear",
+                                 mounted, f"mounts {spec_container.get('volumeMounts')}")
+                elif key.endswith("_FILE"):
                     c.files[value] = cluster.file_value(pod["spec"], spec_container, value)
                     checks.ok(f"kind: {name}'s {key} ({value}) is mounted from a volume")
             for kind_of, want in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
