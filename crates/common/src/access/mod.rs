@@ -110,9 +110,9 @@ impl Oidc {
         let Some(issuer) = env.get("OIDC_ISSUER") else {
             return Ok(None);
         };
-        let https = reqwest::Url::parse(issuer)
+        let valid = reqwest::Url::parse(issuer)
             .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
-        if !https {
+        if !valid {
             return Err(env.error(
                 "OIDC_ISSUER",
                 "the provider's issuer URL, exactly as its tokens' iss",
@@ -657,6 +657,49 @@ mod tests {
         set.use_identity("http://identity:8005");
         assert_eq!(set, before, "an explicit key set holds");
         assert!(AuthSettings::from_env(&env(&[("AUTH", "maybe")])).is_err());
+    }
+
+    #[test]
+    fn a_provider_needs_an_issuer_url_and_an_audience() {
+        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
+        assert_eq!(Oidc::from_env(&env(&[])).unwrap(), None);
+        let keycloak = "https://sso.example.com/realms/shop";
+        let oidc = Oidc::from_env(&env(&[
+            ("OIDC_ISSUER", keycloak),
+            ("OIDC_CLIENT_ID", "dash"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            oidc.audience, "dash",
+            "the client id, without OIDC_AUDIENCE"
+        );
+        assert_eq!(
+            (oidc.role_claim.as_str(), oidc.staff_role.as_str()),
+            ("roles", "staff")
+        );
+        assert_eq!(
+            oidc.settings().keys,
+            KeysAt::Discovery {
+                issuer: keycloak.to_owned()
+            }
+        );
+        let without_audience = Oidc::from_env(&env(&[("OIDC_ISSUER", keycloak)]));
+        assert!(without_audience
+            .unwrap_err()
+            .to_string()
+            .contains("OIDC_AUDIENCE"));
+        let not_a_url =
+            Oidc::from_env(&env(&[("OIDC_ISSUER", "keycloak"), ("OIDC_AUDIENCE", "a")]));
+        assert!(not_a_url.unwrap_err().to_string().contains("OIDC_ISSUER"));
+        // The issuer is kept exactly, trailing slash and all (Auth0 writes one).
+        let auth0 = Oidc::from_env(&env(&[
+            ("OIDC_ISSUER", "https://tenant.auth0.com/"),
+            ("OIDC_AUDIENCE", "https://shop.example.com/api"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(auth0.issuer, "https://tenant.auth0.com/");
     }
 
     #[test]
