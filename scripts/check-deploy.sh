@@ -160,23 +160,25 @@ for overlay in "${overlays[@]}"; do
     check "kubectl kustomize k8s/overlays/$overlay" render "k8s/overlays/$overlay" "$work/rendered/$overlay.yaml"
 done
 check "kubectl kustomize argocd" render argocd "$work/argocd.yaml"
-# The monitoring component, opt-in, as an overlay would add it: the
-# production overlay with it, rendered and then checked as the overlays are.
-# (kustomize takes relative paths only.)
-mkdir -p "$work/with-monitoring"
-cat > "$work/with-monitoring/kustomization.yaml" <<KUSTOMIZATION
+# The opt-in components (monitoring, an external identity provider), each
+# as an overlay would add it: the production overlay with it, rendered and
+# then checked as the overlays are. (kustomize takes relative paths only.)
+render_outside() { kubectl kustomize --load-restrictor LoadRestrictionsNone "$1" > "$2"; }
+for component in monitoring oidc; do
+    mkdir -p "$work/with-$component"
+    cat > "$work/with-$component/kustomization.yaml" <<KUSTOMIZATION
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: ecommerce
 resources:
-  - $(realpath --relative-to="$work/with-monitoring" "$root/k8s/overlays/production")
+  - $(realpath --relative-to="$work/with-$component" "$root/k8s/overlays/production")
 components:
-  - $(realpath --relative-to="$work/with-monitoring" "$root/k8s/components/monitoring")
+  - $(realpath --relative-to="$work/with-$component" "$root/k8s/components/$component")
 KUSTOMIZATION
-render_outside() { kubectl kustomize --load-restrictor LoadRestrictionsNone "$1" > "$2"; }
-check "kubectl kustomize production + k8s/components/monitoring" \
-    render_outside "$work/with-monitoring" "$work/rendered/production-monitoring.yaml"
-overlays+=(production-monitoring)
+    check "kubectl kustomize production + k8s/components/$component" \
+        render_outside "$work/with-$component" "$work/rendered/production-$component.yaml"
+    overlays+=("production-$component")
+done
 
 step "kubernetes-validate: the rendered objects against the API schemas"
 for overlay in "${overlays[@]}"; do
