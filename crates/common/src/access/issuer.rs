@@ -86,6 +86,17 @@ fn invalid() -> ApiError {
 }
 
 impl Issuer {
+    /// The issuer of `settings`, its keys fetched with `http` from where
+    /// they say.
+    pub fn new(settings: IssuerSettings, http: reqwest::Client) -> Issuer {
+        let publisher = match settings.roles {
+            Roles::Shop => "The identity service",
+            Roles::Claim { .. } => "The identity provider",
+        };
+        let keys = KeySet::new(settings.keys.clone(), publisher, http);
+        Issuer { settings, keys }
+    }
+
     /// The subject of `token` (whose header is `header`) if this issuer
     /// signed it with a key of its set, for its audience, unexpired, with
     /// a valid user id and role; and whether its key set was fetched

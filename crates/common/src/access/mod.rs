@@ -38,7 +38,7 @@ use serde::Deserialize;
 
 pub use self::issuer::Subject;
 use self::issuer::{Issuer, IssuerSettings, Roles};
-use self::key_set::{KeySet, KeysAt};
+use self::key_set::KeysAt;
 
 use crate::auth::ServiceToken;
 use crate::config::{ConfigError, Env, HttpSettings};
@@ -181,9 +181,10 @@ impl AuthSettings {
         if !on {
             return Ok(AuthSettings::Off);
         }
-        let jwks_url = match env.get("AUTH_JWKS_URL") {
-            Some(_) => env.url("AUTH_JWKS_URL", "")?,
-            None => format!(
+        let jwks_url_set = env.get("AUTH_JWKS_URL").is_some();
+        let jwks_url = match jwks_url_set {
+            true => env.url("AUTH_JWKS_URL", "")?,
+            false => format!(
                 "{}/.well-known/jwks.json",
                 env.url("IDENTITY_SERVICE_URL", "http://identity-service:8005")?
             ),
@@ -191,7 +192,7 @@ impl AuthSettings {
         Ok(AuthSettings::On {
             jwks_url,
             issuer: env.string("AUTH_ISSUER", "shop"),
-            jwks_url_set: env.get("AUTH_JWKS_URL").is_some(),
+            jwks_url_set,
             oidc: Oidc::from_env(env)?,
         })
     }
@@ -356,26 +357,12 @@ impl Access {
                     audience: AUDIENCE.to_owned(),
                     roles: Roles::Shop,
                 };
-                let mut issuers = vec![Issuer {
-                    settings: shop,
-                    keys: KeySet::new(
-                        KeysAt::Url(jwks_url.clone()),
-                        "The identity service",
-                        http.clone(),
-                    ),
-                }];
-                if let Some(oidc) = oidc {
-                    let settings = oidc.settings();
-                    let keys = KeySet::new(settings.keys.clone(), "The identity provider", http);
-                    issuers.push(Issuer { settings, keys });
-                }
-                Access {
-                    service_token,
-                    inner: Some(Arc::new(Verifier {
-                        issuers,
-                        verified: Verified::default(),
-                    })),
-                }
+                let mut issuers = vec![Issuer::new(shop, http.clone())];
+                issuers.extend(
+                    oidc.iter()
+                        .map(|oidc| Issuer::new(oidc.settings(), http.clone())),
+                );
+                Access::checking(issuers, service_token)
             }
         }
     }
@@ -383,16 +370,16 @@ impl Access {
     /// Checks the tokens of the provider `oidc` only: what the identity
     /// service takes to start a session for the provider's user.
     pub fn provider(oidc: &Oidc, http: HttpSettings) -> Access {
-        let settings = oidc.settings();
-        let keys = KeySet::new(
-            settings.keys.clone(),
-            "The identity provider",
-            crate::client::http_client(http),
-        );
+        let http = crate::client::http_client(http);
+        Access::checking(vec![Issuer::new(oidc.settings(), http)], None)
+    }
+
+    /// Checks the tokens of `issuers`.
+    fn checking(issuers: Vec<Issuer>, service_token: Option<ServiceToken>) -> Access {
         Access {
-            service_token: None,
+            service_token,
             inner: Some(Arc::new(Verifier {
-                issuers: vec![Issuer { settings, keys }],
+                issuers,
                 verified: Verified::default(),
             })),
         }
@@ -546,7 +533,7 @@ mod tests {
                 audience: AUDIENCE.into(),
                 roles: Roles::Shop,
             },
-            keys: KeySet::holding(HashMap::from([("k1".to_owned(), k1)])),
+            keys: key_set::KeySet::holding(HashMap::from([("k1".to_owned(), k1)])),
         };
         let verifier = Verifier {
             issuers: vec![shop],
