@@ -9,8 +9,11 @@
 //! waits for the next fetch that begins after it arrived and is answered
 //! by it, so made-up key ids cannot hammer the issuer, and a new key's
 //! first tokens are never refused because of a fetch made just before.
+//! A key id that fetch was asked for and did not hold is refused at once
+//! until the next fetch may begin: a made-up id sent again holds no
+//! request for a second.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,9 @@ pub const REFETCH_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a fetched key set is used before it is fetched again.
 pub const MAX_AGE: Duration = Duration::from_secs(600);
+
+/// At most this many key ids are remembered as absent from a fetch.
+const MAX_ABSENT: usize = 10_000;
 
 /// Where an issuer's key set is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +59,8 @@ pub struct KeySet {
     keys: RwLock<HashMap<String, Key>>,
     /// When the last fetch began.
     fetched_at: Mutex<Option<Instant>>,
+    /// Key ids the last fetch was asked for and did not hold.
+    absent: Mutex<HashSet<String>>,
     /// Held while the set is fetched (one fetch at a time).
     fetching: tokio::sync::Mutex<()>,
 }
@@ -81,6 +89,7 @@ impl KeySet {
             discovered: Mutex::new(None),
             keys: RwLock::new(HashMap::new()),
             fetched_at: Mutex::new(None),
+            absent: Mutex::new(HashSet::new()),
             fetching: tokio::sync::Mutex::new(()),
         }
     }
@@ -108,11 +117,20 @@ impl KeySet {
                 refetched: false,
             });
         }
+        let refetch_soon = self
+            .fetched()
+            .is_some_and(|at| at.elapsed() < REFETCH_EVERY);
+        if known.is_none() && refetch_soon && self.absent_ids().contains(kid) {
+            return Ok(Lookup {
+                key: None,
+                refetched: false,
+            });
+        }
         let _fetching = self.fetching.lock().await;
         // A fetch that began after this request arrived has answered it.
         if self.fetched().is_some_and(|at| at >= arrived) {
             return Ok(Lookup {
-                key: self.read().get(kid).cloned(),
+                key: self.found(kid),
                 refetched: false,
             });
         }
@@ -123,6 +141,7 @@ impl KeySet {
             tokio::time::sleep(wait).await;
         }
         *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        self.absent_ids().clear();
         let keys = match self.fetch().await {
             Ok(keys) => keys,
             // The set in hand stays in use while its publisher is away.
@@ -135,12 +154,25 @@ impl KeySet {
             }
             Err(err) => return Err(err),
         };
-        let key = keys.get(kid).cloned();
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
         Ok(Lookup {
-            key,
+            key: self.found(kid),
             refetched: true,
         })
+    }
+
+    /// The key `kid` of the last fetch; remembered as absent if it is not.
+    fn found(&self, kid: &str) -> Option<Key> {
+        let key = self.read().get(kid).cloned();
+        let mut absent = self.absent_ids();
+        if key.is_none() && absent.len() < MAX_ABSENT {
+            absent.insert(kid.to_owned());
+        }
+        key
+    }
+
+    fn absent_ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.absent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Key>> {

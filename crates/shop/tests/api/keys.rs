@@ -230,4 +230,15 @@ async fn a_thousand_made_up_key_ids_make_a_bounded_number_of_key_set_fetches() {
     );
     // Meanwhile and after, the published key's tokens still pass at once.
     assert_eq!(get(token(keys.kid.clone())).await, StatusCode::OK);
+
+    // One made-up id sent again and again, one request after the other:
+    // the fetch that found it absent answers the next ones too (without
+    // that, each would wait for a fetch of its own, one a second).
+    let before = fetches.load(Ordering::SeqCst);
+    let made_up = format!("made-up-{}", rand::random::<u64>());
+    for _ in 0..50 {
+        assert_eq!(get(token(made_up.clone())).await, StatusCode::UNAUTHORIZED);
+    }
+    let made = fetches.load(Ordering::SeqCst) - before;
+    assert!(made <= 2, "{made} fetches for one made-up id");
 }
