@@ -120,19 +120,28 @@ impl Identity {
         address: IpAddr,
     ) -> Result<SessionTokens, ApiError> {
         let account = self.check_credentials(email, password, address).await?;
+        self.session_for(account, self.tokens.refresh_ttl).await
+    }
+
+    /// A new session of `account` lasting `ttl`, with a first access token.
+    async fn session_for(
+        &self,
+        account: Account,
+        ttl: std::time::Duration,
+    ) -> Result<SessionTokens, ApiError> {
         let session_token = tokens::new_opaque_token();
         sessions::insert(
             &self.db.writer,
             &token_hash(&session_token),
             &account.id,
-            &self.refresh_expiry()?,
+            &expiry(ttl)?,
             &now_rfc3339(),
         )
         .await?;
         let access = self.access_for(account).await?;
         Ok(SessionTokens {
             session_token,
-            session_expires_in: self.tokens.refresh_ttl.as_secs(),
+            session_expires_in: ttl.as_secs(),
             access,
         })
     }
@@ -187,23 +196,8 @@ impl Identity {
                 Err(err) if shop_common::db::is_unique_violation(&err) => return Err(taken()),
                 Err(err) => return Err(err.into()),
             };
-        let session_token = tokens::new_opaque_token();
-        let ttl = chrono::Duration::from_std(provider.session).map_err(ApiError::internal)?;
-        sessions::insert(
-            &self.db.writer,
-            &token_hash(&session_token),
-            &account.id,
-            &rfc3339(Utc::now() + ttl),
-            &now_rfc3339(),
-        )
-        .await?;
         tracing::info!(account = %account.id, role = account.role.as_str(), "signed in through the provider");
-        let access = self.access_for(account).await?;
-        Ok(SessionTokens {
-            session_token,
-            session_expires_in: provider.session.as_secs(),
-            access,
-        })
+        self.session_for(account, provider.session).await
     }
 
     /// A fresh access token for a live session; 401 once it has ended or
@@ -283,13 +277,6 @@ impl Identity {
             .ok_or_else(|| ApiError::Unauthorized("The account no longer exists".to_owned()))
     }
 
-    /// When a refresh token or session made now expires.
-    fn refresh_expiry(&self) -> Result<String, ApiError> {
-        let ttl =
-            chrono::Duration::from_std(self.tokens.refresh_ttl).map_err(ApiError::internal)?;
-        Ok(rfc3339(Utc::now() + ttl))
-    }
-
     async fn tokens_for(&self, account: Account, family: &str) -> Result<Tokens, ApiError> {
         let refresh_token = tokens::new_opaque_token();
         refresh_tokens::insert(
@@ -297,7 +284,7 @@ impl Identity {
             &token_hash(&refresh_token),
             family,
             &account.id,
-            &self.refresh_expiry()?,
+            &expiry(self.tokens.refresh_ttl)?,
             &now_rfc3339(),
         )
         .await?;
@@ -362,4 +349,10 @@ pub async fn create_account(
     }
     tracing::info!(account = %account.id, role = role.as_str(), "account created");
     Ok(account)
+}
+
+/// The moment `ttl` from now, as stored.
+fn expiry(ttl: std::time::Duration) -> Result<String, ApiError> {
+    let ttl = chrono::Duration::from_std(ttl).map_err(ApiError::internal)?;
+    Ok(rfc3339(Utc::now() + ttl))
 }
