@@ -455,45 +455,13 @@ pub async fn sign_in(
     if let Err(refused) = check_origin(&headers) {
         return refused.into_response();
     }
-    let identity = match sessions.identity() {
-        Ok(identity) => identity,
-        Err(err) => return err.into_response(),
-    };
     let client = sessions.trusted.client(peer, &headers).to_string();
-    let sent = sessions
-        .http
-        .post(format!("{identity}/auth/sessions"))
-        .header(FORWARDED_FOR, client)
-        .json(&credentials)
-        .send()
-        .await;
-    let response = match sent {
-        Ok(response) => response,
-        Err(err) => {
-            tracing::warn!(error = %err, "identity service unreachable");
-            return SessionError::unreachable().into_response();
-        }
-    };
-    let status = response.status();
-    if status != StatusCode::CREATED {
-        // The identity service's own answer: 401, 422, 429 with Retry-After.
-        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        let mut answer = (status, axum::Json(body)).into_response();
-        if let Some(retry_after) = retry_after {
-            answer
-                .headers_mut()
-                .insert(header::RETRY_AFTER, retry_after);
-        }
-        return answer;
-    }
-    let access: Access = match response.json().await {
-        Ok(access) => access,
-        Err(_) => return SessionError::bad_answer().into_response(),
-    };
-    let cookie = match sessions.session_cookie(peer, &headers, &access) {
-        Ok(cookie) => cookie,
-        Err(err) => return err.into_response(),
+    let (access, cookie) = match sessions
+        .start("/auth/sessions", &credentials, Some(client), peer, &headers)
+        .await
+    {
+        Ok(started) => started,
+        Err(refused) => return refused,
     };
     let mut answer = Json(sessions.info(Some(access.account))).into_response();
     append_cookie(&mut answer, &cookie);
@@ -535,35 +503,13 @@ impl Sessions {
         headers: &HeaderMap,
         access_token: &str,
     ) -> Response {
-        let identity = match self.identity() {
-            Ok(identity) => identity,
-            Err(err) => return err.into_response(),
-        };
-        let sent = self
-            .http
-            .post(format!("{identity}/auth/sessions/provider"))
-            .json(&serde_json::json!({ "access_token": access_token }))
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(err) => {
-                tracing::warn!(error = %err, "identity service unreachable");
-                return SessionError::unreachable().into_response();
-            }
-        };
-        let status = response.status();
-        if status != StatusCode::CREATED {
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            return (status, axum::Json(body)).into_response();
-        }
-        let access: Access = match response.json().await {
-            Ok(access) => access,
-            Err(_) => return SessionError::bad_answer().into_response(),
-        };
-        let cookie = match self.session_cookie(peer, headers, &access) {
-            Ok(cookie) => cookie,
-            Err(err) => return err.into_response(),
+        let body = serde_json::json!({ "access_token": access_token });
+        let cookie = match self
+            .start("/auth/sessions/provider", &body, None, peer, headers)
+            .await
+        {
+            Ok((_, cookie)) => cookie,
+            Err(refused) => return refused,
         };
         let mut answer = StatusCode::SEE_OTHER.into_response();
         answer
@@ -571,6 +517,51 @@ impl Sessions {
             .insert(header::LOCATION, HeaderValue::from_static("/"));
         append_cookie(&mut answer, &cookie);
         answer
+    }
+
+    /// Starts a session at the identity service (`POST path` with `body`,
+    /// for the client `forwarded_for`): its access and the session cookie,
+    /// or the answer to send instead (the identity service's own refusal,
+    /// with its Retry-After; 503 when it cannot be reached).
+    async fn start(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        forwarded_for: Option<String>,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+    ) -> Result<(Access, Cookie<'static>), Response> {
+        let identity = self.identity().map_err(IntoResponse::into_response)?;
+        let mut request = self.http.post(format!("{identity}{path}")).json(body);
+        if let Some(client) = forwarded_for {
+            request = request.header(FORWARDED_FOR, client);
+        }
+        let response = request.send().await.map_err(|err| {
+            tracing::warn!(error = %err, "identity service unreachable");
+            SessionError::unreachable().into_response()
+        })?;
+        let status = response.status();
+        if status != StatusCode::CREATED {
+            // The identity service's own answer: 401, 409, 422, 429 with
+            // Retry-After.
+            let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let mut answer = (status, axum::Json(body)).into_response();
+            if let Some(retry_after) = retry_after {
+                answer
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after);
+            }
+            return Err(answer);
+        }
+        let access: Access = response
+            .json()
+            .await
+            .map_err(|_| SessionError::bad_answer().into_response())?;
+        let cookie = self
+            .session_cookie(peer, headers, &access)
+            .map_err(IntoResponse::into_response)?;
+        Ok((access, cookie))
     }
 }
 
