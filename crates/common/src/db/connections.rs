@@ -45,6 +45,7 @@ use sqlx::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, Span};
 
+use super::pipe::Pipe;
 use super::queue::Queue;
 use crate::paging::{self, Arg};
 use crate::traces;
@@ -76,6 +77,9 @@ pub struct Slots {
     /// A SQLite writer's: where its one-message transactions wait for
     /// their turn.
     queue: Option<Queue>,
+    /// PostgreSQL's: the connection its one-message transactions are
+    /// pipelined over.
+    pipe: Option<Pipe>,
     /// Statements and transactions waiting for a connection now.
     waiting: AtomicUsize,
 }
@@ -241,6 +245,7 @@ impl Connections {
         acquire_timeout: Duration,
         postgres: bool,
         queued: bool,
+        pipe: Option<Pipe>,
     ) -> Connections {
         Connections(Arc::new_cyclic(|me| {
             let queue = queued.then(|| Queue::start(me.clone())).flatten();
@@ -252,6 +257,7 @@ impl Connections {
                 acquire_timeout,
                 postgres,
                 queue,
+                pipe,
                 waiting: AtomicUsize::new(0),
             };
             for connection in opened {
@@ -264,20 +270,37 @@ impl Connections {
     /// One SQLite connection (the writer), whose one-message transactions
     /// are queued for a task of their own ([`Connections::commit`]).
     pub(crate) fn one(connection: AnyConnection, acquire_timeout: Duration) -> Connections {
-        Connections::new(vec![connection], None, 1, acquire_timeout, false, true)
+        Connections::new(
+            vec![connection],
+            None,
+            1,
+            acquire_timeout,
+            false,
+            true,
+            None,
+        )
     }
 
     /// Up to `size` connections, each opened by `opener` when first needed
-    /// (SQLite's readers; every PostgreSQL connection, when `postgres`),
-    /// beginning with those of `opened`.
-    pub(crate) fn opened_by(
+    /// (SQLite's readers; every PostgreSQL connection, with the `pipe` its
+    /// one-message transactions go over), beginning with those of `opened`.
+    pub(super) fn opened_by(
         opener: Opener,
         opened: Vec<AnyConnection>,
         size: u32,
         acquire_timeout: Duration,
-        postgres: bool,
+        pipe: Option<Pipe>,
     ) -> Connections {
-        Connections::new(opened, Some(opener), size, acquire_timeout, postgres, false)
+        let postgres = pipe.is_some();
+        Connections::new(
+            opened,
+            Some(opener),
+            size,
+            acquire_timeout,
+            postgres,
+            false,
+            pipe,
+        )
     }
 
     /// How many connections are in use now, how many requests wait for
@@ -320,24 +343,17 @@ impl Connections {
         })
     }
 
-    /// Runs `statements` as one transaction, sent in one message on SQLite
-    /// (a [`Batch`] committed at once; one statement alone is sent as it
-    /// is); the rows they return. A SQLite writer's wait in its queue for
-    /// their turn (`super::queue`).
+    /// Runs `statements` as one transaction, sent in one message; the rows
+    /// they return. A SQLite writer's wait in its queue for their turn
+    /// (`super::queue`); PostgreSQL's are pipelined (`super::pipe`).
     pub async fn commit(&self, statements: Statements) -> Result<Vec<AnyRow>, sqlx::Error> {
         let span = traces::transaction_span(self.0.postgres, "commit");
         let rows = async {
-            match &self.0.queue {
-                Some(queue) => queue.commit(statements, self.0.acquire_timeout).await,
-                // One statement is a transaction of its own: no `BEGIN` and
-                // `COMMIT` round trips to PostgreSQL.
-                None if statements.0.len() == 1 => {
-                    let mut connection = self.acquire().await?;
-                    let rows = statements.run_on(&mut connection).await;
-                    connection.ended(rows.as_ref().err());
-                    rows
-                }
-                None => self.batch_in(Span::none()).await?.commit(statements).await,
+            match (&self.0.queue, &self.0.pipe) {
+                (Some(queue), _) => queue.commit(statements, self.0.acquire_timeout).await,
+                (None, Some(pipe)) => pipe.commit(statements).await,
+                // SQLite's readers, which are not asked to write.
+                (None, None) => self.batch_in(Span::none()).await?.commit(statements).await,
             }
         }
         .instrument(span.clone())
@@ -415,6 +431,9 @@ impl Connections {
         let idle: Vec<_> = slots.idle().drain(..).collect();
         for idle in idle {
             let _ = idle.connection.close().await;
+        }
+        if let Some(pipe) = &slots.pipe {
+            pipe.close();
         }
     }
 }

@@ -22,6 +22,7 @@ use sqlx::{AnyConnection, Connection, Executor};
 
 mod connections;
 mod guard;
+mod pipe;
 mod queue;
 pub use connections::{Batch, Connections, Statements, WriteTx};
 pub use guard::{Column, Guard, UNKNOWN_ID};
@@ -225,7 +226,7 @@ async fn open_sqlite(
         Vec::new(),
         settings.pool_size.max(1),
         settings.acquire_timeout,
-        false,
+        None,
     );
     // The file answers reads now, or start-up fails here.
     sqlx::query("SELECT 1")
@@ -272,7 +273,20 @@ async fn open_postgres(
         _ => {}
     }
     setup.close().await;
-    let in_schema = with_session_options(url, schema, settings.statement_timeout);
+    let options = session_options(schema, settings.statement_timeout);
+    let in_schema = with_session_options(url, &options);
+    let mut pipelined: tokio_postgres::Config = url.parse().map_err(|err| DbError::Open {
+        target: settings.target.describe(),
+        source: sqlx::Error::Configuration(Box::new(err)),
+    })?;
+    pipelined
+        .options(options)
+        .connect_timeout(settings.acquire_timeout);
+    let pipe = pipe::Pipe::new(
+        pipelined,
+        settings.acquire_timeout,
+        settings.statement_timeout,
+    );
     let open: connections::Opener = Box::new(move || {
         let url = in_schema.clone();
         Box::pin(async move { AnyConnection::connect(&url).await })
@@ -285,7 +299,7 @@ async fn open_postgres(
         vec![first],
         settings.pool_size.max(1),
         settings.acquire_timeout,
-        true,
+        Some(pipe),
     );
     Ok(Db {
         writer: connections.clone(),
@@ -309,15 +323,20 @@ fn migrate_error(settings: &DbSettings) -> impl Fn(sqlx::migrate::MigrateError) 
     }
 }
 
-/// `url` with `search_path` and `statement_timeout` set for every session.
-fn with_session_options(url: &str, schema: &str, statement_timeout: Duration) -> String {
-    let options = format!(
+/// The server options of every session: `search_path` and
+/// `statement_timeout`.
+fn session_options(schema: &str, statement_timeout: Duration) -> String {
+    format!(
         "-c search_path={schema} -c statement_timeout={}",
         statement_timeout.as_millis()
-    );
+    )
+}
+
+/// `url` with the server `options` of every session.
+fn with_session_options(url: &str, options: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut parsed) => {
-            parsed.query_pairs_mut().append_pair("options", &options);
+            parsed.query_pairs_mut().append_pair("options", options);
             parsed.to_string()
         }
         Err(_) => url.to_owned(),

@@ -175,7 +175,7 @@ async fn connections_whose_sessions_the_server_ended_are_replaced() {
 }
 
 /// A transaction sent whole (`Connections::commit`: on SQLite one message
-/// in the writer's queue, on PostgreSQL its statements one by one) stores
+/// in the writer's queue, on PostgreSQL its statements pipelined) stores
 /// every value exactly as given, however hostile to SQL its text, and lands
 /// whole or not at all; a text PostgreSQL cannot hold (a NUL) is refused
 /// there and changes nothing.
@@ -283,6 +283,70 @@ async fn a_transaction_sent_whole_keeps_each_value_as_given_and_lands_whole_or_n
         .commit(next)
         .await
         .expect("the next transaction commits");
+    db.close().await;
+}
+
+/// Transactions sent whole from many tasks at once (on PostgreSQL over a
+/// few pipelined connections, many in flight on each, their statements
+/// often prepared for the first time while others' transactions are open
+/// or failed) each answer their own rows and land whole, or not at all
+/// when a statement of theirs fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_sent_whole_at_once_each_land_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _database) = one_connection(&dir, 8).await;
+    sqlx::query("CREATE TABLE kept (k BIGINT PRIMARY KEY, text TEXT, n BIGINT)")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    db.writer.commit(kept(&[(-1, "taken")])).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..150i64 {
+        let db = db.clone();
+        tasks.spawn(async move {
+            // A statement of its own text: prepared anew on PostgreSQL.
+            let fresh = Statements::new().push(
+                format!("INSERT INTO kept (k, text, n) VALUES ($1, $2, $1) /* {i} */ RETURNING k"),
+                vec![Arg::Int(10_000 + i), Arg::Text("fresh".to_owned())],
+            );
+            match i % 3 {
+                0 => {
+                    let rows = db.writer.commit(kept(&[(i, "a")]).then(fresh)).await;
+                    let keys: Vec<i64> = rows.unwrap().iter().map(|r| r.get("k")).collect();
+                    assert_eq!(keys, [10_000 + i], "task {i}'s own row");
+                }
+                1 => {
+                    let failing = fresh.then(kept(&[(i, "b"), (-1, "a key taken")]));
+                    let Err(refused) = db.writer.commit(failing).await else {
+                        panic!("task {i}: a key taken, yet it committed");
+                    };
+                    assert!(is_unique_violation(&refused), "task {i}: {refused:?}");
+                }
+                _ => db
+                    .writer
+                    .commit(kept(&[(i, "alone")]))
+                    .await
+                    .map(drop)
+                    .unwrap(),
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let keys: Vec<i64> = sqlx::query("SELECT k FROM kept ORDER BY k")
+        .fetch_all(&db.reader)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get("k"))
+        .collect();
+    let mut expected: Vec<i64> = [-1]
+        .into_iter()
+        .chain((0..150).filter(|i| i % 3 != 1))
+        .collect();
+    expected.extend((0..150).filter(|i| i % 3 == 0).map(|i| 10_000 + i));
+    assert_eq!(keys, expected, "each transaction whole or not at all");
     db.close().await;
 }
 
