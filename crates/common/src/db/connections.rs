@@ -244,11 +244,11 @@ impl Connections {
         size: u32,
         acquire_timeout: Duration,
         postgres: bool,
-        queued: bool,
+        queued: Option<rusqlite::Connection>,
         pipe: Option<Pipe>,
     ) -> Connections {
         Connections(Arc::new_cyclic(|me| {
-            let queue = queued.then(|| Queue::start(me.clone())).flatten();
+            let queue = queued.and_then(|writer| Queue::start(me.clone(), writer));
             let slots = Slots {
                 permits: Arc::new(Semaphore::new(size as usize)),
                 size,
@@ -268,15 +268,21 @@ impl Connections {
     }
 
     /// One SQLite connection (the writer), whose one-message transactions
-    /// are queued for a task of their own ([`Connections::commit`]).
-    pub(crate) fn one(connection: AnyConnection, acquire_timeout: Duration) -> Connections {
+    /// are queued for a thread of their own, which runs them on `queued`, a
+    /// connection of its own to the same file, in the writer's turns
+    /// ([`Connections::commit`]).
+    pub(crate) fn one(
+        connection: AnyConnection,
+        queued: rusqlite::Connection,
+        acquire_timeout: Duration,
+    ) -> Connections {
         Connections::new(
             vec![connection],
             None,
             1,
             acquire_timeout,
             false,
-            true,
+            Some(queued),
             None,
         )
     }
@@ -298,7 +304,7 @@ impl Connections {
             size,
             acquire_timeout,
             postgres,
-            false,
+            None,
             pipe,
         )
     }

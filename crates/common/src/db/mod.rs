@@ -211,7 +211,11 @@ async fn open_sqlite(
         .map_err(open_err)?;
     writer.execute(pragmas.as_str()).await.map_err(open_err)?;
     migrator.run(&mut writer).await.map_err(migrate_err)?;
-    let writer = Connections::one(writer, settings.acquire_timeout);
+    let queued = open_queued_writer(path, settings).map_err(|err| DbError::Open {
+        target: settings.target.describe(),
+        source: sqlx::Error::Configuration(Box::new(err)),
+    })?;
+    let writer = Connections::one(writer, queued, settings.acquire_timeout);
     let read_only = format!("{url}?mode=ro");
     let open_reader: connections::Opener = Box::new(move || {
         let url = read_only.clone();
@@ -234,6 +238,24 @@ async fn open_sqlite(
         .await
         .map_err(open_err)?;
     Ok(Db { writer, reader })
+}
+
+/// The writer's queue's own connection to the (migrated) file at `path`,
+/// with the writer's settings (`queue`).
+fn open_queued_writer(
+    path: &Path,
+    settings: &DbSettings,
+) -> rusqlite::Result<rusqlite::Connection> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let writer = rusqlite::Connection::open_with_flags(path, flags)?;
+    writer.execute_batch(&format!(
+        "PRAGMA synchronous = {}; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+        settings.synchronous.pragma()
+    ))?;
+    // The statements of every kind of transaction sent whole, kept prepared.
+    writer.set_prepared_statement_cache_capacity(256);
+    Ok(writer)
 }
 
 /// PostgreSQL: the schema created if needed (waiting for the database at

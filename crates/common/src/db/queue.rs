@@ -1,4 +1,4 @@
-//! A SQLite writer's one-message transactions, run in turn by one task and
+//! A SQLite writer's one-message transactions, run in turn by one thread and
 //! committed together.
 //!
 //! SQLite takes one write at a time, so a service's writes queue for its
@@ -11,14 +11,22 @@
 //! the same pages again (docs/performance.md, finding 19).
 //!
 //! Here a transaction sent in one message ([`Connections::commit`]) is
-//! queued for one task. The task takes the connection (through the set's
-//! fair semaphore, so the service's other writes take their turns between),
-//! and runs every transaction waiting by then, up to [`GROUP`], in one
-//! SQLite transaction: each in a savepoint of its own, so that one that
-//! fails midway is undone alone, and each in one message, so its statements
-//! stay prepared. Each is answered once that transaction has committed;
-//! if it cannot commit, none of them stands and each is refused as
-//! unavailable.
+//! queued for one thread. The thread takes the writer's turn (through the
+//! set's fair semaphore, so the service's other writes take their turns
+//! between), and runs every transaction waiting by then, up to [`GROUP`],
+//! in one SQLite transaction: each in a savepoint of its own, so that one
+//! that fails midway is undone alone. Each is answered once that
+//! transaction has committed; if it cannot commit, none of them stands and
+//! each is refused as unavailable.
+//!
+//! The thread runs them itself, on a connection of its own to the same
+//! file (rusqlite), its statements prepared once. Before, a task sent each
+//! transaction to sqlx's thread for the writer and waited for it there:
+//! two more thread wake-ups per transaction (finding 26). A thread rather
+//! than the task itself, because a commit may wait for the disk
+//! (`SQLITE_SYNCHRONOUS=full`), which must not hold a tokio worker. The
+//! statements are the same text; their `$n` are bound as sqlx binds them,
+//! and their rows come back as sqlx's `AnyRow`.
 //!
 //! A request that stops waiting (its client gone, or the acquire timeout
 //! passed) leaves its transaction out if it has not started; one that has
@@ -26,13 +34,19 @@
 //!
 //! [`Connections::commit`]: super::Connections::commit
 
-use std::sync::Weak;
+use std::borrow::Cow;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sqlx::any::AnyRow;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use sqlx::any::{AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
+use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx_core::any::{AnyColumn, AnyValueKind};
+use sqlx_core::ext::ustr::UStr;
 use tokio::sync::{mpsc, oneshot};
 
-use super::connections::{rows_of, Connections, Held, Slots, Statements};
+use super::connections::{Connections, Slots, Statements};
+use crate::paging::Arg;
 
 type Answer = Result<Vec<AnyRow>, sqlx::Error>;
 
@@ -49,13 +63,16 @@ pub(super) struct Queue {
 }
 
 impl Queue {
-    /// Starts the task that runs the transactions on `slots`' connection,
-    /// on the current runtime (`None` outside one); it ends once the set
-    /// is gone.
-    pub(super) fn start(slots: Weak<Slots>) -> Option<Queue> {
+    /// Starts the thread that runs the transactions on `writer` in the
+    /// turns of `slots`' connection (`None` outside a tokio runtime, whose
+    /// semaphore gives the turns); it ends once the set is gone.
+    pub(super) fn start(slots: Weak<Slots>, writer: rusqlite::Connection) -> Option<Queue> {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let (jobs, waiting) = mpsc::unbounded_channel();
-        runtime.spawn(run(waiting, slots));
+        std::thread::Builder::new()
+            .name("shop-sqlite-writer".to_owned())
+            .spawn(move || run(waiting, slots, writer, runtime))
+            .ok()?;
         Some(Queue { jobs })
     }
 
@@ -77,16 +94,21 @@ impl Queue {
 /// The most transactions one commit takes.
 const GROUP: usize = 32;
 
-/// The task's work: the transactions in the order they came, on the
-/// set's connection, until the set is dropped. Those waiting together
-/// share one SQLite transaction, each in a savepoint of its own, and are
-/// answered once it commits.
-async fn run(mut waiting: mpsc::UnboundedReceiver<Job>, slots: Weak<Slots>) {
+/// The thread's work: the transactions in the order they came, on `writer`
+/// in the turns of the set's connection, until the set is dropped. Those
+/// waiting together share one SQLite transaction, each in a savepoint of
+/// its own, and are answered once it commits.
+fn run(
+    mut waiting: mpsc::UnboundedReceiver<Job>,
+    slots: Weak<Slots>,
+    mut writer: rusqlite::Connection,
+    runtime: tokio::runtime::Handle,
+) {
     let mut carried = None;
     loop {
         let first = match carried.take() {
             Some(job) => job,
-            None => match waiting.recv().await {
+            None => match waiting.blocking_recv() {
                 Some(job) => job,
                 None => return,
             },
@@ -95,15 +117,16 @@ async fn run(mut waiting: mpsc::UnboundedReceiver<Job>, slots: Weak<Slots>) {
             let _ = first.answer.send(Err(sqlx::Error::PoolClosed));
             continue;
         };
-        let mut held = match Connections(slots).acquire().await {
-            Ok(held) => held,
+        // The writer's turn: nothing else writes until it is given back.
+        let turn = match runtime.block_on(Connections(slots).acquire()) {
+            Ok(turn) => turn,
             Err(err) => {
                 let _ = first.answer.send(Err(err));
                 continue;
             }
         };
         let mut group = Group {
-            held: &mut held,
+            writer: &mut writer,
             answers: Vec::new(),
             open: false,
         };
@@ -114,19 +137,20 @@ async fn run(mut waiting: mpsc::UnboundedReceiver<Job>, slots: Weak<Slots>) {
                 false => None,
             };
             // Nobody waits any more (the wait was long): left out.
-            if !job.answer.is_closed() && !group.add(job, more.is_none()).await {
+            if !job.answer.is_closed() && !group.add(job, more.is_none()) {
                 carried = more;
                 break;
             }
             next = more;
         }
-        group.end().await;
+        group.end();
+        drop(turn);
     }
 }
 
 /// Transactions sharing one SQLite transaction.
-struct Group<'h> {
-    held: &'h mut Held,
+struct Group<'w> {
+    writer: &'w mut rusqlite::Connection,
     /// Who waits, and for what, once the transaction ends.
     answers: Vec<(oneshot::Sender<Answer>, Answer)>,
     /// The transaction is open.
@@ -134,72 +158,237 @@ struct Group<'h> {
 }
 
 impl Group<'_> {
-    /// Runs `job`'s statements in a savepoint, in one message (with `BEGIN`
-    /// if it is the first, and `COMMIT` if it is the `last` one for now).
+    /// Runs `job`'s statements in a savepoint (beginning the transaction if
+    /// it is the first, and committing it if it is the `last` one for now).
     /// A job that fails midway is rolled back to its savepoint. False when
     /// the transaction is lost, and with it the group.
-    async fn add(&mut self, job: Job, last: bool) -> bool {
-        let mut sql = String::from(if self.open { "" } else { "BEGIN; " });
-        sql.push_str("SAVEPOINT job; ");
-        let values = job.statements.joined(&mut sql);
-        sql.push_str("RELEASE job");
-        if last {
-            sql.push_str("; COMMIT");
+    fn add(&mut self, job: Job, last: bool) -> bool {
+        if !self.open {
+            // A transaction some failure left open is not this group's.
+            if !self.writer.is_autocommit() {
+                let _ = self.writer.execute_batch("ROLLBACK");
+            }
+            if let Err(err) = self.writer.execute_batch("BEGIN") {
+                self.answers.push((job.answer, Err(refusal(err))));
+                self.lost("BEGIN failed");
+                return false;
+            }
+            self.open = true;
         }
-        self.open = true;
-        self.held.rollback_first = true;
-        let ran = rows_of(self.held, &sql, &values).await;
-        let failed = ran.is_err();
+        let ran = self
+            .writer
+            .execute_batch("SAVEPOINT job")
+            .map_err(refusal)
+            .and_then(|()| rows_of(self.writer, job.statements));
+        let released = match &ran {
+            Ok(_) => self.writer.execute_batch("RELEASE job"),
+            // Whatever of it ran is undone; the others' stand. SQLite rolls
+            // the whole transaction back after some failures (a full disk,
+            // an I/O error): then the savepoint is gone too.
+            Err(_) => self.writer.execute_batch("ROLLBACK TO job; RELEASE job"),
+        };
         self.answers.push((job.answer, ran));
-        if !failed {
-            if last {
-                self.committed();
-            }
-            return true;
+        if let Err(err) = released {
+            self.lost(&err.to_string());
+            return false;
         }
-        // Whatever of it ran is undone; the others' stand. SQLite rolls the
-        // whole transaction back after some failures (a full disk, an I/O
-        // error): then the savepoint is gone too.
-        match rows_of(self.held, "ROLLBACK TO job; RELEASE job", &[]).await {
-            Ok(_) => true,
-            Err(err) => {
-                self.lost(err).await;
-                false
-            }
+        if last {
+            self.end();
         }
+        true
     }
 
     /// Commits what is open, and answers everyone.
-    async fn end(mut self) {
-        if self.open {
-            if let Err(err) = rows_of(self.held, "COMMIT", &[]).await {
-                self.lost(err).await;
-            } else {
-                self.committed();
+    fn end(&mut self) {
+        if !self.open {
+            return;
+        }
+        match self.writer.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.open = false;
+                for (waiting, answer) in self.answers.drain(..) {
+                    let _ = waiting.send(answer);
+                }
             }
+            Err(err) => self.lost(&err.to_string()),
         }
     }
 
-    /// The transaction committed: each answer stands.
-    fn committed(&mut self) {
-        self.open = false;
-        self.held.rollback_first = false;
-        self.held.sound = true;
-        for (waiting, answer) in self.answers.drain(..) {
-            let _ = waiting.send(answer);
-        }
-    }
-
-    /// The transaction failed with `err`: nothing of it stands, and every
+    /// The transaction failed (`why`): nothing of it stands, and every
     /// transaction of the group is refused as unavailable.
-    async fn lost(&mut self, err: sqlx::Error) {
+    fn lost(&mut self, why: &str) {
         self.open = false;
-        if rows_of(self.held, "ROLLBACK", &[]).await.is_ok() {
-            self.held.rollback_first = false;
+        if !self.writer.is_autocommit() {
+            let _ = self.writer.execute_batch("ROLLBACK");
         }
-        let why = format!("the transaction it was committed with failed: {err}");
+        let why = format!("the transaction it was committed with failed: {why}");
         for (waiting, _) in self.answers.drain(..) {
             let _ = waiting.send(Err(sqlx::Error::Io(std::io::Error::other(why.clone()))));
+        }
+    }
+}
+
+/// Runs `statements` one after another on `writer`; the rows they return,
+/// as sqlx's `Any` driver reads SQLite's (by each value's own type).
+fn rows_of(writer: &rusqlite::Connection, statements: Statements) -> Answer {
+    let mut rows = Vec::new();
+    for (sql, values) in &statements.0 {
+        let mut statement = writer.prepare_cached(sql).map_err(refusal)?;
+        for at in 1..=statement.parameter_count() {
+            // `$n` is the n-th value, wherever it stands, as sqlx binds it.
+            let n = statement
+                .parameter_name(at)
+                .and_then(|name| name.strip_prefix(['$', '?']))
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(at);
+            let value = values.get(n.wrapping_sub(1)).ok_or_else(|| {
+                sqlx::Error::Protocol(format!("no value for parameter {n} of: {sql}"))
+            })?;
+            statement
+                .raw_bind_parameter(at, Value(value))
+                .map_err(refusal)?;
+        }
+        let columns: Vec<UStr> = statement
+            .column_names()
+            .into_iter()
+            .map(UStr::new)
+            .collect();
+        // A name given twice is its last column's, as sqlx has it.
+        let names: Arc<sqlx_core::HashMap<UStr, usize>> = Arc::new(
+            columns
+                .iter()
+                .enumerate()
+                .map(|(at, name)| (name.clone(), at))
+                .collect(),
+        );
+        let mut found = statement.raw_query();
+        while let Some(row) = found.next().map_err(refusal)? {
+            rows.push(any_row(row, &columns, &names)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// One row, each value of the kind its own type says.
+fn any_row(
+    row: &rusqlite::Row<'_>,
+    columns: &[UStr],
+    names: &Arc<sqlx_core::HashMap<UStr, usize>>,
+) -> Result<AnyRow, sqlx::Error> {
+    let mut any = AnyRow {
+        column_names: names.clone(),
+        columns: Vec::with_capacity(columns.len()),
+        values: Vec::with_capacity(columns.len()),
+    };
+    for (at, name) in columns.iter().enumerate() {
+        let (kind, type_kind) = match row.get_ref(at).map_err(refusal)? {
+            ValueRef::Null => (
+                AnyValueKind::Null(AnyTypeInfoKind::Null),
+                AnyTypeInfoKind::Null,
+            ),
+            ValueRef::Integer(v) => (AnyValueKind::BigInt(v), AnyTypeInfoKind::BigInt),
+            ValueRef::Real(v) => (AnyValueKind::Double(v), AnyTypeInfoKind::Double),
+            ValueRef::Text(text) => {
+                let text = std::str::from_utf8(text).map_err(|err| sqlx::Error::ColumnDecode {
+                    index: name.to_string(),
+                    source: Box::new(err),
+                })?;
+                (
+                    AnyValueKind::Text(Cow::Owned(text.to_owned())),
+                    AnyTypeInfoKind::Text,
+                )
+            }
+            ValueRef::Blob(blob) => (
+                AnyValueKind::Blob(Cow::Owned(blob.to_vec())),
+                AnyTypeInfoKind::Blob,
+            ),
+        };
+        any.columns.push(AnyColumn {
+            ordinal: at,
+            name: name.clone(),
+            type_info: AnyTypeInfo { kind: type_kind },
+        });
+        any.values.push(AnyValue { kind });
+    }
+    Ok(any)
+}
+
+/// A value as sqlx binds it: `i64`, text, `NULL`.
+struct Value<'a>(&'a Arg);
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Arg::Int(v) => ToSqlOutput::from(*v),
+            Arg::Text(v) => ToSqlOutput::from(v.as_str()),
+            Arg::Null => ToSqlOutput::from(rusqlite::types::Null),
+        })
+    }
+}
+
+/// A rusqlite failure as sqlx's: SQLite's refusal as a database error
+/// with its extended code (so a unique violation is one, and a busy or
+/// full database is unavailable), anything else as a protocol error.
+fn refusal(err: rusqlite::Error) -> sqlx::Error {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            sqlx::Error::Database(Box::new(Refusal {
+                code: failure.extended_code,
+                message: message.unwrap_or_else(|| failure.to_string()),
+            }))
+        }
+        other => sqlx::Error::Protocol(other.to_string()),
+    }
+}
+
+/// SQLite's refusal of a statement.
+#[derive(Debug)]
+struct Refusal {
+    /// The extended result code.
+    code: i32,
+    message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "(code: {}) {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl DatabaseError for Refusal {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        // As sqlx-sqlite reads them.
+        use rusqlite::ffi;
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
         }
     }
 }
