@@ -357,6 +357,15 @@ impl Connections {
         let rows = async {
             match (&self.0.queue, &self.0.pipe) {
                 (Some(queue), _) => queue.commit(statements, self.0.acquire_timeout).await,
+                // One statement is a transaction of its own: one round trip
+                // on any connection, whose commits wait for the log's flush
+                // beside the others', rather than in turn on the pipe.
+                (None, Some(_)) if statements.0.len() == 1 => {
+                    let mut connection = self.acquire().await?;
+                    let rows = statements.run_on(&mut connection).await;
+                    connection.ended(rows.as_ref().err());
+                    rows
+                }
                 (None, Some(pipe)) => pipe.commit(statements).await,
                 // SQLite's readers, which are not asked to write.
                 (None, None) => self.batch_in(Span::none()).await?.commit(statements).await,

@@ -4,8 +4,10 @@
 //! next, so a transaction of n statements cost n + 2 round trips (`BEGIN`
 //! and `COMMIT`), each a wake-up of the server's process, and the server's
 //! CPU per checkout went mostly to those (docs/performance.md, findings
-//! 22, 23 and 25). Here a transaction sent in one message
-//! ([`Connections::commit`]) goes over a tokio-postgres connection, which
+//! 22, 23 and 25). Here a transaction of several statements sent in one
+//! message ([`Connections::commit`]; one statement alone goes on any
+//! connection of the set, its commit waiting for the log beside others')
+//! goes over a tokio-postgres connection, which
 //! pipelines: its `BEGIN`, its statements (each prepared once, with the
 //! types sqlx gives the same values) and its `COMMIT` leave together, and
 //! their answers are read after.
