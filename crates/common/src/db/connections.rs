@@ -243,10 +243,11 @@ impl Connections {
         opener: Option<Opener>,
         size: u32,
         acquire_timeout: Duration,
-        postgres: bool,
         queued: Option<rusqlite::Connection>,
         pipe: Option<Pipe>,
     ) -> Connections {
+        // PostgreSQL's sets are those with a pipe.
+        let postgres = pipe.is_some();
         Connections(Arc::new_cyclic(|me| {
             let queue = queued.and_then(|writer| Queue::start(me.clone(), writer));
             let slots = Slots {
@@ -281,7 +282,6 @@ impl Connections {
             None,
             1,
             acquire_timeout,
-            false,
             Some(queued),
             None,
         )
@@ -297,16 +297,7 @@ impl Connections {
         acquire_timeout: Duration,
         pipe: Option<Pipe>,
     ) -> Connections {
-        let postgres = pipe.is_some();
-        Connections::new(
-            opened,
-            Some(opener),
-            size,
-            acquire_timeout,
-            postgres,
-            None,
-            pipe,
-        )
+        Connections::new(opened, Some(opener), size, acquire_timeout, None, pipe)
     }
 
     /// How many connections are in use now, how many requests wait for
@@ -713,7 +704,7 @@ impl std::fmt::Debug for Batch {
 
 /// The rows `sql` (SQLite: its statements in one message) returns with
 /// `values` on `connection`; the first failure stops it.
-pub(super) async fn rows_of(
+async fn rows_of(
     connection: &mut AnyConnection,
     sql: &str,
     values: &[Arg],

@@ -24,6 +24,7 @@ mod connections;
 mod guard;
 mod pipe;
 mod queue;
+mod refusal;
 pub use connections::{Batch, Connections, Statements, WriteTx};
 pub use guard::{Column, Guard, UNKNOWN_ID};
 

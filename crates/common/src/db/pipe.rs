@@ -44,13 +44,14 @@ use std::time::Duration;
 
 use futures::future::{maybe_done, MaybeDone};
 use sqlx::any::{AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
-use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::error::ErrorKind;
 use sqlx_core::any::{AnyColumn, AnyValueKind};
 use sqlx_core::ext::ustr::UStr;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::connections::Statements;
+use super::refusal::Refusal;
 use crate::paging::Arg;
 
 type Answer = Result<Vec<AnyRow>, sqlx::Error>;
@@ -470,59 +471,26 @@ impl ToSql for Value<'_> {
 /// closed connection, a failed read) as an I/O error, which is a 503.
 fn error(err: tokio_postgres::Error) -> sqlx::Error {
     match err.as_db_error() {
-        Some(db) => sqlx::Error::Database(Box::new(Refusal(db.clone()))),
+        Some(db) => Refusal {
+            code: db.code().code().to_owned(),
+            message: db.message().to_owned(),
+            kind_of: error_kind,
+            shown: db.to_string(),
+            constraint: db.constraint().map(str::to_owned),
+            table: db.table().map(str::to_owned),
+        }
+        .into_sqlx(),
         None => sqlx::Error::Io(std::io::Error::other(err.to_string())),
     }
 }
 
-/// The server's refusal of a statement.
-#[derive(Debug)]
-struct Refusal(tokio_postgres::error::DbError);
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for Refusal {}
-
-impl DatabaseError for Refusal {
-    fn message(&self) -> &str {
-        self.0.message()
-    }
-
-    fn code(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(self.0.code().code()))
-    }
-
-    fn constraint(&self) -> Option<&str> {
-        self.0.constraint()
-    }
-
-    fn table(&self) -> Option<&str> {
-        self.0.table()
-    }
-
-    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self
-    }
-
-    fn kind(&self) -> ErrorKind {
-        match self.0.code().code() {
-            "23505" => ErrorKind::UniqueViolation,
-            "23503" => ErrorKind::ForeignKeyViolation,
-            "23502" => ErrorKind::NotNullViolation,
-            "23514" => ErrorKind::CheckViolation,
-            _ => ErrorKind::Other,
-        }
+/// What a SQLSTATE says, as sqlx-postgres reads it.
+fn error_kind(code: &str) -> ErrorKind {
+    match code {
+        "23505" => ErrorKind::UniqueViolation,
+        "23503" => ErrorKind::ForeignKeyViolation,
+        "23502" => ErrorKind::NotNullViolation,
+        "23514" => ErrorKind::CheckViolation,
+        _ => ErrorKind::Other,
     }
 }

@@ -40,12 +40,13 @@ use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use sqlx::any::{AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
-use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::error::ErrorKind;
 use sqlx_core::any::{AnyColumn, AnyValueKind};
 use sqlx_core::ext::ustr::UStr;
 use tokio::sync::{mpsc, oneshot};
 
 use super::connections::{Connections, Slots, Statements};
+use super::refusal::Refusal;
 use crate::paging::Arg;
 
 type Answer = Result<Vec<AnyRow>, sqlx::Error>;
@@ -332,63 +333,31 @@ impl rusqlite::ToSql for Value<'_> {
 fn refusal(err: rusqlite::Error) -> sqlx::Error {
     match err {
         rusqlite::Error::SqliteFailure(failure, message) => {
-            sqlx::Error::Database(Box::new(Refusal {
-                code: failure.extended_code,
-                message: message.unwrap_or_else(|| failure.to_string()),
-            }))
+            let message = message.unwrap_or_else(|| failure.to_string());
+            Refusal {
+                code: failure.extended_code.to_string(),
+                shown: format!("(code: {}) {message}", failure.extended_code),
+                message,
+                kind_of: error_kind,
+                constraint: None,
+                table: None,
+            }
+            .into_sqlx()
         }
         other => sqlx::Error::Protocol(other.to_string()),
     }
 }
 
-/// SQLite's refusal of a statement.
-#[derive(Debug)]
-struct Refusal {
-    /// The extended result code.
-    code: i32,
-    message: String,
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "(code: {}) {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for Refusal {}
-
-impl DatabaseError for Refusal {
-    fn message(&self) -> &str {
-        &self.message
-    }
-
-    fn code(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Owned(self.code.to_string()))
-    }
-
-    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self
-    }
-
-    fn kind(&self) -> ErrorKind {
-        // As sqlx-sqlite reads them.
-        use rusqlite::ffi;
-        match self.code {
-            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                ErrorKind::UniqueViolation
-            }
-            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
-            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
-            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
-            _ => ErrorKind::Other,
+/// What an extended result code says, as sqlx-sqlite reads it.
+fn error_kind(code: &str) -> ErrorKind {
+    use rusqlite::ffi;
+    match code.parse() {
+        Ok(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+            ErrorKind::UniqueViolation
         }
+        Ok(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => ErrorKind::ForeignKeyViolation,
+        Ok(ffi::SQLITE_CONSTRAINT_NOTNULL) => ErrorKind::NotNullViolation,
+        Ok(ffi::SQLITE_CONSTRAINT_CHECK) => ErrorKind::CheckViolation,
+        _ => ErrorKind::Other,
     }
 }
