@@ -152,27 +152,11 @@ struct Cluster {
     payment_url_for_order: Option<String>,
 }
 
-/// One free port per service, all different, below the kernel's ephemeral
-/// range: a port from that range (what binding port 0 or connecting out
-/// picks) could be taken by some connection while its service is down
-/// between a kill and the restart, and the restart would then fail.
+/// One port per service, free to take again after each kill.
 fn service_ports() -> BTreeMap<Service, u16> {
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .filter(|&low| low > 21_000)
-        .unwrap_or(32_768);
-    // Held until all are chosen, so no port is chosen twice.
-    let mut held: Vec<(Service, std::net::TcpListener)> = Vec::new();
-    for service in Service::ALL {
-        let listener = std::iter::repeat_with(|| rand::random_range(20_000..ephemeral_low))
-            .take(1000)
-            .find_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
-            .expect("a free port below the ephemeral range");
-        held.push((service, listener));
-    }
-    held.iter()
-        .map(|(service, listener)| (*service, listener.local_addr().expect("local addr").port()))
+    Service::ALL
+        .into_iter()
+        .zip(helpers::restartable_ports(Service::ALL.len()))
         .collect()
 }
 

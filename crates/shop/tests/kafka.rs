@@ -10,7 +10,6 @@
 mod helpers;
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,11 +27,9 @@ use helpers::{
 
 const TOPIC: &str = "order-events";
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+/// A port for a process the test may kill and start again on it.
+fn restartable_port() -> u16 {
+    helpers::restartable_ports(1)[0]
 }
 
 fn tansu_bin() -> PathBuf {
@@ -138,7 +135,7 @@ fn consume(
 ) -> Vec<Received> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("test-{}", free_port()))
+        .set("group.id", format!("test-{}", rand::random::<u64>()))
         .set("enable.auto.commit", "false")
         .set("log_level", "3")
         .create()
@@ -300,7 +297,7 @@ async fn stack_on(broker: &Broker, decider: std::sync::Arc<Switch>) -> Stack {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_reaches_the_topic_in_order_and_valid() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(free_port(), dir.path().join("tansu.log"));
+    let broker = Broker::start(restartable_port(), dir.path().join("tansu.log"));
     let decider = Switch::approving(true);
     let stack = stack_on(&broker, decider.clone()).await;
     let (first, second) = every_kind_of_event(&stack, &decider).await;
@@ -373,7 +370,7 @@ async fn every_change_reaches_the_topic_in_order_and_valid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_delays_events_but_loses_none() {
     let dir = tempfile::tempdir().unwrap();
-    let mut broker = Broker::start(free_port(), dir.path().join("tansu.log"));
+    let mut broker = Broker::start(restartable_port(), dir.path().join("tansu.log"));
     let stack = stack_on(&broker, Switch::approving(true)).await;
     // The relay is connected and has created the topic.
     stack.add_to_cart("before", 1, 1).await;
@@ -452,31 +449,39 @@ async fn a_broker_outage_delays_events_but_loses_none() {
     );
 }
 
-/// The order service as its own process, so it can be killed.
+/// The order service as its own process, so it can be killed; what it
+/// prints goes to `order.log` beside its database.
 struct OrderProcess {
     child: Option<Child>,
     env: Vec<(String, String)>,
     url: String,
+    log: PathBuf,
 }
 
 impl OrderProcess {
-    fn start(env: Vec<(String, String)>, url: String) -> OrderProcess {
+    fn start(env: Vec<(String, String)>, url: String, dir: &tempfile::TempDir) -> OrderProcess {
         let mut process = OrderProcess {
             child: None,
             env,
             url,
+            log: dir.path().join("order.log"),
         };
         process.restart();
         process
     }
 
     fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("order log");
         let child = Command::new(env!("CARGO_BIN_EXE_shop"))
             .args(["serve", "order"])
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
             .spawn()
             .expect("shop serve order");
         self.child = Some(child);
@@ -489,14 +494,28 @@ impl OrderProcess {
         }
     }
 
-    async fn wait_ready(&self, http: &reqwest::Client) {
+    async fn wait_ready(&mut self, http: &reqwest::Client) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ready = http.get(format!("{}/ready", self.url)).send().await;
             if matches!(ready, Ok(r) if r.status().is_success()) {
                 return;
             }
-            assert!(Instant::now() < deadline, "order service not ready");
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            let log = || std::fs::read_to_string(&self.log).unwrap_or_default();
+            assert!(
+                exited.is_none(),
+                "order service exited ({exited:?}):\n{}",
+                log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "order service not ready:\n{}",
+                log()
+            );
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
     }
@@ -597,11 +616,11 @@ fn order_env(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_committed_but_unpublished_at_a_kill_are_published_after_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut broker = Broker::start(free_port(), dir.path().join("tansu.log"));
+    let mut broker = Broker::start(restartable_port(), dir.path().join("tansu.log"));
     let stack = Stack::start().await;
-    let port = free_port();
+    let port = restartable_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut order = OrderProcess::start(order_env(&stack, &broker, &dir, port), url.clone());
+    let mut order = OrderProcess::start(order_env(&stack, &broker, &dir, port), url.clone(), &dir);
     order.wait_ready(&stack.http).await;
 
     // With the broker down, changes commit but their events cannot leave.
@@ -682,8 +701,8 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_order_service_loses_no_committed_event() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(free_port(), dir.path().join("tansu.log"));
-    let port = free_port();
+    let broker = Broker::start(restartable_port(), dir.path().join("tansu.log"));
+    let port = restartable_port();
     let url = format!("http://127.0.0.1:{port}");
     // The payment service asks this order process about the orders it pays.
     let stack = Stack::start_with(Options {
@@ -702,7 +721,7 @@ async fn killing_the_order_service_loses_no_committed_event() {
             *value = format!("http://127.0.0.1:{}", tripwire.port);
         }
     }
-    let mut order = OrderProcess::start(env, url.clone());
+    let mut order = OrderProcess::start(env, url.clone(), &dir);
     order.wait_ready(&stack.http).await;
 
     // A stream of checkouts and payments; the service is killed twice in
@@ -813,7 +832,7 @@ async fn killing_the_order_service_loses_no_committed_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_order_replicas_relay_every_event_once_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(free_port(), dir.path().join("tansu.log"));
+    let broker = Broker::start(restartable_port(), dir.path().join("tansu.log"));
     let shop = Replicas::start(&[("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())]).await;
     let http = &shop.http;
     // Each order's changes go through both replicas in turn.

@@ -1008,6 +1008,31 @@ impl Drop for Running {
     }
 }
 
+/// `count` free ports, all different, below the kernel's ephemeral range,
+/// for a process a test kills and starts again on the same port: a port
+/// from that range (what binding port 0 or connecting out picks) could be
+/// taken by some connection of another test while the process is down, or
+/// between choosing it and the first start, and the start would then fail.
+pub fn restartable_ports(count: usize) -> Vec<u16> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|&low| low > 21_000)
+        .unwrap_or(32_768);
+    // Held until all are chosen, so no port is chosen twice.
+    let held: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| {
+            std::iter::repeat_with(|| rand::random_range(20_000..ephemeral_low))
+                .take(1000)
+                .find_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+                .expect("a free port below the ephemeral range")
+        })
+        .collect();
+    held.iter()
+        .map(|listener| listener.local_addr().expect("local addr").port())
+        .collect()
+}
+
 /// `shop up`'s arguments that put every service on a free port
 /// (`--catalog-port 0` ...), one per service it runs.
 pub fn any_free_ports() -> Vec<String> {
