@@ -26,9 +26,10 @@
 //! and gives it back when the transaction ends: committed, rolled back, or
 //! dropped midway (a cancelled request), which rolls it back before the
 //! connection's next statement, as sqlx's own transactions do. A read
-//! dropped midway leaves nothing open either: SQLite's thread resets the
-//! statement as soon as nobody takes its rows, and a PostgreSQL connection
-//! reads the rest of the answer away before its next statement.
+//! dropped midway leaves nothing open either: SQLite's reads run on
+//! read-only connections beside sqlx's (`super::reads`), each to its end
+//! before its turn is given back, and a PostgreSQL connection reads the
+//! rest of the answer away before its next statement.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +48,7 @@ use tracing::{Instrument, Span};
 
 use super::pipe::Pipe;
 use super::queue::Queue;
+use super::reads::{self, Readers};
 use crate::paging::{self, Arg};
 use crate::traces;
 
@@ -80,6 +82,9 @@ pub struct Slots {
     /// PostgreSQL's: the connection its one-message transactions are
     /// pipelined over.
     pipe: Option<Pipe>,
+    /// SQLite's readers': the connections its reads run on, in the
+    /// asking task's thread.
+    readers: Option<Arc<Readers>>,
     /// Statements and transactions waiting for a connection now.
     waiting: AtomicUsize,
 }
@@ -236,6 +241,17 @@ impl Slots {
     }
 }
 
+/// What a set runs beside its sqlx connections.
+pub(super) enum Beside {
+    /// A SQLite writer's one-message transactions, queued for a thread
+    /// that runs them on this connection.
+    Queue(rusqlite::Connection),
+    /// SQLite's reads, on these read-only connections.
+    Readers(Readers),
+    /// PostgreSQL's one-message transactions, pipelined.
+    Pipe(Box<Pipe>),
+}
+
 impl Connections {
     /// A set of at most `size`, beginning with the connections `opened`.
     fn new(
@@ -243,9 +259,14 @@ impl Connections {
         opener: Option<Opener>,
         size: u32,
         acquire_timeout: Duration,
-        queued: Option<rusqlite::Connection>,
-        pipe: Option<Pipe>,
+        beside: Beside,
     ) -> Connections {
+        let (mut queued, mut readers, mut pipe) = (None, None, None);
+        match beside {
+            Beside::Queue(writer) => queued = Some(writer),
+            Beside::Readers(set) => readers = Some(Arc::new(set)),
+            Beside::Pipe(set) => pipe = Some(*set),
+        }
         // PostgreSQL's sets are those with a pipe.
         let postgres = pipe.is_some();
         Connections(Arc::new_cyclic(|me| {
@@ -259,6 +280,7 @@ impl Connections {
                 postgres,
                 queue,
                 pipe,
+                readers,
                 waiting: AtomicUsize::new(0),
             };
             for connection in opened {
@@ -282,22 +304,22 @@ impl Connections {
             None,
             1,
             acquire_timeout,
-            Some(queued),
-            None,
+            Beside::Queue(queued),
         )
     }
 
     /// Up to `size` connections, each opened by `opener` when first needed
-    /// (SQLite's readers; every PostgreSQL connection, with the `pipe` its
-    /// one-message transactions go over), beginning with those of `opened`.
+    /// (SQLite's readers, whose reads run on connections of `beside`;
+    /// every PostgreSQL connection, with the pipe its one-message
+    /// transactions go over), beginning with those of `opened`.
     pub(super) fn opened_by(
         opener: Opener,
         opened: Vec<AnyConnection>,
         size: u32,
         acquire_timeout: Duration,
-        pipe: Option<Pipe>,
+        beside: Beside,
     ) -> Connections {
-        Connections::new(opened, Some(opener), size, acquire_timeout, None, pipe)
+        Connections::new(opened, Some(opener), size, acquire_timeout, beside)
     }
 
     /// How many connections are in use now, how many requests wait for
@@ -390,18 +412,7 @@ impl Connections {
     /// timeout: then `PoolTimedOut`; `PoolClosed` once closed).
     pub(super) async fn acquire(&self) -> Result<Held, sqlx::Error> {
         let slots = &self.0;
-        let permit = match slots.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                // Counted while it waits, however the wait ends (a request
-                // that gives up drops this future midway).
-                let _waiting = Waiting::on(&slots.waiting);
-                tokio::time::timeout(slots.acquire_timeout, slots.permits.clone().acquire_owned())
-                    .await
-                    .map_err(|_| sqlx::Error::PoolTimedOut)?
-                    .map_err(|_| sqlx::Error::PoolClosed)?
-            }
-        };
+        let permit = self.permit().await?;
         let mut held = Held {
             connection: None,
             slots: slots.clone(),
@@ -427,6 +438,52 @@ impl Connections {
         Ok(held)
     }
 
+    /// A turn to use one of the set's connections, waiting for one to be
+    /// free (at most the acquire timeout: then `PoolTimedOut`; `PoolClosed`
+    /// once closed).
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, sqlx::Error> {
+        let slots = &self.0;
+        match slots.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(permit),
+            Err(tokio::sync::TryAcquireError::Closed) => Err(sqlx::Error::PoolClosed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                // Counted while it waits, however the wait ends (a request
+                // that gives up drops this future midway).
+                let _waiting = Waiting::on(&slots.waiting);
+                tokio::time::timeout(slots.acquire_timeout, slots.permits.clone().acquire_owned())
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)?
+                    .map_err(|_| sqlx::Error::PoolClosed)
+            }
+        }
+    }
+
+    /// A SQLite read on `readers` (`super::reads`), in its turn: here, or
+    /// on a thread of its own once its statement was seen to run long.
+    async fn read<'q, E: Execute<'q, Any>>(
+        &self,
+        readers: &Arc<Readers>,
+        mut query: E,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let permit = self.permit().await?;
+        let values = query
+            .take_arguments()
+            .map_err(sqlx::Error::Encode)?
+            .map(|arguments| arguments.values.0)
+            .unwrap_or_default();
+        let sql = query.sql();
+        if !readers.is_long(sql) {
+            if let Some(rows) = readers.read_here(sql, &values) {
+                return rows;
+            }
+        }
+        let values = reads::owned(values);
+        readers
+            .clone()
+            .read_apart(sql.to_owned(), values, permit)
+            .await
+    }
+
     /// Closes the connections, once the statements under way are done.
     pub async fn close(&self) {
         let slots = &self.0;
@@ -434,6 +491,9 @@ impl Connections {
         let all = slots.permits.acquire_many(slots.size).await;
         slots.permits.close();
         drop(all);
+        if let Some(readers) = &slots.readers {
+            readers.close();
+        }
         let idle: Vec<_> = slots.idle().drain(..).collect();
         for idle in idle {
             let _ = idle.connection.close().await;
@@ -754,6 +814,16 @@ impl<'w> Executor<'w> for &'_ Connections {
         E: 'q + Execute<'q, Any>,
     {
         let connections = self.clone();
+        if let Some(readers) = connections.0.readers.clone() {
+            return stream::once(async move {
+                let rows = connections.read(&readers, query).await?;
+                Ok::<_, sqlx::Error>(stream::iter(
+                    rows.into_iter().map(|row| Ok(Either::Right(row))),
+                ))
+            })
+            .try_flatten()
+            .boxed();
+        }
         // The rows are read to the end while the connection is held, so a
         // caller that stops early leaves no statement open on it.
         stream::once(async move {
@@ -775,6 +845,10 @@ impl<'w> Executor<'w> for &'_ Connections {
     {
         let connections = self.clone();
         Box::pin(async move {
+            if let Some(readers) = connections.0.readers.clone() {
+                let rows = connections.read(&readers, query).await?;
+                return Ok(rows.into_iter().next());
+            }
             let mut conn = connections.acquire().await?;
             let row = conn.fetch_optional(query).await;
             conn.ended(row.as_ref().err());
@@ -821,11 +895,21 @@ mod tests {
 
     /// A fresh database with `pool_size` readers and an empty table `n`.
     async fn open(dir: &tempfile::TempDir, pool_size: u32, acquire_timeout: Duration) -> Db {
+        open_with(dir, pool_size, acquire_timeout, Duration::from_secs(5)).await
+    }
+
+    /// [`open`], with reads stopped after `statement_timeout`.
+    async fn open_with(
+        dir: &tempfile::TempDir,
+        pool_size: u32,
+        acquire_timeout: Duration,
+        statement_timeout: Duration,
+    ) -> Db {
         let settings = DbSettings {
             target: DbTarget::Sqlite(dir.path().join("w.db")),
             pool_size,
             acquire_timeout,
-            statement_timeout: Duration::from_secs(5),
+            statement_timeout,
             startup_timeout: Duration::from_secs(5),
             synchronous: Synchronous::Normal,
         };
@@ -1236,5 +1320,99 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(values(&db).await, (0..=20).collect::<Vec<i64>>());
+    }
+
+    /// A read that counts far enough to outlast [`reads::INLINE`] (the
+    /// count is the answer).
+    const LONG_READ: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL \
+        SELECT x + 1 FROM c WHERE x < $1) SELECT MAX(x) AS m FROM c";
+
+    /// Values bound through sqlx's `Any` reach a SQLite read by number,
+    /// whatever their order in the text, and come back as sqlx reads them.
+    #[tokio::test]
+    async fn a_read_binds_and_answers_as_sqlx_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
+        let row = sqlx::query("SELECT $3 AS t, $1 AS i, $2 AS b, $4 AS f, $5 AS none, $1 + 1 AS j")
+            .bind(41i64)
+            .bind(true)
+            .bind("text")
+            .bind(1.5f64)
+            .bind(None::<String>)
+            .fetch_one(&db.reader)
+            .await
+            .unwrap();
+        assert_eq!(row.get::<String, _>("t"), "text");
+        assert_eq!(row.get::<i64, _>("i"), 41);
+        assert_eq!(row.get::<i64, _>("b"), 1);
+        assert_eq!(row.get::<f64, _>("f"), 1.5);
+        assert_eq!(row.get::<Option<String>, _>("none"), None);
+        assert_eq!(row.get::<i64, _>("j"), 42);
+        let missing = sqlx::query("SELECT $2 AS x")
+            .bind(1i64)
+            .fetch_one(&db.reader)
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(missing, sqlx::Error::Protocol(_)), "{missing:?}");
+        let refused = sqlx::query("SELECT * FROM nowhere")
+            .fetch_all(&db.reader)
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(refused, sqlx::Error::Database(_)), "{refused:?}");
+    }
+
+    /// A read that runs long answers in full, but not on the asking task's
+    /// thread: on a runtime of one thread, another task runs while it does.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_long_read_runs_apart_and_leaves_the_thread_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 2, Duration::from_secs(5)).await;
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        for _ in 0..2 {
+            let before = ticks.load(Ordering::Relaxed);
+            let row = sqlx::query(LONG_READ)
+                .bind(2_000_000i64)
+                .fetch_one(&db.reader)
+                .await
+                .unwrap();
+            assert_eq!(row.get::<i64, _>("m"), 2_000_000);
+            assert!(
+                ticks.load(Ordering::Relaxed) > before,
+                "nothing else ran during the read"
+            );
+        }
+        ticker.abort();
+        // A short read still answers here.
+        assert_eq!(count(&db).await, 0);
+    }
+
+    /// A read past the statement timeout is stopped, and refused as
+    /// unavailable (a 503), not left running; the readers serve on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_past_the_statement_timeout_is_stopped_and_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_with(&dir, 1, Duration::from_secs(5), Duration::from_millis(50)).await;
+        for _ in 0..2 {
+            // Minutes of counting, were it not stopped.
+            let stopped = sqlx::query(LONG_READ)
+                .bind(i64::MAX)
+                .fetch_one(&db.reader)
+                .await
+                .err()
+                .expect("refused");
+            assert!(crate::db::is_unavailable(&stopped), "{stopped:?}");
+        }
+        assert_eq!(count(&db).await, 0);
     }
 }

@@ -8,7 +8,8 @@
 //! SQLite (the one-command default) runs in WAL mode with one writing
 //! connection (writes never wait on each other for a lock) and a few
 //! read-only connections that read concurrently with it, both held by
-//! [`Connections`] rather than sqlx's pool.
+//! [`Connections`] rather than sqlx's pool; a read runs on the asking
+//! task's thread unless it runs long, and stops at the statement timeout.
 //! PostgreSQL (`DATABASE_URL`, for replicas that share one database) uses
 //! one set of [`Connections`] for reads and writes, in the service's own
 //! schema, with a statement timeout.
@@ -22,11 +23,15 @@ use sqlx::{AnyConnection, Connection, Executor};
 
 mod connections;
 mod guard;
+mod lite;
 mod pipe;
 mod queue;
+mod reads;
 mod refusal;
+use connections::Beside;
 pub use connections::{Batch, Connections, Statements, WriteTx};
 pub use guard::{Column, Guard, UNKNOWN_ID};
+use reads::Readers;
 
 /// Where a service keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,7 +236,7 @@ async fn open_sqlite(
         Vec::new(),
         settings.pool_size.max(1),
         settings.acquire_timeout,
-        None,
+        Beside::Readers(Readers::new(path.to_owned(), settings.statement_timeout)),
     );
     // The file answers reads now, or start-up fails here.
     sqlx::query("SELECT 1")
@@ -322,7 +327,7 @@ async fn open_postgres(
         vec![first],
         settings.pool_size.max(1),
         settings.acquire_timeout,
-        Some(pipe),
+        Beside::Pipe(Box::new(pipe)),
     );
     Ok(Db {
         writer: connections.clone(),
@@ -400,12 +405,13 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            // SQLite: BUSY (5), LOCKED (6), IOERR (10), FULL (13) and their
+            // SQLite: BUSY (5), LOCKED (6), INTERRUPT (9: a read past the
+            // statement timeout), IOERR (10), FULL (13) and their
             // extended codes. PostgreSQL: connection exceptions (08...),
             // transaction rollbacks such as deadlocks (40...), resources
             // (53...), operator intervention (57...), e.g. a statement timeout.
             let sqlite_primary = code.parse::<i64>().map(|c| c & 0xff).ok();
-            matches!(sqlite_primary, Some(5 | 6 | 10 | 13))
+            matches!(sqlite_primary, Some(5 | 6 | 9 | 10 | 13))
                 || ["08", "40", "53", "57"]
                     .iter()
                     .any(|class| code.starts_with(class))

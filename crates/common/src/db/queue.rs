@@ -34,20 +34,14 @@
 //!
 //! [`Connections::commit`]: super::Connections::commit
 
-use std::borrow::Cow;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use sqlx::any::{AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
-use sqlx::error::ErrorKind;
-use sqlx_core::any::{AnyColumn, AnyValueKind};
-use sqlx_core::ext::ustr::UStr;
+use sqlx::any::AnyRow;
 use tokio::sync::{mpsc, oneshot};
 
 use super::connections::{Connections, Slots, Statements};
-use super::refusal::Refusal;
-use crate::paging::Arg;
+use super::lite::{self, refusal};
 
 type Answer = Result<Vec<AnyRow>, sqlx::Error>;
 
@@ -229,135 +223,12 @@ impl Group<'_> {
     }
 }
 
-/// Runs `statements` one after another on `writer`; the rows they return,
-/// as sqlx's `Any` driver reads SQLite's (by each value's own type).
+/// Runs `statements` one after another on `writer`; the rows they return.
 fn rows_of(writer: &rusqlite::Connection, statements: Statements) -> Answer {
     let mut rows = Vec::new();
     for (sql, values) in &statements.0 {
-        let mut statement = writer.prepare_cached(sql).map_err(refusal)?;
-        for at in 1..=statement.parameter_count() {
-            // `$n` is the n-th value, wherever it stands, as sqlx binds it.
-            let n = statement
-                .parameter_name(at)
-                .and_then(|name| name.strip_prefix(['$', '?']))
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(at);
-            let value = values.get(n.wrapping_sub(1)).ok_or_else(|| {
-                sqlx::Error::Protocol(format!("no value for parameter {n} of: {sql}"))
-            })?;
-            statement
-                .raw_bind_parameter(at, Value(value))
-                .map_err(refusal)?;
-        }
-        let columns: Vec<UStr> = statement
-            .column_names()
-            .into_iter()
-            .map(UStr::new)
-            .collect();
-        // A name given twice is its last column's, as sqlx has it.
-        let names: Arc<sqlx_core::HashMap<UStr, usize>> = Arc::new(
-            columns
-                .iter()
-                .enumerate()
-                .map(|(at, name)| (name.clone(), at))
-                .collect(),
-        );
-        let mut found = statement.raw_query();
-        while let Some(row) = found.next().map_err(refusal)? {
-            rows.push(any_row(row, &columns, &names)?);
-        }
+        let value = |n: usize| values.get(n.wrapping_sub(1)).map(lite::arg);
+        lite::run(writer, sql, value, &mut rows)?;
     }
     Ok(rows)
-}
-
-/// One row, each value of the kind its own type says.
-fn any_row(
-    row: &rusqlite::Row<'_>,
-    columns: &[UStr],
-    names: &Arc<sqlx_core::HashMap<UStr, usize>>,
-) -> Result<AnyRow, sqlx::Error> {
-    let mut any = AnyRow {
-        column_names: names.clone(),
-        columns: Vec::with_capacity(columns.len()),
-        values: Vec::with_capacity(columns.len()),
-    };
-    for (at, name) in columns.iter().enumerate() {
-        let (kind, type_kind) = match row.get_ref(at).map_err(refusal)? {
-            ValueRef::Null => (
-                AnyValueKind::Null(AnyTypeInfoKind::Null),
-                AnyTypeInfoKind::Null,
-            ),
-            ValueRef::Integer(v) => (AnyValueKind::BigInt(v), AnyTypeInfoKind::BigInt),
-            ValueRef::Real(v) => (AnyValueKind::Double(v), AnyTypeInfoKind::Double),
-            ValueRef::Text(text) => {
-                let text = std::str::from_utf8(text).map_err(|err| sqlx::Error::ColumnDecode {
-                    index: name.to_string(),
-                    source: Box::new(err),
-                })?;
-                (
-                    AnyValueKind::Text(Cow::Owned(text.to_owned())),
-                    AnyTypeInfoKind::Text,
-                )
-            }
-            ValueRef::Blob(blob) => (
-                AnyValueKind::Blob(Cow::Owned(blob.to_vec())),
-                AnyTypeInfoKind::Blob,
-            ),
-        };
-        any.columns.push(AnyColumn {
-            ordinal: at,
-            name: name.clone(),
-            type_info: AnyTypeInfo { kind: type_kind },
-        });
-        any.values.push(AnyValue { kind });
-    }
-    Ok(any)
-}
-
-/// A value as sqlx binds it: `i64`, text, `NULL`.
-struct Value<'a>(&'a Arg);
-
-impl rusqlite::ToSql for Value<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.0 {
-            Arg::Int(v) => ToSqlOutput::from(*v),
-            Arg::Text(v) => ToSqlOutput::from(v.as_str()),
-            Arg::Null => ToSqlOutput::from(rusqlite::types::Null),
-        })
-    }
-}
-
-/// A rusqlite failure as sqlx's: SQLite's refusal as a database error
-/// with its extended code (so a unique violation is one, and a busy or
-/// full database is unavailable), anything else as a protocol error.
-fn refusal(err: rusqlite::Error) -> sqlx::Error {
-    match err {
-        rusqlite::Error::SqliteFailure(failure, message) => {
-            let message = message.unwrap_or_else(|| failure.to_string());
-            Refusal {
-                code: failure.extended_code.to_string(),
-                shown: format!("(code: {}) {message}", failure.extended_code),
-                message,
-                kind_of: error_kind,
-                constraint: None,
-                table: None,
-            }
-            .into_sqlx()
-        }
-        other => sqlx::Error::Protocol(other.to_string()),
-    }
-}
-
-/// What an extended result code says, as sqlx-sqlite reads it.
-fn error_kind(code: &str) -> ErrorKind {
-    use rusqlite::ffi;
-    match code.parse() {
-        Ok(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
-            ErrorKind::UniqueViolation
-        }
-        Ok(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => ErrorKind::ForeignKeyViolation,
-        Ok(ffi::SQLITE_CONSTRAINT_NOTNULL) => ErrorKind::NotNullViolation,
-        Ok(ffi::SQLITE_CONSTRAINT_CHECK) => ErrorKind::CheckViolation,
-        _ => ErrorKind::Other,
-    }
 }
