@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,8 +53,6 @@ struct Reader {
     connection: rusqlite::Connection,
     /// When the running statement must stop: microseconds since [`EPOCH`].
     deadline: Arc<AtomicU64>,
-    /// The handler stopped the last statement.
-    stopped: Arc<AtomicBool>,
 }
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -146,7 +144,6 @@ impl Readers {
                 Err(err) => return Outcome::Failed(refusal(err)),
             },
         };
-        reader.stopped.store(false, Ordering::Relaxed);
         reader.deadline.store(
             micros_since_epoch(Instant::now() + allowed),
             Ordering::Relaxed,
@@ -156,7 +153,7 @@ impl Readers {
         let ran = lite::run(&reader.connection, sql, value, &mut rows);
         let outcome = match ran {
             Ok(()) => Outcome::Rows(rows),
-            Err(_) if reader.stopped.load(Ordering::Relaxed) => Outcome::Stopped,
+            Err(err) if interrupted(&err) => Outcome::Stopped,
             Err(err) => Outcome::Failed(err),
         };
         lock(&self.idle).push(reader);
@@ -171,22 +168,14 @@ impl Readers {
         connection.execute_batch("PRAGMA busy_timeout = 5000;")?;
         connection.set_prepared_statement_cache_capacity(128);
         let deadline = Arc::new(AtomicU64::new(u64::MAX));
-        let stopped = Arc::new(AtomicBool::new(false));
-        let (until, stop) = (deadline.clone(), stopped.clone());
+        let until = deadline.clone();
         connection.progress_handler(
             STEPS,
-            Some(move || {
-                let past = micros_since_epoch(Instant::now()) > until.load(Ordering::Relaxed);
-                if past {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                past
-            }),
+            Some(move || micros_since_epoch(Instant::now()) > until.load(Ordering::Relaxed)),
         );
         Ok(Reader {
             connection,
             deadline,
-            stopped,
         })
     }
 
@@ -213,6 +202,13 @@ pub(super) fn owned(values: Vec<AnyValueKind<'_>>) -> Values {
             _ => AnyValueKind::Null(sqlx::any::AnyTypeInfoKind::Null),
         })
         .collect()
+}
+
+/// Whether SQLite interrupted the statement: here only the progress
+/// handler does, once the statement's time has passed.
+fn interrupted(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db)
+        if db.code().and_then(|code| code.parse().ok()) == Some(rusqlite::ffi::SQLITE_INTERRUPT))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

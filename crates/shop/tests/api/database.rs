@@ -183,10 +183,7 @@ async fn connections_whose_sessions_the_server_ended_are_replaced() {
 async fn a_transaction_sent_whole_keeps_each_value_as_given_and_lands_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _database) = one_connection(&dir, 1).await;
-    sqlx::query("CREATE TABLE kept (k BIGINT PRIMARY KEY, text TEXT, n BIGINT)")
-        .execute(&db.writer)
-        .await
-        .unwrap();
+    kept_table(&db).await;
     let texts = [
         "plain",
         "it's",
@@ -295,10 +292,7 @@ async fn a_transaction_sent_whole_keeps_each_value_as_given_and_lands_whole_or_n
 async fn transactions_sent_whole_at_once_each_land_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _database) = one_connection(&dir, 8).await;
-    sqlx::query("CREATE TABLE kept (k BIGINT PRIMARY KEY, text TEXT, n BIGINT)")
-        .execute(&db.writer)
-        .await
-        .unwrap();
+    kept_table(&db).await;
     db.writer.commit(kept(&[(-1, "taken")])).await.unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..150i64 {
@@ -348,6 +342,14 @@ async fn transactions_sent_whole_at_once_each_land_whole_or_not_at_all() {
     expected.extend((0..150).filter(|i| i % 3 == 0).map(|i| 10_000 + i));
     assert_eq!(keys, expected, "each transaction whole or not at all");
     db.close().await;
+}
+
+/// The table [`kept`] writes to, empty.
+async fn kept_table(db: &Db) {
+    sqlx::query("CREATE TABLE kept (k BIGINT PRIMARY KEY, text TEXT, n BIGINT)")
+        .execute(&db.writer)
+        .await
+        .unwrap();
 }
 
 /// Inserts of `(k, text)` rows into `kept` (with `n` = `k`), in order.
